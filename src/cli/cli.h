@@ -1,0 +1,36 @@
+// cli: the subcommand table and helpers shared by the subcommands
+#ifndef XB_CLI_H
+#define XB_CLI_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct xb_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    const char *summary;               /* one line for `xbarsim help` */
+    const char *usage;                 /* full text for `xbarsim help NAME` and `NAME --help` */
+} xb_command;
+
+extern const xb_command xb_cmd_train, xb_cmd_eval, xb_cmd_data;
+
+/* Print "xbarsim CMD: MESSAGE" and a pointer to --help on stderr; returns 2. */
+int xb_cli_usage_error(const char *cmd, const char *fmt, ...) XB_PRINTF(2, 3);
+/* Print an error record and return the exit code for it (0, 1 or 2). */
+int xb_cli_fail(const char *cmd, int rc, const xb_error *err);
+
+/* Option value parsers: return 0 or print a usage error naming the option and return 2. */
+int xb_cli_size(const char *cmd, const char *opt, const char *val, size_t lo, size_t hi, size_t *out);
+int xb_cli_double(const char *cmd, const char *opt, const char *val, double lo, double hi, double *out);
+int xb_cli_ulong(const char *cmd, const char *opt, const char *val, unsigned long *out);
+
+/* Set the BLAS thread count (0: leave the library's default). */
+void xb_cli_set_threads(int n);
+/* The BLAS thread count in force. */
+int xb_cli_threads(void);
+
+/* Print a command's usage to stdout (for --help). */
+void xb_cli_print_usage(const xb_command *c);
+
+#endif

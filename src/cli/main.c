@@ -1,0 +1,77 @@
+// main: `xbarsim <command> [options]`, dispatched through a table of subcommands
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "provenance.h"
+
+static const xb_command *const commands[] = {&xb_cmd_data, &xb_cmd_train, &xb_cmd_eval};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_overview(FILE *fp)
+{
+    fputs("usage: xbarsim <command> [options]\n"
+          "       xbarsim help <command>     show a command's options\n"
+          "       xbarsim --version          tool and linked library versions\n"
+          "\n"
+          "SPICE-coupled co-simulation of neural networks on RRAM (1T1R) crossbar arrays.\n"
+          "\n"
+          "commands:\n",
+          fp);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(fp, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fputs("\nExit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.\n", fp);
+}
+
+static const xb_command *find(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i]->name, name))
+            return commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    /* Results are CSV with '.' decimals whatever the user's locale. */
+    setlocale(LC_ALL, "C");
+    if (argc < 2) {
+        print_overview(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+        print_overview(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        xb_versions_print(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "help")) {
+        if (argc < 3) {
+            print_overview(stdout);
+            return 0;
+        }
+        const xb_command *c = find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "xbarsim help: unknown command '%s'; 'xbarsim help' lists them\n", argv[2]);
+            return 2;
+        }
+        xb_cli_print_usage(c);
+        return 0;
+    }
+    const xb_command *c = find(name);
+    if (!c) {
+        fprintf(stderr, "xbarsim: unknown command '%s'\n\n", name);
+        print_overview(stderr);
+        return 2;
+    }
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            xb_cli_print_usage(c);
+            return 0;
+        }
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,69 @@
+// metrics: accuracy, confidence intervals and confusion matrices of classifications
+#include "metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void xb_wilson_ci(size_t k, size_t n, double z, double *lo, double *hi)
+{
+    if (n == 0) {
+        *lo = 0;
+        *hi = 1;
+        return;
+    }
+    double nn = (double)n, p = (double)k / nn, z2 = z * z;
+    double centre = (p + z2 / (2 * nn)) / (1 + z2 / nn);
+    double half = z * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn)) / (1 + z2 / nn);
+    *lo = fmax(0.0, centre - half);
+    *hi = fmin(1.0, centre + half);
+}
+
+xb_confusion *xb_confusion_new(int n_classes)
+{
+    if (n_classes < 1)
+        return NULL;
+    xb_confusion *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->n_classes = n_classes;
+    c->counts = calloc((size_t)n_classes * (size_t)n_classes, sizeof *c->counts);
+    if (!c->counts) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void xb_confusion_free(xb_confusion **c)
+{
+    if (!c || !*c)
+        return;
+    free((*c)->counts);
+    free(*c);
+    *c = NULL;
+}
+
+void xb_confusion_add(xb_confusion *c, int label, int pred)
+{
+    c->n++;
+    if (label < 0 || label >= c->n_classes)
+        return;
+    if (pred >= 0 && pred < c->n_classes)
+        c->counts[(size_t)label * (size_t)c->n_classes + (size_t)pred]++;
+    c->correct += label == pred;
+}
+
+double xb_confusion_accuracy(const xb_confusion *c)
+{
+    return c->n ? (double)c->correct / (double)c->n : NAN;
+}
+
+double xb_confusion_class_accuracy(const xb_confusion *c, int label, size_t *n_label)
+{
+    size_t tot = 0;
+    for (int j = 0; j < c->n_classes; j++)
+        tot += c->counts[(size_t)label * (size_t)c->n_classes + (size_t)j];
+    if (n_label)
+        *n_label = tot;
+    return tot ? (double)c->counts[(size_t)label * (size_t)c->n_classes + (size_t)label] / (double)tot : NAN;
+}

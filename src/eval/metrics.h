@@ -1,0 +1,26 @@
+// metrics: accuracy, confidence intervals and confusion matrices of classifications
+#ifndef XB_METRICS_H
+#define XB_METRICS_H
+
+#include <stddef.h>
+
+/* Wilson score interval of k successes in n trials at normal quantile z (1.959963984540054 for 95%). */
+void xb_wilson_ci(size_t k, size_t n, double z, double *lo, double *hi);
+
+#define XB_Z95 1.959963984540054
+
+typedef struct xb_confusion {
+    int n_classes;
+    size_t *counts;   /* n_classes x n_classes: row = true label, column = prediction */
+    size_t n, correct;
+} xb_confusion;
+
+xb_confusion *xb_confusion_new(int n_classes);
+void xb_confusion_free(xb_confusion **c);
+/* Predictions outside [0, n_classes) count as wrong and land in no column. */
+void xb_confusion_add(xb_confusion *c, int label, int pred);
+double xb_confusion_accuracy(const xb_confusion *c);
+/* Recall of one class: correct / samples with that label (NaN if none). */
+double xb_confusion_class_accuracy(const xb_confusion *c, int label, size_t *n_label);
+
+#endif

@@ -1,0 +1,72 @@
+// results: classification results as CSV files (summary, per class, confusion, per input)
+#include "results.h"
+
+#include <stdio.h>
+
+#include "fileio.h"
+
+void xb_class_result_tally(xb_class_result *r, xb_confusion *conf, const unsigned char *labels,
+                           const int *pred, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        xb_confusion_add(conf, labels[i], pred[i]);
+    r->n = conf->n;
+    r->correct = conf->correct;
+    r->accuracy = xb_confusion_accuracy(conf);
+    xb_wilson_ci(r->correct, r->n, XB_Z95, &r->ci95_lo, &r->ci95_hi);
+}
+
+int xb_results_write_classification(const char *dir, const xb_class_result *r, const xb_confusion *conf,
+                                    const unsigned char *labels, const int *pred, size_t n, size_t index0,
+                                    xb_error *err)
+{
+    char path[4200];
+    xb_atomic_file f;
+    int rc;
+    int C = conf->n_classes;
+
+    snprintf(path, sizeof path, "%s/summary.csv", dir);
+    if ((rc = xb_atomic_open(&f, path, err)))
+        return rc;
+    fprintf(f.fp, "backend,samples,correct,accuracy,accuracy_ci95_lo,accuracy_ci95_hi\n");
+    fprintf(f.fp, "%s,%zu,%zu,%.17g,%.17g,%.17g\n", r->backend, r->n, r->correct, r->accuracy, r->ci95_lo,
+            r->ci95_hi);
+    if ((rc = xb_atomic_commit(&f, err)))
+        return rc;
+
+    snprintf(path, sizeof path, "%s/per_class.csv", dir);
+    if ((rc = xb_atomic_open(&f, path, err)))
+        return rc;
+    fprintf(f.fp, "class,samples,correct,accuracy\n");
+    for (int k = 0; k < C; k++) {
+        size_t nk;
+        double acc = xb_confusion_class_accuracy(conf, k, &nk);
+        fprintf(f.fp, "%d,%zu,%zu,%.17g\n", k, nk, conf->counts[(size_t)k * (size_t)C + (size_t)k], acc);
+    }
+    if ((rc = xb_atomic_commit(&f, err)))
+        return rc;
+
+    snprintf(path, sizeof path, "%s/confusion.csv", dir);
+    if ((rc = xb_atomic_open(&f, path, err)))
+        return rc;
+    fprintf(f.fp, "true_label");
+    for (int k = 0; k < C; k++)
+        fprintf(f.fp, ",pred_%d", k);
+    fputc('\n', f.fp);
+    for (int t = 0; t < C; t++) {
+        fprintf(f.fp, "%d", t);
+        for (int k = 0; k < C; k++)
+            fprintf(f.fp, ",%zu", conf->counts[(size_t)t * (size_t)C + (size_t)k]);
+        fputc('\n', f.fp);
+    }
+    if ((rc = xb_atomic_commit(&f, err)))
+        return rc;
+
+    snprintf(path, sizeof path, "%s/predictions.csv", dir);
+    if ((rc = xb_atomic_open(&f, path, err)))
+        return rc;
+    fprintf(f.fp, "index,label,prediction,correct\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f.fp, "%zu,%d,%d,%d\n", index0 + i, labels[i], pred[i], labels[i] == pred[i]);
+    return xb_atomic_commit(&f, err);
+}

@@ -1,0 +1,46 @@
+// train: mini-batch SGD with momentum for the MLPs in mlp.h
+#ifndef XB_TRAIN_H
+#define XB_TRAIN_H
+
+#include <stdio.h>
+
+#include "dataset.h"
+#include "mlp.h"
+
+typedef struct xb_train_options {
+    size_t epochs;        /* passes over the training part */
+    size_t batch;         /* mini-batch size */
+    double lr;            /* initial learning rate */
+    double momentum;      /* classical momentum: v = mu v - lr g; w += v */
+    double weight_decay;  /* L2 penalty coefficient added to the weight gradients (not biases) */
+    double lr_decay;      /* learning rate multiplied by this every lr_step epochs */
+    size_t lr_step;
+    double val_fraction;  /* share of the training set held out for validation, 0 for none */
+    unsigned long seed;   /* seeds initialisation and shuffling (gsl_rng_mt19937) */
+    int init;             /* initialise the weights from the seed (0: fine-tune m as given) */
+    int quiet;            /* no progress output */
+    FILE *progress;       /* where progress goes (stderr usually) */
+} xb_train_options;
+
+/* Defaults: 15 epochs, batch 32, lr 0.1, momentum 0.9, no decay, no validation, seed 1. */
+void xb_train_defaults(xb_train_options *o);
+
+typedef struct xb_epoch_stats {
+    size_t epoch;         /* 1-based */
+    double lr;
+    double loss;          /* mean training loss over the epoch's batches */
+    double train_acc;     /* running accuracy over the epoch's batches */
+    double val_acc;       /* NaN without a validation split */
+    double seconds;       /* wall time of the epoch */
+} xb_epoch_stats;
+
+/* Train m on d. stats (may be NULL) receives o->epochs entries. The result is bit-identical for the
+ * same seed, options, data and BLAS thread count. */
+int xb_train(xb_mlp *m, const xb_dataset *d, const xb_train_options *o, xb_epoch_stats *stats,
+             xb_error *err);
+
+/* Accuracy of m on rows [first, first+n) of d. */
+int xb_accuracy(const xb_mlp *m, const xb_dataset *d, const size_t *rows, size_t n, double *acc,
+                xb_error *err);
+
+#endif

@@ -1,0 +1,200 @@
+// weights: MLP weights to and from NumPy .npz / .npy files
+#include "weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "npz.h"
+
+#define MAX_LAYERS 64
+
+int xb_weights_save_npz(const xb_mlp *m, const char *path, xb_dtype out_type, xb_error *err)
+{
+    int L = m->n_layers, n = 0, rc = XB_OK;
+    xb_ndarray *arr[2 * MAX_LAYERS + 1] = {0};
+    if (L > MAX_LAYERS)
+        return xb_fail(err, XB_EINPUT, "%s: %d layers, at most %d supported", path, L, MAX_LAYERS);
+    for (int k = 0; k < L; k++) {
+        char name[16];
+        size_t wshape[2] = {m->sizes[k], m->sizes[k + 1]}, bshape[1] = {m->sizes[k + 1]};
+        snprintf(name, sizeof name, "W%d", k + 1);
+        xb_ndarray *W = arr[n++] = xb_ndarray_new(name, 2, wshape);
+        snprintf(name, sizeof name, "b%d", k + 1);
+        xb_ndarray *b = arr[n++] = xb_ndarray_new(name, 1, bshape);
+        if (!W || !b) {
+            rc = xb_fail(err, XB_ENOMEM, "out of memory saving %s", path);
+            goto done;
+        }
+        memcpy(W->data, m->W[k], W->count * sizeof *W->data);
+        memcpy(b->data, m->b[k], b->count * sizeof *b->data);
+    }
+    if (L > 1) {
+        const char *names[MAX_LAYERS];
+        for (int k = 0; k < L - 1; k++)
+            names[k] = xb_activation_name(m->act[k]);
+        if (!(arr[n++] = xb_ndarray_new_strings("activation", (size_t)(L - 1), names))) {
+            rc = xb_fail(err, XB_ENOMEM, "out of memory saving %s", path);
+            goto done;
+        }
+    }
+    rc = xb_npz_write(path, (const xb_ndarray *const *)arr, (size_t)n, out_type, err);
+done:
+    for (int i = 0; i < n; i++)
+        xb_ndarray_free(&arr[i]);
+    return rc;
+}
+
+/* Build a network from arrays W[k], b[k] (k < L) and optional activation names. */
+static int assemble(const char *src, const xb_ndarray *const *W, const xb_ndarray *const *b, int L,
+                    const xb_ndarray *act, int hidden, xb_mlp **out, xb_error *err)
+{
+    char s1[64], s2[64];
+    size_t sizes[MAX_LAYERS + 1];
+    for (int k = 0; k < L; k++) {
+        if (W[k]->ndim != 2) {
+            xb_shape_str(W[k]->ndim, W[k]->shape, s1, sizeof s1);
+            return xb_fail(err, XB_EINPUT, "%s: W%d has shape %s, expected 2 dimensions (fan_in, fan_out)",
+                           src, k + 1, s1);
+        }
+        if (W[k]->dtype == XB_DT_STR)
+            return xb_fail(err, XB_EINPUT, "%s: W%d holds strings, expected float32 or float64", src, k + 1);
+        size_t fi = W[k]->shape[0], fo = W[k]->shape[1];
+        if (k > 0 && fi != sizes[k]) {
+            xb_shape_str(W[k]->ndim, W[k]->shape, s1, sizeof s1);
+            xb_shape_str(W[k - 1]->ndim, W[k - 1]->shape, s2, sizeof s2);
+            return xb_fail(err, XB_EINPUT,
+                           "%s: W%d has shape %s, expected (%zu, N) to follow W%d %s "
+                           "(PyTorch nn.Linear weights are (fan_out, fan_in): save weight.T)",
+                           src, k + 1, s1, sizes[k], k, s2);
+        }
+        sizes[k] = fi;
+        sizes[k + 1] = fo;
+        int bias_ok = (b[k]->ndim == 1 && b[k]->shape[0] == fo) ||
+                      (b[k]->ndim == 2 && b[k]->shape[0] == 1 && b[k]->shape[1] == fo);
+        if (!bias_ok || b[k]->dtype == XB_DT_STR) {
+            xb_shape_str(b[k]->ndim, b[k]->shape, s1, sizeof s1);
+            xb_shape_str(W[k]->ndim, W[k]->shape, s2, sizeof s2);
+            return xb_fail(err, XB_EINPUT, "%s: b%d has shape %s (%s), expected (%zu,) to match W%d %s", src,
+                           k + 1, s1, xb_dtype_name(b[k]->dtype), fo, k + 1, s2);
+        }
+    }
+    xb_activation acts[MAX_LAYERS];
+    for (int k = 0; k < L - 1; k++) {
+        if (act) {
+            if (act->dtype != XB_DT_STR || act->count != (size_t)(L - 1))
+                return xb_fail(err, XB_EINPUT,
+                               "%s: 'activation' must be %d strings (one per hidden layer), found %zu %s",
+                               src, L - 1, act->count, xb_dtype_name(act->dtype));
+            int a = xb_activation_parse(act->str[k]);
+            if (a < 0)
+                return xb_fail(err, XB_EINPUT, "%s: activation '%s' of hidden layer %d is unknown "
+                               "(use sigmoid, relu or identity)", src, act->str[k], k + 1);
+            acts[k] = (xb_activation)a;
+        } else if (hidden >= 0) {
+            acts[k] = (xb_activation)hidden;
+        } else {
+            return xb_fail(err, XB_EINPUT, "%s: the file does not say the hidden activation; "
+                           "give it with --activation sigmoid|relu", src);
+        }
+    }
+    xb_mlp *m = xb_mlp_new(L, sizes, XB_ACT_IDENTITY);
+    if (!m)
+        return xb_fail(err, XB_ENOMEM, "%s: out of memory", src);
+    for (int k = 0; k < L; k++) {
+        m->act[k] = k < L - 1 ? acts[k] : XB_ACT_IDENTITY;
+        memcpy(m->W[k], W[k]->data, W[k]->count * sizeof *m->W[k]);
+        memcpy(m->b[k], b[k]->data, b[k]->count * sizeof *m->b[k]);
+    }
+    *out = m;
+    return XB_OK;
+}
+
+int xb_weights_load_npz(const char *path, int hidden, xb_mlp **out, xb_error *err)
+{
+    *out = NULL;
+    xb_npz *z = NULL;
+    int rc = xb_npz_read(path, &z, err);
+    if (rc)
+        return rc;
+    const xb_ndarray *W[MAX_LAYERS], *b[MAX_LAYERS];
+    int L = 0;
+    for (; L < MAX_LAYERS; L++) {
+        char wn[16], bn[16];
+        snprintf(wn, sizeof wn, "W%d", L + 1);
+        snprintf(bn, sizeof bn, "b%d", L + 1);
+        W[L] = xb_npz_get(z, wn);
+        b[L] = xb_npz_get(z, bn);
+        if (!W[L] && !b[L])
+            break;
+        if (!W[L] || !b[L]) {
+            rc = xb_fail(err, XB_EINPUT, "%s: has %s but not %s; each layer needs both W%d and b%d", path,
+                         W[L] ? wn : bn, W[L] ? bn : wn, L + 1, L + 1);
+            goto done;
+        }
+    }
+    if (L == 0) {
+        rc = xb_fail(err, XB_EINPUT, "%s: no array named W1; expected W1, b1, W2, b2, ... "
+                     "with W_k of shape (fan_in, fan_out)", path);
+        goto done;
+    }
+    char next[16];
+    snprintf(next, sizeof next, "W%d", L + 2);
+    if (xb_npz_get(z, next)) {
+        rc = xb_fail(err, XB_EINPUT, "%s: has %s but no W%d; layers must be numbered without gaps", path,
+                     next, L + 1);
+        goto done;
+    }
+    rc = assemble(path, W, b, L, xb_npz_get(z, "activation"), hidden, out, err);
+done:
+    xb_npz_free(&z);
+    return rc;
+}
+
+int xb_weights_load_npy_list(const char *const *paths, size_t n, int hidden, xb_mlp **out, xb_error *err)
+{
+    *out = NULL;
+    if (n == 0 || n % 2 || n / 2 > MAX_LAYERS)
+        return xb_fail(err, XB_EINPUT, "%zu .npy files given; expected pairs W1,b1,W2,b2,... "
+                       "(an even number, at most %d)", n, 2 * MAX_LAYERS);
+    xb_ndarray *arr[2 * MAX_LAYERS] = {0};
+    int rc = XB_OK;
+    for (size_t i = 0; i < n && rc == XB_OK; i++)
+        rc = xb_npy_read(paths[i], &arr[i], err);
+    if (rc == XB_OK) {
+        const xb_ndarray *W[MAX_LAYERS], *b[MAX_LAYERS];
+        for (size_t k = 0; k < n / 2; k++) {
+            W[k] = arr[2 * k];
+            b[k] = arr[2 * k + 1];
+        }
+        rc = assemble(paths[0], W, b, (int)(n / 2), NULL, hidden, out, err);
+    }
+    for (size_t i = 0; i < n; i++)
+        xb_ndarray_free(&arr[i]);
+    return rc;
+}
+
+int xb_weights_load(const char *spec, int hidden, xb_mlp **out, xb_error *err)
+{
+    size_t len = strlen(spec);
+    if (len >= 4 && !strcmp(spec + len - 4, ".npz"))
+        return xb_weights_load_npz(spec, hidden, out, err);
+    char *copy = strdup(spec);
+    const char *paths[2 * MAX_LAYERS + 1];
+    size_t n = 0;
+    if (!copy)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n == 2 * MAX_LAYERS + 1)
+            break;
+        paths[n++] = tok;
+    }
+    int rc;
+    if (n == 1 && !(len >= 4 && !strcmp(spec + len - 4, ".npy")))
+        rc = xb_fail(err, XB_EINPUT, "%s: weights must be an .npz file or a comma-separated list of .npy "
+                     "files (W1.npy,b1.npy,...)", spec);
+    else
+        rc = xb_weights_load_npy_list(paths, n, hidden, out, err);
+    free(copy);
+    return rc;
+}
