@@ -27,7 +27,7 @@ static const char usage[] =
     "  -a, --activation NAME     hidden activation: sigmoid (default) or relu\n"
     "  -e, --epochs N            passes over the training set (default 15)\n"
     "  -b, --batch N             mini-batch size (default 32)\n"
-    "      --lr X                initial learning rate (default 0.1)\n"
+    "      --lr X                initial learning rate (default 0.1; 0.01 for the SLP)\n"
     "      --momentum X          momentum (default 0.9)\n"
     "      --weight-decay X      L2 penalty on weights (default 0)\n"
     "      --lr-decay X          multiply the learning rate by X every --lr-step epochs (default 1)\n"
@@ -134,7 +134,7 @@ static int run(int argc, char **argv)
 {
     const char *spec = "mnist", *out = NULL, *hidden_s = "100", *act_s = "sigmoid";
     size_t limit = 0, threads = 0;
-    int f32 = 0;
+    int f32 = 0, lr_given = 0;
     xb_train_options o;
     xb_train_defaults(&o);
     static const struct option opts[] = {
@@ -158,7 +158,7 @@ static int run(int argc, char **argv)
         case 'a': act_s = optarg; break;
         case 'e': bad = xb_cli_size("train", "--epochs", optarg, 1, 100000, &o.epochs); break;
         case 'b': bad = xb_cli_size("train", "--batch", optarg, 1, 1 << 20, &o.batch); break;
-        case O_LR: bad = xb_cli_double("train", "--lr", optarg, 0, 1e3, &o.lr); break;
+        case O_LR: bad = xb_cli_double("train", "--lr", optarg, 0, 1e3, &o.lr), lr_given = 1; break;
         case O_MOM: bad = xb_cli_double("train", "--momentum", optarg, 0, 0.9999, &o.momentum); break;
         case O_WD: bad = xb_cli_double("train", "--weight-decay", optarg, 0, 1, &o.weight_decay); break;
         case O_DECAY: bad = xb_cli_double("train", "--lr-decay", optarg, 1e-6, 1, &o.lr_decay); break;
@@ -182,6 +182,9 @@ static int run(int argc, char **argv)
     int n_hidden;
     if (parse_hidden(hidden_s, hidden, &n_hidden))
         return 2;
+    /* Softmax regression wants a smaller step than a sigmoid MLP with the same momentum. */
+    if (!lr_given && n_hidden == 0)
+        o.lr = 0.01;
     int act = xb_activation_parse(act_s);
     if (act != XB_ACT_SIGMOID && act != XB_ACT_RELU)
         return xb_cli_usage_error("train", "--activation '%s': expected sigmoid or relu", act_s);

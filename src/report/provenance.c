@@ -18,12 +18,13 @@ char *openblas_get_config(void); /* OpenBLAS has no header of its own that GSL c
 void xb_provenance_init(xb_provenance *p, int argc, char **argv)
 {
     memset(p, 0, sizeof *p);
-    size_t used = 0;
+    /* argv is a subcommand's: argv[0] is the command name, so the tool's name goes first. */
+    size_t used = (size_t)snprintf(p->command_line, sizeof p->command_line, "xbarsim");
     for (int i = 0; i < argc && used < sizeof p->command_line; i++) {
         /* Quote arguments with spaces so the line can be pasted back into a shell. */
         int quote = strpbrk(argv[i], " \t'\"") != NULL;
         used += (size_t)snprintf(p->command_line + used, sizeof p->command_line - used,
-                                 quote ? "%s'%s'" : "%s%s", i ? " " : "", argv[i]);
+                                 quote ? " '%s'" : " %s", argv[i]);
     }
     time_t now = time(NULL);
     struct tm tm;

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# test_cli: the command line as a user meets it: exit codes, messages, files written (real binary)
+set -u
+XB=${1:?usage: test_cli.sh path/to/xbarsim}
+tmp=$(mktemp -d /tmp/xb_test_cli_XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+# expect CODE PATTERN -- command...: the exit code must be CODE and stdout+stderr must match PATTERN.
+expect() {
+    local code=$1 pattern=$2
+    shift 3
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    if [ "$rc" -eq "$code" ] && grep -qE -- "$pattern" <<<"$out"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        printf 'FAIL: %s\n  exit %s (want %s), output:\n%s\n  (wanted /%s/)\n' "$*" "$rc" "$code" "$out" "$pattern"
+    fi
+}
+
+# A tiny IDX dataset: 4x4 images, 3 classes, class c lights up row c. Written byte by byte.
+u32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+make_split() { # prefix count
+    local f=$1 n=$2 i r c
+    { printf '\x00\x00\x08\x03'; u32 "$n"; u32 4; u32 4
+      for ((i = 0; i < n; i++)); do
+          for ((r = 0; r < 4; r++)); do for ((c = 0; c < 4; c++)); do
+              if ((r == i % 3)); then printf '\xff'; else printf '\x10'; fi
+          done; done
+      done; } >"$tmp/data/$f-images-idx3-ubyte"
+    { printf '\x00\x00\x08\x01'; u32 "$n"
+      for ((i = 0; i < n; i++)); do printf "\\x0$((i % 3))"; done; } >"$tmp/data/$f-labels-idx1-ubyte"
+}
+mkdir -p "$tmp/data"
+make_split train 60
+make_split t10k 30
+
+expect 2 'usage: xbarsim' -- "$XB"
+expect 2 "unknown command 'frobnicate'" -- "$XB" frobnicate
+expect 0 'usage: xbarsim train' -- "$XB" help train
+expect 0 'usage: xbarsim eval' -- "$XB" eval --help
+expect 2 "unknown command 'nope'" -- "$XB" help nope
+expect 0 'GSL +[0-9]' -- "$XB" --version
+expect 0 'ngspice' -- "$XB" --version
+expect 2 "--epochs 'abc'" -- "$XB" train --epochs abc
+expect 2 "--hidden 'x'" -- "$XB" train --hidden x
+expect 2 "--activation 'tanh'" -- "$XB" train --activation tanh
+expect 2 "unknown option '--bogus'" -- "$XB" train --bogus
+expect 2 'needs a value' -- "$XB" train --epochs
+expect 2 'must end in .npz' -- "$XB" train --dataset "$tmp/data" -o "$tmp/w.bin"
+expect 2 '--weights is required' -- "$XB" eval
+expect 2 "--backend 'bogus'" -- "$XB" eval --weights x.npz --backend bogus
+expect 2 "$tmp/missing.npz" -- "$XB" eval --weights "$tmp/missing.npz" --dataset "$tmp/data"
+expect 2 "$tmp/nowhere" -- "$XB" data --dataset "$tmp/nowhere"
+expect 0 'train: 60 images of 4x4, 3 classes' -- "$XB" data --dataset "$tmp/data"
+
+# Train and evaluate end to end on the tiny set; every promised file appears, no temporary is left.
+expect 0 'test accuracy 100.00%' -- "$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 40 --batch 4 \
+    --seed 3 -o "$tmp/out/w.npz"
+for f in w.npz w.train.csv w.json; do
+    if [ -s "$tmp/out/$f" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $f not written"; fi
+done
+expect 0 '"seed": 3' -- cat "$tmp/out/w.json"
+expect 0 'accuracy 100.00% \(30/30' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" -o "$tmp/ev"
+expect 0 'ideal,30,30,1,' -- cat "$tmp/ev/summary.csv"
+expect 0 '^index,label,prediction,correct' -- head -1 "$tmp/ev/predictions.csv"
+expect 0 'sha256' -- cat "$tmp/ev/run.json"
+if find "$tmp" -name '*.tmp.*' | grep -q .; then fail=$((fail + 1)); echo "FAIL: temporary files left"; else pass=$((pass + 1)); fi
+
+# Same seed, same threads: identical weight files.
+"$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 3 --seed 3 --threads 1 -o "$tmp/a.npz" >/dev/null
+"$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 3 --seed 3 --threads 1 -o "$tmp/b.npz" >/dev/null
+if cmp -s "$tmp/a.npz" "$tmp/b.npz"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: same seed, different files"; fi
+
+# Input errors: weights that do not fit the data, a truncated image file.
+expect 2 'takes 16 inputs.*784 pixels' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset mnist
+head -c 100 "$tmp/data/t10k-images-idx3-ubyte" >"$tmp/trunc" && mv "$tmp/trunc" "$tmp/data/t10k-images-idx3-ubyte"
+expect 2 't10k-images-idx3-ubyte' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data"
+
+echo "test_cli: $((pass + fail)) checks, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,235 @@
+// test_mlp: backprop against finite differences, convergence, determinism, weight files
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "check.h"
+#include "mlp.h"
+#include "npz.h"
+#include "train.h"
+#include "weights.h"
+
+/* Central differences of the loss with respect to every parameter against the analytic gradient. */
+static void check_gradient(xb_activation act, int n_layers, const size_t *sizes)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 7);
+    xb_mlp *m = xb_mlp_new(n_layers, sizes, act);
+    xb_mlp_init(m, rng);
+    for (int k = 0; k < n_layers; k++)
+        for (size_t i = 0; i < sizes[k + 1]; i++)
+            m->b[k][i] = gsl_ran_gaussian(rng, 0.3);
+    const size_t n = 6;
+    double X[6 * 16];
+    unsigned char y[6];
+    for (size_t i = 0; i < n * sizes[0]; i++)
+        X[i] = gsl_rng_uniform(rng);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (unsigned char)gsl_rng_uniform_int(rng, sizes[n_layers]);
+    xb_mlp *g = xb_mlp_clone(m);
+    xb_mlp_work *w = xb_mlp_work_new(m, n);
+    xb_mlp_loss_grad(m, X, y, n, g, NULL, w);
+    const double h = 1e-5;
+    double worst = 0;
+    for (int k = 0; k < n_layers; k++) {
+        size_t nw = sizes[k] * sizes[k + 1];
+        for (size_t i = 0; i < nw + sizes[k + 1]; i++) {
+            double *p = i < nw ? &m->W[k][i] : &m->b[k][i - nw];
+            double an = i < nw ? g->W[k][i] : g->b[k][i - nw];
+            double keep = *p;
+            *p = keep + h;
+            double lp = xb_mlp_loss_grad(m, X, y, n, NULL, NULL, w);
+            *p = keep - h;
+            double lm = xb_mlp_loss_grad(m, X, y, n, NULL, NULL, w);
+            *p = keep;
+            double num = (lp - lm) / (2 * h);
+            double err = fabs(num - an) / fmax(1e-4, fabs(num) + fabs(an));
+            if (err > worst)
+                worst = err;
+        }
+    }
+    /* Central differences carry O(h^2) truncation and O(eps/h) round-off: ~1e-8 relative here. */
+    CHECK(worst < 1e-6, "%s %d-layer gradient: worst relative error %.3g", xb_activation_name(act), n_layers,
+          worst);
+    xb_mlp_work_free(&w);
+    xb_mlp_free(&g);
+    xb_mlp_free(&m);
+    gsl_rng_free(rng);
+}
+
+/* Three Gaussian blobs in 2-D, well separated: any working trainer gets them nearly all right. */
+static xb_dataset *blobs(size_t n, unsigned long seed)
+{
+    xb_dataset *d = calloc(1, sizeof *d);
+    d->n = n;
+    d->rows = 1;
+    d->cols = 2;
+    d->dim = 2;
+    d->n_classes = 3;
+    d->x = malloc(n * 2 * sizeof *d->x);
+    d->y = malloc(n);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, seed);
+    const double cx[3] = {0.2, 0.8, 0.5}, cy[3] = {0.2, 0.2, 0.8};
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)(i % 3);
+        d->y[i] = (unsigned char)c;
+        d->x[2 * i] = cx[c] + gsl_ran_gaussian(rng, 0.07);
+        d->x[2 * i + 1] = cy[c] + gsl_ran_gaussian(rng, 0.07);
+    }
+    gsl_rng_free(rng);
+    return d;
+}
+
+static void test_training(void)
+{
+    xb_dataset *d = blobs(900, 3);
+    size_t sizes[3] = {2, 8, 3};
+    xb_train_options o;
+    xb_train_defaults(&o);
+    o.epochs = 30;
+    o.batch = 16;
+    o.quiet = 1;
+    o.val_fraction = 0.2;
+    xb_error err = {0};
+    xb_epoch_stats st[30];
+    for (int a = XB_ACT_SIGMOID; a <= XB_ACT_RELU; a++) {
+        xb_mlp *m = xb_mlp_new(2, sizes, (xb_activation)a);
+        CHECK(xb_train(m, d, &o, st, &err) == XB_OK, "train: %s", err.msg);
+        CHECK(st[29].loss < st[0].loss, "%s: loss fell from %g to %g", xb_activation_name(m->act[0]),
+              st[0].loss, st[29].loss);
+        CHECK(st[29].val_acc > 0.97, "%s: validation accuracy %g", xb_activation_name(m->act[0]),
+              st[29].val_acc);
+        xb_mlp_free(&m);
+    }
+
+    /* Determinism: the same seed gives bit-identical weights, another seed different ones. */
+    xb_mlp *a = xb_mlp_new(2, sizes, XB_ACT_SIGMOID), *b = xb_mlp_new(2, sizes, XB_ACT_SIGMOID),
+           *c = xb_mlp_new(2, sizes, XB_ACT_SIGMOID);
+    o.epochs = 3;
+    xb_train(a, d, &o, NULL, &err);
+    xb_train(b, d, &o, NULL, &err);
+    o.seed = 2;
+    xb_train(c, d, &o, NULL, &err);
+    int same = 1, differ = 0;
+    for (int k = 0; k < 2; k++) {
+        size_t nw = sizes[k] * sizes[k + 1];
+        same &= !memcmp(a->W[k], b->W[k], nw * sizeof(double)) &&
+                !memcmp(a->b[k], b->b[k], sizes[k + 1] * sizeof(double));
+        differ |= memcmp(a->W[k], c->W[k], nw * sizeof(double)) != 0;
+    }
+    CHECK(same, "same seed must give bit-identical weights");
+    CHECK(differ, "another seed must give other weights");
+
+    /* Bad options are input errors. */
+    o.val_fraction = 1.5;
+    CHECK(xb_train(a, d, &o, NULL, &err) == XB_EINPUT, "val fraction 1.5 accepted");
+    o.val_fraction = 0;
+    size_t wrong[3] = {3, 8, 3};
+    xb_mlp *bad = xb_mlp_new(2, wrong, XB_ACT_SIGMOID);
+    CHECK(xb_train(bad, d, &o, NULL, &err) == XB_EINPUT && strstr(err.msg, "3 inputs"), "msg: %s", err.msg);
+    xb_mlp_free(&bad);
+    xb_mlp_free(&a);
+    xb_mlp_free(&b);
+    xb_mlp_free(&c);
+    free(d->x);
+    free(d->y);
+    free(d);
+}
+
+static void test_weight_files(const char *dir)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    size_t sizes[4] = {5, 4, 3, 2};
+    xb_mlp *m = xb_mlp_new(3, sizes, XB_ACT_RELU);
+    xb_mlp_init(m, rng);
+    m->b[1][2] = 0.25;
+    char path[512];
+    xb_error err = {0};
+    snprintf(path, sizeof path, "%s/w.npz", dir);
+    CHECK(xb_weights_save_npz(m, path, XB_DT_F8, &err) == XB_OK, "save: %s", err.msg);
+    xb_mlp *r = NULL;
+    CHECK(xb_weights_load(path, -1, &r, &err) == XB_OK, "load: %s", err.msg);
+    if (r) {
+        CHECK(r->n_layers == 3 && r->act[0] == XB_ACT_RELU && r->act[1] == XB_ACT_RELU &&
+                  r->act[2] == XB_ACT_IDENTITY, "layers/activations round trip");
+        int same = 1;
+        for (int k = 0; k < 3; k++)
+            same &= !memcmp(r->W[k], m->W[k], sizes[k] * sizes[k + 1] * sizeof(double)) &&
+                    !memcmp(r->b[k], m->b[k], sizes[k + 1] * sizeof(double));
+        CHECK(same, "float64 weights round trip exactly");
+        xb_mlp_free(&r);
+    }
+
+    /* The same arrays as separate .npy files. */
+    char paths[6][512], list[4096] = "";
+    for (int k = 0; k < 3; k++) {
+        size_t ws[2] = {sizes[k], sizes[k + 1]}, bs[1] = {sizes[k + 1]};
+        xb_ndarray *W = xb_ndarray_new("W", 2, ws), *b = xb_ndarray_new("b", 1, bs);
+        memcpy(W->data, m->W[k], W->count * sizeof(double));
+        memcpy(b->data, m->b[k], b->count * sizeof(double));
+        snprintf(paths[2 * k], 512, "%s/W%d.npy", dir, k + 1);
+        snprintf(paths[2 * k + 1], 512, "%s/b%d.npy", dir, k + 1);
+        xb_npy_write(paths[2 * k], W, XB_DT_F4, &err);
+        xb_npy_write(paths[2 * k + 1], b, XB_DT_F4, &err);
+        xb_ndarray_free(&W);
+        xb_ndarray_free(&b);
+    }
+    snprintf(list, sizeof list, "%s,%s,%s,%s,%s,%s", paths[0], paths[1], paths[2], paths[3], paths[4], paths[5]);
+    CHECK(xb_weights_load(list, -1, &r, &err) == XB_EINPUT && strstr(err.msg, "--activation"),
+          "npy list without an activation must ask for one: %s", err.msg);
+    CHECK(xb_weights_load(list, XB_ACT_RELU, &r, &err) == XB_OK, "npy list: %s", err.msg);
+    if (r) {
+        CHECK_REL(r->W[1][5], (double)(float)m->W[1][5], 0, "float32 weight");
+        xb_mlp_free(&r);
+    }
+
+    /* Shape mismatches name the array, the expected and the found shape. */
+    size_t s1[2] = {5, 4}, s2[2] = {3, 2}, sb[1] = {4}, sb2[1] = {7};
+    xb_ndarray *W1 = xb_ndarray_new("W1", 2, s1), *b1 = xb_ndarray_new("b1", 1, sb),
+               *W2 = xb_ndarray_new("W2", 2, s2), *b2 = xb_ndarray_new("b2", 1, sb2);
+    const xb_ndarray *arr[4] = {W1, b1, W2, b2};
+    snprintf(path, sizeof path, "%s/bad.npz", dir);
+    xb_npz_write(path, arr, 4, XB_DT_F8, &err);
+    CHECK(xb_weights_load(path, XB_ACT_SIGMOID, &r, &err) == XB_EINPUT && strstr(err.msg, "W2") &&
+              strstr(err.msg, "(3, 2)") && strstr(err.msg, "(4, N)"), "W2 mismatch message: %s", err.msg);
+    const xb_ndarray *arr2[3] = {W1, b1, W2};
+    xb_npz_write(path, arr2, 3, XB_DT_F8, &err);
+    CHECK(xb_weights_load(path, XB_ACT_SIGMOID, &r, &err) == XB_EINPUT && strstr(err.msg, "b2"),
+          "missing b2: %s", err.msg);
+    const xb_ndarray *arr3[2] = {W1, b2};
+    b2->name[0] = 'b', b2->name[1] = '1';
+    xb_npz_write(path, arr3, 2, XB_DT_F8, &err);
+    CHECK(xb_weights_load(path, -1, &r, &err) == XB_EINPUT && strstr(err.msg, "b1") && strstr(err.msg, "(7,)") &&
+              strstr(err.msg, "(4,)"), "b1 mismatch message: %s", err.msg);
+    CHECK(xb_weights_load("nothing.txt", -1, &r, &err) == XB_EINPUT, "a .txt is refused");
+    xb_ndarray_free(&W1);
+    xb_ndarray_free(&b1);
+    xb_ndarray_free(&W2);
+    xb_ndarray_free(&b2);
+    xb_mlp_free(&m);
+    gsl_rng_free(rng);
+}
+
+int main(void)
+{
+    size_t s1[2] = {7, 4}, s2[3] = {6, 5, 3}, s3[4] = {5, 6, 4, 3};
+    check_gradient(XB_ACT_IDENTITY, 1, s1);
+    check_gradient(XB_ACT_SIGMOID, 2, s2);
+    check_gradient(XB_ACT_SIGMOID, 3, s3);
+    check_gradient(XB_ACT_RELU, 3, s3);
+    test_training();
+    char dir[] = "/tmp/xb_test_mlp_XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    test_weight_files(dir);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return check_summary("test_mlp");
+}
