@@ -1,0 +1,61 @@
+// device: the HfO2 1T1R cell description (read point, level targets, IGVVA, variability), from XML
+#ifndef XB_DEVICE_H
+#define XB_DEVICE_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+#define XB_DEVICE_MAX_LEVELS 16
+
+/* Incremental Gate Voltage with Verify: a constant SET pulse on the top electrode, the gate voltage
+ * stepped up after each verify read that is still below target. */
+typedef struct xb_igvva_params {
+    double v_set_V;          /* top-electrode SET pulse amplitude */
+    double t_set_s;          /* SET pulse width */
+    double vg_start_V;       /* first gate voltage of the staircase */
+    double vg_step_V;        /* gate voltage increment per pulse */
+    double vg_max_V;         /* staircase ends here: the cell fails if still below target */
+    double tolerance_A;      /* verify accepts |I_read - I_trg| <= tolerance */
+    int max_pulses;          /* per attempt */
+    int max_retries;         /* RESET-and-retry attempts after an overshoot (0: overshoot is a failure) */
+    /* Physics of one SET: the access transistor limits the current to a compliance
+     * I_c = 0.5 k_n (V_g - V_th)^2, and the filament left behind reads as G = I_c / v_c (the
+     * compliance-current / LRS-resistance relation of HfO2 cells). */
+    double k_n_A_per_V2;     /* transistor transconductance parameter during SET */
+    double v_th_V;           /* transistor threshold voltage */
+    double v_c_V;            /* G_after_set = I_c / v_c */
+    double sigma_c2c;        /* relative spread of each SET outcome: G *= (1 + sigma_c2c N(0,1)) */
+} xb_igvva_params;
+
+typedef struct xb_device {
+    char name[64];
+    char source_path[4096];  /* the XML file it came from ("" for built-in defaults) */
+    double v_read_V;         /* read voltage on the top electrode (rows) */
+    double vg_read_V;        /* word-line (gate) voltage during reads */
+    double g_hrs_S;          /* conductance after RESET (the lowest state, "level 0" of a differential pair) */
+    double g_lrs_S;          /* conductance of a cell stuck at LRS */
+    int n_levels;            /* read-current targets, ascending */
+    double i_trg_A[XB_DEVICE_MAX_LEVELS];
+    xb_igvva_params igvva;
+    double sigma_d2d;        /* relative device-to-device spread of programmed conductance */
+    double sigma_read;       /* relative read noise per read, drawn anew at every inference */
+    double p_stuck_lrs;      /* probability a cell is stuck at LRS */
+    double p_stuck_hrs;      /* probability a cell is stuck at HRS */
+    /* SPICE models for the circuit level (used by later stages; paths relative to the XML file). */
+    char mosfet_model_file[4096];
+    char mosfet_model_name[64];
+    char rram_model_file[4096];
+} xb_device;
+
+/* Built-in defaults (the same values as models/hfo2_1t1r.xml). */
+void xb_device_defaults(xb_device *d);
+
+/* Read and validate a device file against the schema (models/device.xsd next to it, or the path given
+ * by xsd_path when not NULL). Errors name file:line, the element and what is allowed. */
+int xb_device_load(const char *path, const char *xsd_path, xb_device *d, xb_error *err);
+
+/* Target conductance of level l: i_trg_A[l] / v_read_V. */
+double xb_device_level_G(const xb_device *d, int l);
+
+#endif

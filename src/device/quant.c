@@ -1,0 +1,466 @@
+// quant: level sets and the nearest-level, n-nary and affine quantizers
+#include "quant.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPEC_HELP                                                                                  \
+    "allowed: none, set1..set5, bits:B (B in 1..16), nnary:K:DELTA:MU (K >= 1, DELTA > 0, MU > 0), " \
+    "levels:L1,L2,... (finite, distinct)"
+
+/* One allocation holds the struct and its levels, so a single free releases both. */
+static int levelset_alloc(xb_levelset_kind kind, size_t n, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (n > (SIZE_MAX - sizeof(xb_levelset)) / sizeof(double))
+        return xb_fail(err, XB_ENOMEM, "level set of %zu levels is too large", n);
+    xb_levelset *ls = calloc(1, sizeof *ls + n * sizeof(double));
+    if (!ls)
+        return xb_fail(err, XB_ENOMEM, "out of memory allocating a level set of %zu levels", n);
+    ls->kind = kind;
+    ls->n = n;
+    ls->levels = (double *)(ls + 1);
+    *out = ls;
+    return XB_OK;
+}
+
+void xb_levelset_free(xb_levelset **ls)
+{
+    if (!ls)
+        return;
+    free(*ls);
+    *ls = NULL;
+}
+
+int xb_levelset_none(xb_levelset **out, xb_error *err)
+{
+    int rc = levelset_alloc(XB_LEVELS_NONE, 0, out, err);
+    if (rc)
+        return rc;
+    snprintf((*out)->name, sizeof (*out)->name, "none");
+    return XB_OK;
+}
+
+/* Levels i/den for i = -m..m: dividing integers gives the double nearest each decimal level. */
+static int levelset_uniform(xb_levelset_kind kind, int m, double den, xb_levelset **out, xb_error *err)
+{
+    int rc = levelset_alloc(kind, (size_t)(2 * m + 1), out, err);
+    if (rc)
+        return rc;
+    for (int i = -m; i <= m; i++)
+        (*out)->levels[i + m] = (double)i / den;
+    return XB_OK;
+}
+
+int xb_levelset_paper(int set, xb_levelset **out, xb_error *err)
+{
+    int rc;
+    *out = NULL;
+    switch (set) {
+    case 1:
+        rc = levelset_alloc(XB_LEVELS_PAPER, 2, out, err);
+        if (rc)
+            return rc;
+        (*out)->levels[0] = -1.0;
+        (*out)->levels[1] = 1.0;
+        break;
+    case 2: rc = levelset_uniform(XB_LEVELS_PAPER, 1, 1.0, out, err); break;
+    case 3: rc = levelset_uniform(XB_LEVELS_PAPER, 4, 4.0, out, err); break;
+    case 4: rc = levelset_uniform(XB_LEVELS_PAPER, 10, 10.0, out, err); break;
+    case 5: rc = levelset_uniform(XB_LEVELS_PAPER, 20, 20.0, out, err); break;
+    default:
+        return xb_fail(err, XB_EINPUT, "quantization set %d does not exist: the paper's sets are 1..5",
+                       set);
+    }
+    if (rc)
+        return rc;
+    snprintf((*out)->name, sizeof (*out)->name, "set%d", set);
+    return XB_OK;
+}
+
+int xb_levelset_bits(int bits, xb_levelset **out, xb_error *err)
+{
+    int rc;
+    *out = NULL;
+    if (bits < 1 || bits > 16)
+        return xb_fail(err, XB_EINPUT, "bits:%d: the number of bits must be in 1..16", bits);
+    if (bits == 1) {
+        rc = levelset_alloc(XB_LEVELS_BITS, 2, out, err);
+        if (rc)
+            return rc;
+        (*out)->levels[0] = -1.0;
+        (*out)->levels[1] = 1.0;
+    } else {
+        int m = (1 << (bits - 1)) - 1;
+        rc = levelset_uniform(XB_LEVELS_BITS, m, (double)m, out, err);
+        if (rc)
+            return rc;
+    }
+    snprintf((*out)->name, sizeof (*out)->name, "bits:%d", bits);
+    return XB_OK;
+}
+
+int xb_levelset_nnary(int k, double delta, double mu, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (k < 1 || k > 32767 || !(delta > 0) || !isfinite(delta) || !(mu > 0) || !isfinite(mu))
+        return xb_fail(err, XB_EINPUT,
+                       "nnary:%d:%g:%g: need an order K in 1..32767, a threshold DELTA > 0 and a level "
+                       "MU > 0",
+                       k, delta, mu);
+    int rc = levelset_alloc(XB_LEVELS_NNARY, (size_t)(2 * k + 1), out, err);
+    if (rc)
+        return rc;
+    xb_levelset *ls = *out;
+    for (int i = -k; i <= k; i++)
+        ls->levels[i + k] = i * mu;
+    ls->nnary_k = k;
+    ls->nnary_delta = delta;
+    ls->nnary_mu = mu;
+    snprintf(ls->name, sizeof ls->name, "nnary:%d:%.6g:%.6g", k, delta, mu);
+    return XB_OK;
+}
+
+int xb_levelset_device(const double *g, size_t n, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (n < 2)
+        return xb_fail(err, XB_EINPUT, "device levels: need at least 2 conductance values, got %zu", n);
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(g[i]) || g[i] < 0)
+            return xb_fail(err, XB_EINPUT,
+                           "device levels: value %zu (%g) must be finite and non-negative", i, g[i]);
+        if (i > 0 && !(g[i] > g[i - 1]))
+            return xb_fail(err, XB_EINPUT,
+                           "device levels: values must be strictly ascending, but g[%zu] = %g <= "
+                           "g[%zu] = %g",
+                           i, g[i], i - 1, g[i - 1]);
+    }
+    int rc = levelset_alloc(XB_LEVELS_DEVICE, 2 * n - 1, out, err);
+    if (rc)
+        return rc;
+    xb_levelset *ls = *out;
+    double range = g[n - 1] - g[0];
+    for (size_t i = 0; i < n; i++) {
+        double l = (g[i] - g[0]) / range;
+        ls->levels[n - 1 + i] = l;
+        ls->levels[n - 1 - i] = -l;
+    }
+    /* The top level is exactly 1 whatever the rounding of the division. */
+    ls->levels[0] = -1.0;
+    ls->levels[2 * n - 2] = 1.0;
+    snprintf(ls->name, sizeof ls->name, "device[%zu]", n);
+    return XB_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int xb_levelset_explicit(const double *levels, size_t n, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (n < 1)
+        return xb_fail(err, XB_EINPUT, "explicit levels: the list is empty");
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(levels[i]))
+            return xb_fail(err, XB_EINPUT, "explicit levels: level %zu is not a finite number", i + 1);
+    int rc = levelset_alloc(XB_LEVELS_EXPLICIT, n, out, err);
+    if (rc)
+        return rc;
+    xb_levelset *ls = *out;
+    memcpy(ls->levels, levels, n * sizeof *levels);
+    qsort(ls->levels, n, sizeof *ls->levels, cmp_double);
+    for (size_t i = 1; i < n; i++) {
+        if (ls->levels[i] == ls->levels[i - 1]) {
+            double dup = ls->levels[i];
+            xb_levelset_free(out);
+            return xb_fail(err, XB_EINPUT, "explicit levels: level %g appears more than once", dup);
+        }
+    }
+    snprintf(ls->name, sizeof ls->name, "levels[%zu]", n);
+    return XB_OK;
+}
+
+/* Parse a whole string as a finite double. */
+static int parse_double(const char *s, size_t len, double *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (end == buf || *end != '\0' || errno == ERANGE || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_int(const char *s, size_t len, int lo, int hi, int *out)
+{
+    char buf[32];
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long v = strtol(buf, &end, 10);
+    if (end == buf || *end != '\0' || errno == ERANGE || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int xb_levelset_parse(const char *spec, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (!spec)
+        spec = "";
+    if (strcmp(spec, "none") == 0)
+        return xb_levelset_none(out, err);
+    if (strncmp(spec, "set", 3) == 0) {
+        int set;
+        if (parse_int(spec + 3, strlen(spec + 3), 1, 5, &set) == 0)
+            return xb_levelset_paper(set, out, err);
+        return xb_fail(err, XB_EINPUT, "level set \"%s\": the paper's sets are set1..set5; " SPEC_HELP,
+                       spec);
+    }
+    if (strncmp(spec, "bits:", 5) == 0) {
+        int bits;
+        if (parse_int(spec + 5, strlen(spec + 5), 1, 16, &bits) == 0)
+            return xb_levelset_bits(bits, out, err);
+        return xb_fail(err, XB_EINPUT, "level set \"%s\": bits must be an integer in 1..16; " SPEC_HELP,
+                       spec);
+    }
+    if (strncmp(spec, "nnary:", 6) == 0) {
+        const char *p = spec + 6;
+        const char *c1 = strchr(p, ':');
+        const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        int k;
+        double delta, mu;
+        if (!c1 || !c2 || strchr(c2 + 1, ':') || parse_int(p, (size_t)(c1 - p), 1, 32767, &k) ||
+            parse_double(c1 + 1, (size_t)(c2 - c1 - 1), &delta) ||
+            parse_double(c2 + 1, strlen(c2 + 1), &mu) || !(delta > 0) || !(mu > 0))
+            return xb_fail(err, XB_EINPUT,
+                           "level set \"%s\": expected nnary:K:DELTA:MU with an integer order K >= 1, a "
+                           "threshold DELTA > 0 and a level MU > 0, e.g. nnary:2:0.01:0.01; " SPEC_HELP,
+                           spec);
+        return xb_levelset_nnary(k, delta, mu, out, err);
+    }
+    if (strncmp(spec, "levels:", 7) == 0) {
+        const char *p = spec + 7;
+        size_t cap = 1;
+        for (const char *q = p; *q; q++)
+            cap += *q == ',';
+        double *vals = malloc(cap * sizeof *vals);
+        if (!vals)
+            return xb_fail(err, XB_ENOMEM, "out of memory parsing level set \"%s\"", spec);
+        size_t n = 0;
+        for (;;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            if (parse_double(p, len, &vals[n])) {
+                free(vals);
+                return xb_fail(err, XB_EINPUT,
+                               "level set \"%s\": item %zu (\"%.*s\") is not a finite number; expected "
+                               "levels:L1,L2,... e.g. levels:-1,-0.5,0,0.5,1; " SPEC_HELP,
+                               spec, n + 1, (int)(len > 40 ? 40 : len), p);
+            }
+            n++;
+            if (!comma)
+                break;
+            p = comma + 1;
+        }
+        int rc = xb_levelset_explicit(vals, n, out, err);
+        free(vals);
+        if (rc)
+            xb_error_prefix(err, "level set \"%s\"", spec);
+        return rc;
+    }
+    return xb_fail(err, XB_EINPUT, "level set \"%s\" is not understood; " SPEC_HELP, spec);
+}
+
+static int nnary_index(const xb_levelset *ls, double x)
+{
+    int k = ls->nnary_k;
+    double d = ls->nnary_delta, a = fabs(x);
+    double f = floor(a / d);
+    int i = f >= k ? k : (int)f;
+    /* The division can land one off at a threshold; the formula's comparisons decide. */
+    while (i < k && (i + 1) * d <= a)
+        i++;
+    while (i > 0 && i * d > a)
+        i--;
+    return x < 0 ? k - i : k + i;
+}
+
+int xb_levelset_nearest(const xb_levelset *ls, double x)
+{
+    if (ls->kind == XB_LEVELS_NONE || ls->n == 0)
+        return -1;
+    if (ls->kind == XB_LEVELS_NNARY)
+        return nnary_index(ls, x);
+    const double *l = ls->levels;
+    size_t n = ls->n;
+    if (x <= l[0])
+        return 0;
+    if (x >= l[n - 1])
+        return (int)(n - 1);
+    /* l[lo] < x <= l[hi], hi = lo + 1 */
+    size_t lo = 0, hi = n - 1;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l[mid] < x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    double d_lo = x - l[lo], d_hi = l[hi] - x;
+    if (d_lo < d_hi)
+        return (int)lo;
+    if (d_hi < d_lo)
+        return (int)hi;
+    /* Tie: the level nearer zero; with equal magnitudes the positive one. */
+    if (fabs(l[lo]) < fabs(l[hi]))
+        return (int)lo;
+    return (int)hi;
+}
+
+int xb_norm_parse(const char *spec, xb_norm *out, xb_error *err)
+{
+    if (!spec)
+        spec = "";
+    if (strcmp(spec, "maxabs") == 0) {
+        *out = (xb_norm){XB_NORM_MAXABS, 0.0};
+        return XB_OK;
+    }
+    if (strcmp(spec, "none") == 0) {
+        *out = (xb_norm){XB_NORM_NONE, 0.0};
+        return XB_OK;
+    }
+    double c;
+    if (strncmp(spec, "clip:", 5) == 0 && parse_double(spec + 5, strlen(spec + 5), &c) == 0 && c > 0) {
+        *out = (xb_norm){XB_NORM_CLIP, c};
+        return XB_OK;
+    }
+    return xb_fail(err, XB_EINPUT,
+                   "normalization \"%s\" is not understood; allowed: maxabs (scale = max |w| of the "
+                   "layer), clip:C (w clipped to [-C, C], C > 0), none (levels in weight units)",
+                   spec);
+}
+
+double xb_max_abs(const double *w, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double a = fabs(w[i]);
+        if (a > m)
+            m = a;
+    }
+    return m;
+}
+
+int xb_quantize(const xb_levelset *ls, xb_norm norm, const double *w, size_t n, double *w_q,
+                int *index, double *scale, xb_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(w[i]))
+            return xb_fail(err, XB_EINPUT, "quantize: weight %zu is not a finite number (%g)", i, w[i]);
+    double s;
+    switch (norm.kind) {
+    case XB_NORM_MAXABS:
+        s = xb_max_abs(w, n);
+        if (s == 0)
+            s = 1.0;
+        break;
+    case XB_NORM_CLIP:
+        if (!(norm.clip > 0) || !isfinite(norm.clip))
+            return xb_fail(err, XB_EINPUT, "quantize: the clipping range must be finite and > 0, got %g",
+                           norm.clip);
+        s = norm.clip;
+        break;
+    case XB_NORM_NONE: s = 1.0; break;
+    default: return xb_fail(err, XB_EINPUT, "quantize: unknown normalization kind %d", (int)norm.kind);
+    }
+    if (scale)
+        *scale = s;
+    if (ls->kind == XB_LEVELS_NONE) {
+        if (w_q != w)
+            memmove(w_q, w, n * sizeof *w);
+        if (index)
+            for (size_t i = 0; i < n; i++)
+                index[i] = -1;
+        return XB_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double x = w[i];
+        if (norm.kind == XB_NORM_CLIP)
+            x = x < -s ? -s : x > s ? s : x;
+        int j = xb_levelset_nearest(ls, x / s);
+        w_q[i] = s * ls->levels[j];
+        if (index)
+            index[i] = j;
+    }
+    return XB_OK;
+}
+
+int xb_affine_init(double lo, double hi, int bits, xb_affine_quant *out, xb_error *err)
+{
+    if (bits < 1 || bits > 16)
+        return xb_fail(err, XB_EINPUT, "affine quantization: bits must be in 1..16, got %d", bits);
+    if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
+        return xb_fail(err, XB_EINPUT,
+                       "affine quantization: the range [%g, %g] must be finite with lo < hi", lo, hi);
+    long q_max = (1L << bits) - 1;
+    double scale = (hi - lo) / (double)q_max;
+    if (!(scale > 0) || !isfinite(scale))
+        return xb_fail(err, XB_EINPUT, "affine quantization: range [%g, %g] gives no usable scale", lo,
+                       hi);
+    double zp = round(-lo / scale);
+    if (!(fabs(zp) < 1e15))
+        return xb_fail(err, XB_EINPUT,
+                       "affine quantization: range [%g, %g] is too far from 0 for its width", lo, hi);
+    *out = (xb_affine_quant){
+        .bits = bits, .lo = lo, .hi = hi, .scale = scale, .zero_point = (long)zp, .q_max = q_max};
+    return XB_OK;
+}
+
+int xb_affine_from_data(const double *w, size_t n, int bits, xb_affine_quant *out, xb_error *err)
+{
+    if (n == 0)
+        return xb_fail(err, XB_EINPUT, "affine quantization: no data to take the range from");
+    double lo = w[0], hi = w[0];
+    for (size_t i = 1; i < n; i++) {
+        if (w[i] < lo)
+            lo = w[i];
+        if (w[i] > hi)
+            hi = w[i];
+    }
+    return xb_affine_init(lo, hi, bits, out, err);
+}
+
+void xb_affine_quantize(const xb_affine_quant *p, const double *w, size_t n, double *w_q, long *q)
+{
+    double zp = (double)p->zero_point, q_max = (double)p->q_max;
+    for (size_t i = 0; i < n; i++) {
+        double t = round(w[i] / p->scale) + zp;
+        if (!(t >= 0)) /* NaN lands on code 0 too */
+            t = 0;
+        else if (t > q_max)
+            t = q_max;
+        long c = (long)t;
+        w_q[i] = (double)(c - p->zero_point) * p->scale;
+        if (q)
+            q[i] = c;
+    }
+}

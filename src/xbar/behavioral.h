@@ -1,0 +1,40 @@
+// behavioral: fast crossbar model: DAC, column currents I = V^T G with ideal wires, ADC, digital post-processing
+#ifndef XB_BEHAVIORAL_H
+#define XB_BEHAVIORAL_H
+
+#include <stddef.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "chip.h"
+
+#define XB_BEHAV_MAX_LAYERS 64
+
+typedef struct xb_behav_options {
+    int dac_bits;            /* 0: ideal DAC; else row voltages take 2^bits evenly spaced values in [0, v_read] */
+    int adc_bits;            /* 0: no ADC; else each tile's column currents quantized to 2^bits levels */
+    int adc_calibrate;       /* 1: ADC full scale = largest column current on the calibration inputs;
+                                0: full scale = rows_in_tile * v_read * g_max (the level range) */
+    double sigma_read;       /* relative read noise of every cell, drawn anew at every inference */
+    double sigma_out[XB_BEHAV_MAX_LAYERS]; /* additive Gaussian noise on each layer's outputs (weight units) */
+} xb_behav_options;
+
+void xb_behav_defaults(xb_behav_options *o);
+
+typedef struct xb_behav xb_behav;
+
+/* Prepare a behavioral model of chip c (not copied: c must outlive it; its g_S may change between calls).
+ * calib (n_calib inputs, may be NULL) sets the ADC full scale when adc_calibrate is on. */
+int xb_behav_new(const xb_chip *c, const xb_behav_options *o, const double *calib, size_t n_calib,
+                 xb_behav **out, xb_error *err);
+void xb_behav_free(xb_behav **b);
+
+/* Classify n inputs (n x fan_in of layer 1, values in [0, 1]). logits (n x classes) may be NULL.
+ * rng is needed when sigma_read or sigma_out is non-zero. */
+int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, double *logits, int *pred,
+                     xb_error *err);
+
+/* ADC full scale (A) used for layer l, after calibration. */
+double xb_behav_adc_full_scale(const xb_behav *b, int l);
+
+#endif

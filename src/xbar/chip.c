@@ -1,0 +1,534 @@
+// chip: a network mapped onto crossbar tiles: normalized weights, conductances, tile map, map files
+#include "chip.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cblas.h>
+
+#include "fileio.h"
+#include "npz.h"
+
+void xb_map_defaults(xb_map_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->scheme = XB_MAP_DIFFERENTIAL;
+    o->bias = XB_BIAS_ROW;
+    o->tile_rows = 64;
+    o->tile_cols = 64;
+    o->clip = 0;
+    o->v_read_V = 0.2;
+    o->g_min_S = 1e-6;   /* overwritten from the device file by callers that have one */
+    o->g_max_S = 400e-6;
+}
+
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+static void layer_free(xb_layer_map *L)
+{
+    free(L->wn);
+    free(L->bias);
+    free(L->g_target_S);
+    free(L->g_S);
+    free(L->col_neuron);
+    free(L->col_role);
+    free(L->col_ref);
+}
+
+void xb_chip_free(xb_chip **cp)
+{
+    if (!cp || !*cp)
+        return;
+    for (int l = 0; (*cp)->layers && l < (*cp)->n_layers; l++)
+        layer_free(&(*cp)->layers[l]);
+    free((*cp)->layers);
+    free(*cp);
+    *cp = NULL;
+}
+
+/* Allocate the arrays of a layer whose sizes are set, and lay out its columns. */
+static int layer_alloc(xb_layer_map *L, const xb_map_options *o)
+{
+    size_t C = o->tile_cols;
+    if (o->scheme == XB_MAP_DIFFERENTIAL) {
+        L->cols = 2 * L->fan_out;
+    } else {
+        size_t per_tile = C - 1;
+        L->cols = L->fan_out + ceil_div(L->fan_out, per_tile);
+    }
+    L->n_row_tiles = ceil_div(L->rows, o->tile_rows);
+    L->n_col_tiles = ceil_div(L->cols, C);
+    L->wn = calloc(L->rows * L->fan_out, sizeof *L->wn);
+    L->bias = calloc(L->fan_out, sizeof *L->bias);
+    L->g_target_S = calloc(L->rows * L->cols, sizeof *L->g_target_S);
+    L->g_S = calloc(L->rows * L->cols, sizeof *L->g_S);
+    L->col_neuron = calloc(L->cols, sizeof *L->col_neuron);
+    L->col_role = calloc(L->cols, sizeof *L->col_role);
+    L->col_ref = calloc(L->cols, sizeof *L->col_ref);
+    if (!L->wn || !L->bias || !L->g_target_S || !L->g_S || !L->col_neuron || !L->col_role || !L->col_ref)
+        return XB_ENOMEM;
+    if (o->scheme == XB_MAP_DIFFERENTIAL) {
+        for (size_t j = 0; j < L->fan_out; j++) {
+            L->col_neuron[2 * j] = L->col_neuron[2 * j + 1] = (int)j;
+            L->col_role[2 * j] = XB_COL_POS;
+            L->col_role[2 * j + 1] = XB_COL_NEG;
+        }
+    } else {
+        /* Each column tile: up to C-1 weight columns, then its reference column. */
+        size_t col = 0, j = 0;
+        while (j < L->fan_out) {
+            size_t n = L->fan_out - j < C - 1 ? L->fan_out - j : C - 1, ref = col + n;
+            for (size_t k = 0; k < n; k++, j++, col++) {
+                L->col_neuron[col] = (int)j;
+                L->col_role[col] = XB_COL_POS;
+                L->col_ref[col] = ref;
+            }
+            L->col_neuron[ref] = -1;
+            L->col_role[ref] = XB_COL_REF;
+            L->col_ref[ref] = ref;
+            col++;
+        }
+    }
+    return XB_OK;
+}
+
+/* Largest input each layer sees on the calibration set (for ReLU layers' in_scale). */
+static int calib_max_inputs(const xb_mlp *m, const double *calib, size_t n, double *max_in, xb_error *err)
+{
+    size_t widest = 0;
+    for (int k = 0; k <= m->n_layers; k++)
+        widest = m->sizes[k] > widest ? m->sizes[k] : widest;
+    double *a = malloc(n * widest * sizeof *a), *b = malloc(n * widest * sizeof *b);
+    if (!a || !b) {
+        free(a), free(b);
+        return xb_fail(err, XB_ENOMEM, "out of memory for calibration");
+    }
+    memcpy(a, calib, n * m->sizes[0] * sizeof *a);
+    for (int k = 0; k < m->n_layers; k++) {
+        size_t fi = m->sizes[k], fo = m->sizes[k + 1];
+        double mx = 0;
+        for (size_t i = 0; i < n * fi; i++)
+            mx = a[i] > mx ? a[i] : mx;
+        max_in[k] = mx;
+        for (size_t r = 0; r < n; r++)
+            memcpy(b + r * fo, m->b[k], fo * sizeof *b);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)fo, (int)fi, 1.0, a, (int)fi, m->W[k],
+                    (int)fo, 1.0, b, (int)fo);
+        xb_activation_apply(m->act[k], b, n * fo);
+        double *t = a;
+        a = b;
+        b = t;
+    }
+    free(a), free(b);
+    return XB_OK;
+}
+
+int xb_chip_map(const xb_mlp *m, const xb_map_options *o, const double *calib, size_t n_calib, xb_chip **out,
+                xb_error *err)
+{
+    *out = NULL;
+    if (o->tile_rows < 1 || o->tile_cols < 2)
+        return xb_fail(err, XB_EINPUT, "tile size %zux%zu: need at least 1 row and 2 columns", o->tile_rows,
+                       o->tile_cols);
+    if (o->scheme == XB_MAP_DIFFERENTIAL && o->tile_cols % 2)
+        return xb_fail(err, XB_EINPUT, "tile width %zu is odd; differential pairs need an even tile width",
+                       o->tile_cols);
+    if (!(o->g_max_S > o->g_min_S && o->g_min_S >= 0))
+        return xb_fail(err, XB_EINPUT, "conductance range [%g, %g] S is empty", o->g_min_S, o->g_max_S);
+    if (!(o->v_read_V > 0))
+        return xb_fail(err, XB_EINPUT, "read voltage %g V must be positive", o->v_read_V);
+    double max_in[64];
+    if (m->n_layers > 64)
+        return xb_fail(err, XB_EINPUT, "%d layers: at most 64 supported", m->n_layers);
+    for (int k = 0; k + 1 < m->n_layers; k++) {
+        if (m->act[k] == XB_ACT_IDENTITY)
+            return xb_fail(err, XB_EINPUT, "hidden layer %d has the identity activation: its outputs can be "
+                           "negative, but crossbar rows take 0..v_read; use sigmoid or relu", k + 1);
+        if (m->act[k] == XB_ACT_RELU && !calib)
+            return xb_fail(err, XB_EINPUT, "ReLU layers need calibration inputs to set their input range");
+    }
+    if (calib && n_calib) {
+        int rc = calib_max_inputs(m, calib, n_calib, max_in, err);
+        if (rc)
+            return rc;
+    }
+    xb_chip *c = calloc(1, sizeof *c);
+    if (!c)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    c->n_layers = m->n_layers;
+    c->opt = *o;
+    c->layers = calloc((size_t)m->n_layers, sizeof *c->layers);
+    if (!c->layers) {
+        free(c);
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    }
+    for (int k = 0; k < m->n_layers; k++) {
+        xb_layer_map *L = &c->layers[k];
+        size_t fi = m->sizes[k], fo = m->sizes[k + 1];
+        L->fan_in = fi;
+        L->fan_out = fo;
+        L->act = m->act[k];
+        L->in_scale = 1.0;
+        if (k > 0 && m->act[k - 1] == XB_ACT_RELU)
+            L->in_scale = max_in[k] > 0 ? max_in[k] : 1.0;
+        double wmax = 0, bmax = 0;
+        for (size_t i = 0; i < fi * fo; i++)
+            wmax = fmax(wmax, fabs(m->W[k][i]));
+        for (size_t j = 0; j < fo; j++)
+            bmax = fmax(bmax, fabs(m->b[k][j]));
+        L->w_scale = o->clip > 0 ? o->clip * L->in_scale : L->in_scale * wmax;
+        if (!(L->w_scale > 0))
+            L->w_scale = 1.0;
+        /* Enough bias rows that each carries at most one normalized unit. */
+        L->n_bias_rows = 0;
+        if (o->bias == XB_BIAS_ROW) {
+            L->n_bias_rows = (size_t)ceil(bmax / L->w_scale - 1e-12);
+            if (L->n_bias_rows < 1)
+                L->n_bias_rows = 1;
+        }
+        L->rows = fi + L->n_bias_rows;
+        if (layer_alloc(L, o)) {
+            xb_chip_free(&c);
+            return xb_fail(err, XB_ENOMEM, "out of memory mapping layer %d", k + 1);
+        }
+        for (size_t i = 0; i < fi; i++)
+            for (size_t j = 0; j < fo; j++) {
+                double v = L->in_scale * m->W[k][i * fo + j] / L->w_scale;
+                L->wn[i * fo + j] = fmin(1.0, fmax(-1.0, v));
+            }
+        for (size_t r = 0; r < L->n_bias_rows; r++)
+            for (size_t j = 0; j < fo; j++) {
+                double v = m->b[k][j] / (double)L->n_bias_rows / L->w_scale;
+                L->wn[(fi + r) * fo + j] = fmin(1.0, fmax(-1.0, v));
+            }
+        if (o->bias == XB_BIAS_DIGITAL)
+            memcpy(L->bias, m->b[k], fo * sizeof *L->bias);
+    }
+    xb_chip_update_targets(c);
+    *out = c;
+    return XB_OK;
+}
+
+void xb_chip_update_targets(xb_chip *c)
+{
+    double gmin = c->opt.g_min_S, dg = c->opt.g_max_S - c->opt.g_min_S, gmid = gmin + dg / 2;
+    for (int k = 0; k < c->n_layers; k++) {
+        xb_layer_map *L = &c->layers[k];
+        for (size_t i = 0; i < L->rows; i++) {
+            const double *w = L->wn + i * L->fan_out;
+            double *g = L->g_target_S + i * L->cols;
+            for (size_t col = 0; col < L->cols; col++) {
+                double q = L->col_role[col] == XB_COL_REF ? 0 : w[L->col_neuron[col]], v;
+                if (c->opt.scheme == XB_MAP_DIFFERENTIAL)
+                    v = gmin + (L->col_role[col] == XB_COL_POS ? fmax(q, 0) : fmax(-q, 0)) * dg;
+                else
+                    v = gmid + q * dg / 2;
+                g[col] = v > 0 ? v : 0;
+            }
+        }
+        memcpy(L->g_S, L->g_target_S, L->rows * L->cols * sizeof *L->g_S);
+    }
+}
+
+xb_mlp *xb_chip_effective_mlp(const xb_chip *c, int use_programmed_g)
+{
+    size_t sizes[65];
+    sizes[0] = c->layers[0].fan_in;
+    for (int k = 0; k < c->n_layers; k++)
+        sizes[k + 1] = c->layers[k].fan_out;
+    xb_mlp *m = xb_mlp_new(c->n_layers, sizes, XB_ACT_IDENTITY);
+    if (!m)
+        return NULL;
+    double dg = c->opt.g_max_S - c->opt.g_min_S;
+    double unit = c->opt.scheme == XB_MAP_DIFFERENTIAL ? 1.0 / dg : 2.0 / dg;
+    for (int k = 0; k < c->n_layers; k++) {
+        const xb_layer_map *L = &c->layers[k];
+        const double *G = use_programmed_g ? L->g_S : L->g_target_S;
+        m->act[k] = L->act;
+        memcpy(m->b[k], L->bias, L->fan_out * sizeof *m->b[k]);
+        for (size_t i = 0; i < L->rows; i++) {
+            const double *g = G + i * L->cols;
+            for (size_t col = 0; col < L->cols; col++) {
+                if (L->col_role[col] == XB_COL_REF)
+                    continue;
+                double q = (L->col_role[col] == XB_COL_NEG ? -g[col] : g[col]);
+                if (c->opt.scheme == XB_MAP_SINGLE_ENDED)
+                    q -= g[L->col_ref[col]];
+                size_t j = (size_t)L->col_neuron[col];
+                if (i < L->fan_in)
+                    m->W[k][i * L->fan_out + j] += q * unit * L->w_scale / L->in_scale;
+                else
+                    m->b[k][j] += q * unit * L->w_scale;
+            }
+        }
+    }
+    return m;
+}
+
+xb_chip *xb_chip_clone(const xb_chip *src)
+{
+    xb_chip *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->n_layers = src->n_layers;
+    c->opt = src->opt;
+    c->layers = calloc((size_t)src->n_layers, sizeof *c->layers);
+    if (!c->layers) {
+        free(c);
+        return NULL;
+    }
+    for (int k = 0; k < src->n_layers; k++) {
+        const xb_layer_map *S = &src->layers[k];
+        xb_layer_map *L = &c->layers[k];
+        *L = *S;
+        L->wn = NULL, L->bias = NULL, L->g_target_S = NULL, L->g_S = NULL;
+        L->col_neuron = NULL, L->col_role = NULL, L->col_ref = NULL;
+        if (layer_alloc(L, &src->opt)) {
+            xb_chip_free(&c);
+            return NULL;
+        }
+        memcpy(L->wn, S->wn, S->rows * S->fan_out * sizeof *L->wn);
+        memcpy(L->bias, S->bias, S->fan_out * sizeof *L->bias);
+        memcpy(L->g_target_S, S->g_target_S, S->rows * S->cols * sizeof *L->g_S);
+        memcpy(L->g_S, S->g_S, S->rows * S->cols * sizeof *L->g_S);
+    }
+    return c;
+}
+
+void xb_chip_tile_bounds(const xb_chip *c, int l, size_t rt, size_t ct, size_t *r0, size_t *nr, size_t *c0,
+                         size_t *nc)
+{
+    const xb_layer_map *L = &c->layers[l];
+    size_t R = c->opt.tile_rows, C = c->opt.tile_cols;
+    *r0 = rt * R;
+    *nr = L->rows - *r0 < R ? L->rows - *r0 : R;
+    *c0 = ct * C;
+    *nc = L->cols - *c0 < C ? L->cols - *c0 : C;
+}
+
+int xb_chip_write_tile_map(const xb_chip *c, const char *path, xb_error *err)
+{
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fprintf(f.fp, "tile,layer,row_tile,col_tile,row_start,rows,col_start,cols,input_rows,bias_rows,"
+                  "first_neuron,last_neuron\n");
+    int tile = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const xb_layer_map *L = &c->layers[l];
+        for (size_t rt = 0; rt < L->n_row_tiles; rt++)
+            for (size_t ct = 0; ct < L->n_col_tiles; ct++) {
+                size_t r0, nr, c0, nc;
+                xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+                size_t in_rows = r0 >= L->fan_in ? 0 : (L->fan_in - r0 < nr ? L->fan_in - r0 : nr);
+                int first = -1, last = -1;
+                for (size_t col = c0; col < c0 + nc; col++)
+                    if (L->col_neuron[col] >= 0) {
+                        if (first < 0)
+                            first = L->col_neuron[col];
+                        last = L->col_neuron[col];
+                    }
+                fprintf(f.fp, "%d,%d,%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu,%d,%d\n", tile++, l + 1, rt, ct, r0, nr, c0,
+                        nc, in_rows, nr - in_rows, first, last);
+            }
+    }
+    return xb_atomic_commit(&f, err);
+}
+
+/* ---- conductance map files ---- */
+
+#define N_CHIP_PARAMS 8   /* format_version, n_layers, scheme, bias, tile_rows, tile_cols, v_read, clip */
+#define N_LAYER_PARAMS 6  /* fan_in, fan_out, n_bias_rows, activation, in_scale, w_scale */
+#define MAP_FORMAT_VERSION 1
+
+int xb_chip_save(const xb_chip *c, const char *path, xb_error *err)
+{
+    size_t n_arr = 1 + 6 * (size_t)c->n_layers, n = 0;
+    xb_ndarray **arr = calloc(n_arr, sizeof *arr);
+    int rc = XB_OK;
+    if (!arr)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    size_t s1[1] = {N_CHIP_PARAMS + 2};
+    xb_ndarray *p = arr[n++] = xb_ndarray_new("chip", 1, s1);
+    if (!p)
+        goto oom;
+    double cp[N_CHIP_PARAMS + 2] = {MAP_FORMAT_VERSION, c->n_layers, c->opt.scheme, c->opt.bias,
+                                    (double)c->opt.tile_rows, (double)c->opt.tile_cols, c->opt.v_read_V,
+                                    c->opt.clip, c->opt.g_min_S, c->opt.g_max_S};
+    memcpy(p->data, cp, sizeof cp);
+    for (int k = 0; k < c->n_layers; k++) {
+        const xb_layer_map *L = &c->layers[k];
+        char name[32];
+        size_t sp[1] = {N_LAYER_PARAMS}, sg[2] = {L->rows, L->cols}, sw[2] = {L->rows, L->fan_out},
+               sb[1] = {L->fan_out}, sc[1] = {L->cols};
+        snprintf(name, sizeof name, "L%d_params", k + 1);
+        if (!(p = arr[n++] = xb_ndarray_new(name, 1, sp)))
+            goto oom;
+        double lp[N_LAYER_PARAMS] = {(double)L->fan_in, (double)L->fan_out, (double)L->n_bias_rows, L->act,
+                                     L->in_scale, L->w_scale};
+        memcpy(p->data, lp, sizeof lp);
+        snprintf(name, sizeof name, "L%d_G", k + 1);
+        if (!(p = arr[n++] = xb_ndarray_new(name, 2, sg)))
+            goto oom;
+        memcpy(p->data, L->g_S, p->count * sizeof *p->data);
+        snprintf(name, sizeof name, "L%d_Gtarget", k + 1);
+        if (!(p = arr[n++] = xb_ndarray_new(name, 2, sg)))
+            goto oom;
+        memcpy(p->data, L->g_target_S, p->count * sizeof *p->data);
+        snprintf(name, sizeof name, "L%d_Wn", k + 1);
+        if (!(p = arr[n++] = xb_ndarray_new(name, 2, sw)))
+            goto oom;
+        memcpy(p->data, L->wn, p->count * sizeof *p->data);
+        snprintf(name, sizeof name, "L%d_bias", k + 1);
+        if (!(p = arr[n++] = xb_ndarray_new(name, 1, sb)))
+            goto oom;
+        memcpy(p->data, L->bias, p->count * sizeof *p->data);
+        snprintf(name, sizeof name, "L%d_colrole", k + 1);
+        if (!(p = arr[n++] = xb_ndarray_new(name, 1, sc)))
+            goto oom;
+        for (size_t col = 0; col < L->cols; col++)
+            p->data[col] = L->col_role[col];
+    }
+    rc = xb_npz_write(path, (const xb_ndarray *const *)arr, n, XB_DT_F8, err);
+    goto done;
+oom:
+    rc = xb_fail(err, XB_ENOMEM, "out of memory saving %s", path);
+done:
+    for (size_t i = 0; i < n; i++)
+        xb_ndarray_free(&arr[i]);
+    free(arr);
+    return rc;
+}
+
+static const xb_ndarray *need(const xb_npz *z, const char *path, const char *name, int ndim, size_t d0,
+                              size_t d1, xb_error *err)
+{
+    const xb_ndarray *a = xb_npz_get(z, name);
+    char found[64];
+    if (!a) {
+        xb_fail(err, XB_EINPUT, "%s: array %s is missing; is this a conductance map written by xbarsim program?",
+                path, name);
+        return NULL;
+    }
+    if (a->dtype == XB_DT_STR || a->ndim != ndim || a->shape[0] != d0 || (ndim == 2 && a->shape[1] != d1)) {
+        xb_shape_str(a->ndim, a->shape, found, sizeof found);
+        if (ndim == 2)
+            xb_fail(err, XB_EINPUT, "%s: %s has shape %s, expected (%zu, %zu)", path, name, found, d0, d1);
+        else
+            xb_fail(err, XB_EINPUT, "%s: %s has shape %s, expected (%zu,)", path, name, found, d0);
+        return NULL;
+    }
+    return a;
+}
+
+int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
+{
+    *out = NULL;
+    xb_npz *z = NULL;
+    int rc = xb_npz_read(path, &z, err);
+    if (rc)
+        return rc;
+    xb_chip *c = NULL;
+    const xb_ndarray *a = need(z, path, "chip", 1, N_CHIP_PARAMS + 2, 0, err);
+    if (!a)
+        goto bad;
+    const double *cp = a->data;
+    if (cp[0] != MAP_FORMAT_VERSION) {
+        xb_fail(err, XB_EINPUT, "%s: conductance map format %g, this build reads format %d", path, cp[0],
+                MAP_FORMAT_VERSION);
+        goto bad;
+    }
+    if (!(cp[1] >= 1 && cp[1] <= 64) || (cp[2] != 0 && cp[2] != 1) || (cp[3] != 0 && cp[3] != 1) ||
+        !(cp[4] >= 1 && cp[4] <= 1e6) || !(cp[5] >= 2 && cp[5] <= 1e6) || !(cp[6] > 0) ||
+        !(cp[9] > cp[8] && cp[8] >= 0)) {
+        xb_fail(err, XB_EINPUT, "%s: chip parameters out of range (layers %g, scheme %g, bias %g, tile %gx%g, "
+                "v_read %g, g range [%g, %g])", path, cp[1], cp[2], cp[3], cp[4], cp[5], cp[6], cp[8], cp[9]);
+        goto bad;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c)
+        goto oom;
+    c->n_layers = (int)cp[1];
+    c->opt.scheme = (xb_map_scheme)cp[2];
+    c->opt.bias = (xb_bias_mode)cp[3];
+    c->opt.tile_rows = (size_t)cp[4];
+    c->opt.tile_cols = (size_t)cp[5];
+    c->opt.v_read_V = cp[6];
+    c->opt.clip = cp[7];
+    c->opt.g_min_S = cp[8];
+    c->opt.g_max_S = cp[9];
+    if (c->opt.scheme == XB_MAP_DIFFERENTIAL && c->opt.tile_cols % 2) {
+        xb_fail(err, XB_EINPUT, "%s: odd tile width %zu with differential mapping", path, c->opt.tile_cols);
+        goto bad;
+    }
+    c->layers = calloc((size_t)c->n_layers, sizeof *c->layers);
+    if (!c->layers)
+        goto oom;
+    for (int k = 0; k < c->n_layers; k++) {
+        xb_layer_map *L = &c->layers[k];
+        char name[32];
+        snprintf(name, sizeof name, "L%d_params", k + 1);
+        if (!(a = need(z, path, name, 1, N_LAYER_PARAMS, 0, err)))
+            goto bad;
+        const double *lp = a->data;
+        if (!(lp[0] >= 1 && lp[0] <= 1e7 && lp[1] >= 1 && lp[1] <= 1e7 && lp[2] >= 0 && lp[2] <= 1e4 &&
+              lp[3] >= 0 && lp[3] <= 2 && lp[4] > 0 && lp[5] > 0) ||
+            (k > 0 && (size_t)lp[0] != c->layers[k - 1].fan_out)) {
+            xb_fail(err, XB_EINPUT, "%s: %s out of range or inconsistent with the previous layer", path, name);
+            goto bad;
+        }
+        L->fan_in = (size_t)lp[0];
+        L->fan_out = (size_t)lp[1];
+        L->n_bias_rows = (size_t)lp[2];
+        L->act = (xb_activation)lp[3];
+        L->in_scale = lp[4];
+        L->w_scale = lp[5];
+        L->rows = L->fan_in + L->n_bias_rows;
+        if (layer_alloc(L, &c->opt))
+            goto oom;
+        const xb_ndarray *g, *gt, *wn, *b, *role;
+        snprintf(name, sizeof name, "L%d_G", k + 1);
+        if (!(g = need(z, path, name, 2, L->rows, L->cols, err)))
+            goto bad;
+        snprintf(name, sizeof name, "L%d_Gtarget", k + 1);
+        if (!(gt = need(z, path, name, 2, L->rows, L->cols, err)))
+            goto bad;
+        snprintf(name, sizeof name, "L%d_Wn", k + 1);
+        if (!(wn = need(z, path, name, 2, L->rows, L->fan_out, err)))
+            goto bad;
+        snprintf(name, sizeof name, "L%d_bias", k + 1);
+        if (!(b = need(z, path, name, 1, L->fan_out, 0, err)))
+            goto bad;
+        snprintf(name, sizeof name, "L%d_colrole", k + 1);
+        if (!(role = need(z, path, name, 1, L->cols, 0, err)))
+            goto bad;
+        for (size_t col = 0; col < L->cols; col++)
+            if (role->data[col] != L->col_role[col]) {
+                xb_fail(err, XB_EINPUT, "%s: %s[%zu] is %g, the layout implies %d", path, name, col,
+                        role->data[col], L->col_role[col]);
+                goto bad;
+            }
+        for (size_t i = 0; i < g->count; i++)
+            if (!(g->data[i] >= 0 && isfinite(g->data[i]))) {
+                xb_fail(err, XB_EINPUT, "%s: L%d_G[%zu] = %g is not a conductance (must be finite, >= 0)", path,
+                        k + 1, i, g->data[i]);
+                goto bad;
+            }
+        memcpy(L->g_S, g->data, g->count * sizeof *L->g_S);
+        memcpy(L->g_target_S, gt->data, gt->count * sizeof *L->g_S);
+        memcpy(L->wn, wn->data, wn->count * sizeof *L->wn);
+        memcpy(L->bias, b->data, b->count * sizeof *L->bias);
+    }
+    xb_npz_free(&z);
+    *out = c;
+    return XB_OK;
+oom:
+    xb_fail(err, XB_ENOMEM, "out of memory reading %s", path);
+bad:
+    xb_chip_free(&c);
+    xb_npz_free(&z);
+    return err ? err->code : XB_EINPUT;
+}

@@ -1,0 +1,85 @@
+// chip: a network mapped onto crossbar tiles: normalized weights, conductances, tile map, map files
+//
+// A layer computes z = x W + b. The crossbar sees x' = x / in_scale in [0, 1] as row voltages
+// x' * v_read, and bias rows driven at v_read. Its normalized weight matrix is
+//     Wn = [in_scale * W ; b / r ; ... ; b / r] / w_scale      (r bias rows, entries in [-1, 1])
+// with w_scale = max |in_scale * W| (or a clipping range), so that z = w_scale * (x'_aug . Wn).
+// Differential mapping: Wn_ij = (G+ - G-) / (g_max - g_min), G+ and G- on adjacent columns, the
+// unused side of the pair at g_min. Single-ended: G = g_mid + Wn_ij (g_max - g_min) / 2 with one
+// reference column of g_mid cells per column tile; the output is I_col - I_ref.
+// Column currents back to weight units: z_j = w_scale / (v_read (g_max - g_min)) * dI_j (x2 single-ended).
+#ifndef XB_CHIP_H
+#define XB_CHIP_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "mlp.h"
+
+typedef enum { XB_MAP_DIFFERENTIAL = 0, XB_MAP_SINGLE_ENDED = 1 } xb_map_scheme;
+typedef enum { XB_BIAS_ROW = 0, XB_BIAS_DIGITAL = 1 } xb_bias_mode;
+
+typedef struct xb_map_options {
+    xb_map_scheme scheme;
+    xb_bias_mode bias;
+    size_t tile_rows, tile_cols; /* 64 x 64 default (the 4-kbit array) */
+    double clip;                 /* > 0: clip in_scale*W to [-clip*in_scale, clip*in_scale]; 0: max-abs */
+    double v_read_V;
+    double g_min_S, g_max_S;     /* conductance range of the mapping */
+} xb_map_options;
+
+void xb_map_defaults(xb_map_options *o);
+
+/* Column roles. */
+enum { XB_COL_REF = 0, XB_COL_POS = 1, XB_COL_NEG = -1 };
+
+typedef struct xb_layer_map {
+    size_t fan_in, fan_out;
+    size_t n_bias_rows;      /* 0 with digital bias */
+    size_t rows, cols;       /* crossbar rows (fan_in + n_bias_rows) and physical columns */
+    xb_activation act;       /* applied after this layer */
+    double in_scale;         /* activation value that maps to v_read */
+    double w_scale;          /* weight units per normalized unit */
+    double *wn;              /* rows x fan_out normalized weights (quantized / perturbed in place) */
+    double *bias;            /* fan_out digital biases (zeros with bias rows) */
+    double *g_target_S;      /* rows x cols conductances the mapping asks for */
+    double *g_S;             /* rows x cols conductances in the cells (programmed, perturbed) */
+    int *col_neuron;         /* cols: output neuron of each column (-1: reference) */
+    signed char *col_role;   /* cols: XB_COL_POS, XB_COL_NEG or XB_COL_REF */
+    size_t *col_ref;         /* cols: index of the reference column of this column's tile (single-ended) */
+    size_t n_row_tiles, n_col_tiles;
+} xb_layer_map;
+
+typedef struct xb_chip {
+    int n_layers;
+    xb_map_options opt;
+    xb_layer_map *layers;
+} xb_chip;
+
+/* Plan the mapping of m: scales, bias rows, normalized weights, column layout; g_target_S and g_S are
+ * set from the normalized weights (call xb_chip_update_targets after changing wn).
+ * calib (n_calib x sizes[0], may be NULL) sets in_scale of layers after ReLU (max activation seen);
+ * sigmoid and input layers use 1. */
+int xb_chip_map(const xb_mlp *m, const xb_map_options *o, const double *calib, size_t n_calib,
+                xb_chip **out, xb_error *err);
+void xb_chip_free(xb_chip **c);
+xb_chip *xb_chip_clone(const xb_chip *c);
+
+/* Recompute g_target_S from wn and copy it into g_S (an exact programming). */
+void xb_chip_update_targets(xb_chip *c);
+
+/* The network the chip's normalized weights represent (for checks: equals m up to quantization). */
+xb_mlp *xb_chip_effective_mlp(const xb_chip *c, int use_programmed_g);
+
+/* Tile (row tile rt, column tile ct) of layer l: rows [r0, r0+nr), columns [c0, c0+nc). */
+void xb_chip_tile_bounds(const xb_chip *c, int l, size_t rt, size_t ct, size_t *r0, size_t *nr, size_t *c0,
+                         size_t *nc);
+
+/* Conductance map files (.npz, see docs/conductance-map.md). */
+int xb_chip_save(const xb_chip *c, const char *path, xb_error *err);
+int xb_chip_load(const char *path, xb_chip **out, xb_error *err);
+
+/* Tile map CSV: one row per tile: which layer, rows and columns it holds. */
+int xb_chip_write_tile_map(const xb_chip *c, const char *path, xb_error *err);
+
+#endif
