@@ -6,35 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <gsl/gsl_cblas.h>
-
 #include "dataset.h"
+#include "gemm_rate.h"
 #include "mlp.h"
 #include "progress.h"
 #include "train.h"
-
-/* GFLOP/s of a square-ish dgemm of the given shape, best of a few repetitions. */
-static double gemm_rate(int m, int n, int k)
-{
-    double *A = calloc((size_t)m * k, sizeof *A), *B = calloc((size_t)k * n, sizeof *B),
-           *C = calloc((size_t)m * n, sizeof *C);
-    for (int i = 0; i < m * k; i++)
-        A[i] = 1e-3 * (i % 97);
-    for (int i = 0; i < k * n; i++)
-        B[i] = 1e-3 * (i % 89);
-    double best = 1e30;
-    for (int rep = 0; rep < 5; rep++) {
-        int inner = 1 + (int)(2e8 / (2.0 * m * n * k));
-        double t0 = xb_now();
-        for (int r = 0; r < inner; r++)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, A, k, B, n, 0.0, C, n);
-        double t = (xb_now() - t0) / inner;
-        if (t < best)
-            best = t;
-    }
-    free(A), free(B), free(C);
-    return 2.0 * m * n * k / best / 1e9;
-}
 
 int main(int argc, char **argv)
 {

@@ -1,0 +1,106 @@
+// mc: Monte Carlo over perturbation draws of a programmed chip, and the statistics of the trials
+#include "mc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+
+
+int xb_layer_perturb_parse(const char *text, int n_layers, xb_layer_perturb *out, xb_error *err)
+{
+    char spec[256];
+    const char *at = strchr(text, '@');
+    size_t len = at ? (size_t)(at - text) : strlen(text);
+    if (len >= sizeof spec)
+        return xb_fail(err, XB_EINPUT, "perturbation '%s' is too long", text);
+    memcpy(spec, text, len);
+    spec[len] = '\0';
+    int rc = xb_perturb_parse(spec, &out->model, err);
+    if (rc)
+        return rc;
+    out->layers = 0;
+    if (!at || !strcmp(at + 1, "all")) {
+        out->layers = n_layers >= 64 ? ~0ULL : (1ULL << n_layers) - 1;
+        return XB_OK;
+    }
+    const char *p = at + 1;
+    while (*p) {
+        char *end;
+        long k = strtol(p, &end, 10);
+        if (end == p || k < 1 || k > n_layers || (*end && *end != '+'))
+            return xb_fail(err, XB_EINPUT, "perturbation '%s': layers after '@' must be 'all' or numbers 1..%d "
+                           "joined by '+', e.g. @1 or @1+2", text, n_layers);
+        out->layers |= 1ULL << (k - 1);
+        p = *end ? end + 1 : end;
+    }
+    return XB_OK;
+}
+
+int xb_mc_perturb_chip(const xb_chip *base, const xb_layer_perturb *p, int n_p, gsl_rng *rng, xb_chip *chip,
+                       xb_behav_options *bo, xb_error *err)
+{
+    for (int l = 0; l < base->n_layers && l < XB_BEHAV_MAX_LAYERS; l++)
+        bo->sigma_out[l] = 0;
+    int weights_touched = 0;
+    for (int l = 0; l < base->n_layers; l++) {
+        const xb_layer_map *B = &base->layers[l];
+        xb_layer_map *L = &chip->layers[l];
+        memcpy(L->wn, B->wn, B->rows * B->fan_out * sizeof *L->wn);
+        for (int i = 0; i < n_p; i++) {
+            if (!(p[i].layers >> l & 1))
+                continue;
+            if (xb_perturb_on_outputs(&p[i].model)) {
+                /* Independent Gaussian sources add in variance. */
+                bo->sigma_out[l] = hypot(bo->sigma_out[l], p[i].model.sigma);
+                continue;
+            }
+            int rc = xb_perturb_apply(&p[i].model, rng, L->wn, L->rows * L->fan_out, NULL, err);
+            if (rc)
+                return rc;
+            weights_touched = 1;
+        }
+    }
+    if (!weights_touched) {
+        for (int l = 0; l < base->n_layers; l++)
+            memcpy(chip->layers[l].g_S, base->layers[l].g_S,
+                   base->layers[l].rows * base->layers[l].cols * sizeof(double));
+        return XB_OK;
+    }
+    xb_chip_update_targets(chip);
+    for (int l = 0; l < base->n_layers; l++) {
+        const xb_layer_map *B = &base->layers[l];
+        xb_layer_map *L = &chip->layers[l];
+        for (size_t i = 0; i < B->rows * B->cols; i++) {
+            double g = L->g_target_S[i] + (B->g_S[i] - B->g_target_S[i]);
+            L->g_S[i] = g > 0 ? g : 0;
+        }
+    }
+    return XB_OK;
+}
+
+void xb_mc_stats_of(const double *v, size_t n, xb_mc_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    if (n == 0) {
+        s->mean = s->std = s->ci95_lo = s->ci95_hi = s->min = s->max = NAN;
+        return;
+    }
+    double sum = 0;
+    s->min = s->max = v[0];
+    for (size_t i = 0; i < n; i++) {
+        sum += v[i];
+        s->min = fmin(s->min, v[i]);
+        s->max = fmax(s->max, v[i]);
+    }
+    s->mean = sum / (double)n;
+    double ss = 0;
+    for (size_t i = 0; i < n; i++)
+        ss += (v[i] - s->mean) * (v[i] - s->mean);
+    s->std = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
+    double half = n > 1 ? gsl_cdf_tdist_Pinv(0.975, (double)(n - 1)) * s->std / sqrt((double)n) : 0;
+    s->ci95_lo = s->mean - half;
+    s->ci95_hi = s->mean + half;
+}

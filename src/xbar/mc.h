@@ -1,0 +1,38 @@
+// mc: Monte Carlo over perturbation draws of a programmed chip, and the statistics of the trials
+#ifndef XB_MC_H
+#define XB_MC_H
+
+#include <stddef.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "behavioral.h"
+#include "chip.h"
+#include "perturb.h"
+
+#define XB_MC_MAX_PERTURB 16
+
+/* A perturbation model and the layers (bit k = layer k+1) it applies to. */
+typedef struct xb_layer_perturb {
+    xb_perturb model;
+    unsigned long long layers;
+} xb_layer_perturb;
+
+/* Parse "SPEC" or "SPEC@LAYERS" where LAYERS is "all", "1", "2", "1+3", ... (1-based). */
+int xb_layer_perturb_parse(const char *text, int n_layers, xb_layer_perturb *out, xb_error *err);
+
+/* One trial's chip: start from base, apply the weight-domain models to the normalized weights of the
+ * layers they name, and move each cell's conductance by the change of its target, so programming
+ * errors already in base->g_S are kept. Output-domain (additive) models set bo->sigma_out.
+ * chip must be a clone of base. */
+int xb_mc_perturb_chip(const xb_chip *base, const xb_layer_perturb *p, int n_p, gsl_rng *rng, xb_chip *chip,
+                       xb_behav_options *bo, xb_error *err);
+
+/* Mean, sample standard deviation and a 95% Student-t interval of the mean of n values. */
+typedef struct xb_mc_stats {
+    size_t n;
+    double mean, std, ci95_lo, ci95_hi, min, max;
+} xb_mc_stats;
+void xb_mc_stats_of(const double *v, size_t n, xb_mc_stats *s);
+
+#endif
