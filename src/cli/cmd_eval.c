@@ -1,14 +1,20 @@
-// cmd_eval: `xbarsim eval`, classify a test split with trained weights and write the results
+// cmd_eval: `xbarsim eval`, classify a test split in software and on a (simulated) chip, write the results
 #include <getopt.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_rng.h>
+
+#include "behavioral.h"
+#include "chipopts.h"
 #include "cli.h"
 #include "dataset.h"
 #include "fileio.h"
 #include "json.h"
+#include "mc.h"
 #include "mlp.h"
 #include "progress.h"
 #include "provenance.h"
@@ -18,26 +24,100 @@
 static const char usage[] =
     "usage: xbarsim eval --weights FILE [options]\n"
     "\n"
-    "Classify the test split with trained weights and write, under the output folder:\n"
-    "summary.csv (accuracy with its 95% Wilson interval), per_class.csv, confusion.csv,\n"
-    "predictions.csv (one row per input) and run.json (provenance: versions, command line,\n"
-    "input hashes). Every file is written to a temporary name and renamed when complete.\n"
+    "Classify the test split with trained weights, in software (ideal) and, with --backend behavioral,\n"
+    "on a crossbar chip through the behavioral model: row voltages from a DAC, column currents I = V.G per\n"
+    "tile with ideal wires, an ADC per tile, digital pair subtraction, scaling and partial sums. The chip\n"
+    "is a conductance map from `xbarsim program` (--chip) or is mapped here from the weights (exact\n"
+    "programming at the targets). Writes under the output folder: summary.csv (accuracy and 95% Wilson\n"
+    "interval per backend), predictions.csv (per input, a column per backend), per_class.csv and\n"
+    "confusion.csv (last backend), run.json (provenance); with --trials also trials.csv and\n"
+    "mc_summary.csv (mean, std and 95% t-interval of accuracy and of dACC = ACC - ACC_ideal).\n"
     "\n"
     "  -w, --weights FILE        weights.npz, or W1.npy,b1.npy,W2.npy,b2.npy,... (W_k: (fan_in, fan_out))\n"
     "  -d, --dataset NAME|PATH   mnist (default), fashion-mnist, or a folder with the four IDX files\n"
-    "  -B, --backend NAME        ideal (default): floating-point software inference\n"
+    "  -B, --backend NAME        ideal (default) or behavioral\n"
     "  -a, --activation NAME     hidden activation when the weights file does not record it\n"
     "      --limit N             only the first N test images\n"
     "  -o, --out DIR             output folder (default results/eval/WEIGHTS-BACKEND)\n"
     "  -j, --threads N           BLAS threads (default: the library's)\n"
-    "  -q, --quiet               print only the result line\n"
+    "  -q, --quiet               print only the result lines\n"
+    "  behavioral backend:\n"
+    "      --chip FILE           conductance map written by `xbarsim program` (else map the weights here)\n"
+    "      --dac-bits N          input DAC resolution (default 0: ideal)\n"
+    "      --adc-bits N          ADC resolution per tile column (default 0: no ADC)\n"
+    "      --adc-range calibrate|levels  ADC full scale from calibration images (default) or from the\n"
+    "                            largest current the levels allow\n"
+    "      --read-noise X        relative read noise of every cell, drawn at every inference (default 0)\n"
+    "      --perturb SPEC[@L]    perturbation drawn afresh in every trial; repeatable. SPEC: c2c:ar=A,sigma=S,\n"
+    "                            c2c-level:ar=A,sigma=S, mult:alpha=A, lognormal:sigma=S, additive:sigma=S\n"
+    "                            (layer outputs); @L: layers, e.g. @1, @2, @1+2 (default @all)\n"
+    "      --trials N            Monte Carlo trials (default 0: one nominal run)\n"
+    "  -s, --seed N              seed of every random draw (default 1)\n"
+    XB_CLI_CHIP_USAGE
     "\n"
-    "example: xbarsim eval --weights results/weights/mnist-slp-s1.npz --backend ideal\n";
+    "examples:\n"
+    "  xbarsim eval --weights results/reference/mnist-slp-f32.npz\n"
+    "  xbarsim eval --weights mlp.npz --backend behavioral --levels set3 --adc-bits 8\n"
+    "  xbarsim eval --weights slp.npz --backend behavioral --perturb c2c:ar=1,sigma=0.2 --trials 100\n";
 
-enum { O_LIMIT = 1000 };
+enum { O_LIMIT = 1000, O_CHIP, O_DAC, O_ADC, O_ADC_RANGE, O_READ_NOISE, O_PERTURB, O_TRIALS };
 
-static int write_run_json(const char *dir, const xb_provenance *prov, const xb_mlp *m, const char *spec,
-                          const xb_class_result *r, double seconds, xb_error *err)
+typedef struct eval_job {
+    const char *spec, *weights, *backend, *out, *chip_path;
+    xb_cli_chip chip_opt;
+    xb_behav_options bo;
+    xb_layer_perturb perturb[XB_MC_MAX_PERTURB];
+    const char *perturb_text[XB_MC_MAX_PERTURB];
+    int n_perturb;
+    size_t trials, limit;
+    unsigned long seed;
+    int quiet;
+} eval_job;
+
+static size_t count_correct(const int *pred, const unsigned char *y, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += pred[i] == y[i];
+    return k;
+}
+
+static int write_trials(const char *dir, const double *acc, size_t trials, double acc_ideal, xb_error *err)
+{
+    char path[4200];
+    xb_atomic_file f;
+    snprintf(path, sizeof path, "%s/trials.csv", dir);
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fprintf(f.fp, "trial,accuracy,delta_accuracy\n");
+    for (size_t t = 0; t < trials; t++)
+        fprintf(f.fp, "%zu,%.17g,%.17g\n", t, acc[t], acc[t] - acc_ideal);
+    if ((rc = xb_atomic_commit(&f, err)))
+        return rc;
+    double *d = malloc(trials * sizeof *d);
+    if (!d)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    for (size_t t = 0; t < trials; t++)
+        d[t] = acc[t] - acc_ideal;
+    xb_mc_stats s[2];
+    xb_mc_stats_of(acc, trials, &s[0]);
+    xb_mc_stats_of(d, trials, &s[1]);
+    free(d);
+    snprintf(path, sizeof path, "%s/mc_summary.csv", dir);
+    if ((rc = xb_atomic_open(&f, path, err)))
+        return rc;
+    fprintf(f.fp, "metric,trials,mean,std,ci95_lo,ci95_hi,min,max\n");
+    const char *names[2] = {"accuracy", "delta_accuracy"};
+    for (int i = 0; i < 2; i++)
+        fprintf(f.fp, "%s,%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", names[i], s[i].n, s[i].mean, s[i].std,
+                s[i].ci95_lo, s[i].ci95_hi, s[i].min, s[i].max);
+    return xb_atomic_commit(&f, err);
+}
+
+static int write_run_json(const char *dir, const xb_provenance *prov, const xb_mlp *m, const eval_job *job,
+                          const xb_class_result *r, int n_backends, const double *acc, size_t trials,
+                          const char *levels, double seconds, xb_error *err)
 {
     char path[4200], desc[256];
     snprintf(path, sizeof path, "%s/run.json", dir);
@@ -50,45 +130,118 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
     xb_json_object_begin(&j, NULL);
     xb_provenance_write(prov, &j);
     xb_json_string(&j, "network", xb_mlp_describe(m, desc, sizeof desc));
-    xb_json_string(&j, "dataset", spec);
+    xb_json_string(&j, "dataset", job->spec);
     xb_json_string(&j, "split", "test");
-    xb_json_object_begin(&j, "result");
-    xb_json_string(&j, "backend", r->backend);
-    xb_json_int(&j, "samples", (long long)r->n);
-    xb_json_int(&j, "correct", (long long)r->correct);
-    xb_json_number(&j, "accuracy", r->accuracy);
-    xb_json_number(&j, "accuracy_ci95_lo", r->ci95_lo);
-    xb_json_number(&j, "accuracy_ci95_hi", r->ci95_hi);
+    if (!strcmp(job->backend, "behavioral")) {
+        xb_json_object_begin(&j, "chip");
+        xb_json_string(&j, "conductance_map", job->chip_path);
+        xb_json_string(&j, "device", job->chip_path ? NULL : job->chip_opt.device);
+        xb_json_string(&j, "levels", job->chip_path ? NULL : levels);
+        xb_json_string(&j, "norm", job->chip_path ? NULL : job->chip_opt.norm);
+        xb_json_string(&j, "mapping", job->chip_path ? NULL : job->chip_opt.mapping);
+        xb_json_string(&j, "bias", job->chip_path ? NULL : job->chip_opt.bias);
+        xb_json_string(&j, "tile", job->chip_path ? NULL : job->chip_opt.tile);
+        xb_json_int(&j, "dac_bits", job->bo.dac_bits);
+        xb_json_int(&j, "adc_bits", job->bo.adc_bits);
+        xb_json_string(&j, "adc_range", job->bo.adc_calibrate ? "calibrate" : "levels");
+        xb_json_number(&j, "read_noise", job->bo.sigma_read);
+        xb_json_array_begin(&j, "perturbations");
+        for (int i = 0; i < job->n_perturb; i++)
+            xb_json_string(&j, NULL, job->perturb_text[i]);
+        xb_json_array_end(&j);
+        xb_json_int(&j, "trials", (long long)trials);
+        xb_json_object_end(&j);
+    }
+    xb_json_array_begin(&j, "results");
+    for (int b = 0; b < n_backends; b++) {
+        xb_json_object_begin(&j, NULL);
+        xb_json_string(&j, "backend", r[b].backend);
+        xb_json_int(&j, "samples", (long long)r[b].n);
+        xb_json_int(&j, "correct", (long long)r[b].correct);
+        xb_json_number(&j, "accuracy", r[b].accuracy);
+        xb_json_number(&j, "accuracy_ci95_lo", r[b].ci95_lo);
+        xb_json_number(&j, "accuracy_ci95_hi", r[b].ci95_hi);
+        xb_json_object_end(&j);
+    }
+    xb_json_array_end(&j);
+    if (trials) {
+        xb_mc_stats s;
+        xb_mc_stats_of(acc, trials, &s);
+        xb_json_object_begin(&j, "monte_carlo");
+        xb_json_int(&j, "trials", (long long)trials);
+        xb_json_number(&j, "accuracy_mean", s.mean);
+        xb_json_number(&j, "accuracy_std", s.std);
+        xb_json_number(&j, "accuracy_mean_ci95_lo", s.ci95_lo);
+        xb_json_number(&j, "accuracy_mean_ci95_hi", s.ci95_hi);
+        xb_json_number(&j, "delta_accuracy_mean", s.mean - r[0].accuracy);
+        xb_json_object_end(&j);
+    }
     xb_json_number(&j, "seconds", seconds);
-    xb_json_object_end(&j);
     xb_json_object_end(&j);
     return xb_atomic_commit(&f, err);
 }
 
 static int run(int argc, char **argv)
 {
-    const char *spec = "mnist", *weights = NULL, *backend = "ideal", *act_s = NULL, *out = NULL;
-    size_t limit = 0, threads = 0;
-    int quiet = 0;
-    static const struct option opts[] = {
+    eval_job job = {.spec = "mnist", .backend = "ideal", .seed = 1};
+    const char *act_s = NULL;
+    size_t threads = 0;
+    xb_cli_chip_defaults(&job.chip_opt);
+    xb_behav_defaults(&job.bo);
+    job.bo.adc_calibrate = 1;
+    struct option opts[40] = {
         {"weights", required_argument, 0, 'w'}, {"dataset", required_argument, 0, 'd'},
         {"backend", required_argument, 0, 'B'}, {"activation", required_argument, 0, 'a'},
         {"limit", required_argument, 0, O_LIMIT}, {"out", required_argument, 0, 'o'},
-        {"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
+        {"chip", required_argument, 0, O_CHIP}, {"dac-bits", required_argument, 0, O_DAC},
+        {"adc-bits", required_argument, 0, O_ADC}, {"adc-range", required_argument, 0, O_ADC_RANGE},
+        {"read-noise", required_argument, 0, O_READ_NOISE}, {"perturb", required_argument, 0, O_PERTURB},
+        {"trials", required_argument, 0, O_TRIALS}, {"seed", required_argument, 0, 's'}};
+    int n_opts = 16;
+    for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
+        opts[n_opts++] = xb_cli_chip_options[i];
+    memset(&opts[n_opts], 0, sizeof opts[0]);
     int c, bad = 0;
+    size_t bits;
     opterr = 0;
     optind = 1;
-    while (!bad && (c = getopt_long(argc, argv, ":w:d:B:a:o:j:q", opts, NULL)) != -1) {
+    while (!bad && (c = getopt_long(argc, argv, ":w:d:B:a:o:j:qs:", opts, NULL)) != -1) {
         const char *opt = argv[optind - 1];
+        if (xb_cli_chip_option("eval", c, optarg, &job.chip_opt, &bad))
+            continue;
         switch (c) {
-        case 'w': weights = optarg; break;
-        case 'd': spec = optarg; break;
-        case 'B': backend = optarg; break;
+        case 'w': job.weights = optarg; break;
+        case 'd': job.spec = optarg; break;
+        case 'B': job.backend = optarg; break;
         case 'a': act_s = optarg; break;
-        case O_LIMIT: bad = xb_cli_size("eval", "--limit", optarg, 1, (size_t)1 << 40, &limit); break;
-        case 'o': out = optarg; break;
+        case O_LIMIT: bad = xb_cli_size("eval", "--limit", optarg, 1, (size_t)1 << 40, &job.limit); break;
+        case 'o': job.out = optarg; break;
         case 'j': bad = xb_cli_size("eval", "--threads", optarg, 1, 1024, &threads); break;
-        case 'q': quiet = 1; break;
+        case 'q': job.quiet = 1; break;
+        case O_CHIP: job.chip_path = optarg; break;
+        case O_DAC:
+            bad = xb_cli_size("eval", "--dac-bits", optarg, 0, 24, &bits);
+            job.bo.dac_bits = (int)bits;
+            break;
+        case O_ADC:
+            bad = xb_cli_size("eval", "--adc-bits", optarg, 0, 24, &bits);
+            job.bo.adc_bits = (int)bits;
+            break;
+        case O_ADC_RANGE:
+            if (strcmp(optarg, "calibrate") && strcmp(optarg, "levels"))
+                bad = xb_cli_usage_error("eval", "--adc-range '%s': expected calibrate or levels", optarg);
+            job.bo.adc_calibrate = !strcmp(optarg, "calibrate");
+            break;
+        case O_READ_NOISE: bad = xb_cli_double("eval", "--read-noise", optarg, 0, 10, &job.bo.sigma_read); break;
+        case O_PERTURB:
+            if (job.n_perturb == XB_MC_MAX_PERTURB)
+                bad = xb_cli_usage_error("eval", "at most %d --perturb options", XB_MC_MAX_PERTURB);
+            else
+                job.perturb_text[job.n_perturb++] = optarg;
+            break;
+        case O_TRIALS: bad = xb_cli_size("eval", "--trials", optarg, 0, 1000000, &job.trials); break;
+        case 's': bad = xb_cli_ulong("eval", "--seed", optarg, &job.seed); break;
         case ':': return xb_cli_usage_error("eval", "option %s needs a value", opt);
         default: return xb_cli_usage_error("eval", "unknown option '%s'", opt);
         }
@@ -97,89 +250,206 @@ static int run(int argc, char **argv)
         return 2;
     if (optind < argc)
         return xb_cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
-    if (!weights)
+    if (!job.weights)
         return xb_cli_usage_error("eval", "--weights is required (an .npz file or W1.npy,b1.npy,...)");
-    if (strcmp(backend, "ideal"))
-        return xb_cli_usage_error("eval", "--backend '%s': this build offers: ideal", backend);
+    int behavioral = !strcmp(job.backend, "behavioral");
+    if (!behavioral && strcmp(job.backend, "ideal"))
+        return xb_cli_usage_error("eval", "--backend '%s': this build offers ideal and behavioral", job.backend);
+    if (!behavioral && (job.trials || job.n_perturb || job.chip_path))
+        return xb_cli_usage_error("eval", "--trials, --perturb and --chip need --backend behavioral");
     int hidden = -1;
     if (act_s && (hidden = xb_activation_parse(act_s)) < 0)
         return xb_cli_usage_error("eval", "--activation '%s': expected sigmoid, relu or identity", act_s);
     xb_cli_set_threads((int)threads);
 
     char out_buf[4096];
-    if (!out) {
+    if (!job.out) {
         char wcopy[4096];
-        snprintf(wcopy, sizeof wcopy, "%s", weights);
+        snprintf(wcopy, sizeof wcopy, "%s", job.weights);
         char *comma = strchr(wcopy, ',');
         if (comma)
             *comma = '\0';
         char *base = basename(wcopy), *dot = strrchr(base, '.');
         if (dot)
             *dot = '\0';
-        snprintf(out_buf, sizeof out_buf, "results/eval/%s-%s", base, backend);
-        out = out_buf;
+        snprintf(out_buf, sizeof out_buf, "results/eval/%s-%s", base, job.backend);
+        job.out = out_buf;
     }
 
     xb_error err = {0};
     xb_provenance prov;
     xb_provenance_init(&prov, argc, argv);
+    xb_provenance_set_seed(&prov, job.seed);
     xb_mlp *m = NULL;
-    xb_dataset *test = NULL;
+    xb_dataset *test = NULL, *cal = NULL;
     xb_confusion *conf = NULL;
-    int *pred = NULL;
-    int rc = xb_weights_load(weights, hidden, &m, &err);
+    xb_chip *base = NULL, *chip = NULL;
+    xb_behav *bm = NULL;
+    gsl_rng *rng = NULL;
+    int *pred[2] = {NULL, NULL};
+    double *acc = NULL;
+    char levels[512] = "none";
+    xb_device dev;
+    int rc = xb_weights_load(job.weights, hidden, &m, &err);
     if (!rc)
-        rc = xb_dataset_load(spec, XB_SPLIT_TEST, &test, &err);
+        rc = xb_dataset_load(job.spec, XB_SPLIT_TEST, &test, &err);
     if (rc)
         goto done;
-    if (limit)
-        xb_dataset_truncate(test, limit);
+    if (job.limit)
+        xb_dataset_truncate(test, job.limit);
     if (m->sizes[0] != test->dim) {
         rc = xb_fail(&err, XB_EINPUT, "%s: the network takes %zu inputs (W1 has %zu rows) but %s images have "
-                     "%zu pixels", weights, m->sizes[0], m->sizes[0], spec, test->dim);
+                     "%zu pixels", job.weights, m->sizes[0], m->sizes[0], job.spec, test->dim);
         goto done;
     }
     if (m->sizes[m->n_layers] < (size_t)test->n_classes) {
-        rc = xb_fail(&err, XB_EINPUT, "%s: the network has %zu outputs but %s has %d classes", weights,
-                     m->sizes[m->n_layers], spec, test->n_classes);
+        rc = xb_fail(&err, XB_EINPUT, "%s: the network has %zu outputs but %s has %d classes", job.weights,
+                     m->sizes[m->n_layers], job.spec, test->n_classes);
         goto done;
     }
-    if (strchr(weights, ','))
-        xb_provenance_add_input(&prov, "weights", weights, "(several .npy files)", &err);
-    else if ((rc = xb_provenance_add_input(&prov, "weights", weights, NULL, &err)))
+    if (strchr(job.weights, ','))
+        xb_provenance_add_input(&prov, "weights", job.weights, "(several .npy files)", &err);
+    else if ((rc = xb_provenance_add_input(&prov, "weights", job.weights, NULL, &err)))
         goto done;
     xb_provenance_add_input(&prov, "test_images", test->images_path, test->images_sha256, &err);
     xb_provenance_add_input(&prov, "test_labels", test->labels_path, test->labels_sha256, &err);
+    for (int i = 0; i < job.n_perturb; i++)
+        if ((rc = xb_layer_perturb_parse(job.perturb_text[i], m->n_layers, &job.perturb[i], &err))) {
+            xb_error_prefix(&err, "--perturb");
+            goto done;
+        }
 
-    pred = malloc(test->n * sizeof *pred);
-    conf = xb_confusion_new((int)m->sizes[m->n_layers]);
-    if (!pred || !conf) {
+    size_t classes = m->sizes[m->n_layers];
+    for (int b = 0; b < 2; b++)
+        if (!(pred[b] = malloc(test->n * sizeof *pred[b]))) {
+            rc = xb_fail(&err, XB_ENOMEM, "out of memory");
+            goto done;
+        }
+    double t0 = xb_now();
+    if ((rc = xb_mlp_predict(m, test->x, test->n, pred[0], &err)))
+        goto done;
+    xb_class_result r[2] = {{.backend = "ideal"}, {.backend = "behavioral"}};
+    int n_backends = 1;
+    xb_confusion *conf_ideal = xb_confusion_new((int)classes);
+    if (!conf_ideal) {
         rc = xb_fail(&err, XB_ENOMEM, "out of memory");
         goto done;
     }
-    double t0 = xb_now();
-    if ((rc = xb_mlp_predict(m, test->x, test->n, pred, &err)))
-        goto done;
+    xb_class_result_tally(&r[0], conf_ideal, test->y, pred[0], test->n);
+    conf = conf_ideal;
+
+    if (behavioral) {
+        if (job.chip_path) {
+            if ((rc = xb_chip_load(job.chip_path, &base, &err)))
+                goto done;
+            if (base->layers[0].fan_in != m->sizes[0] || base->n_layers != m->n_layers ||
+                base->layers[base->n_layers - 1].fan_out != classes) {
+                rc = xb_fail(&err, XB_EINPUT, "%s: the chip holds a different network than %s", job.chip_path,
+                             job.weights);
+                goto done;
+            }
+            xb_provenance_add_input(&prov, "conductance_map", job.chip_path, NULL, &err);
+        } else {
+            if ((rc = xb_cli_chip_build(&job.chip_opt, m, job.spec, &dev, &base, levels, sizeof levels, &err)))
+                goto done;
+            xb_provenance_add_input(&prov, "device", job.chip_opt.device, NULL, &err);
+        }
+        if (job.bo.adc_bits && job.bo.adc_calibrate) {
+            if ((rc = xb_dataset_load(job.spec, XB_SPLIT_TRAIN, &cal, &err)))
+                goto done;
+            xb_dataset_truncate(cal, job.chip_opt.calib);
+        }
+        chip = xb_chip_clone(base);
+        rng = gsl_rng_alloc(gsl_rng_mt19937);
+        if (!chip || !rng) {
+            rc = xb_fail(&err, XB_ENOMEM, "out of memory");
+            goto done;
+        }
+        gsl_rng_set(rng, job.seed);
+        if ((rc = xb_behav_new(chip, &job.bo, cal ? cal->x : NULL, cal ? cal->n : 0, &bm, &err)))
+            goto done;
+        /* The nominal run: the chip as programmed, no trial perturbations. */
+        if ((rc = xb_behav_forward(bm, test->x, test->n, rng, NULL, pred[1], &err)))
+            goto done;
+        conf = xb_confusion_new((int)classes);
+        if (!conf) {
+            conf = conf_ideal;
+            rc = xb_fail(&err, XB_ENOMEM, "out of memory");
+            goto done;
+        }
+        xb_confusion_free(&conf_ideal);
+        xb_class_result_tally(&r[1], conf, test->y, pred[1], test->n);
+        n_backends = 2;
+        if (job.trials) {
+            acc = malloc(job.trials * sizeof *acc);
+            int *tp = malloc(test->n * sizeof *tp);
+            if (!acc || !tp) {
+                free(tp);
+                rc = xb_fail(&err, XB_ENOMEM, "out of memory");
+                goto done;
+            }
+            xb_progress bar;
+            xb_progress_start(&bar, stderr, "trials", job.trials, job.quiet);
+            for (size_t t = 0; t < job.trials && !rc; t++) {
+                rc = xb_mc_perturb_chip(base, job.perturb, job.n_perturb, rng, chip, &job.bo, &err);
+                if (!rc) {
+                    /* sigma_out may have changed: rebuild the model's options. */
+                    xb_behav_free(&bm);
+                    rc = xb_behav_new(chip, &job.bo, cal ? cal->x : NULL, cal ? cal->n : 0, &bm, &err);
+                }
+                if (!rc)
+                    rc = xb_behav_forward(bm, test->x, test->n, rng, NULL, tp, &err);
+                acc[t] = (double)count_correct(tp, test->y, test->n) / (double)test->n;
+                char status[64];
+                snprintf(status, sizeof status, "last %.2f%%", 100 * acc[t]);
+                xb_progress_update(&bar, t + 1, status);
+            }
+            free(tp);
+            if (rc)
+                goto done;
+            xb_mc_stats s;
+            xb_mc_stats_of(acc, job.trials, &s);
+            char status[96];
+            snprintf(status, sizeof status, "mean %.2f%% std %.2f%%", 100 * s.mean, 100 * s.std);
+            xb_progress_finish(&bar, status);
+        }
+    }
     double seconds = xb_now() - t0;
-    xb_class_result r = {.backend = backend};
-    xb_class_result_tally(&r, conf, test->y, pred, test->n);
-    if ((rc = xb_results_write_classification(out, &r, conf, test->y, pred, test->n, 0, &err)))
+    if ((rc = xb_results_write_classification(job.out, r, n_backends, conf, test->y, (const int *const *)pred,
+                                              test->n, &err)))
         goto done;
-    if ((rc = write_run_json(out, &prov, m, spec, &r, seconds, &err)))
+    if (job.trials && (rc = write_trials(job.out, acc, job.trials, r[0].accuracy, &err)))
+        goto done;
+    if ((rc = write_run_json(job.out, &prov, m, &job, r, n_backends, acc, job.trials, levels, seconds, &err)))
         goto done;
     char desc[256];
-    if (!quiet)
-        fprintf(stderr, "%s, %s backend, %zu test images of %s\n", xb_mlp_describe(m, desc, sizeof desc),
-                backend, test->n, spec);
-    printf("accuracy %.2f%% (%zu/%zu, 95%% CI %.2f-%.2f%%) -> %s/\n", 100 * r.accuracy, r.correct, r.n,
-           100 * r.ci95_lo, 100 * r.ci95_hi, out);
+    if (!job.quiet)
+        fprintf(stderr, "%s, %zu test images of %s\n", xb_mlp_describe(m, desc, sizeof desc), test->n, job.spec);
+    for (int b = 0; b < n_backends; b++)
+        printf("%-10s accuracy %.2f%% (%zu/%zu, 95%% CI %.2f-%.2f%%)\n", r[b].backend, 100 * r[b].accuracy,
+               r[b].correct, r[b].n, 100 * r[b].ci95_lo, 100 * r[b].ci95_hi);
+    if (job.trials) {
+        xb_mc_stats s;
+        xb_mc_stats_of(acc, job.trials, &s);
+        printf("%zu trials: accuracy %.2f%% +- %.2f%% (95%% CI of the mean %.2f-%.2f%%), dACC %+.2f%%\n",
+               job.trials, 100 * s.mean, 100 * s.std, 100 * s.ci95_lo, 100 * s.ci95_hi,
+               100 * (s.mean - r[0].accuracy));
+    }
+    printf("results -> %s/\n", job.out);
 done:
-    free(pred);
+    free(acc);
+    free(pred[0]);
+    free(pred[1]);
+    gsl_rng_free(rng);
+    xb_behav_free(&bm);
+    xb_chip_free(&chip);
+    xb_chip_free(&base);
     xb_confusion_free(&conf);
     xb_mlp_free(&m);
     xb_dataset_free(&test);
+    xb_dataset_free(&cal);
     return xb_cli_fail("eval", rc, &err);
 }
 
-const xb_command xb_cmd_eval = {"eval", run, "classify the test split with trained weights (backend: ideal)",
-                                usage};
+const xb_command xb_cmd_eval = {"eval", run,
+                                "classify the test split: ideal software or behavioral crossbar model", usage};

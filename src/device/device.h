@@ -55,7 +55,13 @@ void xb_device_defaults(xb_device *d);
  * by xsd_path when not NULL). Errors name file:line, the element and what is allowed. */
 int xb_device_load(const char *path, const char *xsd_path, xb_device *d, xb_error *err);
 
-/* Target conductance of level l: i_trg_A[l] / v_read_V. */
+/* Target conductance of level l: i_trg_A[l] / v_read_V (NaN when l is not a level). */
 double xb_device_level_G(const xb_device *d, int l);
+
+/* The rules a schema cannot express, on a filled-in struct (xb_device_load applies them too, naming
+ * file:line): 2..16 positive ascending targets whose verify windows do not overlap, vg_start < vg_max,
+ * sigmas >= 0, probabilities in [0, 1], and every target reachable by the zero-noise staircase.
+ * XB_OK or XB_EINPUT naming the field and what is allowed. */
+int xb_device_check(const xb_device *d, xb_error *err);
 
 #endif

@@ -35,7 +35,7 @@ typedef enum xb_perturb_kind {
     XB_PERTURB_ADDITIVE   /* "additive:sigma=S" (layer outputs) */
 } xb_perturb_kind;
 
-/* A parsed perturbation model. Unused parameters are 0 (ar defaults to 1). */
+/* A parsed perturbation model. Parameters a kind does not use are 0. */
 typedef struct xb_perturb {
     xb_perturb_kind kind;
     double ar;    /* c2c, c2c-level: adjustment rate, fraction of weights perturbed, in [0, 1] */
@@ -53,7 +53,8 @@ int xb_perturb_parse(const char *spec, xb_perturb *out, xb_error *err);
 /* Check the parameters of a perturbation built by hand (the parser already does): XB_EINPUT if bad. */
 int xb_perturb_check(const xb_perturb *p, xb_error *err);
 
-/* The canonical spec string (parameters with %.17g) for provenance records; returns snprintf's count. */
+/* The canonical spec string for provenance records (every kind's parameters, each number with the
+ * fewest of 15 or 17 significant digits that read back exactly); returns snprintf's count. */
 int xb_perturb_format(const xb_perturb *p, char *buf, size_t size);
 
 /* 1 if the model acts on layer outputs (additive), 0 if on weights. */

@@ -281,11 +281,12 @@ int xb_levelset_parse(const char *spec, xb_levelset **out, xb_error *err)
                 break;
             p = comma + 1;
         }
-        int rc = xb_levelset_explicit(vals, n, out, err);
+        xb_error sub = {0};
+        int rc = xb_levelset_explicit(vals, n, out, &sub);
         free(vals);
         if (rc)
-            xb_error_prefix(err, "level set \"%s\"", spec);
-        return rc;
+            return xb_fail(err, rc, "level set \"%s\": %s; " SPEC_HELP, spec, sub.msg);
+        return XB_OK;
     }
     return xb_fail(err, XB_EINPUT, "level set \"%s\" is not understood; " SPEC_HELP, spec);
 }

@@ -16,9 +16,9 @@ void xb_class_result_tally(xb_class_result *r, xb_confusion *conf, const unsigne
     xb_wilson_ci(r->correct, r->n, XB_Z95, &r->ci95_lo, &r->ci95_hi);
 }
 
-int xb_results_write_classification(const char *dir, const xb_class_result *r, const xb_confusion *conf,
-                                    const unsigned char *labels, const int *pred, size_t n, size_t index0,
-                                    xb_error *err)
+int xb_results_write_classification(const char *dir, const xb_class_result *r, int n_backends,
+                                    const xb_confusion *conf, const unsigned char *labels,
+                                    const int *const *pred, size_t n, xb_error *err)
 {
     char path[4200];
     xb_atomic_file f;
@@ -29,8 +29,9 @@ int xb_results_write_classification(const char *dir, const xb_class_result *r, c
     if ((rc = xb_atomic_open(&f, path, err)))
         return rc;
     fprintf(f.fp, "backend,samples,correct,accuracy,accuracy_ci95_lo,accuracy_ci95_hi\n");
-    fprintf(f.fp, "%s,%zu,%zu,%.17g,%.17g,%.17g\n", r->backend, r->n, r->correct, r->accuracy, r->ci95_lo,
-            r->ci95_hi);
+    for (int b = 0; b < n_backends; b++)
+        fprintf(f.fp, "%s,%zu,%zu,%.17g,%.17g,%.17g\n", r[b].backend, r[b].n, r[b].correct, r[b].accuracy,
+                r[b].ci95_lo, r[b].ci95_hi);
     if ((rc = xb_atomic_commit(&f, err)))
         return rc;
 
@@ -65,8 +66,15 @@ int xb_results_write_classification(const char *dir, const xb_class_result *r, c
     snprintf(path, sizeof path, "%s/predictions.csv", dir);
     if ((rc = xb_atomic_open(&f, path, err)))
         return rc;
-    fprintf(f.fp, "index,label,prediction,correct\n");
-    for (size_t i = 0; i < n; i++)
-        fprintf(f.fp, "%zu,%d,%d,%d\n", index0 + i, labels[i], pred[i], labels[i] == pred[i]);
+    fprintf(f.fp, "index,label");
+    for (int b = 0; b < n_backends; b++)
+        fprintf(f.fp, ",pred_%s", r[b].backend);
+    fputc('\n', f.fp);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f.fp, "%zu,%d", i, labels[i]);
+        for (int b = 0; b < n_backends; b++)
+            fprintf(f.fp, ",%d", pred[b][i]);
+        fputc('\n', f.fp);
+    }
     return xb_atomic_commit(&f, err);
 }

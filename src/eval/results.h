@@ -18,10 +18,11 @@ typedef struct xb_class_result {
 void xb_class_result_tally(xb_class_result *r, xb_confusion *conf, const unsigned char *labels,
                            const int *pred, size_t n);
 
-/* Write DIR/summary.csv, DIR/per_class.csv, DIR/confusion.csv and DIR/predictions.csv, each atomically.
- * index0: dataset index of the first input (predictions.csv names inputs by dataset index). */
-int xb_results_write_classification(const char *dir, const xb_class_result *r, const xb_confusion *conf,
-                                    const unsigned char *labels, const int *pred, size_t n, size_t index0,
-                                    xb_error *err);
+/* Write, each atomically: DIR/summary.csv (one row per backend), DIR/predictions.csv (one row per input,
+ * a prediction column per backend), and DIR/per_class.csv, DIR/confusion.csv of the last backend.
+ * pred[b] holds backend b's n predictions; conf is the last backend's confusion matrix. */
+int xb_results_write_classification(const char *dir, const xb_class_result *r, int n_backends,
+                                    const xb_confusion *conf, const unsigned char *labels,
+                                    const int *const *pred, size_t n, xb_error *err);
 
 #endif

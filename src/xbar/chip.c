@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "npz.h"
+#include "quant.h"
 
 void xb_map_defaults(xb_map_options *o)
 {
@@ -208,6 +209,21 @@ int xb_chip_map(const xb_mlp *m, const xb_map_options *o, const double *calib, s
     }
     xb_chip_update_targets(c);
     *out = c;
+    return XB_OK;
+}
+
+int xb_chip_quantize(xb_chip *c, const xb_levelset *const *ls, xb_error *err)
+{
+    xb_norm none = {.kind = XB_NORM_NONE};
+    for (int l = 0; l < c->n_layers; l++) {
+        if (!ls[l] || ls[l]->kind == XB_LEVELS_NONE)
+            continue;
+        xb_layer_map *L = &c->layers[l];
+        int rc = xb_quantize(ls[l], none, L->wn, L->rows * L->fan_out, L->wn, NULL, NULL, err);
+        if (rc)
+            return xb_error_prefix(err, "quantizing layer %d onto %s", l + 1, ls[l]->name);
+    }
+    xb_chip_update_targets(c);
     return XB_OK;
 }
 

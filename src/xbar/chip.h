@@ -65,6 +65,12 @@ int xb_chip_map(const xb_mlp *m, const xb_map_options *o, const double *calib, s
 void xb_chip_free(xb_chip **c);
 xb_chip *xb_chip_clone(const xb_chip *c);
 
+/* Quantize each layer's normalized weights onto its level set (ls[l]; NULL or a "none" set leaves the
+ * layer as it is), then recompute the targets. Levels are in normalized units: [-1, 1] is the mapping's
+ * full conductance range. */
+struct xb_levelset;
+int xb_chip_quantize(xb_chip *c, const struct xb_levelset *const *ls, xb_error *err);
+
 /* Recompute g_target_S from wn and copy it into g_S (an exact programming). */
 void xb_chip_update_targets(xb_chip *c);
 

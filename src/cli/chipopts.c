@@ -1,0 +1,149 @@
+// chipopts: the options that say how a network goes onto a chip, shared by `program` and `eval`
+#include "chipopts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "quant.h"
+
+enum { O_DEVICE = 2000, O_LEVELS, O_NORM, O_MAPPING, O_BIAS, O_TILE, O_CALIB };
+
+const struct option xb_cli_chip_options[] = {
+    {"device", required_argument, 0, O_DEVICE}, {"levels", required_argument, 0, O_LEVELS},
+    {"norm", required_argument, 0, O_NORM},     {"mapping", required_argument, 0, O_MAPPING},
+    {"bias", required_argument, 0, O_BIAS},     {"tile", required_argument, 0, O_TILE},
+    {"calib", required_argument, 0, O_CALIB},   {0, 0, 0, 0}};
+
+
+void xb_cli_chip_defaults(xb_cli_chip *o)
+{
+    memset(o, 0, sizeof *o);
+    o->device = XB_SOURCE_DIR "/models/hfo2_1t1r.xml";
+    o->levels = "none";
+    o->norm = "maxabs";
+    o->mapping = "differential";
+    o->bias = "row";
+    o->tile = "64x64";
+    o->calib = 256;
+}
+
+int xb_cli_chip_option(const char *cmd, int c, const char *arg, xb_cli_chip *o, int *bad)
+{
+    switch (c) {
+    case O_DEVICE: o->device = arg; return 1;
+    case O_LEVELS: o->levels = arg; return 1;
+    case O_NORM: o->norm = arg; return 1;
+    case O_MAPPING:
+        if (strcmp(arg, "differential") && strcmp(arg, "single-ended"))
+            *bad = xb_cli_usage_error(cmd, "--mapping '%s': expected differential or single-ended", arg);
+        o->mapping = arg;
+        return 1;
+    case O_BIAS:
+        if (strcmp(arg, "row") && strcmp(arg, "digital"))
+            *bad = xb_cli_usage_error(cmd, "--bias '%s': expected row or digital", arg);
+        o->bias = arg;
+        return 1;
+    case O_TILE: {
+        unsigned long r, cc;
+        char extra;
+        if (sscanf(arg, "%lux%lu%c", &r, &cc, &extra) != 2 || r < 1 || cc < 2 || r > 65536 || cc > 65536)
+            *bad = xb_cli_usage_error(cmd, "--tile '%s': expected ROWSxCOLS, e.g. 64x64 (at least 1x2)", arg);
+        o->tile = arg;
+        return 1;
+    }
+    case O_CALIB:
+        *bad = xb_cli_size(cmd, "--calib", arg, 1, 60000, &o->calib);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset, xb_device *dev,
+                      xb_chip **chip, char *levels_used, size_t levels_len, xb_error *err)
+{
+    *chip = NULL;
+    int rc = xb_device_load(o->device, NULL, dev, err);
+    if (rc)
+        return rc;
+    xb_map_options mo;
+    xb_map_defaults(&mo);
+    mo.scheme = strcmp(o->mapping, "single-ended") ? XB_MAP_DIFFERENTIAL : XB_MAP_SINGLE_ENDED;
+    mo.bias = strcmp(o->bias, "digital") ? XB_BIAS_ROW : XB_BIAS_DIGITAL;
+    unsigned long r = 64, c = 64;
+    sscanf(o->tile, "%lux%lu", &r, &c);
+    mo.tile_rows = r;
+    mo.tile_cols = c;
+    mo.v_read_V = dev->v_read_V;
+    mo.g_min_S = dev->g_hrs_S;
+    mo.g_max_S = xb_device_level_G(dev, dev->n_levels - 1);
+    xb_norm norm;
+    if ((rc = xb_norm_parse(o->norm, &norm, err)))
+        return rc;
+    if (norm.kind == XB_NORM_NONE)
+        return xb_fail(err, XB_EINPUT, "--norm none: a chip needs its weights normalized to the conductance "
+                       "range; use maxabs or clip:C");
+    mo.clip = norm.kind == XB_NORM_CLIP ? norm.clip : 0;
+
+    /* Level sets per layer: "a/b/c", or one for all. */
+    xb_levelset *ls[64] = {0};
+    char spec[1024];
+    snprintf(spec, sizeof spec, "%s", o->levels);
+    int n_spec = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(spec, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (n_spec == m->n_layers) {
+            rc = xb_fail(err, XB_EINPUT, "--levels '%s' names more layers than the network's %d", o->levels,
+                         m->n_layers);
+            goto done;
+        }
+        if (!strcmp(tok, "device")) {
+            double g[XB_DEVICE_MAX_LEVELS + 1];
+            g[0] = dev->g_hrs_S;
+            for (int i = 0; i < dev->n_levels; i++)
+                g[i + 1] = xb_device_level_G(dev, i);
+            rc = xb_levelset_device(g, (size_t)dev->n_levels + 1, &ls[n_spec], err);
+        } else {
+            rc = xb_levelset_parse(tok, &ls[n_spec], err);
+        }
+        if (rc) {
+            xb_error_prefix(err, "--levels");
+            goto done;
+        }
+        n_spec++;
+    }
+    if (n_spec != 1 && n_spec != m->n_layers) {
+        rc = xb_fail(err, XB_EINPUT, "--levels '%s' gives %d level sets; give one for all layers or one per "
+                     "layer (%d), separated by '/'", o->levels, n_spec, m->n_layers);
+        goto done;
+    }
+    for (int l = 1; n_spec == 1 && l < m->n_layers; l++)
+        ls[l] = ls[0];
+    if (levels_used) {
+        size_t used = 0;
+        levels_used[0] = '\0';
+        for (int l = 0; l < m->n_layers && used < levels_len; l++)
+            used += (size_t)snprintf(levels_used + used, levels_len - used, "%s%s", l ? "/" : "", ls[l]->name);
+    }
+
+    xb_dataset *cal = NULL;
+    int needs_calib = 0;
+    for (int k = 0; k + 1 < m->n_layers; k++)
+        needs_calib |= m->act[k] == XB_ACT_RELU;
+    if (needs_calib) {
+        if ((rc = xb_dataset_load(dataset, XB_SPLIT_TRAIN, &cal, err)))
+            goto done;
+        xb_dataset_truncate(cal, o->calib);
+    }
+    rc = xb_chip_map(m, &mo, cal ? cal->x : NULL, cal ? cal->n : 0, chip, err);
+    xb_dataset_free(&cal);
+    if (!rc && (rc = xb_chip_quantize(*chip, (const xb_levelset *const *)ls, err)))
+        xb_chip_free(chip);
+done:
+    for (int l = 0; l < n_spec; l++)
+        xb_levelset_free(&ls[l]);
+    return rc;
+}

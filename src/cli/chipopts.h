@@ -1,0 +1,51 @@
+// chipopts: the options that say how a network goes onto a chip, shared by `program` and `eval`
+#ifndef XB_CHIPOPTS_H
+#define XB_CHIPOPTS_H
+
+#include <getopt.h>
+#include <stddef.h>
+
+#include "chip.h"
+#include "dataset.h"
+#include "device.h"
+#include "mlp.h"
+
+typedef struct xb_cli_chip {
+    const char *device;   /* device XML (default models/hfo2_1t1r.xml of the source tree) */
+    const char *levels;   /* level set spec, "/"-separated per layer */
+    const char *norm;     /* maxabs | clip:C */
+    const char *mapping;  /* differential | single-ended */
+    const char *bias;     /* row | digital */
+    const char *tile;     /* RxC */
+    size_t calib;         /* calibration images from the training split */
+} xb_cli_chip;
+
+/* Long options (codes 2000..2099) to splice into a command's table, terminated by {0}. */
+extern const struct option xb_cli_chip_options[];
+#define XB_CLI_CHIP_N_OPTIONS 7
+
+/* Usage lines for these options (a literal, to splice into a command's usage text). */
+#define XB_CLI_CHIP_USAGE \
+    "  mapping onto the chip:\n" \
+    "      --device FILE         device file (default models/hfo2_1t1r.xml): read voltage, levels, IGVVA,\n" \
+    "                            variability; its HRS and top level bound the conductance range\n" \
+    "      --levels SPEC[/SPEC]  level set, one for all layers or '/'-separated per layer: none (default),\n" \
+    "                            set1..set5 (the paper's normalized sets), bits:B, nnary:K:DELTA:MU,\n" \
+    "                            levels:L1,L2,... (normalized units), device (the device file's levels)\n" \
+    "      --norm maxabs|clip:C  per-layer normalization before quantization (default maxabs)\n" \
+    "      --mapping differential|single-ended   G+/G- pairs on adjacent columns (default) or one column\n" \
+    "                            per weight against a reference column per tile\n" \
+    "      --bias row|digital    bias as extra rows driven at the read voltage (default) or added digitally\n" \
+    "      --tile RxC            tile size (default 64x64, the 4-kbit array)\n" \
+    "      --calib N             training images used to calibrate ReLU input ranges and the ADC (default 256)\n"
+
+
+void xb_cli_chip_defaults(xb_cli_chip *o);
+/* Handle option code c; returns 1 if it was one of ours (and sets *bad on a bad value), else 0. */
+int xb_cli_chip_option(const char *cmd, int c, const char *arg, xb_cli_chip *o, int *bad);
+
+/* Load the device, map m onto tiles and quantize: the chip before programming (g_S = targets). */
+int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset, xb_device *dev,
+                      xb_chip **chip, char *levels_used, size_t levels_len, xb_error *err);
+
+#endif

@@ -1,0 +1,655 @@
+// device: the HfO2 1T1R cell description: built-in defaults, checked loading of XML device files
+#define _POSIX_C_SOURCE 200809L
+#include "device.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlschemas.h>
+
+#include "fileio.h"
+
+/* The build defines the source tree so an installed or out-of-tree binary still finds models/. */
+#ifndef XB_SOURCE_DIR
+#define XB_SOURCE_DIR "."
+#endif
+
+/* Device files are a page of XML; anything much larger is not one. */
+#define DEVICE_MAX_FILE_BYTES ((size_t)1 << 20)
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Defaults (keep equal to models/hfo2_1t1r.xml; models/README.md gives the sources) */
+
+void xb_device_defaults(xb_device *d)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", "hfo2_1t1r");
+    d->v_read_V = 0.2;
+    d->vg_read_V = 2.5;
+    d->g_hrs_S = 5e-6;
+    d->g_lrs_S = 9e-4;
+    d->n_levels = 8;
+    for (int l = 0; l < 8; l++)
+        d->i_trg_A[l] = (l + 1) * 10e-6;
+    d->igvva.v_set_V = 1.2;
+    d->igvva.t_set_s = 1e-6;
+    d->igvva.vg_start_V = 0.6;
+    d->igvva.vg_step_V = 0.01;
+    d->igvva.vg_max_V = 2.2;
+    d->igvva.tolerance_A = 2e-6;
+    d->igvva.max_pulses = 200;
+    d->igvva.max_retries = 3;
+    d->igvva.k_n_A_per_V2 = 250e-6;
+    d->igvva.v_th_V = 0.5;
+    d->igvva.v_c_V = 0.4;
+    d->igvva.sigma_c2c = 0.05;
+    d->sigma_d2d = 0.03;
+    d->sigma_read = 0.01;
+    d->p_stuck_lrs = 0.0;
+    d->p_stuck_hrs = 0.0;
+    snprintf(d->mosfet_model_file, sizeof d->mosfet_model_file, "%s", XB_SOURCE_DIR "/models/nmos_l1.lib");
+    snprintf(d->mosfet_model_name, sizeof d->mosfet_model_name, "%s", "nmos1t1r");
+    snprintf(d->rram_model_file, sizeof d->rram_model_file, "%s", XB_SOURCE_DIR "/models/rram.lib");
+}
+
+double xb_device_level_G(const xb_device *d, int l)
+{
+    if (l < 0 || l >= d->n_levels || l >= XB_DEVICE_MAX_LEVELS)
+        return NAN;
+    return d->i_trg_A[l] / d->v_read_V;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Rules beyond the schema */
+
+/* The first rule a device breaks: the field (element name), the level for i_trg_A (else -1) and
+ * "what is wrong; allowed: ...". */
+typedef struct violation {
+    const char *field;
+    int level;
+    char what[768];
+} violation;
+
+/* Last gate voltage of the staircase: limited by vg_max_V and by max_pulses per attempt. Must agree
+ * with the undershoot rule of igvva.c (a pulse k runs while vg_start + k*step <= vg_max + 1e-9*step). */
+static double staircase_last_vg(const xb_igvva_params *p)
+{
+    double k = floor((p->vg_max_V - p->vg_start_V) / p->vg_step_V + 1e-9);
+    if (k > p->max_pulses - 1)
+        k = p->max_pulses - 1;
+    if (k < 0)
+        k = 0;
+    return p->vg_start_V + k * p->vg_step_V;
+}
+
+/* Zero-noise read current after a SET at gate voltage vg. */
+static double zero_noise_read_A(const xb_device *d, double vg)
+{
+    const xb_igvva_params *p = &d->igvva;
+    double ov = vg - p->v_th_V;
+    double ic = ov > 0 ? 0.5 * p->k_n_A_per_V2 * ov * ov : 0.0;
+    double g = ic / p->v_c_V;
+    if (g < d->g_hrs_S)
+        g = d->g_hrs_S;
+    return g * d->v_read_V;
+}
+
+#define RULE(cond, fld, lvl, ...)                                            \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            v->field = (fld);                                                \
+            v->level = (lvl);                                                \
+            snprintf(v->what, sizeof v->what, __VA_ARGS__);                  \
+            return 1;                                                        \
+        }                                                                    \
+    } while (0)
+
+static int positive(double x) { return isfinite(x) && x > 0; }
+static int non_negative(double x) { return isfinite(x) && x >= 0; }
+static int probability(double x) { return isfinite(x) && x >= 0 && x <= 1; }
+
+static int device_rules(const xb_device *d, violation *v)
+{
+    const xb_igvva_params *p = &d->igvva;
+    RULE(positive(d->v_read_V), "v_read_V", -1, "%g V is not a read voltage; allowed: > 0", d->v_read_V);
+    RULE(positive(d->vg_read_V), "vg_read_V", -1, "%g V; allowed: > 0", d->vg_read_V);
+    RULE(positive(d->g_hrs_S), "g_hrs_S", -1, "%g S; allowed: > 0", d->g_hrs_S);
+    RULE(positive(d->g_lrs_S) && d->g_lrs_S > d->g_hrs_S, "g_lrs_S", -1,
+         "%g S is not above g_hrs_S = %g S; allowed: g_hrs_S < g_lrs_S", d->g_lrs_S, d->g_hrs_S);
+
+    RULE(positive(p->v_set_V), "v_set_V", -1, "%g V; allowed: > 0", p->v_set_V);
+    RULE(positive(p->t_set_s), "t_set_s", -1, "%g s; allowed: > 0", p->t_set_s);
+    RULE(isfinite(p->vg_start_V), "vg_start_V", -1, "%g V; allowed: a finite voltage", p->vg_start_V);
+    RULE(positive(p->vg_step_V), "vg_step_V", -1, "%g V; allowed: > 0", p->vg_step_V);
+    RULE(isfinite(p->vg_max_V) && p->vg_max_V > p->vg_start_V, "vg_max_V", -1,
+         "%g V is not above vg_start_V = %g V; allowed: vg_start_V < vg_max_V", p->vg_max_V, p->vg_start_V);
+    RULE(positive(p->tolerance_A), "tolerance_A", -1, "%g A; allowed: > 0", p->tolerance_A);
+    RULE(p->max_pulses >= 1, "max_pulses", -1, "%d; allowed: >= 1", p->max_pulses);
+    RULE(p->max_retries >= 0, "max_retries", -1, "%d; allowed: >= 0", p->max_retries);
+    RULE(positive(p->k_n_A_per_V2), "k_n_A_per_V2", -1, "%g A/V^2; allowed: > 0", p->k_n_A_per_V2);
+    RULE(isfinite(p->v_th_V), "v_th_V", -1, "%g V; allowed: a finite voltage", p->v_th_V);
+    RULE(positive(p->v_c_V), "v_c_V", -1, "%g V; allowed: > 0", p->v_c_V);
+    RULE(non_negative(p->sigma_c2c), "sigma_c2c", -1, "%g is negative; allowed: sigma >= 0", p->sigma_c2c);
+
+    RULE(non_negative(d->sigma_d2d), "sigma_d2d", -1, "%g is negative; allowed: sigma >= 0", d->sigma_d2d);
+    RULE(non_negative(d->sigma_read), "sigma_read", -1, "%g is negative; allowed: sigma >= 0", d->sigma_read);
+    RULE(probability(d->p_stuck_lrs), "p_stuck_lrs", -1, "%g is not a probability; allowed: 0 <= p <= 1",
+         d->p_stuck_lrs);
+    RULE(probability(d->p_stuck_hrs), "p_stuck_hrs", -1, "%g is not a probability; allowed: 0 <= p <= 1",
+         d->p_stuck_hrs);
+    RULE(d->p_stuck_lrs + d->p_stuck_hrs <= 1, "p_stuck_hrs", -1,
+         "p_stuck_lrs + p_stuck_hrs = %g; allowed: a sum <= 1", d->p_stuck_lrs + d->p_stuck_hrs);
+
+    RULE(d->n_levels >= 2 && d->n_levels <= XB_DEVICE_MAX_LEVELS, "levels", -1,
+         "%d level(s); allowed: 2 to %d <i_trg_A> targets", d->n_levels, XB_DEVICE_MAX_LEVELS);
+    double vg_last = staircase_last_vg(p);
+    double i_last = zero_noise_read_A(d, vg_last);
+    for (int l = 0; l < d->n_levels; l++) {
+        double t = d->i_trg_A[l];
+        RULE(positive(t), "i_trg_A", l, "level %d target %g A; allowed: > 0", l, t);
+        if (l > 0) {
+            double prev = d->i_trg_A[l - 1];
+            RULE(t > prev, "i_trg_A", l, "level %d target %g A is not above level %d (%g A); allowed: ascending targets",
+                 l, t, l - 1, prev);
+            RULE(t - prev > 2 * p->tolerance_A, "i_trg_A", l,
+                 "level %d target %g A is within 2*tolerance_A = %g A of level %d (%g A), so the verify windows "
+                 "overlap; allowed: targets more than 2*tolerance_A apart",
+                 l, t, 2 * p->tolerance_A, l - 1, prev);
+        }
+        RULE(i_last >= t - p->tolerance_A, "i_trg_A", l,
+             "level %d target %g A is unreachable: the staircase ends at V_g = %g V (vg_max_V, max_pulses) where "
+             "the zero-noise read current is %g A; allowed: targets up to %g A, or raise vg_max_V or k_n_A_per_V2",
+             l, t, vg_last, i_last, i_last + p->tolerance_A);
+    }
+    return 0;
+}
+
+int xb_device_check(const xb_device *d, xb_error *err)
+{
+    violation v;
+    if (device_rules(d, &v) == 0)
+        return XB_OK;
+    return xb_fail(err, XB_EINPUT, "device %s: field %s: %s", d->name[0] ? d->name : "(unnamed)", v.field, v.what);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* XML loading */
+
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_init(void)
+{
+    xmlInitParser();
+}
+
+/* Collects schema errors as "FILE:LINE: element <x>: message" lines, the first few in full. */
+typedef struct error_sink {
+    const char *path;  /* the file the messages name */
+    char text[1024];
+    size_t len;
+    int count;
+} error_sink;
+
+static void sink_add(error_sink *s, const char *line)
+{
+    s->count++;
+    size_t n = strlen(line);
+    size_t room = sizeof s->text - s->len;
+    if (s->len > 0) {
+        if (room < 2)
+            return;
+        s->text[s->len++] = '\n';
+        room--;
+    }
+    if (n >= room)
+        n = room - 1;
+    memcpy(s->text + s->len, line, n);
+    s->len += n;
+    s->text[s->len] = '\0';
+}
+
+/* libxml's message without its "Element 'x': " lead-in (we name the element ourselves) and without
+ * the trailing newline. */
+static void clean_message(const char *msg, char *out, size_t cap)
+{
+    const char *m = msg ? msg : "(no message)";
+    if (strncmp(m, "Element '", 9) == 0) {
+        const char *q = strchr(m + 9, '\'');
+        if (q) {
+            m = q + 1;
+            if (m[0] == ':' && m[1] == ' ')
+                m += 2;
+            else if (m[0] == ',' && m[1] == ' ')
+                m += 2;
+        }
+    }
+    snprintf(out, cap, "%s", m);
+    size_t n = strlen(out);
+    while (n > 0 && isspace((unsigned char)out[n - 1]))
+        out[--n] = '\0';
+}
+
+#if LIBXML_VERSION >= 21200
+static void schema_error_cb(void *user, const xmlError *e)
+#else
+static void schema_error_cb(void *user, xmlErrorPtr e)
+#endif
+{
+    error_sink *s = user;
+    if (!e || e->level < XML_ERR_ERROR)
+        return;
+    const xmlNode *node = e->node;
+    const char *el = node && node->type == XML_ELEMENT_NODE ? (const char *)node->name : NULL;
+    int line = e->line;
+    if (line <= 0 && node)
+        line = (int)xmlGetLineNo(node);
+    char msg[600], full[900];
+    clean_message(e->message, msg, sizeof msg);
+    const char *hint = strstr(msg, "is not a valid value of the atomic type")
+                           ? "; allowed: a number in the range device.xsd gives, such as 0.2 or 1e-6"
+                           : "";
+    if (el)
+        snprintf(full, sizeof full, "%s:%d: element <%s>: %s%s", s->path, line, el, msg, hint);
+    else
+        snprintf(full, sizeof full, "%s:%d: %s%s", e->file ? e->file : s->path, line, msg, hint);
+    sink_add(s, full);
+}
+
+/* Per-load state: the file, the error record and the line of each element read, so rules checked
+ * after the walk can still point at file:line. */
+typedef struct load_ctx {
+    const char *path;
+    xb_error *err;
+    struct {
+        const char *name;
+        int line;
+    } lines[40];
+    int n_lines;
+    int level_line[XB_DEVICE_MAX_LEVELS];
+    int levels_line;
+} load_ctx;
+
+static void remember_line(load_ctx *c, const char *name, int line)
+{
+    if (c->n_lines < (int)(sizeof c->lines / sizeof c->lines[0])) {
+        c->lines[c->n_lines].name = name;
+        c->lines[c->n_lines].line = line;
+        c->n_lines++;
+    }
+}
+
+static int line_of(const load_ctx *c, const char *field, int level)
+{
+    if (strcmp(field, "i_trg_A") == 0 && level >= 0 && level < XB_DEVICE_MAX_LEVELS && c->level_line[level] > 0)
+        return c->level_line[level];
+    if (strcmp(field, "levels") == 0)
+        return c->levels_line;
+    for (int i = 0; i < c->n_lines; i++)
+        if (strcmp(c->lines[i].name, field) == 0)
+            return c->lines[i].line;
+    return 0;
+}
+
+static xmlNodePtr child_element(xmlNodePtr parent, const char *name)
+{
+    for (xmlNodePtr n = parent->children; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, (const xmlChar *)name) == 0)
+            return n;
+    return NULL;
+}
+
+/* The element, or an error naming the parent's line (the schema normally reports this first; the
+ * check stays for schemas a user loosened). */
+static xmlNodePtr need_element(load_ctx *c, xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr n = child_element(parent, name);
+    if (!n)
+        xb_fail(c->err, XB_EINPUT, "%s:%ld: element <%s>: missing required element <%s>; allowed: see device.xsd",
+                c->path, xmlGetLineNo(parent), (const char *)parent->name, name);
+    return n;
+}
+
+/* The element's text with surrounding white space removed; caller frees with xmlFree. */
+static char *element_text(xmlNodePtr n)
+{
+    xmlChar *t = xmlNodeGetContent(n);
+    if (!t)
+        return NULL;
+    char *s = (char *)t;
+    size_t len = strlen(s), a = 0;
+    while (a < len && isspace((unsigned char)s[a]))
+        a++;
+    while (len > a && isspace((unsigned char)s[len - 1]))
+        len--;
+    memmove(s, s + a, len - a);
+    s[len - a] = '\0';
+    return s;
+}
+
+static int parse_double_node(load_ctx *c, xmlNodePtr n, double *out)
+{
+    char *s = element_text(n);
+    if (!s)
+        return xb_fail(c->err, XB_ENOMEM, "out of memory reading %s", c->path);
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(s, &end);
+    int bad = end == s || *end != '\0' || errno == ERANGE || !isfinite(x);
+    if (bad)
+        xb_fail(c->err, XB_EINPUT, "%s:%ld: element <%s>: '%.60s' is not a number; allowed: a finite number such as 0.2 or 1e-6",
+                c->path, xmlGetLineNo(n), (const char *)n->name, s);
+    xmlFree(s);
+    if (bad)
+        return XB_EINPUT;
+    *out = x;
+    return XB_OK;
+}
+
+static int read_double(load_ctx *c, xmlNodePtr parent, const char *name, double *out)
+{
+    xmlNodePtr n = need_element(c, parent, name);
+    if (!n)
+        return XB_EINPUT;
+    remember_line(c, name, (int)xmlGetLineNo(n));
+    return parse_double_node(c, n, out);
+}
+
+static int read_int(load_ctx *c, xmlNodePtr parent, const char *name, int lo, int hi, int *out)
+{
+    xmlNodePtr n = need_element(c, parent, name);
+    if (!n)
+        return XB_EINPUT;
+    remember_line(c, name, (int)xmlGetLineNo(n));
+    char *s = element_text(n);
+    if (!s)
+        return xb_fail(c->err, XB_ENOMEM, "out of memory reading %s", c->path);
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    int bad = end == s || *end != '\0' || errno == ERANGE || x < lo || x > hi;
+    if (bad)
+        xb_fail(c->err, XB_EINPUT, "%s:%ld: element <%s>: '%.60s' is not allowed; allowed: an integer from %d to %d",
+                c->path, xmlGetLineNo(n), name, s, lo, hi);
+    xmlFree(s);
+    if (bad)
+        return XB_EINPUT;
+    *out = (int)x;
+    return XB_OK;
+}
+
+static int read_string(load_ctx *c, xmlNodePtr parent, const char *name, char *buf, size_t cap)
+{
+    xmlNodePtr n = need_element(c, parent, name);
+    if (!n)
+        return XB_EINPUT;
+    remember_line(c, name, (int)xmlGetLineNo(n));
+    char *s = element_text(n);
+    if (!s)
+        return xb_fail(c->err, XB_ENOMEM, "out of memory reading %s", c->path);
+    size_t len = strlen(s);
+    int bad = len == 0 || len >= cap;
+    if (bad)
+        xb_fail(c->err, XB_EINPUT, "%s:%ld: element <%s>: %zu characters; allowed: 1 to %zu", c->path,
+                xmlGetLineNo(n), name, len, cap - 1);
+    else
+        memcpy(buf, s, len + 1);
+    xmlFree(s);
+    return bad ? XB_EINPUT : XB_OK;
+}
+
+/* A model file named in the device file: relative names are relative to the device file's folder. */
+static int read_model_path(load_ctx *c, xmlNodePtr parent, const char *name, char *buf, size_t cap)
+{
+    char rel[4096];
+    int rc = read_string(c, parent, name, rel, sizeof rel);
+    if (rc)
+        return rc;
+    const char *slash = strrchr(c->path, '/');
+    int n;
+    if (rel[0] == '/' || !slash)
+        n = snprintf(buf, cap, "%s", rel);
+    else
+        n = snprintf(buf, cap, "%.*s/%s", (int)(slash - c->path), c->path, rel);
+    if (n < 0 || (size_t)n >= cap)
+        return xb_fail(c->err, XB_EINPUT, "%s:%d: element <%s>: the resolved path is too long; allowed: %zu characters",
+                       c->path, line_of(c, name, -1), name, cap - 1);
+    return XB_OK;
+}
+
+static int walk_tree(load_ctx *c, xmlNodePtr root, xb_device *d)
+{
+    int rc;
+    if (xmlStrcmp(root->name, (const xmlChar *)"device") != 0)
+        return xb_fail(c->err, XB_EINPUT, "%s:%ld: element <%s>: not a device file; allowed: root element <device>",
+                       c->path, xmlGetLineNo(root), (const char *)root->name);
+    xmlChar *name = xmlGetProp(root, (const xmlChar *)"name");
+    if (!name || !name[0] || strlen((const char *)name) >= sizeof d->name) {
+        xmlFree(name);
+        return xb_fail(c->err, XB_EINPUT, "%s:%ld: element <device>: attribute name is missing or too long; allowed: 1 to %zu characters",
+                       c->path, xmlGetLineNo(root), sizeof d->name - 1);
+    }
+    snprintf(d->name, sizeof d->name, "%s", (const char *)name);
+    xmlFree(name);
+
+    xmlNodePtr g;
+    if (!(g = need_element(c, root, "read")))
+        return XB_EINPUT;
+    if ((rc = read_double(c, g, "v_read_V", &d->v_read_V)) || (rc = read_double(c, g, "vg_read_V", &d->vg_read_V)))
+        return rc;
+
+    if (!(g = need_element(c, root, "states")))
+        return XB_EINPUT;
+    if ((rc = read_double(c, g, "g_hrs_S", &d->g_hrs_S)) || (rc = read_double(c, g, "g_lrs_S", &d->g_lrs_S)))
+        return rc;
+
+    if (!(g = need_element(c, root, "levels")))
+        return XB_EINPUT;
+    c->levels_line = (int)xmlGetLineNo(g);
+    d->n_levels = 0;
+    for (xmlNodePtr n = g->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (xmlStrcmp(n->name, (const xmlChar *)"i_trg_A") != 0)
+            return xb_fail(c->err, XB_EINPUT, "%s:%ld: element <%s>: not expected in <levels>; allowed: <i_trg_A>",
+                           c->path, xmlGetLineNo(n), (const char *)n->name);
+        if (d->n_levels >= XB_DEVICE_MAX_LEVELS)
+            return xb_fail(c->err, XB_EINPUT, "%s:%ld: element <i_trg_A>: more than %d levels; allowed: 2 to %d",
+                           c->path, xmlGetLineNo(n), XB_DEVICE_MAX_LEVELS, XB_DEVICE_MAX_LEVELS);
+        c->level_line[d->n_levels] = (int)xmlGetLineNo(n);
+        if ((rc = parse_double_node(c, n, &d->i_trg_A[d->n_levels])))
+            return rc;
+        d->n_levels++;
+    }
+
+    xb_igvva_params *p = &d->igvva;
+    if (!(g = need_element(c, root, "igvva")))
+        return XB_EINPUT;
+    if ((rc = read_double(c, g, "v_set_V", &p->v_set_V)) || (rc = read_double(c, g, "t_set_s", &p->t_set_s)) ||
+        (rc = read_double(c, g, "vg_start_V", &p->vg_start_V)) || (rc = read_double(c, g, "vg_step_V", &p->vg_step_V)) ||
+        (rc = read_double(c, g, "vg_max_V", &p->vg_max_V)) || (rc = read_double(c, g, "tolerance_A", &p->tolerance_A)) ||
+        (rc = read_int(c, g, "max_pulses", 1, 1000000, &p->max_pulses)) ||
+        (rc = read_int(c, g, "max_retries", 0, 1000, &p->max_retries)) ||
+        (rc = read_double(c, g, "k_n_A_per_V2", &p->k_n_A_per_V2)) || (rc = read_double(c, g, "v_th_V", &p->v_th_V)) ||
+        (rc = read_double(c, g, "v_c_V", &p->v_c_V)) || (rc = read_double(c, g, "sigma_c2c", &p->sigma_c2c)))
+        return rc;
+
+    if (!(g = need_element(c, root, "variability")))
+        return XB_EINPUT;
+    if ((rc = read_double(c, g, "sigma_d2d", &d->sigma_d2d)) || (rc = read_double(c, g, "sigma_read", &d->sigma_read)) ||
+        (rc = read_double(c, g, "p_stuck_lrs", &d->p_stuck_lrs)) || (rc = read_double(c, g, "p_stuck_hrs", &d->p_stuck_hrs)))
+        return rc;
+
+    if (!(g = need_element(c, root, "spice")))
+        return XB_EINPUT;
+    if ((rc = read_model_path(c, g, "mosfet_model_file", d->mosfet_model_file, sizeof d->mosfet_model_file)) ||
+        (rc = read_string(c, g, "mosfet_model_name", d->mosfet_model_name, sizeof d->mosfet_model_name)) ||
+        (rc = read_model_path(c, g, "rram_model_file", d->rram_model_file, sizeof d->rram_model_file)))
+        return rc;
+
+    violation v;
+    if (device_rules(d, &v))
+        return xb_fail(c->err, XB_EINPUT, "%s:%d: element <%s>: %s", c->path, line_of(c, v.field, v.level), v.field, v.what);
+    return XB_OK;
+}
+
+/* Line of the first "<!DOCTYPE" in the raw text (the DTD node carries no line of its own). */
+static int doctype_line(const unsigned char *data, size_t len)
+{
+    const char *p = strstr((const char *)data, "<!DOCTYPE");
+    if (!p)
+        return 1;
+    int line = 1;
+    for (const unsigned char *q = data; q < (const unsigned char *)p && q < data + len; q++)
+        line += *q == '\n';
+    return line;
+}
+
+/* The schema: the one given, else device.xsd beside the device file, else the source tree's. */
+static int find_schema(const char *path, const char *xsd_path, char *out, size_t cap, xb_error *err)
+{
+    if (xsd_path) {
+        if (!xb_is_file(xsd_path))
+            return xb_fail(err, XB_EINPUT, "schema %s: no such file; allowed: the path of device.xsd", xsd_path);
+        snprintf(out, cap, "%s", xsd_path);
+        return XB_OK;
+    }
+    const char *slash = strrchr(path, '/');
+    char beside[4200];
+    if (slash)
+        snprintf(beside, sizeof beside, "%.*s/device.xsd", (int)(slash - path), path);
+    else
+        snprintf(beside, sizeof beside, "device.xsd");
+    if (xb_is_file(beside)) {
+        snprintf(out, cap, "%s", beside);
+        return XB_OK;
+    }
+    const char *fallback = XB_SOURCE_DIR "/models/device.xsd";
+    if (xb_is_file(fallback)) {
+        snprintf(out, cap, "%s", fallback);
+        return XB_OK;
+    }
+    return xb_fail(err, XB_EINPUT, "%s: no schema found (looked for %s and %s); allowed: pass the path of device.xsd",
+                   path, beside, fallback);
+}
+
+int xb_device_load(const char *path, const char *xsd_path, xb_device *d, xb_error *err)
+{
+    pthread_once(&xml_once, xml_init);
+    if (strlen(path) >= sizeof d->source_path)
+        return xb_fail(err, XB_EINPUT, "%.200s...: path too long", path);
+
+    char xsd[4200];
+    int rc = find_schema(path, xsd_path, xsd, sizeof xsd, err);
+    if (rc)
+        return rc;
+
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if ((rc = xb_read_file(path, DEVICE_MAX_FILE_BYTES, &data, &len, err)))
+        return rc;
+
+    xmlParserCtxtPtr pctx = NULL;
+    xmlDocPtr doc = NULL;
+    xmlSchemaParserCtxtPtr sp = NULL;
+    xmlSchemaPtr schema = NULL;
+    xmlSchemaValidCtxtPtr vctx = NULL;
+    xb_device tmp;
+    xb_device_defaults(&tmp);
+    memset(tmp.mosfet_model_file, 0, sizeof tmp.mosfet_model_file);
+    memset(tmp.rram_model_file, 0, sizeof tmp.rram_model_file);
+
+    /* Entities stay unexpanded and no DTD or network resource is fetched (no XML_PARSE_NOENT,
+     * XML_PARSE_DTDLOAD); any DOCTYPE is refused below, which also closes the door on entity
+     * expansion attacks. Errors come back through the context instead of stderr. */
+    pctx = xmlNewParserCtxt();
+    if (!pctx) {
+        rc = xb_fail(err, XB_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_BIG_LINES;
+    doc = xmlCtxtReadMemory(pctx, (const char *)data, (int)len, path, NULL, opts);
+    if (!doc) {
+        xmlErrorPtr e = xmlCtxtGetLastError(pctx);
+        char msg[600];
+        clean_message(e ? e->message : "not well-formed", msg, sizeof msg);
+        const char *el = pctx->name ? (const char *)pctx->name : NULL;
+        if (el)
+            rc = xb_fail(err, XB_EINPUT, "%s:%d: element <%s>: not well-formed XML: %s; allowed: XML that device.xsd accepts",
+                         path, e ? e->line : 0, el, msg);
+        else
+            rc = xb_fail(err, XB_EINPUT, "%s:%d: not well-formed XML: %s; allowed: XML that device.xsd accepts", path,
+                         e ? e->line : 0, msg);
+        goto done;
+    }
+    if (doc->intSubset || doc->extSubset) {
+        rc = xb_fail(err, XB_EINPUT,
+                     "%s:%d: element <!DOCTYPE>: a device file takes no DTD (entities are never expanded); allowed: plain XML "
+                     "checked by device.xsd",
+                     path, doctype_line(data, len));
+        goto done;
+    }
+
+    error_sink sink = { .path = xsd, .len = 0, .count = 0 };
+    sink.text[0] = '\0';
+    sp = xmlSchemaNewParserCtxt(xsd);
+    if (!sp) {
+        rc = xb_fail(err, XB_ENOMEM, "%s: out of memory", xsd);
+        goto done;
+    }
+    xmlSchemaSetParserStructuredErrors(sp, schema_error_cb, &sink);
+    schema = xmlSchemaParse(sp);
+    if (!schema) {
+        rc = xb_fail(err, XB_EINPUT, "schema %s is not usable: %s", xsd, sink.count ? sink.text : "parse failed");
+        goto done;
+    }
+    vctx = xmlSchemaNewValidCtxt(schema);
+    if (!vctx) {
+        rc = xb_fail(err, XB_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    sink.path = path;
+    xmlSchemaSetValidStructuredErrors(vctx, schema_error_cb, &sink);
+    int valid = xmlSchemaValidateDoc(vctx, doc);
+    if (valid != 0) {
+        if (sink.count > 1)
+            rc = xb_fail(err, XB_EINPUT, "%s\n(%d schema errors in all)", sink.text, sink.count);
+        else if (sink.count == 1)
+            rc = xb_fail(err, XB_EINPUT, "%s", sink.text);
+        else
+            rc = xb_fail(err, XB_EINPUT, "%s: does not match %s", path, xsd);
+        goto done;
+    }
+
+    load_ctx c;
+    memset(&c, 0, sizeof c);
+    c.path = path;
+    c.err = err;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (!root) {
+        rc = xb_fail(err, XB_EINPUT, "%s:1: no root element; allowed: <device>", path);
+        goto done;
+    }
+    if ((rc = walk_tree(&c, root, &tmp)))
+        goto done;
+    snprintf(tmp.source_path, sizeof tmp.source_path, "%s", path);
+    *d = tmp;
+    rc = XB_OK;
+
+done:
+    xmlSchemaFreeValidCtxt(vctx);
+    xmlSchemaFree(schema);
+    xmlSchemaFreeParserCtxt(sp);
+    xmlFreeDoc(doc);
+    xmlFreeParserCtxt(pctx);
+    free(data);
+    return rc;
+}

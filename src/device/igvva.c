@@ -1,0 +1,315 @@
+// igvva: behavioral simulation of the Incremental Gate Voltage with Verify write algorithm on 1T1R cells
+#define _POSIX_C_SOURCE 200809L
+#include "igvva.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+
+#include "fileio.h"
+
+const char *xb_igvva_status_name(int status)
+{
+    switch (status) {
+    case XB_IGVVA_OK: return "ok";
+    case XB_IGVVA_UNDERSHOOT: return "undershoot";
+    case XB_IGVVA_OVERSHOOT: return "overshoot";
+    case XB_IGVVA_MAX_PULSES: return "max_pulses";
+    case XB_IGVVA_BAD_ARGS: return "bad_args";
+    default: return "unknown";
+    }
+}
+
+static int noisy(const xb_device *d)
+{
+    return d->igvva.sigma_c2c > 0 || d->sigma_read > 0;
+}
+
+void xb_igvva_program_cell(const xb_device *d, double i_trg_A, gsl_rng *rng, xb_igvva_result *r)
+{
+    const xb_igvva_params *p = &d->igvva;
+    const double g_hrs = d->g_hrs_S, v_read = d->v_read_V;
+    const double sigma_set = p->sigma_c2c, sigma_read = d->sigma_read;
+    const double half_kn_over_vc = 0.5 * p->k_n_A_per_V2 / p->v_c_V;
+    const double lo = i_trg_A - p->tolerance_A, hi = i_trg_A + p->tolerance_A;
+    /* Round-off in vg_start + k*step must not drop the last step that lands on vg_max. */
+    const double vg_limit = p->vg_max_V + 1e-9 * p->vg_step_V;
+
+    double g = g_hrs;
+    r->g_S = g;
+    r->i_read_A = g * v_read;
+    r->vg_final_V = 0.0;
+    r->pulses = 0;
+    r->attempts = 0;
+    if ((noisy(d) && !rng) || !isfinite(i_trg_A)) {
+        r->status = XB_IGVVA_BAD_ARGS;
+        return;
+    }
+
+    int pulses = 0, status = XB_IGVVA_OK;
+    double i_read = g * v_read, vg = 0.0;
+    for (int attempt = 1;; attempt++) {
+        r->attempts = attempt;
+        g = g_hrs; /* RESET: the first attempt starts from HRS as well */
+        int overshot = 0;
+        for (int k = 0;; k++) {
+            double vg_k = p->vg_start_V + k * p->vg_step_V;
+            if (vg_k > vg_limit) {
+                status = XB_IGVVA_UNDERSHOOT;
+                goto finish;
+            }
+            if (k >= p->max_pulses) {
+                status = XB_IGVVA_MAX_PULSES;
+                goto finish;
+            }
+            vg = vg_k;
+            double ov = vg - p->v_th_V;
+            double g_set = ov > 0 ? half_kn_over_vc * ov * ov : 0.0;
+            if (sigma_set > 0)
+                g_set *= 1.0 + sigma_set * gsl_ran_gaussian(rng, 1.0);
+            if (g_set < g_hrs)
+                g_set = g_hrs;
+            if (g_set > g)
+                g = g_set; /* a SET only grows the filament */
+            pulses++;
+            i_read = g * v_read;
+            if (sigma_read > 0)
+                i_read *= 1.0 + sigma_read * gsl_ran_gaussian(rng, 1.0);
+            if (i_read < lo)
+                continue;
+            if (i_read <= hi) {
+                status = XB_IGVVA_OK;
+                goto finish;
+            }
+            overshot = 1;
+            break;
+        }
+        if (overshot && attempt > p->max_retries) {
+            status = XB_IGVVA_OVERSHOOT;
+            goto finish;
+        }
+    }
+finish:
+    r->g_S = g;
+    r->i_read_A = i_read;
+    r->vg_final_V = vg;
+    r->pulses = pulses;
+    r->status = status;
+}
+
+int xb_igvva_program(const xb_device *d, const double *i_trg_A, size_t n, gsl_rng *rng, xb_igvva_result *out,
+                     xb_igvva_stats *stats, xb_error *err)
+{
+    if (noisy(d) && !rng)
+        return xb_fail(err, XB_EINPUT,
+                       "IGVVA: sigma_c2c = %g and sigma_read = %g need a random generator; allowed: an rng, or zero noise",
+                       d->igvva.sigma_c2c, d->sigma_read);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(i_trg_A[i]))
+            return xb_fail(err, XB_EINPUT, "IGVVA: target of cell %zu is %g; allowed: a finite read current", i,
+                           i_trg_A[i]);
+    for (size_t i = 0; i < n; i++)
+        xb_igvva_program_cell(d, i_trg_A[i], rng, &out[i]);
+    if (stats)
+        return xb_igvva_summarize(i_trg_A, out, n, stats, err);
+    return XB_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Statistics */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Running sums of one group; Welford for the spread of the reads. */
+typedef struct accum {
+    size_t n, n_ok;
+    double sum_pulses, sum_attempts, mean, m2, sum_abs_err_ok, max_abs_err_ok;
+} accum;
+
+static void accum_add(accum *a, xb_igvva_group_stats *g, double trg, const xb_igvva_result *r)
+{
+    a->n++;
+    g->n_cells++;
+    if (r->status >= 0 && r->status < XB_IGVVA_N_STATUS)
+        g->n_status[r->status]++;
+    a->sum_pulses += r->pulses;
+    a->sum_attempts += r->attempts;
+    if (r->pulses > g->max_pulses)
+        g->max_pulses = r->pulses;
+    double delta = r->i_read_A - a->mean;
+    a->mean += delta / (double)a->n;
+    a->m2 += delta * (r->i_read_A - a->mean);
+    if (r->status == XB_IGVVA_OK) {
+        double e = fabs(r->i_read_A - trg);
+        a->n_ok++;
+        a->sum_abs_err_ok += e;
+        if (e > a->max_abs_err_ok)
+            a->max_abs_err_ok = e;
+    }
+}
+
+static void accum_finish(const accum *a, xb_igvva_group_stats *g)
+{
+    double n = (double)a->n;
+    g->mean_pulses = a->n ? a->sum_pulses / n : NAN;
+    g->mean_attempts = a->n ? a->sum_attempts / n : NAN;
+    g->mean_i_read_A = a->n ? a->mean : NAN;
+    g->std_i_read_A = a->n > 1 ? sqrt(a->m2 / (n - 1)) : (a->n ? 0.0 : NAN);
+    g->mean_abs_err_ok_A = a->n_ok ? a->sum_abs_err_ok / (double)a->n_ok : NAN;
+    g->max_abs_err_ok_A = a->n_ok ? a->max_abs_err_ok : NAN;
+}
+
+/* Sorted distinct values of x[n] in a malloc'd array (*n_out of them). */
+static double *distinct_sorted(const double *x, size_t n, size_t *n_out)
+{
+    double *u = malloc((n ? n : 1) * sizeof *u);
+    if (!u)
+        return NULL;
+    memcpy(u, x, n * sizeof *u);
+    qsort(u, n, sizeof *u, cmp_double);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (m == 0 || u[i] != u[m - 1])
+            u[m++] = u[i];
+    *n_out = m;
+    return u;
+}
+
+static size_t find_sorted(const double *u, size_t m, double x)
+{
+    size_t lo = 0, hi = m;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (u[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int xb_igvva_summarize(const double *i_trg_A, const xb_igvva_result *res, size_t n, xb_igvva_stats *stats,
+                       xb_error *err)
+{
+    memset(stats, 0, sizeof *stats);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(i_trg_A[i]))
+            return xb_fail(err, XB_EINPUT, "IGVVA statistics: target of cell %zu is %g; allowed: finite", i, i_trg_A[i]);
+    size_t m = 0;
+    double *u = distinct_sorted(i_trg_A, n, &m);
+    if (!u)
+        return xb_fail(err, XB_ENOMEM, "IGVVA statistics: out of memory for %zu cells", n);
+    if (m > XB_IGVVA_MAX_GROUPS) {
+        free(u);
+        return xb_fail(err, XB_EINPUT, "IGVVA statistics: %zu distinct targets; allowed: at most %d (quantize first)", m,
+                       XB_IGVVA_MAX_GROUPS);
+    }
+    accum acc[XB_IGVVA_MAX_GROUPS], all;
+    memset(acc, 0, sizeof acc);
+    memset(&all, 0, sizeof all);
+    stats->n_groups = (int)m;
+    for (size_t g = 0; g < m; g++)
+        stats->group[g].i_trg_A = u[g];
+    stats->all.i_trg_A = NAN;
+    for (size_t i = 0; i < n; i++) {
+        size_t g = find_sorted(u, m, i_trg_A[i]);
+        accum_add(&acc[g], &stats->group[g], i_trg_A[i], &res[i]);
+        accum_add(&all, &stats->all, i_trg_A[i], &res[i]);
+        stats->n_pulses_total += (size_t)(res[i].pulses > 0 ? res[i].pulses : 0);
+    }
+    for (size_t g = 0; g < m; g++)
+        accum_finish(&acc[g], &stats->group[g]);
+    accum_finish(&all, &stats->all);
+    free(u);
+    return XB_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* CSV output */
+
+typedef struct cdf_row {
+    double trg, i_read;
+} cdf_row;
+
+static int cmp_cdf_row(const void *a, const void *b)
+{
+    const cdf_row *x = a, *y = b;
+    if (x->trg != y->trg)
+        return (x->trg > y->trg) - (x->trg < y->trg);
+    return (x->i_read > y->i_read) - (x->i_read < y->i_read);
+}
+
+int xb_igvva_write_cdf_csv(const char *path, const double *i_trg_A, const xb_igvva_result *res, size_t n,
+                           xb_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(i_trg_A[i]) || !isfinite(res[i].i_read_A))
+            return xb_fail(err, XB_EINPUT, "%s: cell %zu has target %g A and read %g A; allowed: finite values", path, i,
+                           i_trg_A[i], res[i].i_read_A);
+    cdf_row *rows = malloc((n ? n : 1) * sizeof *rows);
+    if (!rows)
+        return xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu cells", path, n);
+    for (size_t i = 0; i < n; i++) {
+        rows[i].trg = i_trg_A[i];
+        rows[i].i_read = res[i].i_read_A;
+    }
+    qsort(rows, n, sizeof *rows, cmp_cdf_row);
+
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc) {
+        free(rows);
+        return rc;
+    }
+    fprintf(f.fp, "level,i_trg_A,i_read_A,cdf\n");
+    long level = -1;
+    for (size_t start = 0; start < n;) {
+        size_t end = start;
+        while (end < n && rows[end].trg == rows[start].trg)
+            end++;
+        level++;
+        double count = (double)(end - start);
+        for (size_t i = start; i < end; i++)
+            fprintf(f.fp, "%ld,%.17g,%.17g,%.17g\n", level, rows[i].trg, rows[i].i_read, (double)(i - start + 1) / count);
+        start = end;
+    }
+    free(rows);
+    return xb_atomic_commit(&f, err);
+}
+
+int xb_igvva_write_pulse_hist_csv(const char *path, const xb_igvva_result *res, size_t n, xb_error *err)
+{
+    int lo = 0, hi = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].pulses < 0)
+            return xb_fail(err, XB_EINPUT, "%s: cell %zu has %d pulses; allowed: >= 0", path, i, res[i].pulses);
+        if (hi < lo || res[i].pulses < lo)
+            lo = res[i].pulses;
+        if (res[i].pulses > hi)
+            hi = res[i].pulses;
+    }
+    size_t bins = hi >= lo ? (size_t)(hi - lo + 1) : 0;
+    size_t *count = calloc(bins ? bins : 1, sizeof *count);
+    if (!count)
+        return xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu bins", path, bins);
+    for (size_t i = 0; i < n; i++)
+        count[res[i].pulses - lo]++;
+
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc) {
+        free(count);
+        return rc;
+    }
+    fprintf(f.fp, "pulses,count\n");
+    for (size_t b = 0; b < bins; b++)
+        fprintf(f.fp, "%d,%zu\n", lo + (int)b, count[b]);
+    free(count);
+    return xb_atomic_commit(&f, err);
+}

@@ -1,0 +1,311 @@
+// test_device: the default device file equals the built-in defaults; every malformed file is refused with file:line
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "device.h"
+
+#ifndef XB_SOURCE_DIR
+#define XB_SOURCE_DIR "."
+#endif
+
+static char tmpdir[64];
+static char default_xml[1 << 16];
+
+static void tpath(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+static void read_default_xml(void)
+{
+    FILE *f = fopen(XB_SOURCE_DIR "/models/hfo2_1t1r.xml", "r");
+    if (!f) {
+        perror(XB_SOURCE_DIR "/models/hfo2_1t1r.xml");
+        exit(1);
+    }
+    size_t n = fread(default_xml, 1, sizeof default_xml - 1, f);
+    default_xml[n] = '\0';
+    fclose(f);
+}
+
+/* The default file with the first occurrence of `from` replaced by `to`. */
+static char *variant(const char *from, const char *to)
+{
+    const char *p = strstr(default_xml, from);
+    if (!p) {
+        fprintf(stderr, "test setup: '%s' not in the default file\n", from);
+        exit(1);
+    }
+    size_t a = (size_t)(p - default_xml), lf = strlen(from), lt = strlen(to), n = strlen(default_xml);
+    char *s = malloc(n - lf + lt + 1);
+    memcpy(s, default_xml, a);
+    memcpy(s + a, to, lt);
+    memcpy(s + a + lt, p + lf, n - a - lf + 1);
+    return s;
+}
+
+/* 1-based line of the first occurrence of needle in text. */
+static int line_in(const char *text, const char *needle)
+{
+    const char *p = strstr(text, needle);
+    int line = 1;
+    for (const char *q = text; p && q < p; q++)
+        line += *q == '\n';
+    return p ? line : -1;
+}
+
+/* Write text as name (beside a copy of the schema) and expect XB_EINPUT whose message names the file,
+ * "FILE:LINE" and the element. */
+static void expect_bad(const char *name, const char *text, int line, const char *element)
+{
+    char path[256], want[320];
+    tpath(path, sizeof path, name);
+    write_text(path, text);
+    xb_device d;
+    xb_error err = { 0 };
+    int rc = xb_device_load(path, NULL, &d, &err);
+    CHECK(rc == XB_EINPUT, "%s: rc %d (%s)", name, rc, err.msg);
+    snprintf(want, sizeof want, "%s:%d:", path, line);
+    CHECK(strstr(err.msg, want) != NULL, "%s: message lacks '%s': %s", name, want, err.msg);
+    if (element) {
+        snprintf(want, sizeof want, "<%s>", element);
+        CHECK(strstr(err.msg, want) != NULL, "%s: message lacks '%s': %s", name, want, err.msg);
+    }
+    printf("  %-22s -> %s\n", name, err.msg);
+    unlink(path);
+}
+
+static void check_equal(const xb_device *a, const xb_device *b)
+{
+    CHECK(strcmp(a->name, b->name) == 0, "name %s vs %s", a->name, b->name);
+    CHECK(a->v_read_V == b->v_read_V, "v_read_V %g vs %g", a->v_read_V, b->v_read_V);
+    CHECK(a->vg_read_V == b->vg_read_V, "vg_read_V %g vs %g", a->vg_read_V, b->vg_read_V);
+    CHECK(a->g_hrs_S == b->g_hrs_S, "g_hrs_S %g vs %g", a->g_hrs_S, b->g_hrs_S);
+    CHECK(a->g_lrs_S == b->g_lrs_S, "g_lrs_S %g vs %g", a->g_lrs_S, b->g_lrs_S);
+    CHECK(a->n_levels == b->n_levels, "n_levels %d vs %d", a->n_levels, b->n_levels);
+    for (int l = 0; l < XB_DEVICE_MAX_LEVELS; l++)
+        CHECK(a->i_trg_A[l] == b->i_trg_A[l], "i_trg_A[%d] %.17g vs %.17g", l, a->i_trg_A[l], b->i_trg_A[l]);
+    const xb_igvva_params *p = &a->igvva, *q = &b->igvva;
+    CHECK(p->v_set_V == q->v_set_V, "v_set_V");
+    CHECK(p->t_set_s == q->t_set_s, "t_set_s");
+    CHECK(p->vg_start_V == q->vg_start_V, "vg_start_V");
+    CHECK(p->vg_step_V == q->vg_step_V, "vg_step_V");
+    CHECK(p->vg_max_V == q->vg_max_V, "vg_max_V");
+    CHECK(p->tolerance_A == q->tolerance_A, "tolerance_A");
+    CHECK(p->max_pulses == q->max_pulses, "max_pulses");
+    CHECK(p->max_retries == q->max_retries, "max_retries");
+    CHECK(p->k_n_A_per_V2 == q->k_n_A_per_V2, "k_n_A_per_V2");
+    CHECK(p->v_th_V == q->v_th_V, "v_th_V");
+    CHECK(p->v_c_V == q->v_c_V, "v_c_V");
+    CHECK(p->sigma_c2c == q->sigma_c2c, "sigma_c2c");
+    CHECK(a->sigma_d2d == b->sigma_d2d, "sigma_d2d");
+    CHECK(a->sigma_read == b->sigma_read, "sigma_read");
+    CHECK(a->p_stuck_lrs == b->p_stuck_lrs, "p_stuck_lrs");
+    CHECK(a->p_stuck_hrs == b->p_stuck_hrs, "p_stuck_hrs");
+    CHECK(strcmp(a->mosfet_model_file, b->mosfet_model_file) == 0, "mosfet_model_file %s vs %s", a->mosfet_model_file,
+          b->mosfet_model_file);
+    CHECK(strcmp(a->mosfet_model_name, b->mosfet_model_name) == 0, "mosfet_model_name");
+    CHECK(strcmp(a->rram_model_file, b->rram_model_file) == 0, "rram_model_file %s vs %s", a->rram_model_file,
+          b->rram_model_file);
+}
+
+static void test_default_file(void)
+{
+    xb_device def, got;
+    xb_device_defaults(&def);
+    memset(&got, 0x5a, sizeof got);
+    xb_error err = { 0 };
+    const char *path = XB_SOURCE_DIR "/models/hfo2_1t1r.xml";
+    int rc = xb_device_load(path, NULL, &got, &err);
+    CHECK(rc == XB_OK, "loading %s: %s", path, err.msg);
+    if (rc)
+        return;
+    check_equal(&got, &def);
+    CHECK(strcmp(got.source_path, path) == 0, "source_path %s", got.source_path);
+    CHECK(def.source_path[0] == '\0', "defaults have no source path");
+    CHECK(xb_device_check(&def, &err) == XB_OK, "defaults break a rule: %s", err.msg);
+    CHECK_REL(xb_device_level_G(&def, 0), 10e-6 / 0.2, 1e-15, "level 0 G");
+    CHECK_REL(xb_device_level_G(&def, 7), 80e-6 / 0.2, 1e-15, "level 7 G");
+    CHECK(isnan(xb_device_level_G(&def, 8)) && isnan(xb_device_level_G(&def, -1)), "out-of-range level is NaN");
+
+    /* An explicit schema path, and a copy elsewhere: the schema is found beside the file, model paths
+     * resolve against the file's folder. */
+    char copy[256];
+    tpath(copy, sizeof copy, "copy.xml");
+    write_text(copy, default_xml);
+    rc = xb_device_load(copy, XB_SOURCE_DIR "/models/device.xsd", &got, &err);
+    CHECK(rc == XB_OK, "copy with explicit xsd: %s", err.msg);
+    char want[300];
+    snprintf(want, sizeof want, "%s/nmos_l1.lib", tmpdir);
+    CHECK(strcmp(got.mosfet_model_file, want) == 0, "relative model path resolved: %s", got.mosfet_model_file);
+    rc = xb_device_load(copy, "/nonexistent/device.xsd", &got, &err);
+    CHECK(rc == XB_EINPUT && strstr(err.msg, "/nonexistent/device.xsd"), "missing explicit xsd: %d %s", rc, err.msg);
+    unlink(copy);
+
+    char missing[256];
+    tpath(missing, sizeof missing, "missing.xml");
+    rc = xb_device_load(missing, NULL, &got, &err);
+    CHECK(rc != XB_OK && strstr(err.msg, "missing.xml"), "missing file: %d %s", rc, err.msg);
+}
+
+static void test_struct_check(void)
+{
+    xb_device d;
+    xb_error err = { 0 };
+    xb_device_defaults(&d);
+    d.i_trg_A[3] = d.i_trg_A[2];
+    CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "i_trg_A"), "equal targets: %s", err.msg);
+    xb_device_defaults(&d);
+    d.igvva.vg_max_V = 1.0;
+    CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "unreachable"), "low vg_max: %s", err.msg);
+    xb_device_defaults(&d);
+    d.igvva.max_pulses = 50; /* the staircase stops at 1.09 V: 24.4 uA */
+    CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "level 2"), "few pulses: %s", err.msg);
+}
+
+static void test_malformed(void)
+{
+    char *s;
+    printf("malformed files (messages shown):\n");
+
+    expect_bad("not_xml.xml", "<device name=\"x\" version=\"1\">\n<read>\n<v_read_V>0.2</v_read_V>\n</device>\n", 4, "read");
+
+    s = variant("<vg_read_V>2.5</vg_read_V>", "<vg_read_V>2.5</vg_read_V><bogus_V>1</bogus_V>");
+    expect_bad("unknown.xml", s, line_in(s, "<bogus_V>"), "bogus_V");
+    free(s);
+
+    s = variant("<g_lrs_S>9e-4</g_lrs_S>", "");
+    expect_bad("missing.xml", s, line_in(s, "<states>"), "states");
+    free(s);
+
+    s = variant("<v_read_V>0.2</v_read_V>", "<v_read_V>0.2 volt</v_read_V>");
+    expect_bad("non_numeric.xml", s, line_in(s, "<v_read_V>"), "v_read_V");
+    free(s);
+
+    s = variant("<sigma_read>0.01</sigma_read>", "<sigma_read>-0.01</sigma_read>");
+    expect_bad("negative_sigma.xml", s, line_in(s, "<sigma_read>"), "sigma_read");
+    free(s);
+
+    s = variant("<p_stuck_hrs>0</p_stuck_hrs>", "<p_stuck_hrs>1.5</p_stuck_hrs>");
+    expect_bad("probability.xml", s, line_in(s, "<p_stuck_hrs>"), "p_stuck_hrs");
+    free(s);
+
+    s = variant("<i_trg_A>30e-6</i_trg_A>", "<i_trg_A>15e-6</i_trg_A>");
+    expect_bad("not_ascending.xml", s, line_in(s, "<i_trg_A>15e-6"), "i_trg_A");
+    free(s);
+
+    s = variant("<i_trg_A>20e-6</i_trg_A>", "<i_trg_A>11e-6</i_trg_A>");
+    expect_bad("overlapping.xml", s, line_in(s, "<i_trg_A>11e-6"), "i_trg_A");
+    free(s);
+
+    {
+        const char *a = strstr(default_xml, "<levels>"), *b = strstr(default_xml, "</levels>");
+        size_t n = strlen(default_xml);
+        s = malloc(n + 64);
+        int k = sprintf(s, "%.*s<levels>\n    <i_trg_A>10e-6</i_trg_A>\n  ", (int)(a - default_xml), default_xml);
+        memcpy(s + k, b, strlen(b) + 1);
+        expect_bad("one_level.xml", s, line_in(s, "<levels>"), "levels");
+        free(s);
+    }
+
+    s = variant("<i_trg_A>80e-6</i_trg_A>", "<i_trg_A>80e-6</i_trg_A>\n    <i_trg_A>500e-6</i_trg_A>");
+    expect_bad("unreachable.xml", s, line_in(s, "<i_trg_A>500e-6"), "i_trg_A");
+    free(s);
+
+    s = variant("<vg_max_V>2.2</vg_max_V>", "<vg_max_V>0.5</vg_max_V>");
+    expect_bad("vg_order.xml", s, line_in(s, "<vg_max_V>"), "vg_max_V");
+    free(s);
+
+    s = variant("<max_pulses>200</max_pulses>", "<max_pulses>2.5</max_pulses>");
+    expect_bad("non_integer.xml", s, line_in(s, "<max_pulses>"), "max_pulses");
+    free(s);
+
+    s = variant("<device name=\"hfo2_1t1r\" version=\"1\">", "<device version=\"1\">");
+    expect_bad("no_name.xml", s, line_in(s, "<device version"), "device");
+    free(s);
+
+    /* XXE: the external entity must never be expanded; the DOCTYPE itself is refused. */
+    {
+        const char *decl = "<device name=\"hfo2_1t1r\" version=\"1\">";
+        const char *xxe = "<!DOCTYPE device [ <!ENTITY xxe SYSTEM \"file:///etc/passwd\"> ]>\n"
+                          "<device name=\"hfo2_1t1r\" version=\"1\">";
+        char *t = variant(decl, xxe);
+        s = variant("<mosfet_model_name>nmos1t1r</mosfet_model_name>", "<mosfet_model_name>&xxe;</mosfet_model_name>");
+        free(s);
+        /* apply both replacements */
+        const char *p = strstr(t, "<mosfet_model_name>nmos1t1r</mosfet_model_name>");
+        size_t a = (size_t)(p - t);
+        const char *rep = "<mosfet_model_name>&xxe;</mosfet_model_name>";
+        size_t lf = strlen("<mosfet_model_name>nmos1t1r</mosfet_model_name>");
+        s = malloc(strlen(t) + strlen(rep) + 1);
+        memcpy(s, t, a);
+        strcpy(s + a, rep);
+        strcat(s, p + lf);
+        free(t);
+        char path[256];
+        tpath(path, sizeof path, "xxe.xml");
+        write_text(path, s);
+        xb_device d;
+        memset(&d, 0, sizeof d);
+        xb_error err = { 0 };
+        int rc = xb_device_load(path, NULL, &d, &err);
+        CHECK(rc != XB_OK || strstr(d.mosfet_model_name, "root") == NULL, "XXE expanded: %s", d.mosfet_model_name);
+        CHECK(rc == XB_EINPUT, "XXE file accepted (rc %d)", rc);
+        CHECK(strstr(err.msg, "xxe.xml:1:") && strstr(err.msg, "DOCTYPE"), "XXE message: %s", err.msg);
+        CHECK(strstr(err.msg, "root:") == NULL, "XXE message leaks the file: %s", err.msg);
+        printf("  %-22s -> %s\n", "xxe.xml", err.msg);
+        unlink(path);
+        free(s);
+    }
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/xb_test_device_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    /* The schema beside the temporary files, as a user's copy would have it. */
+    {
+        char xsd_copy[256];
+        tpath(xsd_copy, sizeof xsd_copy, "device.xsd");
+        FILE *in = fopen(XB_SOURCE_DIR "/models/device.xsd", "r"), *out = fopen(xsd_copy, "w");
+        if (!in || !out) {
+            perror("copying device.xsd");
+            return 1;
+        }
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+            fwrite(buf, 1, n, out);
+        fclose(in);
+        fclose(out);
+    }
+    read_default_xml();
+    test_default_file();
+    test_struct_check();
+    test_malformed();
+
+    char xsd_copy[256];
+    tpath(xsd_copy, sizeof xsd_copy, "device.xsd");
+    unlink(xsd_copy);
+    if (rmdir(tmpdir) != 0)
+        perror(tmpdir);
+    return check_summary("test_device");
+}

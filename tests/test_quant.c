@@ -1,0 +1,415 @@
+// test_quant: level sets, nearest-level / n-nary / affine quantizers and the spec parsers, by hand values
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "error.h"
+#include "quant.h"
+
+static const xb_norm NORM_NONE = {XB_NORM_NONE, 0.0};
+
+/* Quantize one normalized value against a set (s = 1). */
+static double q1(const xb_levelset *ls, double x)
+{
+    double out;
+    int idx;
+    xb_error err = {0};
+    int rc = xb_quantize(ls, NORM_NONE, &x, 1, &out, &idx, NULL, &err);
+    CHECK(rc == XB_OK, "quantize %g: %s", x, err.msg);
+    return out;
+}
+
+static void test_paper_sets(void)
+{
+    static const size_t want_n[] = {0, 2, 3, 9, 21, 41};
+    static const double den[] = {0, 1, 1, 4, 10, 20};
+    xb_error err = {0};
+    for (int s = 1; s <= 5; s++) {
+        xb_levelset *ls = NULL;
+        CHECK(xb_levelset_paper(s, &ls, &err) == XB_OK, "set %d: %s", s, err.msg);
+        if (!ls)
+            continue;
+        char name[16];
+        snprintf(name, sizeof name, "set%d", s);
+        CHECK(strcmp(ls->name, name) == 0, "name %s", ls->name);
+        CHECK(ls->kind == XB_LEVELS_PAPER, "kind");
+        CHECK(ls->n == want_n[s], "set %d has %zu levels, want %zu", s, ls->n, want_n[s]);
+        CHECK(ls->levels[0] == -1.0 && ls->levels[ls->n - 1] == 1.0, "set %d ends", s);
+        for (size_t i = 1; i < ls->n; i++)
+            CHECK(ls->levels[i] > ls->levels[i - 1], "set %d ascending at %zu", s, i);
+        if (s >= 2) {
+            int m = (int)(ls->n / 2);
+            for (int i = -m; i <= m; i++)
+                CHECK(ls->levels[i + m] == i / den[s], "set %d level %d: %.17g", s, i, ls->levels[i + m]);
+        }
+        xb_levelset_free(&ls);
+        CHECK(ls == NULL, "free sets NULL");
+    }
+    /* Decimal values the paper lists, as the nearest doubles. */
+    xb_levelset *s3 = NULL, *s4 = NULL, *s5 = NULL;
+    xb_levelset_paper(3, &s3, &err);
+    xb_levelset_paper(4, &s4, &err);
+    xb_levelset_paper(5, &s5, &err);
+    CHECK(s3->levels[1] == -0.75 && s3->levels[2] == -0.5 && s3->levels[6] == 0.5 && s3->levels[7] == 0.75,
+          "set 3 values");
+    CHECK(s4->levels[1] == -0.9 && s4->levels[2] == -0.8 && s4->levels[11] == 0.1 && s4->levels[19] == 0.9,
+          "set 4 values");
+    CHECK(s5->levels[1] == -0.95 && s5->levels[2] == -0.9 && s5->levels[21] == 0.05 &&
+              s5->levels[39] == 0.95,
+          "set 5 values");
+    xb_levelset_free(&s3);
+    CHECK(xb_levelset_paper(0, &s3, &err) == XB_EINPUT && s3 == NULL, "set 0");
+    CHECK(xb_levelset_paper(6, &s3, &err) == XB_EINPUT, "set 6");
+    xb_levelset_free(&s4);
+    xb_levelset_free(&s5);
+
+    /* Nearest level, ties toward zero (and +1 for the 0 tie of Set 1). */
+    xb_levelset *ls = NULL;
+    xb_levelset_paper(1, &ls, &err);
+    CHECK(q1(ls, 0.0) == 1.0, "set1 0 -> +1 (tie)");
+    CHECK(q1(ls, -0.0) == 1.0, "set1 -0 -> +1 (tie)");
+    CHECK(q1(ls, 0.3) == 1.0, "set1 0.3");
+    CHECK(q1(ls, -0.01) == -1.0, "set1 -0.01");
+    CHECK(q1(ls, -7) == -1.0, "set1 -7");
+    xb_levelset_free(&ls);
+    xb_levelset_paper(2, &ls, &err);
+    CHECK(q1(ls, 0.5) == 0.0, "set2 0.5 -> 0 (tie)");
+    CHECK(q1(ls, -0.5) == 0.0, "set2 -0.5 -> 0 (tie)");
+    CHECK(q1(ls, 0.51) == 1.0, "set2 0.51");
+    CHECK(q1(ls, -0.51) == -1.0, "set2 -0.51");
+    xb_levelset_free(&ls);
+    xb_levelset_paper(3, &ls, &err);
+    CHECK(q1(ls, 0.13) == 0.25, "set3 0.13 -> 0.25");
+    CHECK(q1(ls, 0.12) == 0.0, "set3 0.12 -> 0");
+    CHECK(q1(ls, 0.125) == 0.0, "set3 0.125 -> 0 (tie)");
+    CHECK(q1(ls, -0.125) == 0.0, "set3 -0.125 -> 0 (tie)");
+    CHECK(q1(ls, 0.375) == 0.25, "set3 0.375 -> 0.25 (tie)");
+    CHECK(q1(ls, -0.375) == -0.25, "set3 -0.375 -> -0.25 (tie)");
+    CHECK(q1(ls, 0.875) == 0.75, "set3 0.875 -> 0.75 (tie)");
+    CHECK(q1(ls, 0.9) == 1.0, "set3 0.9");
+    CHECK(q1(ls, 1.7) == 1.0, "set3 1.7");
+    CHECK(q1(ls, -3) == -1.0, "set3 -3");
+    CHECK(xb_levelset_nearest(ls, 0.13) == 5 && xb_levelset_nearest(ls, -1) == 0 &&
+              xb_levelset_nearest(ls, 1) == 8,
+          "set3 indices");
+    xb_levelset_free(&ls);
+    xb_levelset_paper(4, &ls, &err);
+    CHECK(q1(ls, 0.16) == 0.2, "set4 0.16");
+    CHECK(q1(ls, 0.14) == 0.1, "set4 0.14");
+    CHECK(q1(ls, 0.05) == 0.0, "set4 0.05 -> 0 (tie)");
+    CHECK(q1(ls, -0.97) == -1.0, "set4 -0.97");
+    xb_levelset_free(&ls);
+    xb_levelset_paper(5, &ls, &err);
+    CHECK(q1(ls, 0.06) == 0.05, "set5 0.06");
+    CHECK(q1(ls, 0.08) == 0.1, "set5 0.08");
+    CHECK(q1(ls, -0.93) == -0.95, "set5 -0.93");
+    xb_levelset_free(&ls);
+}
+
+static void test_bits(void)
+{
+    xb_error err = {0};
+    xb_levelset *ls = NULL;
+    CHECK(xb_levelset_bits(1, &ls, &err) == XB_OK, "bits 1");
+    CHECK(ls->n == 2 && ls->levels[0] == -1 && ls->levels[1] == 1, "bits 1 = {-1, 1}");
+    CHECK(strcmp(ls->name, "bits:1") == 0, "name %s", ls->name);
+    xb_levelset_free(&ls);
+    xb_levelset_bits(2, &ls, &err);
+    CHECK(ls->n == 3 && ls->levels[0] == -1 && ls->levels[1] == 0 && ls->levels[2] == 1, "bits 2");
+    xb_levelset_free(&ls);
+    xb_levelset_bits(3, &ls, &err);
+    CHECK(ls->n == 7, "bits 3 count %zu", ls->n);
+    for (int i = -3; i <= 3; i++)
+        CHECK(ls->levels[i + 3] == i / 3.0, "bits 3 level %d", i);
+    CHECK(q1(ls, 0.5) == 2 / 3.0, "bits 3: 0.5 -> 2/3");
+    CHECK(q1(ls, 0.16) == 0.0, "bits 3: 0.16 -> 0");
+    xb_levelset_free(&ls);
+    xb_levelset_bits(4, &ls, &err);
+    CHECK(ls->n == 15, "bits 4 count %zu", ls->n);
+    for (int i = -7; i <= 7; i++)
+        CHECK(ls->levels[i + 7] == i / 7.0, "bits 4 level %d", i);
+    CHECK(ls->levels[7] == 0.0, "bits 4 has 0");
+    xb_levelset_free(&ls);
+    xb_levelset_bits(16, &ls, &err);
+    CHECK(ls->n == 65535 && ls->levels[0] == -1 && ls->levels[65534] == 1, "bits 16");
+    CHECK(xb_levelset_nearest(ls, 0.0) == 32767, "bits 16 zero index");
+    xb_levelset_free(&ls);
+    CHECK(xb_levelset_bits(0, &ls, &err) == XB_EINPUT && ls == NULL, "bits 0");
+    CHECK(xb_levelset_bits(17, &ls, &err) == XB_EINPUT, "bits 17");
+}
+
+static void test_normalization(void)
+{
+    xb_error err = {0};
+    xb_levelset *ls = NULL;
+    xb_levelset_paper(3, &ls, &err);
+
+    double w[] = {2, -1, 0.26, 0.24, 0};
+    double wq[5], s = 0;
+    int idx[5];
+    CHECK(xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, w, 5, wq, idx, &s, &err) == XB_OK, "maxabs");
+    static const double want[] = {2, -1, 0.5, 0, 0};
+    static const int want_i[] = {8, 2, 5, 4, 4};
+    CHECK(s == 2, "maxabs scale %g", s);
+    for (int i = 0; i < 5; i++)
+        CHECK(wq[i] == want[i] && idx[i] == want_i[i], "maxabs %d: %g (%d)", i, wq[i], idx[i]);
+
+    /* Clipping range c = 0.5: clip, then x = w / 0.5. */
+    double wc[] = {0.9, -0.7, 0.2, 0.0624, 0.07};
+    CHECK(xb_quantize(ls, (xb_norm){XB_NORM_CLIP, 0.5}, wc, 5, wc, idx, &s, &err) == XB_OK, "clip");
+    static const double want_c[] = {0.5, -0.5, 0.25, 0, 0.125};
+    static const int want_ci[] = {8, 0, 6, 4, 5};
+    CHECK(s == 0.5, "clip scale %g", s);
+    for (int i = 0; i < 5; i++)
+        CHECK(wc[i] == want_c[i] && idx[i] == want_ci[i], "clip %d: %g (%d)", i, wc[i], idx[i]);
+
+    /* All-zero layer: scale 1, stays at 0. */
+    double z[3] = {0, 0, 0};
+    CHECK(xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, z, 3, z, NULL, &s, &err) == XB_OK && s == 1 &&
+              z[0] == 0 && z[2] == 0,
+          "all-zero layer");
+
+    /* Bad inputs. */
+    double bad[2] = {0.1, NAN};
+    CHECK(xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, bad, 2, bad, NULL, NULL, &err) == XB_EINPUT,
+          "NaN weight");
+    CHECK(err.code == XB_EINPUT && strstr(err.msg, "weight 1"), "NaN message: %s", err.msg);
+    CHECK(xb_quantize(ls, (xb_norm){XB_NORM_CLIP, 0}, w, 5, wq, NULL, NULL, &err) == XB_EINPUT, "clip 0");
+    xb_levelset_free(&ls);
+
+    /* "none": copy, index -1. */
+    xb_levelset_none(&ls, &err);
+    double wn[] = {0.3, -2};
+    double wnq[2];
+    int in[2];
+    CHECK(xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, wn, 2, wnq, in, &s, &err) == XB_OK, "none");
+    CHECK(wnq[0] == 0.3 && wnq[1] == -2 && in[0] == -1 && in[1] == -1 && s == 2, "none copies");
+    xb_levelset_free(&ls);
+
+    xb_norm nm;
+    CHECK(xb_norm_parse("maxabs", &nm, &err) == XB_OK && nm.kind == XB_NORM_MAXABS, "norm maxabs");
+    CHECK(xb_norm_parse("clip:0.25", &nm, &err) == XB_OK && nm.kind == XB_NORM_CLIP && nm.clip == 0.25,
+          "norm clip");
+    CHECK(xb_norm_parse("none", &nm, &err) == XB_OK && nm.kind == XB_NORM_NONE, "norm none");
+    CHECK(xb_norm_parse("clip:-1", &nm, &err) == XB_EINPUT, "norm clip:-1");
+    CHECK(xb_norm_parse("clip:", &nm, &err) == XB_EINPUT, "norm clip:");
+    CHECK(xb_norm_parse("max", &nm, &err) == XB_EINPUT && strstr(err.msg, "allowed"), "norm max: %s",
+          err.msg);
+}
+
+static void test_affine(void)
+{
+    xb_error err = {0};
+    xb_affine_quant p;
+    CHECK(xb_affine_init(-1, 3, 2, &p, &err) == XB_OK, "affine init");
+    CHECK_REL(p.scale, 4.0 / 3.0, 1e-15, "scale");
+    CHECK(p.zero_point == 1 && p.q_max == 3, "zp %ld qmax %ld", p.zero_point, p.q_max);
+    double w[] = {-1, 0, 0.6, 0.7, 2, 3, 10, -5, -2.0 / 3.0};
+    static const long want_q[] = {0, 1, 1, 2, 3, 3, 3, 0, 0};
+    double wq[9];
+    long q[9];
+    xb_affine_quantize(&p, w, 9, wq, q);
+    for (int i = 0; i < 9; i++) {
+        CHECK(q[i] == want_q[i], "affine w=%g: q %ld want %ld", w[i], q[i], want_q[i]);
+        CHECK_ABS(wq[i], (want_q[i] - 1) * (4.0 / 3.0), 1e-15, "affine w_q");
+    }
+    CHECK(xb_affine_init(0, 1, 8, &p, &err) == XB_OK && p.zero_point == 0 && p.q_max == 255, "8 bit");
+    double h = 0.5, hq;
+    long c;
+    xb_affine_quantize(&p, &h, 1, &hq, &c);
+    CHECK(c == 128, "8 bit 0.5 -> 128 (half away from zero), got %ld", c);
+    CHECK_REL(hq, 128.0 / 255.0, 1e-15, "8 bit w_q");
+
+    double d[] = {0.5, -1, 3};
+    CHECK(xb_affine_from_data(d, 3, 2, &p, &err) == XB_OK && p.lo == -1 && p.hi == 3 && p.zero_point == 1,
+          "from data");
+    double same[] = {2, 2};
+    CHECK(xb_affine_from_data(same, 2, 4, &p, &err) == XB_EINPUT, "constant data");
+    CHECK(xb_affine_init(3, -1, 2, &p, &err) == XB_EINPUT, "lo > hi");
+    CHECK(xb_affine_init(-1, 1, 0, &p, &err) == XB_EINPUT, "0 bits");
+    CHECK(xb_affine_init(-1, 1, 17, &p, &err) == XB_EINPUT, "17 bits");
+    CHECK(xb_affine_init(-1, INFINITY, 4, &p, &err) == XB_EINPUT, "infinite range");
+}
+
+/* The formula, directly: i = largest 0..k with i*delta <= |x|. */
+static double nnary_ref(double x, int k, double delta, double mu)
+{
+    int i = 0;
+    while (i < k && (i + 1) * delta <= fabs(x))
+        i++;
+    return x < 0 ? -i * mu : i * mu;
+}
+
+static void test_nnary(void)
+{
+    xb_error err = {0};
+    xb_levelset *ls = NULL;
+    CHECK(xb_levelset_nnary(1, 0.5, 0.3, &ls, &err) == XB_OK, "nnary k=1");
+    CHECK(ls->n == 3 && ls->levels[0] == -0.3 && ls->levels[1] == 0 && ls->levels[2] == 0.3, "k=1 levels");
+    CHECK(q1(ls, 0.5) == 0.3, "k=1: delta -> mu");
+    CHECK(q1(ls, nextafter(0.5, 0)) == 0.0, "k=1: just below delta -> 0");
+    CHECK(q1(ls, -0.5) == -0.3, "k=1: -delta -> -mu");
+    CHECK(q1(ls, nextafter(-0.5, 0)) == 0.0, "k=1: just above -delta -> 0");
+    CHECK(q1(ls, 0.0) == 0.0, "k=1: 0");
+    CHECK(q1(ls, 0.49) == 0.0 && q1(ls, 0.26) == 0.0, "k=1: inside the dead zone (not nearest-level)");
+    CHECK(q1(ls, 7.0) == 0.3 && q1(ls, -7.0) == -0.3, "k=1: beyond k delta");
+    xb_levelset_free(&ls);
+
+    CHECK(xb_levelset_nnary(2, 0.1, 0.25, &ls, &err) == XB_OK, "nnary k=2");
+    CHECK(ls->n == 5 && ls->levels[0] == -0.5 && ls->levels[4] == 0.5, "k=2 levels");
+    CHECK(q1(ls, 0.1) == 0.25, "k=2: delta");
+    CHECK(q1(ls, nextafter(0.1, 0)) == 0.0, "k=2: below delta");
+    CHECK(q1(ls, 2 * 0.1) == 0.5, "k=2: 2 delta");
+    CHECK(q1(ls, nextafter(0.2, 0)) == 0.25, "k=2: below 2 delta");
+    CHECK(q1(ls, 0.35) == 0.5, "k=2: beyond");
+    CHECK(q1(ls, -0.2) == -0.5, "k=2: -2 delta");
+    CHECK(q1(ls, -0.1) == -0.25, "k=2: -delta");
+    CHECK(q1(ls, nextafter(-0.2, 0)) == -0.25, "k=2: above -2 delta");
+    CHECK(q1(ls, nextafter(-0.1, 0)) == 0.0, "k=2: above -delta");
+    CHECK(xb_levelset_nearest(ls, 0.15) == 3 && xb_levelset_nearest(ls, -0.15) == 1, "k=2 indices");
+
+    /* Normalized by max |w|: s = 2, x = {1, 0.3, -0.6} with k=2, delta=0.25, mu=0.5. */
+    xb_levelset_free(&ls);
+    xb_levelset_nnary(2, 0.25, 0.5, &ls, &err);
+    double w[] = {2, 0.6, -1.2};
+    double s;
+    xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, w, 3, w, NULL, &s, &err);
+    CHECK(s == 2 && w[0] == 2 && w[1] == 1 && w[2] == -2, "nnary maxabs: %g %g %g", w[0], w[1], w[2]);
+    xb_levelset_free(&ls);
+
+    /* Thresholds where the division rounds the wrong way (0.3 / 0.1 = 2.9999999999999996). */
+    xb_levelset_nnary(10, 0.1, 1.0, &ls, &err);
+    CHECK(q1(ls, 0.3) == 2.0, "0.3 < 3*0.1 as doubles");
+    CHECK(q1(ls, 3 * 0.1) == 3.0, "3*0.1 itself");
+    CHECK(q1(ls, 0.7) == 6.0, "0.7 < 7*0.1 as doubles");
+    int mismatches = 0;
+    srand(7);
+    for (int t = 0; t < 20000; t++) {
+        double x = (rand() / (double)RAND_MAX - 0.5) * 2.4;
+        if (t % 4 == 0) /* exactly on thresholds and their neighbours */
+            x = (rand() % 25 - 12) * 0.1;
+        if (t % 4 == 1)
+            x = nextafter((rand() % 25 - 12) * 0.1, t % 8 < 4 ? 0 : 2);
+        if (q1(ls, x) != nnary_ref(x, 10, 0.1, 1.0))
+            mismatches++;
+    }
+    CHECK(mismatches == 0, "n-nary vs formula: %d mismatches", mismatches);
+    xb_levelset_free(&ls);
+
+    CHECK(xb_levelset_nnary(0, 0.1, 0.1, &ls, &err) == XB_EINPUT, "k=0");
+    CHECK(xb_levelset_nnary(1, 0, 0.1, &ls, &err) == XB_EINPUT, "delta=0");
+    CHECK(xb_levelset_nnary(1, 0.1, -1, &ls, &err) == XB_EINPUT, "mu<0");
+}
+
+static void test_device(void)
+{
+    xb_error err = {0};
+    xb_levelset *ls = NULL;
+    const double g[] = {1, 2, 3, 5};
+    CHECK(xb_levelset_device(g, 4, &ls, &err) == XB_OK, "device: %s", err.msg);
+    static const double want[] = {-1, -0.5, -0.25, 0, 0.25, 0.5, 1};
+    CHECK(ls->n == 7, "device count %zu", ls->n);
+    for (int i = 0; i < 7; i++)
+        CHECK(ls->levels[i] == want[i], "device level %d: %g", i, ls->levels[i]);
+    CHECK(ls->kind == XB_LEVELS_DEVICE && strcmp(ls->name, "device[4]") == 0, "device name %s", ls->name);
+    CHECK(q1(ls, 0.3) == 0.25 && q1(ls, 0.8) == 1.0 && q1(ls, -0.375) == -0.25, "device quantize");
+    xb_levelset_free(&ls);
+    const double g2[] = {1e-6, 4e-5, 7e-5};
+    CHECK(xb_levelset_device(g2, 3, &ls, &err) == XB_OK && ls->n == 5 && ls->levels[4] == 1.0 &&
+              ls->levels[0] == -1.0 && ls->levels[2] == 0.0,
+          "device real conductances");
+    xb_levelset_free(&ls);
+    const double one[] = {1};
+    const double flat[] = {1, 2, 2};
+    const double neg[] = {-1, 2};
+    CHECK(xb_levelset_device(one, 1, &ls, &err) == XB_EINPUT, "device n=1");
+    CHECK(xb_levelset_device(flat, 3, &ls, &err) == XB_EINPUT && strstr(err.msg, "ascending"),
+          "device not ascending: %s", err.msg);
+    CHECK(xb_levelset_device(neg, 2, &ls, &err) == XB_EINPUT, "device negative");
+    CHECK(ls == NULL, "no set after failure");
+}
+
+static void parse_ok(const char *spec, size_t n, double first, double last)
+{
+    xb_error err = {0};
+    xb_levelset *ls = NULL;
+    int rc = xb_levelset_parse(spec, &ls, &err);
+    CHECK(rc == XB_OK, "parse \"%s\": %s", spec, err.msg);
+    if (ls) {
+        CHECK(ls->n == n, "\"%s\": %zu levels, want %zu", spec, ls->n, n);
+        if (n)
+            CHECK(ls->levels[0] == first && ls->levels[n - 1] == last, "\"%s\" ends %g %g", spec,
+                  ls->levels[0], ls->levels[n - 1]);
+    }
+    xb_levelset_free(&ls);
+}
+
+static void parse_bad(const char *spec)
+{
+    xb_error err = {0};
+    xb_levelset *ls = NULL;
+    int rc = xb_levelset_parse(spec, &ls, &err);
+    CHECK(rc == XB_EINPUT && err.code == XB_EINPUT && ls == NULL, "\"%s\" should fail", spec ? spec : "(null)");
+    CHECK(strstr(err.msg, "allowed") != NULL, "\"%s\" message says what is allowed: %s", spec ? spec : "(null)",
+          err.msg);
+    if (spec)
+        CHECK(strstr(err.msg, spec) != NULL, "\"%s\" message names the spec: %s", spec, err.msg);
+    xb_levelset_free(&ls);
+}
+
+static void test_parse(void)
+{
+    parse_ok("none", 0, 0, 0);
+    parse_ok("set1", 2, -1, 1);
+    parse_ok("set2", 3, -1, 1);
+    parse_ok("set3", 9, -1, 1);
+    parse_ok("set4", 21, -1, 1);
+    parse_ok("set5", 41, -1, 1);
+    parse_ok("bits:1", 2, -1, 1);
+    parse_ok("bits:4", 15, -1, 1);
+    parse_ok("bits:16", 65535, -1, 1);
+    parse_ok("nnary:2:0.01:0.02", 5, -0.04, 0.04);
+    parse_ok("levels:-1,-0.5,0,0.5,1", 5, -1, 1);
+    parse_ok("levels:1,0,-1", 3, -1, 1);
+    parse_ok("levels:0.5", 1, 0.5, 0.5);
+
+    xb_error err = {0};
+    xb_levelset *ls = NULL;
+    xb_levelset_parse("levels:-1,-0.5,0,0.5,1", &ls, &err);
+    CHECK(ls->kind == XB_LEVELS_EXPLICIT && ls->levels[1] == -0.5 && ls->levels[2] == 0 &&
+              ls->levels[3] == 0.5,
+          "explicit values");
+    xb_levelset_free(&ls);
+    xb_levelset_parse("nnary:3:0.1:0.2", &ls, &err);
+    CHECK(ls->kind == XB_LEVELS_NNARY && ls->nnary_k == 3 && ls->nnary_delta == 0.1 && ls->nnary_mu == 0.2,
+          "nnary fields");
+    xb_levelset_free(&ls);
+    xb_levelset_parse("bits:3", &ls, &err);
+    CHECK(strcmp(ls->name, "bits:3") == 0 && ls->kind == XB_LEVELS_BITS, "bits name");
+    xb_levelset_free(&ls);
+
+    static const char *const bad[] = {"",          "set",          "set0",          "set6",
+                                      "set3x",     "Set3",         "bits:",         "bits:0",
+                                      "bits:17",   "bits:4.5",     "bits:x",        "nnary:2:0.1",
+                                      "nnary:0:0.1:0.1", "nnary:2:-0.1:0.1", "nnary:2:0.1:0",
+                                      "nnary:2:0.1:0.1:4", "nnary:x:0.1:0.1", "levels:", "levels:1,,2",
+                                      "levels:1,1", "levels:nan", "levels:inf", "levels:1,2,", "levels:abc",
+                                      "nonee",     "uniform"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        parse_bad(bad[i]);
+    parse_bad(NULL);
+}
+
+int main(void)
+{
+    test_paper_sets();
+    test_bits();
+    test_normalization();
+    test_affine();
+    test_nnary();
+    test_device();
+    test_parse();
+    return check_summary("test_quant");
+}
