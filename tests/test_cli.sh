@@ -65,7 +65,7 @@ done
 expect 0 '"seed": 3' -- cat "$tmp/out/w.json"
 expect 0 'accuracy 100.00% \(30/30' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" -o "$tmp/ev"
 expect 0 'ideal,30,30,1,' -- cat "$tmp/ev/summary.csv"
-expect 0 '^index,label,prediction,correct' -- head -1 "$tmp/ev/predictions.csv"
+expect 0 '^index,label,pred_ideal$' -- head -1 "$tmp/ev/predictions.csv"
 expect 0 'sha256' -- cat "$tmp/ev/run.json"
 if find "$tmp" -name '*.tmp.*' | grep -q .; then fail=$((fail + 1)); echo "FAIL: temporary files left"; else pass=$((pass + 1)); fi
 

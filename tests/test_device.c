@@ -43,20 +43,26 @@ static void read_default_xml(void)
     fclose(f);
 }
 
-/* The default file with the first occurrence of `from` replaced by `to`. */
-static char *variant(const char *from, const char *to)
+/* text with the first occurrence of `from` replaced by `to` (malloc'd). */
+static char *replace(const char *text, const char *from, const char *to)
 {
-    const char *p = strstr(default_xml, from);
+    const char *p = strstr(text, from);
     if (!p) {
-        fprintf(stderr, "test setup: '%s' not in the default file\n", from);
+        fprintf(stderr, "test setup: '%s' not in the text\n", from);
         exit(1);
     }
-    size_t a = (size_t)(p - default_xml), lf = strlen(from), lt = strlen(to), n = strlen(default_xml);
+    size_t a = (size_t)(p - text), lf = strlen(from), lt = strlen(to), n = strlen(text);
     char *s = malloc(n - lf + lt + 1);
-    memcpy(s, default_xml, a);
+    memcpy(s, text, a);
     memcpy(s + a, to, lt);
     memcpy(s + a + lt, p + lf, n - a - lf + 1);
     return s;
+}
+
+/* The default file with one change. */
+static char *variant(const char *from, const char *to)
+{
+    return replace(default_xml, from, to);
 }
 
 /* 1-based line of the first occurrence of needle in text. */
@@ -245,17 +251,7 @@ static void test_malformed(void)
         const char *xxe = "<!DOCTYPE device [ <!ENTITY xxe SYSTEM \"file:///etc/passwd\"> ]>\n"
                           "<device name=\"hfo2_1t1r\" version=\"1\">";
         char *t = variant(decl, xxe);
-        s = variant("<mosfet_model_name>nmos1t1r</mosfet_model_name>", "<mosfet_model_name>&xxe;</mosfet_model_name>");
-        free(s);
-        /* apply both replacements */
-        const char *p = strstr(t, "<mosfet_model_name>nmos1t1r</mosfet_model_name>");
-        size_t a = (size_t)(p - t);
-        const char *rep = "<mosfet_model_name>&xxe;</mosfet_model_name>";
-        size_t lf = strlen("<mosfet_model_name>nmos1t1r</mosfet_model_name>");
-        s = malloc(strlen(t) + strlen(rep) + 1);
-        memcpy(s, t, a);
-        strcpy(s + a, rep);
-        strcat(s, p + lf);
+        s = replace(t, "<mosfet_model_name>nmos1t1r</mosfet_model_name>", "<mosfet_model_name>&xxe;</mosfet_model_name>");
         free(t);
         char path[256];
         tpath(path, sizeof path, "xxe.xml");
