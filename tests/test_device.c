@@ -77,14 +77,14 @@ static int line_in(const char *text, const char *needle)
 
 /* Write text as name (beside a copy of the schema) and expect XB_EINPUT whose message names the file,
  * "FILE:LINE" and the element. */
-static void expect_bad(const char *name, const char *text, int line, const char *element)
+static void expect_bad_xsd(const char *name, const char *text, int line, const char *element, const char *xsd)
 {
     char path[256], want[320];
     tpath(path, sizeof path, name);
     write_text(path, text);
     xb_device d;
     xb_error err = { 0 };
-    int rc = xb_device_load(path, NULL, &d, &err);
+    int rc = xb_device_load(path, xsd, &d, &err);
     CHECK(rc == XB_EINPUT, "%s: rc %d (%s)", name, rc, err.msg);
     snprintf(want, sizeof want, "%s:%d:", path, line);
     CHECK(strstr(err.msg, want) != NULL, "%s: message lacks '%s': %s", name, want, err.msg);
@@ -94,6 +94,11 @@ static void expect_bad(const char *name, const char *text, int line, const char 
     }
     printf("  %-22s -> %s\n", name, err.msg);
     unlink(path);
+}
+
+static void expect_bad(const char *name, const char *text, int line, const char *element)
+{
+    expect_bad_xsd(name, text, line, element, NULL);
 }
 
 static void check_equal(const xb_device *a, const xb_device *b)
@@ -180,8 +185,65 @@ static void test_struct_check(void)
     d.igvva.vg_max_V = 1.0;
     CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "unreachable"), "low vg_max: %s", err.msg);
     xb_device_defaults(&d);
-    d.igvva.max_pulses = 50; /* the staircase stops at 1.09 V: 24.4 uA */
+    d.igvva.max_pulses = 50; /* the staircase stops at 1.09 V: 21.8 uA, so 30 uA (level 2) fails */
     CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "level 2"), "few pulses: %s", err.msg);
+    xb_device_defaults(&d);
+    d.sigma_d2d = -1e-3;
+    CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "sigma_d2d"), "negative sigma: %s", err.msg);
+    xb_device_defaults(&d);
+    d.p_stuck_lrs = 0.6;
+    d.p_stuck_hrs = 0.6;
+    CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "sum"), "stuck sum: %s", err.msg);
+    xb_device_defaults(&d);
+    d.n_levels = 1;
+    CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "levels"), "one level: %s", err.msg);
+}
+
+/* A schema that accepts any content: the loader's own rules must still catch what the real schema
+ * would, with file:line. */
+static void test_lax_schema(void)
+{
+    char xsd[256];
+    tpath(xsd, sizeof xsd, "lax.xsd");
+    write_text(xsd, "<?xml version=\"1.0\"?>\n"
+                    "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\">\n"
+                    "  <xs:element name=\"device\"><xs:complexType><xs:sequence>\n"
+                    "    <xs:any processContents=\"skip\" minOccurs=\"0\" maxOccurs=\"unbounded\"/>\n"
+                    "  </xs:sequence><xs:anyAttribute processContents=\"skip\"/></xs:complexType></xs:element>\n"
+                    "</xs:schema>\n");
+    printf("lax schema, the loader's own checks (messages shown):\n");
+    xb_device d;
+    xb_error err = { 0 };
+    char path[256];
+    tpath(path, sizeof path, "lax_ok.xml");
+    write_text(path, default_xml);
+    CHECK(xb_device_load(path, xsd, &d, &err) == XB_OK, "default file under the lax schema: %s", err.msg);
+    unlink(path);
+
+    char *s = variant("<sigma_c2c>0.05</sigma_c2c>", "<sigma_c2c>-0.05</sigma_c2c>");
+    expect_bad_xsd("lax_sigma.xml", s, line_in(s, "<sigma_c2c>"), "sigma_c2c", xsd);
+    free(s);
+    s = variant("<p_stuck_lrs>0</p_stuck_lrs>", "<p_stuck_lrs>1.01</p_stuck_lrs>");
+    expect_bad_xsd("lax_prob.xml", s, line_in(s, "<p_stuck_lrs>"), "p_stuck_lrs", xsd);
+    free(s);
+    s = variant("<g_lrs_S>9e-4</g_lrs_S>", "");
+    expect_bad_xsd("lax_missing.xml", s, line_in(s, "<states>"), "states", xsd);
+    free(s);
+    s = variant("<v_c_V>0.4</v_c_V>", "<v_c_V>0.4V</v_c_V>");
+    expect_bad_xsd("lax_number.xml", s, line_in(s, "<v_c_V>"), "v_c_V", xsd);
+    free(s);
+    s = variant("<max_retries>3</max_retries>", "<max_retries>-1</max_retries>");
+    expect_bad_xsd("lax_int.xml", s, line_in(s, "<max_retries>"), "max_retries", xsd);
+    free(s);
+    {
+        const char *a = strstr(default_xml, "<levels>"), *b = strstr(default_xml, "</levels>");
+        s = malloc(strlen(default_xml) + 64);
+        int k = sprintf(s, "%.*s<levels>\n    <i_trg_A>10e-6</i_trg_A>\n  ", (int)(a - default_xml), default_xml);
+        memcpy(s + k, b, strlen(b) + 1);
+        expect_bad_xsd("lax_one_level.xml", s, line_in(s, "<levels>"), "levels", xsd);
+        free(s);
+    }
+    unlink(xsd);
 }
 
 static void test_malformed(void)
@@ -262,7 +324,9 @@ static void test_malformed(void)
         int rc = xb_device_load(path, NULL, &d, &err);
         CHECK(rc != XB_OK || strstr(d.mosfet_model_name, "root") == NULL, "XXE expanded: %s", d.mosfet_model_name);
         CHECK(rc == XB_EINPUT, "XXE file accepted (rc %d)", rc);
-        CHECK(strstr(err.msg, "xxe.xml:1:") && strstr(err.msg, "DOCTYPE"), "XXE message: %s", err.msg);
+        char want[300];
+        snprintf(want, sizeof want, "xxe.xml:%d:", line_in(s, "<!DOCTYPE"));
+        CHECK(strstr(err.msg, want) && strstr(err.msg, "DOCTYPE"), "XXE message lacks %s: %s", want, err.msg);
         CHECK(strstr(err.msg, "root:") == NULL, "XXE message leaks the file: %s", err.msg);
         printf("  %-22s -> %s\n", "xxe.xml", err.msg);
         unlink(path);
@@ -297,6 +361,7 @@ int main(void)
     test_default_file();
     test_struct_check();
     test_malformed();
+    test_lax_schema();
 
     char xsd_copy[256];
     tpath(xsd_copy, sizeof xsd_copy, "device.xsd");

@@ -125,7 +125,7 @@ int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset
     if (levels_used) {
         size_t used = 0;
         levels_used[0] = '\0';
-        for (int l = 0; l < m->n_layers && used < levels_len; l++)
+        for (int l = 0; l < (n_spec == 1 ? 1 : m->n_layers) && used < levels_len; l++)
             used += (size_t)snprintf(levels_used + used, levels_len - used, "%s%s", l ? "/" : "", ls[l]->name);
     }
 

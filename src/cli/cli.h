@@ -13,7 +13,7 @@ typedef struct xb_command {
     const char *usage;                 /* full text for `xbarsim help NAME` and `NAME --help` */
 } xb_command;
 
-extern const xb_command xb_cmd_train, xb_cmd_eval, xb_cmd_data;
+extern const xb_command xb_cmd_train, xb_cmd_eval, xb_cmd_data, xb_cmd_program;
 
 /* Print "xbarsim CMD: MESSAGE" and a pointer to --help on stderr; returns 2. */
 int xb_cli_usage_error(const char *cmd, const char *fmt, ...) XB_PRINTF(2, 3);

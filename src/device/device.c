@@ -38,8 +38,8 @@ void xb_device_defaults(xb_device *d)
     d->g_hrs_S = 5e-6;
     d->g_lrs_S = 9e-4;
     d->n_levels = 8;
-    for (int l = 0; l < 8; l++)
-        d->i_trg_A[l] = (l + 1) * 10e-6;
+    static const double i_trg_A[8] = { 10e-6, 20e-6, 30e-6, 40e-6, 50e-6, 60e-6, 70e-6, 80e-6 };
+    memcpy(d->i_trg_A, i_trg_A, sizeof i_trg_A);
     d->igvva.v_set_V = 1.2;
     d->igvva.t_set_s = 1e-6;
     d->igvva.vg_start_V = 0.6;
@@ -238,6 +238,33 @@ static void clean_message(const char *msg, char *out, size_t cap)
         out[--n] = '\0';
 }
 
+/* What to write instead, for the schema messages that do not say it themselves. */
+static const char *schema_hint(const char *msg)
+{
+    static const struct {
+        const char *type, *allowed;
+    } types[] = {
+        { "'positive'", "; allowed: a finite number > 0, such as 0.2 or 1e-6" },
+        { "'nonNegative'", "; allowed: a finite number >= 0" },
+        { "'finite'", "; allowed: a finite number, such as 0.6" },
+        { "'probability'", "; allowed: a number from 0 to 1" },
+        { "'pulseCount'", "; allowed: an integer from 1 to 1000000" },
+        { "'retryCount'", "; allowed: an integer from 0 to 1000" },
+        { "'identifier'", "; allowed: 1 to 63 of A-Z a-z 0-9 _ . -" },
+        { "'spiceName'", "; allowed: a SPICE name, a letter or _ then up to 62 of A-Z a-z 0-9 _" },
+        { "'filePath'", "; allowed: a path of 1 to 4000 characters" },
+    };
+    if (strstr(msg, "is not a valid value of")) {
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strstr(msg, types[i].type))
+                return types[i].allowed;
+        return "; allowed: see the element's type in device.xsd";
+    }
+    if (strstr(msg, "is not expected") && !strstr(msg, "Expected is"))
+        return "; allowed: only the elements device.xsd lists, each once, in its order";
+    return "";
+}
+
 #if LIBXML_VERSION >= 21200
 static void schema_error_cb(void *user, const xmlError *e)
 #else
@@ -254,14 +281,40 @@ static void schema_error_cb(void *user, xmlErrorPtr e)
         line = (int)xmlGetLineNo(node);
     char msg[600], full[900];
     clean_message(e->message, msg, sizeof msg);
-    const char *hint = strstr(msg, "is not a valid value of the atomic type")
-                           ? "; allowed: a number in the range device.xsd gives, such as 0.2 or 1e-6"
-                           : "";
+    const char *hint = schema_hint(msg);
+    size_t n = strlen(msg);
+    if (hint[0] && n > 0 && msg[n - 1] == '.')
+        msg[n - 1] = '\0';
     if (el)
         snprintf(full, sizeof full, "%s:%d: element <%s>: %s%s", s->path, line, el, msg, hint);
     else
         snprintf(full, sizeof full, "%s:%d: %s%s", e->file ? e->file : s->path, line, msg, hint);
     sink_add(s, full);
+}
+
+/* The first well-formedness error, with the element open at that point. The parser passes itself
+ * as the user data; its _private carries the sink. */
+#if LIBXML_VERSION >= 21200
+static void parse_error_cb(void *user, const xmlError *e)
+#else
+static void parse_error_cb(void *user, xmlErrorPtr e)
+#endif
+{
+    xmlParserCtxtPtr ctxt = user;
+    error_sink *s = ctxt ? ctxt->_private : NULL;
+    if (!s || !e || e->level < XML_ERR_ERROR)
+        return;
+    if (s->count++ > 0)
+        return;
+    char msg[600];
+    clean_message(e->message, msg, sizeof msg);
+    if (ctxt->name)
+        snprintf(s->text, sizeof s->text, "%s:%d: element <%s>: not well-formed XML: %s; allowed: XML that device.xsd accepts",
+                 s->path, e->line, (const char *)ctxt->name, msg);
+    else
+        snprintf(s->text, sizeof s->text, "%s:%d: not well-formed XML: %s; allowed: XML that device.xsd accepts", s->path,
+                 e->line, msg);
+    s->len = strlen(s->text);
 }
 
 /* Per-load state: the file, the error record and the line of each element read, so rules checked
@@ -575,19 +628,17 @@ int xb_device_load(const char *path, const char *xsd_path, xb_device *d, xb_erro
         rc = xb_fail(err, XB_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_BIG_LINES;
+    error_sink parse_sink = { .path = path, .len = 0, .count = 0 };
+    parse_sink.text[0] = '\0';
+    pctx->_private = &parse_sink;
+    pctx->sax->serror = parse_error_cb;
+    int opts = XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_BIG_LINES;
     doc = xmlCtxtReadMemory(pctx, (const char *)data, (int)len, path, NULL, opts);
-    if (!doc) {
-        xmlErrorPtr e = xmlCtxtGetLastError(pctx);
-        char msg[600];
-        clean_message(e ? e->message : "not well-formed", msg, sizeof msg);
-        const char *el = pctx->name ? (const char *)pctx->name : NULL;
-        if (el)
-            rc = xb_fail(err, XB_EINPUT, "%s:%d: element <%s>: not well-formed XML: %s; allowed: XML that device.xsd accepts",
-                         path, e ? e->line : 0, el, msg);
+    if (!doc || !pctx->wellFormed) {
+        if (parse_sink.count)
+            rc = xb_fail(err, XB_EINPUT, "%s", parse_sink.text);
         else
-            rc = xb_fail(err, XB_EINPUT, "%s:%d: not well-formed XML: %s; allowed: XML that device.xsd accepts", path,
-                         e ? e->line : 0, msg);
+            rc = xb_fail(err, XB_EINPUT, "%s:1: not well-formed XML; allowed: XML that device.xsd accepts", path);
         goto done;
     }
     if (doc->intSubset || doc->extSubset) {

@@ -1,0 +1,329 @@
+// cmd_program: `xbarsim program`, write a network into simulated 1T1R cells with IGVVA write-verify
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "chipopts.h"
+#include "cli.h"
+#include "fileio.h"
+#include "igvva.h"
+#include "json.h"
+#include "perturb.h"
+#include "progress.h"
+#include "provenance.h"
+#include "weights.h"
+
+static const char usage[] =
+    "usage: xbarsim program --weights FILE [options]\n"
+    "\n"
+    "Quantize a network's weights, map them onto 1T1R conductance targets in tiles, and program every\n"
+    "cell with the IGVVA write-verify of the device file (gate-voltage staircase, stochastic SET outcomes,\n"
+    "verify reads, RESET-and-retry on overshoot). Then apply device-to-device spread and stuck-at faults.\n"
+    "Cells whose target is the HRS stay RESET and take no pulse. Writes under the output folder:\n"
+    "chip.npz (the conductance map, input to `eval --chip`), cells.csv (one row per programmed cell),\n"
+    "tiles.csv (the tile map), cdf.csv (per level, the cumulative distribution of final read currents),\n"
+    "pulses.csv (histogram of pulses per cell) and program.json (provenance and statistics).\n"
+    "\n"
+    "  -w, --weights FILE        weights.npz, or W1.npy,b1.npy,... (W_k: (fan_in, fan_out))\n"
+    "  -d, --dataset NAME|PATH   data for calibration of ReLU networks (default mnist)\n"
+    "  -a, --activation NAME     hidden activation when the weights file does not record it\n"
+    "      --program igvva|exact IGVVA write-verify (default), or cells exactly at their targets\n"
+    "      --d2d X               device-to-device spread (default: the device file's)\n"
+    "      --stuck-lrs P         probability of a cell stuck at LRS (default: the device file's)\n"
+    "      --stuck-hrs P         probability of a cell stuck at HRS (default: the device file's)\n"
+    "  -s, --seed N              seed of every random draw (default 1)\n"
+    "  -o, --out DIR             output folder (default results/program/WEIGHTS)\n"
+    "  -q, --quiet               print only the summary\n"
+    XB_CLI_CHIP_USAGE
+    "\n"
+    "examples:\n"
+    "  xbarsim program --weights results/reference/mnist-slp-f32.npz --levels device -o results/program/slp\n"
+    "  xbarsim eval --weights results/reference/mnist-slp-f32.npz --backend behavioral \\\n"
+    "               --chip results/program/slp/chip.npz\n";
+
+enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS };
+
+/* Where each programmed cell sits: layer, row, column. */
+typedef struct cell_ref {
+    int layer;
+    size_t row, col;
+} cell_ref;
+
+static int write_cells(const char *path, const xb_chip *c, const cell_ref *cells, const double *i_trg,
+                       const xb_igvva_result *res, size_t n, xb_error *err)
+{
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fprintf(f.fp, "layer,row,col,row_tile,col_tile,input,neuron,role,weight_normalized,g_target_S,g_S,"
+                  "i_trg_A,i_read_A,pulses,attempts,status\n");
+    for (size_t k = 0; k < n; k++) {
+        const xb_layer_map *L = &c->layers[cells[k].layer];
+        size_t row = cells[k].row, col = cells[k].col;
+        int neuron = L->col_neuron[col];
+        const char *role = L->col_role[col] == XB_COL_POS ? "+" : L->col_role[col] == XB_COL_NEG ? "-" : "ref";
+        char input[32];
+        if (row < L->fan_in)
+            snprintf(input, sizeof input, "%zu", row);
+        else
+            snprintf(input, sizeof input, "bias%zu", row - L->fan_in);
+        double wn = neuron >= 0 ? L->wn[row * L->fan_out + (size_t)neuron] : 0;
+        fprintf(f.fp, "%d,%zu,%zu,%zu,%zu,%s,%d,%s,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%d,%s\n", cells[k].layer + 1,
+                row, col, row / c->opt.tile_rows, col / c->opt.tile_cols, input, neuron, role, wn,
+                L->g_target_S[row * L->cols + col], res[k].g_S, i_trg[k], res[k].i_read_A, res[k].pulses,
+                res[k].attempts, xb_igvva_status_name(res[k].status));
+    }
+    return xb_atomic_commit(&f, err);
+}
+
+static void json_group(xb_json *j, const char *key, const xb_igvva_group_stats *g)
+{
+    xb_json_object_begin(j, key);
+    xb_json_number(j, "i_trg_A", g->i_trg_A);
+    xb_json_int(j, "cells", (long long)g->n_cells);
+    for (int s = 0; s < XB_IGVVA_N_STATUS; s++)
+        xb_json_int(j, xb_igvva_status_name(s), (long long)g->n_status[s]);
+    xb_json_number(j, "mean_pulses", g->mean_pulses);
+    xb_json_int(j, "max_pulses", g->max_pulses);
+    xb_json_number(j, "mean_attempts", g->mean_attempts);
+    xb_json_number(j, "mean_i_read_A", g->mean_i_read_A);
+    xb_json_number(j, "std_i_read_A", g->std_i_read_A);
+    xb_json_number(j, "mean_abs_err_ok_A", g->mean_abs_err_ok_A);
+    xb_json_number(j, "max_abs_err_ok_A", g->max_abs_err_ok_A);
+    xb_json_object_end(j);
+}
+
+static int run(int argc, char **argv)
+{
+    const char *weights = NULL, *spec = "mnist", *act_s = NULL, *out = NULL, *method = "igvva";
+    double d2d = -1, p_lrs = -1, p_hrs = -1;
+    unsigned long seed = 1;
+    int quiet = 0;
+    xb_cli_chip copt;
+    xb_cli_chip_defaults(&copt);
+    struct option opts[32] = {
+        {"weights", required_argument, 0, 'w'}, {"dataset", required_argument, 0, 'd'},
+        {"activation", required_argument, 0, 'a'}, {"program", required_argument, 0, O_PROGRAM},
+        {"d2d", required_argument, 0, O_D2D}, {"stuck-lrs", required_argument, 0, O_STUCK_LRS},
+        {"stuck-hrs", required_argument, 0, O_STUCK_HRS}, {"seed", required_argument, 0, 's'},
+        {"out", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'}};
+    int n_opts = 10;
+    for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
+        opts[n_opts++] = xb_cli_chip_options[i];
+    memset(&opts[n_opts], 0, sizeof opts[0]);
+    int c, bad = 0;
+    opterr = 0;
+    optind = 1;
+    while (!bad && (c = getopt_long(argc, argv, ":w:d:a:s:o:q", opts, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        if (xb_cli_chip_option("program", c, optarg, &copt, &bad))
+            continue;
+        switch (c) {
+        case 'w': weights = optarg; break;
+        case 'd': spec = optarg; break;
+        case 'a': act_s = optarg; break;
+        case O_PROGRAM:
+            if (strcmp(optarg, "igvva") && strcmp(optarg, "exact"))
+                bad = xb_cli_usage_error("program", "--program '%s': expected igvva or exact", optarg);
+            method = optarg;
+            break;
+        case O_D2D: bad = xb_cli_double("program", "--d2d", optarg, 0, 10, &d2d); break;
+        case O_STUCK_LRS: bad = xb_cli_double("program", "--stuck-lrs", optarg, 0, 1, &p_lrs); break;
+        case O_STUCK_HRS: bad = xb_cli_double("program", "--stuck-hrs", optarg, 0, 1, &p_hrs); break;
+        case 's': bad = xb_cli_ulong("program", "--seed", optarg, &seed); break;
+        case 'o': out = optarg; break;
+        case 'q': quiet = 1; break;
+        case ':': return xb_cli_usage_error("program", "option %s needs a value", opt);
+        default: return xb_cli_usage_error("program", "unknown option '%s'", opt);
+        }
+    }
+    if (bad)
+        return 2;
+    if (optind < argc)
+        return xb_cli_usage_error("program", "unexpected argument '%s'", argv[optind]);
+    if (!weights)
+        return xb_cli_usage_error("program", "--weights is required (an .npz file or W1.npy,b1.npy,...)");
+    int hidden = -1;
+    if (act_s && (hidden = xb_activation_parse(act_s)) < 0)
+        return xb_cli_usage_error("program", "--activation '%s': expected sigmoid, relu or identity", act_s);
+    char out_buf[4096];
+    if (!out) {
+        const char *slash = strrchr(weights, '/'), *base = slash ? slash + 1 : weights;
+        size_t len = strcspn(base, ".,");
+        snprintf(out_buf, sizeof out_buf, "results/program/%.*s", (int)len, base);
+        out = out_buf;
+    }
+
+    xb_error err = {0};
+    xb_provenance prov;
+    xb_provenance_init(&prov, argc, argv);
+    xb_provenance_set_seed(&prov, seed);
+    xb_mlp *m = NULL;
+    xb_chip *chip = NULL;
+    xb_device dev;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    cell_ref *cells = NULL;
+    double *i_trg = NULL;
+    xb_igvva_result *res = NULL;
+    xb_igvva_stats *stats = NULL;
+    char levels[512];
+    if (!rng)
+        return xb_cli_fail("program", xb_fail(&err, XB_ENOMEM, "out of memory"), &err);
+    gsl_rng_set(rng, seed);
+    int rc = xb_weights_load(weights, hidden, &m, &err);
+    if (!rc)
+        rc = xb_cli_chip_build(&copt, m, spec, &dev, &chip, levels, sizeof levels, &err);
+    if (rc)
+        goto done;
+    if (d2d < 0)
+        d2d = dev.sigma_d2d;
+    if (p_lrs < 0)
+        p_lrs = dev.p_stuck_lrs;
+    if (p_hrs < 0)
+        p_hrs = dev.p_stuck_hrs;
+    if (p_lrs + p_hrs > 1) {
+        rc = xb_fail(&err, XB_EINPUT, "stuck-at probabilities %g (LRS) + %g (HRS) exceed 1", p_lrs, p_hrs);
+        goto done;
+    }
+    xb_provenance_add_input(&prov, "weights", weights, strchr(weights, ',') ? "(several .npy files)" : NULL, &err);
+    xb_provenance_add_input(&prov, "device", copt.device, NULL, &err);
+
+    /* Cells above the HRS need programming; the rest stay RESET. */
+    size_t n_total = 0, n_prog = 0;
+    for (int l = 0; l < chip->n_layers; l++)
+        n_total += chip->layers[l].rows * chip->layers[l].cols;
+    cells = malloc(n_total * sizeof *cells);
+    i_trg = malloc(n_total * sizeof *i_trg);
+    res = calloc(n_total, sizeof *res);
+    stats = calloc(1, sizeof *stats);
+    if (!cells || !i_trg || !res || !stats) {
+        rc = xb_fail(&err, XB_ENOMEM, "out of memory for %zu cells", n_total);
+        goto done;
+    }
+    double g_floor = dev.g_hrs_S * (1 + 1e-9);
+    for (int l = 0; l < chip->n_layers; l++) {
+        const xb_layer_map *L = &chip->layers[l];
+        for (size_t i = 0; i < L->rows; i++)
+            for (size_t col = 0; col < L->cols; col++) {
+                double g = L->g_target_S[i * L->cols + col];
+                if (g > g_floor) {
+                    cells[n_prog] = (cell_ref){l, i, col};
+                    i_trg[n_prog++] = g * dev.v_read_V;
+                }
+            }
+    }
+    double t0 = xb_now();
+    int grouped = 1;
+    if (!strcmp(method, "igvva")) {
+        if (!quiet)
+            fprintf(stderr, "programming %zu of %zu cells with IGVVA (%s levels), seed %lu\n", n_prog, n_total,
+                    levels, seed);
+        rc = xb_igvva_program(&dev, i_trg, n_prog, rng, res, stats, &err);
+        if (rc == XB_EINPUT && strstr(err.msg, "distinct")) {
+            /* Unquantized targets are all different: program them, skip the per-level statistics. */
+            grouped = 0;
+            rc = xb_igvva_program(&dev, i_trg, n_prog, rng, res, NULL, &err);
+        }
+        if (rc)
+            goto done;
+        for (size_t k = 0; k < n_prog; k++) {
+            xb_layer_map *L = &chip->layers[cells[k].layer];
+            L->g_S[cells[k].row * L->cols + cells[k].col] = res[k].g_S;
+        }
+    } else {
+        for (size_t k = 0; k < n_prog; k++)
+            res[k] = (xb_igvva_result){.g_S = i_trg[k] / dev.v_read_V, .i_read_A = i_trg[k]};
+        grouped = xb_igvva_summarize(i_trg, res, n_prog, stats, NULL) == XB_OK;
+    }
+    double t_prog = xb_now() - t0;
+    size_t n_lrs = 0, n_hrs = 0;
+    for (int l = 0; l < chip->n_layers; l++) {
+        xb_layer_map *L = &chip->layers[l];
+        size_t n = L->rows * L->cols, a = 0, b = 0;
+        if (d2d > 0)
+            xb_perturb_d2d(rng, L->g_S, n, d2d);
+        if ((rc = xb_perturb_stuck_at(rng, L->g_S, n, p_lrs, dev.g_lrs_S, p_hrs, dev.g_hrs_S, &a, &b, &err)))
+            goto done;
+        n_lrs += a;
+        n_hrs += b;
+    }
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/chip.npz", out);
+    if ((rc = xb_chip_save(chip, path, &err)))
+        goto done;
+    snprintf(path, sizeof path, "%s/tiles.csv", out);
+    if ((rc = xb_chip_write_tile_map(chip, path, &err)))
+        goto done;
+    snprintf(path, sizeof path, "%s/cells.csv", out);
+    if ((rc = write_cells(path, chip, cells, i_trg, res, n_prog, &err)))
+        goto done;
+    if (grouped) {
+        snprintf(path, sizeof path, "%s/cdf.csv", out);
+        if ((rc = xb_igvva_write_cdf_csv(path, i_trg, res, n_prog, &err)))
+            goto done;
+    }
+    snprintf(path, sizeof path, "%s/pulses.csv", out);
+    if ((rc = xb_igvva_write_pulse_hist_csv(path, res, n_prog, &err)))
+        goto done;
+
+    size_t failed = 0, pulses = 0;
+    for (size_t k = 0; k < n_prog; k++) {
+        failed += res[k].status != XB_IGVVA_OK;
+        pulses += (size_t)res[k].pulses;
+    }
+    snprintf(path, sizeof path, "%s/program.json", out);
+    xb_atomic_file f;
+    if ((rc = xb_atomic_open(&f, path, &err)))
+        goto done;
+    xb_json j;
+    xb_json_init(&j, f.fp);
+    xb_json_object_begin(&j, NULL);
+    xb_provenance_write(&prov, &j);
+    xb_json_string(&j, "method", method);
+    xb_json_string(&j, "levels", levels);
+    xb_json_string(&j, "norm", copt.norm);
+    xb_json_string(&j, "mapping", copt.mapping);
+    xb_json_string(&j, "bias", copt.bias);
+    xb_json_string(&j, "tile", copt.tile);
+    xb_json_number(&j, "v_read_V", dev.v_read_V);
+    xb_json_number(&j, "g_min_S", chip->opt.g_min_S);
+    xb_json_number(&j, "g_max_S", chip->opt.g_max_S);
+    xb_json_int(&j, "cells", (long long)n_total);
+    xb_json_int(&j, "cells_programmed", (long long)n_prog);
+    xb_json_int(&j, "cells_failed", (long long)failed);
+    xb_json_int(&j, "pulses", (long long)pulses);
+    xb_json_number(&j, "sigma_d2d", d2d);
+    xb_json_int(&j, "stuck_lrs", (long long)n_lrs);
+    xb_json_int(&j, "stuck_hrs", (long long)n_hrs);
+    xb_json_number(&j, "seconds_programming", t_prog);
+    if (grouped) {
+        xb_json_array_begin(&j, "levels_stats");
+        for (int g = 0; g < stats->n_groups; g++)
+            json_group(&j, NULL, &stats->group[g]);
+        xb_json_array_end(&j);
+    }
+    xb_json_object_end(&j);
+    if ((rc = xb_atomic_commit(&f, &err)))
+        goto done;
+    printf("programmed %zu of %zu cells (%s, %s levels) in %.2f s: %zu pulses, %zu failed, "
+           "%zu stuck at LRS, %zu at HRS -> %s/\n",
+           n_prog, n_total, method, levels, t_prog, pulses, failed, n_lrs, n_hrs, out);
+done:
+    free(stats);
+    free(res);
+    free(i_trg);
+    free(cells);
+    gsl_rng_free(rng);
+    xb_chip_free(&chip);
+    xb_mlp_free(&m);
+    return xb_cli_fail("program", rc, &err);
+}
+
+const xb_command xb_cmd_program = {"program", run,
+                                   "program a network into simulated 1T1R cells (IGVVA write-verify)", usage};
