@@ -74,6 +74,32 @@ if find "$tmp" -name '*.tmp.*' | grep -q .; then fail=$((fail + 1)); echo "FAIL:
 "$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 3 --seed 3 --threads 1 -o "$tmp/b.npz" >/dev/null
 if cmp -s "$tmp/a.npz" "$tmp/b.npz"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: same seed, different files"; fi
 
+# The chip: program the tiny network with IGVVA, evaluate the conductance map with the behavioral model.
+expect 0 'programmed [0-9]+ of [0-9]+ cells \(igvva, device\[9\] levels\).* 0 failed' -- \
+    "$XB" program -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" --levels device --tile 8x8 -o "$tmp/chip"
+for f in chip.npz cells.csv tiles.csv cdf.csv pulses.csv program.json; do
+    if [ -s "$tmp/chip/$f" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: program did not write $f"; fi
+done
+expect 0 '^tile,layer,row_tile,col_tile' -- head -1 "$tmp/chip/tiles.csv"
+expect 0 'behavioral accuracy 100.00% \(30/30' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" \
+    --backend behavioral --chip "$tmp/chip/chip.npz" -o "$tmp/evb"
+expect 0 'ideal,30,30,1,' -- cat "$tmp/evb/summary.csv"
+expect 0 '^index,label,pred_ideal,pred_behavioral$' -- head -1 "$tmp/evb/predictions.csv"
+expect 0 '5 trials: accuracy' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" \
+    --backend behavioral --perturb c2c:ar=0.5,sigma=0.3@1 --perturb additive:sigma=0.1 --trials 5 --adc-bits 6 -o "$tmp/evmc"
+expect 0 '^trial,accuracy,delta_accuracy$' -- head -1 "$tmp/evmc/trials.csv"
+expect 0 '^delta_accuracy,5,' -- cat "$tmp/evmc/mc_summary.csv"
+expect 2 "level set \"bogus\"" -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend behavioral --levels bogus
+expect 2 'names more layers than the network'"'"'s 2' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend behavioral --levels set1/set2/set3
+expect 2 'tile width 7 is odd' -- "$XB" program --weights "$tmp/out/w.npz" --dataset "$tmp/data" --tile 8x7
+expect 2 "--tile '8'" -- "$XB" program --weights "$tmp/out/w.npz" --tile 8
+expect 2 "--mapping 'x'" -- "$XB" program --weights "$tmp/out/w.npz" --mapping x
+expect 2 "layers after '@'" -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend behavioral --perturb mult:alpha=0.1@3
+expect 2 'need --backend behavioral' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" --trials 3
+expect 2 "$tmp/out/w.npz: array chip is missing" -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend behavioral --chip "$tmp/out/w.npz"
+printf '<device>\n  <bogus/>\n</device>\n' >"$tmp/bad.xml"
+expect 2 "bad.xml:[0-9]+" -- "$XB" program --weights "$tmp/out/w.npz" --dataset "$tmp/data" --device "$tmp/bad.xml"
+
 # Input errors: weights that do not fit the data, a truncated image file.
 expect 2 'takes 16 inputs.*784 pixels' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset mnist
 head -c 100 "$tmp/data/t10k-images-idx3-ubyte" >"$tmp/trunc" && mv "$tmp/trunc" "$tmp/data/t10k-images-idx3-ubyte"

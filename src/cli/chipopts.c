@@ -110,7 +110,7 @@ int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset
             rc = xb_levelset_parse(tok, &ls[n_spec], err);
         }
         if (rc) {
-            xb_error_prefix(err, "--levels");
+            xb_error_prefix(err, "--levels (device: the device file's levels, is allowed too)");
             goto done;
         }
         n_spec++;
