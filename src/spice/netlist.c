@@ -1,0 +1,209 @@
+// netlist: SPICE decks of crossbar tiles, for people to review and for the libngspice driver
+#include "netlist.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "config.h"
+
+void xb_netlist_defaults(xb_netlist_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->r_row_ohm = 1.0;
+    o->r_col_ohm = 1.0;
+    o->linear_cells = 0;
+    o->rram_v0_V = 0;
+    o->compensate = 1;
+}
+
+double xb_netlist_rram_g(double g_cell, double v_read, double vg, double k_n, double v_th)
+{
+    double i = g_cell * v_read, vov = vg - v_th;
+    if (!(i > 0))
+        return g_cell;
+    /* Triode: i = k_n (vov vds - vds^2 / 2), the smaller root; it must leave voltage for the RRAM. */
+    double disc = vov * vov - 2 * i / k_n;
+    if (vov <= 0 || disc < 0)
+        return NAN;
+    double vds = vov - sqrt(disc);
+    if (vds >= v_read)
+        return NAN;
+    return i / (v_read - vds);
+}
+
+void xb_netlist_tile_rows(const xb_chip *c, int l, size_t r0, size_t nr, const double *v_layer_rows, size_t n,
+                          double *v_tile)
+{
+    size_t rows = c->layers[l].rows;
+    for (size_t k = 0; k < n; k++)
+        memcpy(v_tile + k * nr, v_layer_rows + k * rows + r0, nr * sizeof *v_tile);
+}
+
+/* Node names of the row line at cell column j and of the column line at cell row i. */
+static void row_node(char *buf, size_t len, int wires, size_t i, size_t j)
+{
+    if (wires)
+        snprintf(buf, len, "r%zu_%zu", i, j);
+    else
+        snprintf(buf, len, "rin%zu", i);
+}
+
+static void col_node(char *buf, size_t len, int wires, size_t i, size_t j)
+{
+    if (wires)
+        snprintf(buf, len, "c%zu_%zu", i, j);
+    else
+        snprintf(buf, len, "cout%zu", j);
+}
+
+int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                          const xb_netlist_options *o, xb_deck_kind kind, const double *v_rows, size_t n,
+                          const char *note, xb_error *err)
+{
+    const xb_layer_map *L = &c->layers[l];
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+    int row_wires = o->r_row_ohm > 0, col_wires = o->r_col_ohm > 0;
+    int review = kind == XB_DECK_OP || kind == XB_DECK_SWEEP; /* comments for people; library decks stay lean */
+    double vg = dev->vg_read_V;
+
+    fprintf(fp, "* xbarsim %s crossbar tile deck\n", XB_VERSION);
+    fprintf(fp, "* layer %d, tile row %zu col %zu: rows %zu..%zu and columns %zu..%zu of a %zu x %zu layer\n",
+            l + 1, rt, ct, r0, r0 + nr - 1, c0, c0 + nc - 1, L->rows, L->cols);
+    fprintf(fp, "* cells: %s; wires %g ohm per row segment, %g ohm per column segment\n",
+            o->linear_cells ? "linear resistors at the programmed conductance"
+                            : (o->compensate ? "1T1R, RRAM sized so each cell reads g_S*v_read at the read point"
+                                             : "1T1R, RRAM at the programmed conductance"),
+            o->r_row_ohm, o->r_col_ohm);
+    if (note && *note)
+        fprintf(fp, "* made by: %s\n", note);
+    if (review)
+        fprintf(fp, "* run: ngspice -b THIS_FILE   (prints the column currents i(vsense<j>) in amperes;\n"
+                    "*      vsense<j> holds tile column j at virtual ground, its current flows into the sense amp)\n");
+    if (o->reltol > 0)
+        fprintf(fp, ".options reltol=%g abstol=%g vntol=%g\n", o->reltol, o->abstol, o->vntol);
+    if (o->klu)
+        fprintf(fp, ".options klu\n");
+    if (!o->linear_cells) {
+        fprintf(fp, ".include \"%s\"\n", dev->mosfet_model_file);
+        fprintf(fp, ".include \"%s\"\n", dev->rram_model_file);
+        fprintf(fp, "Vwl wl 0 DC %.17g\n", vg);
+    }
+
+    /* Row drivers. */
+    if (review)
+        fprintf(fp, "* row drivers (row voltage = input / in_scale * v_read; bias rows at v_read)\n");
+    if (kind == XB_DECK_SWEEP || kind == XB_DECK_EXTERNAL)
+        fprintf(fp, "Vidx idx 0 DC 0\n");
+    for (size_t i = 0; i < nr; i++) {
+        size_t row = r0 + i;
+        if (review) {
+            if (row < L->fan_in)
+                fprintf(fp, "* row %zu: layer input %zu\n", i, row);
+            else
+                fprintf(fp, "* row %zu: bias row %zu\n", i, row - L->fan_in);
+        }
+        if (kind == XB_DECK_OP) {
+            fprintf(fp, "Vrow%zu rin%zu 0 DC %.17g\n", i, i, v_rows[i]);
+        } else if (kind == XB_DECK_EXTERNAL) {
+            fprintf(fp, "Vrow%zu rin%zu 0 external\n", i, i); /* ngspice 39 crashes on "DC 0 external" */
+        } else if (kind == XB_DECK_ALTER) {
+            fprintf(fp, "Vrow%zu rin%zu 0 DC 0\n", i, i);
+        } else {
+            fprintf(fp, "Brow%zu rin%zu 0 V=pwl(v(idx)", i, i);
+            for (size_t k = 0; k < n; k++)
+                fprintf(fp, ",%zu,%.17g", k, v_rows[k * nr + i]);
+            fprintf(fp, ")\n");
+        }
+    }
+    /* Wires. */
+    char a[48], b[48];
+    if (row_wires) {
+        if (review)
+            fprintf(fp, "* row lines: one resistor per cell segment, driver at the left\n");
+        for (size_t i = 0; i < nr; i++)
+            for (size_t j = 0; j < nc; j++) {
+                if (j == 0)
+                    snprintf(a, sizeof a, "rin%zu", i);
+                else
+                    row_node(a, sizeof a, 1, i, j - 1);
+                row_node(b, sizeof b, 1, i, j);
+                fprintf(fp, "Rr%zu_%zu %s %s %.17g\n", i, j, a, b, o->r_row_ohm);
+            }
+    }
+    if (review)
+        fprintf(fp, "* column lines%s, sense sources at the bottom\n",
+                col_wires ? ": one resistor per cell segment" : "");
+    for (size_t j = 0; j < nc; j++) {
+        size_t col = c0 + j;
+        if (review) {
+            int role = L->col_role[col];
+            fprintf(fp, "* column %zu: layer column %zu, %s\n", j, col,
+                    role == XB_COL_REF ? "reference column" : "");
+            if (role != XB_COL_REF)
+                fprintf(fp, "*   neuron %d, %s side\n", L->col_neuron[col], role == XB_COL_POS ? "G+" : "G-");
+        }
+        if (col_wires) {
+            for (size_t i = 0; i < nr; i++) {
+                col_node(a, sizeof a, 1, i, j);
+                if (i + 1 < nr)
+                    col_node(b, sizeof b, 1, i + 1, j);
+                else
+                    snprintf(b, sizeof b, "cout%zu", j);
+                fprintf(fp, "Rc%zu_%zu %s %s %.17g\n", i, j, a, b, o->r_col_ohm);
+            }
+        }
+        fprintf(fp, "Vsense%zu cout%zu 0 DC 0\n", j, j);
+    }
+    /* Cells. */
+    if (review)
+        fprintf(fp, "* cells: (row, column) = programmed conductance [S] (normalized weight)\n");
+    for (size_t i = 0; i < nr; i++)
+        for (size_t j = 0; j < nc; j++) {
+            size_t row = r0 + i, col = c0 + j;
+            double g = L->g_S[row * L->cols + col];
+            row_node(a, sizeof a, row_wires, i, j);
+            col_node(b, sizeof b, col_wires, i, j);
+            if (review) {
+                int neuron = L->col_neuron[col];
+                double wn = neuron >= 0 ? L->wn[row * L->fan_out + (size_t)neuron] : 0;
+                fprintf(fp, "* (%zu, %zu) = %.6g S (wn %.6g)\n", i, j, g, wn);
+            }
+            if (!(g > 0)) {
+                if (review)
+                    fprintf(fp, "*   open cell: no element\n");
+                continue;
+            }
+            if (o->linear_cells) {
+                fprintf(fp, "Rx%zu_%zu %s %s %.17g\n", i, j, a, b, 1.0 / g);
+                continue;
+            }
+            double g_rram = g;
+            if (o->compensate) {
+                g_rram = xb_netlist_rram_g(g, dev->v_read_V, vg, dev->igvva.k_n_A_per_V2, dev->igvva.v_th_V);
+                /* The transistor alone cannot carry the current (a stuck-at-LRS cell): short the RRAM so
+                 * the access transistor limits it, as it would on the chip. */
+                if (!isfinite(g_rram))
+                    g_rram = 1.0;
+            }
+            if (o->rram_v0_V > 0)
+                fprintf(fp, "Xr%zu_%zu %s m%zu_%zu rram_sinh g=%.17g v0=%.17g\n", i, j, a, i, j, g_rram, o->rram_v0_V);
+            else
+                fprintf(fp, "Xr%zu_%zu %s m%zu_%zu rram_lin g=%.17g\n", i, j, a, i, j, g_rram);
+            fprintf(fp, "M%zu_%zu m%zu_%zu wl %s 0 %s W=1u L=1u\n", i, j, i, j, b, dev->mosfet_model_name);
+        }
+    if (kind == XB_DECK_OP || kind == XB_DECK_SWEEP) {
+        fprintf(fp, ".control\n");
+        if (kind == XB_DECK_OP)
+            fprintf(fp, "op\n");
+        else
+            fprintf(fp, "dc vidx 0 %zu 1\n", n - 1);
+        for (size_t j = 0; j < nc; j++)
+            fprintf(fp, "print i(vsense%zu)\n", j);
+        fprintf(fp, ".endc\n");
+    }
+    fprintf(fp, ".end\n");
+    if (ferror(fp))
+        return xb_fail(err, XB_ERUNTIME, "writing the deck of layer %d tile (%zu, %zu) failed", l + 1, rt, ct);
+    return XB_OK;
+}
