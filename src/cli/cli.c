@@ -75,5 +75,6 @@ int xb_cli_threads(void)
 
 void xb_cli_print_usage(const xb_command *c)
 {
-    fputs(c->usage, stdout);
+    for (int i = 0; i < 4 && c->usage[i]; i++)
+        fputs(c->usage[i], stdout);
 }

@@ -10,7 +10,8 @@ typedef struct xb_command {
     const char *name;
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
     const char *summary;               /* one line for `xbarsim help` */
-    const char *usage;                 /* full text for `xbarsim help NAME` and `NAME --help` */
+    const char *usage[4];              /* full text for `xbarsim help NAME` and `NAME --help`, in parts
+                                          (C99 guarantees only 4095-character literals); NULL ends it */
 } xb_command;
 
 extern const xb_command xb_cmd_train, xb_cmd_eval, xb_cmd_data, xb_cmd_program;

@@ -61,4 +61,4 @@ static int run(int argc, char **argv)
 }
 
 const xb_command xb_cmd_data = {"data", run, "check and describe a dataset (MNIST, Fashion-MNIST, a folder)",
-                                usage};
+                                {usage}};

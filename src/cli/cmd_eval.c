@@ -10,12 +10,14 @@
 
 #include "behavioral.h"
 #include "chipopts.h"
+#include "compare.h"
 #include "cli.h"
 #include "dataset.h"
 #include "fileio.h"
 #include "json.h"
 #include "mc.h"
 #include "mlp.h"
+#include "pool.h"
 #include "progress.h"
 #include "provenance.h"
 #include "results.h"
@@ -35,7 +37,8 @@ static const char usage[] =
     "\n"
     "  -w, --weights FILE        weights.npz, or W1.npy,b1.npy,W2.npy,b2.npy,... (W_k: (fan_in, fan_out))\n"
     "  -d, --dataset NAME|PATH   mnist (default), fashion-mnist, or a folder with the four IDX files\n"
-    "  -B, --backend NAME        ideal (default) or behavioral\n"
+    "  -B, --backend NAME        ideal (default), behavioral, or spice (runs ideal, behavioral and the\n"
+    "                            circuit through libngspice on the same chip and inputs, and compares them)\n"
     "  -a, --activation NAME     hidden activation when the weights file does not record it\n"
     "      --limit N             only the first N test images\n"
     "  -o, --out DIR             output folder (default results/eval/WEIGHTS-BACKEND)\n"
@@ -52,7 +55,19 @@ static const char usage[] =
     "                            c2c-level:ar=A,sigma=S, mult:alpha=A, lognormal:sigma=S, additive:sigma=S\n"
     "                            (layer outputs); @L: layers, e.g. @1, @2, @1+2 (default @all)\n"
     "      --trials N            Monte Carlo trials (default 0: one nominal run)\n"
-    "  -s, --seed N              seed of every random draw (default 1)\n"
+    "  -s, --seed N              seed of every random draw (default 1)\n";
+
+static const char usage_spice[] =
+    "  spice backend (the chip as programmed; --trials apply to the behavioral model only):\n"
+    "      --jobs N              worker processes, each with its own libngspice (default: the core count)\n"
+    "      --chunk N             inputs per work unit (default 250)\n"
+    "      --cells 1t1r|linear   1T1R cells with the device's MOSFET card (default) or linear resistors\n"
+    "      --r-row OHM           wire resistance per cell segment of a row line (default 1)\n"
+    "      --r-col OHM           wire resistance per cell segment of a column line (default 1)\n"
+    "      --rram-v0 V           RRAM sinh I-V nonlinearity voltage (default 0: linear RRAM)\n"
+    "      writes also tile_errors.csv (per tile: relative error of the circuit's column currents\n"
+    "      against I = V.G, mean, p99, max), logs/ (ngspice output per worker) and a McNemar test of\n"
+    "      behavioral against spice predictions in run.json\n"
     XB_CLI_CHIP_USAGE
     "\n"
     "examples:\n"
@@ -60,7 +75,8 @@ static const char usage[] =
     "  xbarsim eval --weights mlp.npz --backend behavioral --levels set3 --adc-bits 8\n"
     "  xbarsim eval --weights slp.npz --backend behavioral --perturb c2c:ar=1,sigma=0.2 --trials 100\n";
 
-enum { O_LIMIT = 1000, O_CHIP, O_DAC, O_ADC, O_ADC_RANGE, O_READ_NOISE, O_PERTURB, O_TRIALS };
+enum { O_LIMIT = 1000, O_CHIP, O_DAC, O_ADC, O_ADC_RANGE, O_READ_NOISE, O_PERTURB, O_TRIALS, O_JOBS, O_CHUNK,
+       O_CELLS, O_RROW, O_RCOL, O_V0 };
 
 typedef struct eval_job {
     const char *spec, *weights, *backend, *out, *chip_path;
@@ -72,6 +88,7 @@ typedef struct eval_job {
     size_t trials, limit;
     unsigned long seed;
     int quiet;
+    xb_pool_options pool;
 } eval_job;
 
 static size_t count_correct(const int *pred, const unsigned char *y, size_t n)
@@ -117,7 +134,8 @@ static int write_trials(const char *dir, const double *acc, size_t trials, doubl
 
 static int write_run_json(const char *dir, const xb_provenance *prov, const xb_mlp *m, const eval_job *job,
                           const xb_class_result *r, int n_backends, const double *acc, size_t trials,
-                          const char *levels, double seconds, xb_error *err)
+                          const char *levels, double seconds, const xb_pool *pool, const xb_circuit_compare *cc,
+                          size_t mc_b, size_t mc_c, double mc_stat, double mc_p, xb_error *err)
 {
     char path[4200], desc[256];
     snprintf(path, sizeof path, "%s/run.json", dir);
@@ -176,6 +194,41 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_number(&j, "delta_accuracy_mean", s.mean - r[0].accuracy);
         xb_json_object_end(&j);
     }
+    if (pool) {
+        xb_json_object_begin(&j, "spice");
+        xb_json_int(&j, "ngspice_version", pool->stats.ngspice_version);
+        xb_json_string(&j, "solver", pool->stats.solver);
+        xb_json_int(&j, "jobs", pool->o.jobs);
+        xb_json_int(&j, "chunk", (long long)pool->o.chunk);
+        xb_json_string(&j, "cells", pool->o.net.linear_cells ? "linear" : "1t1r");
+        xb_json_number(&j, "r_row_ohm", pool->o.net.r_row_ohm);
+        xb_json_number(&j, "r_col_ohm", pool->o.net.r_col_ohm);
+        xb_json_number(&j, "rram_v0_V", pool->o.net.rram_v0_V);
+        xb_json_int(&j, "units", (long long)pool->stats.units);
+        xb_json_int(&j, "units_retried", (long long)pool->stats.unit_retries);
+        xb_json_int(&j, "workers_started", (long long)pool->stats.workers_started);
+        xb_json_int(&j, "workers_lost", (long long)pool->stats.workers_lost);
+        xb_json_int(&j, "solves_retried", (long long)pool->stats.inputs_retried);
+        xb_json_int(&j, "solves_failed", (long long)pool->stats.inputs_failed);
+        xb_json_int(&j, "peak_worker_rss_kB", pool->stats.peak_rss_kb);
+        xb_json_number(&j, "seconds", pool->stats.seconds);
+        double worst = 0, sum = 0;
+        size_t cnt = 0;
+        for (size_t t = 0; t < cc->n_tiles; t++) {
+            worst = worst > cc->tiles[t].max ? worst : cc->tiles[t].max;
+            sum += cc->tiles[t].sum;
+            cnt += cc->tiles[t].n;
+        }
+        xb_json_number(&j, "column_current_rel_err_mean", cnt ? sum / (double)cnt : NAN);
+        xb_json_number(&j, "column_current_rel_err_max", worst);
+        xb_json_object_begin(&j, "mcnemar_behavioral_vs_spice");
+        xb_json_int(&j, "only_behavioral_correct", (long long)mc_b);
+        xb_json_int(&j, "only_spice_correct", (long long)mc_c);
+        xb_json_number(&j, "chi2", mc_stat);
+        xb_json_number(&j, "p_value", mc_p);
+        xb_json_object_end(&j);
+        xb_json_object_end(&j);
+    }
     xb_json_number(&j, "seconds", seconds);
     xb_json_object_end(&j);
     return xb_atomic_commit(&f, err);
@@ -189,6 +242,8 @@ static int run(int argc, char **argv)
     xb_cli_chip_defaults(&job.chip_opt);
     xb_behav_defaults(&job.bo);
     job.bo.adc_calibrate = 1;
+    xb_pool_defaults(&job.pool);
+    size_t jobs_n = (size_t)job.pool.jobs;
     struct option opts[40] = {
         {"weights", required_argument, 0, 'w'}, {"dataset", required_argument, 0, 'd'},
         {"backend", required_argument, 0, 'B'}, {"activation", required_argument, 0, 'a'},
@@ -197,8 +252,11 @@ static int run(int argc, char **argv)
         {"chip", required_argument, 0, O_CHIP}, {"dac-bits", required_argument, 0, O_DAC},
         {"adc-bits", required_argument, 0, O_ADC}, {"adc-range", required_argument, 0, O_ADC_RANGE},
         {"read-noise", required_argument, 0, O_READ_NOISE}, {"perturb", required_argument, 0, O_PERTURB},
-        {"trials", required_argument, 0, O_TRIALS}, {"seed", required_argument, 0, 's'}};
-    int n_opts = 16;
+        {"trials", required_argument, 0, O_TRIALS}, {"seed", required_argument, 0, 's'},
+        {"jobs", required_argument, 0, O_JOBS}, {"chunk", required_argument, 0, O_CHUNK},
+        {"cells", required_argument, 0, O_CELLS}, {"r-row", required_argument, 0, O_RROW},
+        {"r-col", required_argument, 0, O_RCOL}, {"rram-v0", required_argument, 0, O_V0}};
+    int n_opts = 22;
     for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
         opts[n_opts++] = xb_cli_chip_options[i];
     memset(&opts[n_opts], 0, sizeof opts[0]);
@@ -242,6 +300,16 @@ static int run(int argc, char **argv)
             break;
         case O_TRIALS: bad = xb_cli_size("eval", "--trials", optarg, 0, 1000000, &job.trials); break;
         case 's': bad = xb_cli_ulong("eval", "--seed", optarg, &job.seed); break;
+        case O_JOBS: bad = xb_cli_size("eval", "--jobs", optarg, 1, 1024, &jobs_n); break;
+        case O_CHUNK: bad = xb_cli_size("eval", "--chunk", optarg, 1, 1000000, &job.pool.chunk); break;
+        case O_CELLS:
+            if (strcmp(optarg, "1t1r") && strcmp(optarg, "linear"))
+                bad = xb_cli_usage_error("eval", "--cells '%s': expected 1t1r or linear", optarg);
+            job.pool.net.linear_cells = !strcmp(optarg, "linear");
+            break;
+        case O_RROW: bad = xb_cli_double("eval", "--r-row", optarg, 0, 1e6, &job.pool.net.r_row_ohm); break;
+        case O_RCOL: bad = xb_cli_double("eval", "--r-col", optarg, 0, 1e6, &job.pool.net.r_col_ohm); break;
+        case O_V0: bad = xb_cli_double("eval", "--rram-v0", optarg, 0, 100, &job.pool.net.rram_v0_V); break;
         case ':': return xb_cli_usage_error("eval", "option %s needs a value", opt);
         default: return xb_cli_usage_error("eval", "unknown option '%s'", opt);
         }
@@ -252,11 +320,13 @@ static int run(int argc, char **argv)
         return xb_cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
     if (!job.weights)
         return xb_cli_usage_error("eval", "--weights is required (an .npz file or W1.npy,b1.npy,...)");
-    int behavioral = !strcmp(job.backend, "behavioral");
+    job.pool.jobs = (int)jobs_n;
+    int spice = !strcmp(job.backend, "spice");
+    int behavioral = spice || !strcmp(job.backend, "behavioral");
     if (!behavioral && strcmp(job.backend, "ideal"))
-        return xb_cli_usage_error("eval", "--backend '%s': this build offers ideal and behavioral", job.backend);
+        return xb_cli_usage_error("eval", "--backend '%s': expected ideal, behavioral or spice", job.backend);
     if (!behavioral && (job.trials || job.n_perturb || job.chip_path))
-        return xb_cli_usage_error("eval", "--trials, --perturb and --chip need --backend behavioral");
+        return xb_cli_usage_error("eval", "--trials, --perturb and --chip need --backend behavioral or spice");
     int hidden = -1;
     if (act_s && (hidden = xb_activation_parse(act_s)) < 0)
         return xb_cli_usage_error("eval", "--activation '%s': expected sigmoid, relu or identity", act_s);
@@ -286,7 +356,12 @@ static int run(int argc, char **argv)
     xb_chip *base = NULL, *chip = NULL;
     xb_behav *bm = NULL;
     gsl_rng *rng = NULL;
-    int *pred[2] = {NULL, NULL};
+    int *pred[3] = {NULL, NULL, NULL};
+    xb_pool pool = {0};
+    xb_circuit_compare cc = {0};
+    xb_behav *bs = NULL;
+    double mc_stat = NAN, mc_p = NAN;
+    size_t mc_b = 0, mc_c = 0;
     double *acc = NULL;
     char levels[512] = "none";
     xb_device dev;
@@ -320,7 +395,7 @@ static int run(int argc, char **argv)
         }
 
     size_t classes = m->sizes[m->n_layers];
-    for (int b = 0; b < 2; b++)
+    for (int b = 0; b < 3; b++)
         if (!(pred[b] = malloc(test->n * sizeof *pred[b]))) {
             rc = xb_fail(&err, XB_ENOMEM, "out of memory");
             goto done;
@@ -328,7 +403,7 @@ static int run(int argc, char **argv)
     double t0 = xb_now();
     if ((rc = xb_mlp_predict(m, test->x, test->n, pred[0], &err)))
         goto done;
-    xb_class_result r[2] = {{.backend = "ideal"}, {.backend = "behavioral"}};
+    xb_class_result r[3] = {{.backend = "ideal"}, {.backend = "behavioral"}, {.backend = "spice"}};
     int n_backends = 1;
     xb_confusion *conf_ideal = xb_confusion_new((int)classes);
     if (!conf_ideal) {
@@ -349,6 +424,8 @@ static int run(int argc, char **argv)
                 goto done;
             }
             xb_provenance_add_input(&prov, "conductance_map", job.chip_path, NULL, &err);
+            if (spice && (rc = xb_device_load(job.chip_opt.device, NULL, &dev, &err)))
+                goto done;
         } else {
             if ((rc = xb_cli_chip_build(&job.chip_opt, m, job.spec, &dev, &base, levels, sizeof levels, &err)))
                 goto done;
@@ -414,13 +491,66 @@ static int run(int argc, char **argv)
             xb_progress_finish(&bar, status);
         }
     }
+    if (spice) {
+        /* The circuit: the chip as programmed, every tile through libngspice, the same digital path. */
+        pool.chip = base;
+        pool.dev = &dev;
+        pool.o = job.pool;
+        pool.o.quiet = job.quiet;
+        pool.label = "spice";
+        snprintf(pool.o.log_dir, sizeof pool.o.log_dir, "%s/logs", job.out);
+        if ((rc = xb_mkdir_p(pool.o.log_dir, &err)))
+            goto done;
+        pool.failed = calloc(test->n, 1);
+        pool.failed_cap = test->n;
+        if (!pool.failed) {
+            rc = xb_fail(&err, XB_ENOMEM, "out of memory");
+            goto done;
+        }
+        if ((rc = xb_compare_init(&cc, &pool, base, &err)))
+            goto done;
+        xb_behav_options so = job.bo;
+        for (int l = 0; l < XB_BEHAV_MAX_LAYERS; l++)
+            so.sigma_out[l] = 0;
+        if ((rc = xb_behav_new(base, &so, cal ? cal->x : NULL, cal ? cal->n : 0, &bs, &err)))
+            goto done;
+        xb_behav_set_current_source(bs, xb_compare_source, &cc);
+        if (!job.quiet)
+            fprintf(stderr, "spice: %zu inputs, %d worker%s, %s cells, wires %g/%g ohm per segment\n", test->n,
+                    pool.o.jobs, pool.o.jobs == 1 ? "" : "s", pool.o.net.linear_cells ? "linear" : "1T1R",
+                    pool.o.net.r_row_ohm, pool.o.net.r_col_ohm);
+        if ((rc = xb_behav_forward(bs, test->x, test->n, rng, NULL, pred[2], &err)))
+            goto done;
+        for (size_t k = 0; k < test->n; k++)
+            if (pool.failed[k])
+                pred[2][k] = -1; /* never converged: counted wrong, listed in predictions.csv */
+        xb_confusion_free(&conf);
+        conf = xb_confusion_new((int)classes);
+        if (!conf) {
+            rc = xb_fail(&err, XB_ENOMEM, "out of memory");
+            goto done;
+        }
+        xb_class_result_tally(&r[2], conf, test->y, pred[2], test->n);
+        n_backends = 3;
+        for (size_t k = 0; k < test->n; k++) {
+            int bo_ok = pred[1][k] == test->y[k], sp_ok = pred[2][k] == test->y[k];
+            mc_b += bo_ok && !sp_ok;
+            mc_c += !bo_ok && sp_ok;
+        }
+        xb_mcnemar(mc_b, mc_c, &mc_stat, &mc_p);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/tile_errors.csv", job.out);
+        if ((rc = xb_compare_write_csv(&cc, path, &err)))
+            goto done;
+    }
     double seconds = xb_now() - t0;
     if ((rc = xb_results_write_classification(job.out, r, n_backends, conf, test->y, (const int *const *)pred,
                                               test->n, &err)))
         goto done;
     if (job.trials && (rc = write_trials(job.out, acc, job.trials, r[0].accuracy, &err)))
         goto done;
-    if ((rc = write_run_json(job.out, &prov, m, &job, r, n_backends, acc, job.trials, levels, seconds, &err)))
+    if ((rc = write_run_json(job.out, &prov, m, &job, r, n_backends, acc, job.trials, levels, seconds,
+                             spice ? &pool : NULL, spice ? &cc : NULL, mc_b, mc_c, mc_stat, mc_p, &err)))
         goto done;
     char desc[256];
     if (!job.quiet)
@@ -428,6 +558,15 @@ static int run(int argc, char **argv)
     for (int b = 0; b < n_backends; b++)
         printf("%-10s accuracy %.2f%% (%zu/%zu, 95%% CI %.2f-%.2f%%)\n", r[b].backend, 100 * r[b].accuracy,
                r[b].correct, r[b].n, 100 * r[b].ci95_lo, 100 * r[b].ci95_hi);
+    if (spice) {
+        size_t agree = 0;
+        for (size_t k = 0; k < test->n; k++)
+            agree += pred[1][k] == pred[2][k];
+        printf("behavioral vs spice: %zu of %zu predictions agree; McNemar p = %.3g (%zu/%zu discordant); "
+               "%zu solves retried, %zu failed; %s, peak worker memory %.1f MB\n",
+               agree, test->n, mc_p, mc_b, mc_c, pool.stats.inputs_retried, pool.stats.inputs_failed,
+               pool.stats.solver, pool.stats.peak_rss_kb / 1024.0);
+    }
     if (job.trials) {
         xb_mc_stats s;
         xb_mc_stats_of(acc, job.trials, &s);
@@ -440,6 +579,10 @@ done:
     free(acc);
     free(pred[0]);
     free(pred[1]);
+    free(pred[2]);
+    free(pool.failed);
+    xb_compare_free(&cc);
+    xb_behav_free(&bs);
     gsl_rng_free(rng);
     xb_behav_free(&bm);
     xb_chip_free(&chip);
@@ -452,4 +595,5 @@ done:
 }
 
 const xb_command xb_cmd_eval = {"eval", run,
-                                "classify the test split: ideal software or behavioral crossbar model", usage};
+                                "classify the test split: ideal software, behavioral crossbar model, or ngspice circuit",
+                                {usage, usage_spice}};

@@ -326,4 +326,4 @@ done:
 }
 
 const xb_command xb_cmd_program = {"program", run,
-                                   "program a network into simulated 1T1R cells (IGVVA write-verify)", usage};
+                                   "program a network into simulated 1T1R cells (IGVVA write-verify)", {usage}};

@@ -274,4 +274,4 @@ done:
 }
 
 const xb_command xb_cmd_train = {"train", run, "train an SLP / MLP on MNIST-format data, save .npz weights",
-                                 usage};
+                                 {usage}};

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <gsl/gsl_cdf.h>
+
 void xb_wilson_ci(size_t k, size_t n, double z, double *lo, double *hi)
 {
     if (n == 0) {
@@ -66,4 +68,23 @@ double xb_confusion_class_accuracy(const xb_confusion *c, int label, size_t *n_l
     if (n_label)
         *n_label = tot;
     return tot ? (double)c->counts[(size_t)label * (size_t)c->n_classes + (size_t)label] / (double)tot : NAN;
+}
+
+void xb_mcnemar(size_t b, size_t c, double *stat, double *p)
+{
+    size_t n = b + c;
+    if (n == 0) {
+        *stat = 0;
+        *p = 1;
+        return;
+    }
+    double d = fabs((double)b - (double)c) - 1;
+    *stat = d > 0 ? d * d / (double)n : 0;
+    if (n < 25) {
+        size_t k = b < c ? b : c;
+        double pv = 2 * gsl_cdf_binomial_P((unsigned)k, 0.5, (unsigned)n);
+        *p = pv < 1 ? pv : 1;
+    } else {
+        *p = gsl_cdf_chisq_Q(*stat, 1);
+    }
 }

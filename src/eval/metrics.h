@@ -23,4 +23,9 @@ double xb_confusion_accuracy(const xb_confusion *c);
 /* Recall of one class: correct / samples with that label (NaN if none). */
 double xb_confusion_class_accuracy(const xb_confusion *c, int label, size_t *n_label);
 
+/* McNemar's test on paired classifications: b = inputs only the first got right, c = only the second.
+ * Exact two-sided binomial p-value for b + c < 25, else the chi-square statistic with continuity
+ * correction. *stat receives the chi-square statistic (0 when b + c = 0, p = 1). */
+void xb_mcnemar(size_t b, size_t c, double *stat, double *p);
+
 #endif

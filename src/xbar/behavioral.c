@@ -15,8 +15,18 @@ struct xb_behav {
     xb_behav_options o;
     double adc_fs[XB_BEHAV_MAX_LAYERS]; /* ADC full scale per layer */
     double *V, *V2, *I, *It, *G2, *A;   /* voltages, squared voltages, currents, tile currents, g^2, activations */
-    size_t g2_cap;
+    xb_tile_current_fn source;          /* external column currents (a circuit solver), or NULL */
+    void *source_ctx;
+    double *Irt;                        /* n_row_tiles x CHUNK x cols from the source */
+    int source_rc;
+    xb_error *source_err;
 };
+
+void xb_behav_set_current_source(xb_behav *b, xb_tile_current_fn fn, void *ctx)
+{
+    b->source = fn;
+    b->source_ctx = ctx;
+}
 
 void xb_behav_defaults(xb_behav_options *o) { memset(o, 0, sizeof *o); }
 
@@ -25,7 +35,7 @@ void xb_behav_free(xb_behav **bp)
     if (!bp || !*bp)
         return;
     xb_behav *b = *bp;
-    free(b->V), free(b->V2), free(b->I), free(b->It), free(b->G2), free(b->A);
+    free(b->V), free(b->V2), free(b->I), free(b->It), free(b->G2), free(b->A), free(b->Irt);
     free(b);
     *bp = NULL;
 }
@@ -73,7 +83,13 @@ static void column_currents(xb_behav *b, int l, const double *V, size_t n, gsl_r
     int adc = b->o.adc_bits > 0 && !calibrating;
     int noise = b->o.sigma_read > 0;
     int ncols = (int)L->cols, nrows = (int)L->rows;
-    if (!adc && !noise && !calibrating) {
+    int external = b->source && !calibrating;
+    if (external) {
+        b->source_rc = b->source(b->source_ctx, l, V, n, b->Irt, b->source_err);
+        if (b->source_rc)
+            return;
+    }
+    if (!adc && !noise && !calibrating && !external) {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ncols, nrows, 1.0, V, nrows, L->g_S,
                     ncols, 0.0, I, ncols);
         return;
@@ -88,8 +104,11 @@ static void column_currents(xb_behav *b, int l, const double *V, size_t n, gsl_r
     for (size_t rt = 0; rt < L->n_row_tiles; rt++) {
         size_t r0, nr, c0, nc;
         xb_chip_tile_bounds(c, l, rt, 0, &r0, &nr, &c0, &nc);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ncols, (int)nr, 1.0, V + r0, nrows,
-                    L->g_S + r0 * L->cols, ncols, 0.0, b->It, ncols);
+        if (external)
+            memcpy(b->It, b->Irt + rt * n * L->cols, n * L->cols * sizeof *b->It);
+        else
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ncols, (int)nr, 1.0, V + r0, nrows,
+                        L->g_S + r0 * L->cols, ncols, 0.0, b->It, ncols);
         if (noise) {
             /* Independent relative noise on every cell: each column current is Gaussian with variance
              * sigma^2 sum_i V_i^2 G_i^2, so one more product gives it exactly. */
@@ -144,6 +163,8 @@ static void run_layers(xb_behav *b, const double *X, size_t n, gsl_rng *rng, int
         const xb_layer_map *L = &c->layers[l];
         drive_rows(b, L, x, n, b->V);
         column_currents(b, l, b->V, n, rng, calibrating, b->I);
+        if (b->source_rc)
+            return;
         double *z = l == c->n_layers - 1 ? out : b->A;
         digital_out(b, L, b->I, n, z);
         if (b->o.sigma_out[l] > 0 && rng)
@@ -169,13 +190,14 @@ int xb_behav_new(const xb_chip *c, const xb_behav_options *o, const double *cali
         return xb_fail(err, XB_ENOMEM, "out of memory");
     b->c = c;
     b->o = *o;
-    size_t max_rows = 0, max_cols = 0, max_out = 0, max_g = 0;
+    size_t max_rows = 0, max_cols = 0, max_out = 0, max_g = 0, max_rtc = 0;
     for (int l = 0; l < c->n_layers; l++) {
         const xb_layer_map *L = &c->layers[l];
         max_rows = L->rows > max_rows ? L->rows : max_rows;
         max_cols = L->cols > max_cols ? L->cols : max_cols;
         max_out = L->fan_out > max_out ? L->fan_out : max_out;
         max_g = L->rows * L->cols > max_g ? L->rows * L->cols : max_g;
+        max_rtc = L->n_row_tiles * L->cols > max_rtc ? L->n_row_tiles * L->cols : max_rtc;
     }
     size_t wide = max_cols > max_out ? max_cols : max_out;
     b->V = malloc(CHUNK * max_rows * sizeof *b->V);
@@ -184,7 +206,8 @@ int xb_behav_new(const xb_chip *c, const xb_behav_options *o, const double *cali
     b->It = malloc(CHUNK * max_cols * sizeof *b->It);
     b->A = malloc(CHUNK * wide * sizeof *b->A);
     b->G2 = malloc(max_g * sizeof *b->G2);
-    if (!b->V || !b->V2 || !b->I || !b->It || !b->A || !b->G2) {
+    b->Irt = malloc(CHUNK * max_rtc * sizeof *b->Irt);
+    if (!b->V || !b->V2 || !b->I || !b->It || !b->A || !b->G2 || !b->Irt) {
         xb_behav_free(&b);
         return xb_fail(err, XB_ENOMEM, "out of memory for the behavioral model");
     }
@@ -232,9 +255,15 @@ int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, doubl
     double *z = malloc(CHUNK * classes * sizeof *z);
     if (!z)
         return xb_fail(err, XB_ENOMEM, "out of memory");
+    b->source_rc = XB_OK;
+    b->source_err = err;
     for (size_t s = 0; s < n; s += CHUNK) {
         size_t nb = n - s < CHUNK ? n - s : CHUNK;
         run_layers(b, X + s * in, nb, rng, 0, z);
+        if (b->source_rc) {
+            free(z);
+            return b->source_rc;
+        }
         for (size_t r = 0; r < nb; r++) {
             if (pred)
                 pred[s + r] = (int)xb_argmax(z + r * classes, classes);

@@ -34,6 +34,15 @@ void xb_behav_free(xb_behav **b);
 int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, double *logits, int *pred,
                      xb_error *err);
 
+/* Where column currents come from. By default the model computes them (I = V.G, ideal wires); a
+ * circuit solver can supply them instead: fill I_rt (n_row_tiles x n x cols, row tile by row tile) with
+ * the column currents of each row tile of layer l for the n inputs' row voltages V (n x rows).
+ * Non-zero return: the forward pass stops with that status (err filled). Everything after the column
+ * currents (ADC per tile, partial sums, pair subtraction, scaling, activation) is shared. Calibration
+ * of the ADC always uses the model's own currents. */
+typedef int (*xb_tile_current_fn)(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+void xb_behav_set_current_source(xb_behav *b, xb_tile_current_fn fn, void *ctx);
+
 /* ADC full scale (A) used for layer l, after calibration. */
 double xb_behav_adc_full_scale(const xb_behav *b, int l);
 

@@ -1,0 +1,121 @@
+// compare: circuit-level column currents beside the behavioral model's, tile by tile
+#include "compare.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cblas.h>
+
+#include "fileio.h"
+
+int xb_compare_init(xb_circuit_compare *cc, xb_pool *pool, const xb_chip *chip, xb_error *err)
+{
+    memset(cc, 0, sizeof *cc);
+    cc->pool = pool;
+    cc->chip = chip;
+    for (int l = 0; l < chip->n_layers; l++)
+        cc->n_tiles += chip->layers[l].n_row_tiles * chip->layers[l].n_col_tiles;
+    cc->tiles = calloc(cc->n_tiles, sizeof *cc->tiles);
+    if (!cc->tiles)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    size_t t = 0;
+    for (int l = 0; l < chip->n_layers; l++)
+        for (size_t rt = 0; rt < chip->layers[l].n_row_tiles; rt++)
+            for (size_t ct = 0; ct < chip->layers[l].n_col_tiles; ct++)
+                cc->tiles[t++] = (xb_tile_error){.layer = l, .rt = rt, .ct = ct};
+    return XB_OK;
+}
+
+void xb_compare_free(xb_circuit_compare *cc)
+{
+    free(cc->tiles);
+    free(cc->scratch);
+    memset(cc, 0, sizeof *cc);
+}
+
+static void add_error(xb_tile_error *t, double e)
+{
+    t->n++;
+    t->sum += e;
+    if (e > t->max)
+        t->max = e;
+    int bin = e <= 1e-12 ? 0 : (int)ceil(100 * (log10(e) + 12));
+    if (bin < 0)
+        bin = 0;
+    if (bin > XB_ERR_BINS + 1)
+        bin = XB_ERR_BINS + 1;
+    t->hist[bin]++;
+}
+
+double xb_tile_error_percentile(const xb_tile_error *t, double q)
+{
+    if (!t->n)
+        return NAN;
+    size_t want = (size_t)ceil(q * (double)t->n), seen = 0;
+    for (int b = 0; b <= XB_ERR_BINS + 1; b++) {
+        seen += t->hist[b];
+        if (seen >= want)
+            return fmin(pow(10, (double)b / 100 - 12), t->max);
+    }
+    return t->max;
+}
+
+int xb_compare_source(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err)
+{
+    xb_circuit_compare *cc = ctx;
+    int rc = xb_pool_layer_currents(cc->pool, l, V, n, I_rt, err);
+    if (rc)
+        return rc;
+    const xb_chip *c = cc->chip;
+    const xb_layer_map *L = &c->layers[l];
+    size_t need = n * L->cols;
+    if (need > cc->scratch_cap) {
+        free(cc->scratch);
+        if (!(cc->scratch = malloc(need * sizeof *cc->scratch)))
+            return xb_fail(err, XB_ENOMEM, "out of memory");
+        cc->scratch_cap = need;
+    }
+    size_t t0 = 0;
+    for (int k = 0; k < l; k++)
+        t0 += c->layers[k].n_row_tiles * c->layers[k].n_col_tiles;
+    for (size_t rt = 0; rt < L->n_row_tiles; rt++) {
+        size_t r0, nr, c0, nc;
+        xb_chip_tile_bounds(c, l, rt, 0, &r0, &nr, &c0, &nc);
+        double *Ib = cc->scratch;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)L->cols, (int)nr, 1.0, V + r0,
+                    (int)L->rows, L->g_S + r0 * L->cols, (int)L->cols, 0.0, Ib, (int)L->cols);
+        const double *Is = I_rt + rt * n * L->cols;
+        for (size_t ct = 0; ct < L->n_col_tiles; ct++) {
+            xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+            xb_tile_error *te = &cc->tiles[t0 + rt * L->n_col_tiles + ct];
+            double big = 0;
+            for (size_t k = 0; k < n; k++)
+                for (size_t j = c0; j < c0 + nc; j++)
+                    big = fmax(big, fabs(Ib[k * L->cols + j]));
+            for (size_t k = 0; k < n; k++)
+                for (size_t j = c0; j < c0 + nc; j++) {
+                    double b = Ib[k * L->cols + j];
+                    if (fabs(b) > 1e-3 * big)
+                        add_error(te, fabs(Is[k * L->cols + j] - b) / fabs(b));
+                }
+        }
+    }
+    return XB_OK;
+}
+
+int xb_compare_write_csv(const xb_circuit_compare *cc, const char *path, xb_error *err)
+{
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fprintf(f.fp, "tile,layer,row_tile,col_tile,currents,rel_err_mean,rel_err_p99,rel_err_max\n");
+    for (size_t t = 0; t < cc->n_tiles; t++) {
+        const xb_tile_error *te = &cc->tiles[t];
+        fprintf(f.fp, "%zu,%d,%zu,%zu,%zu,%.17g,%.17g,%.17g\n", t, te->layer + 1, te->rt, te->ct, te->n,
+                te->n ? te->sum / (double)te->n : NAN, xb_tile_error_percentile(te, 0.99), te->max);
+    }
+    return xb_atomic_commit(&f, err);
+}

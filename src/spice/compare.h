@@ -1,0 +1,43 @@
+// compare: circuit-level column currents beside the behavioral model's, tile by tile
+#ifndef XB_COMPARE_H
+#define XB_COMPARE_H
+
+#include <stddef.h>
+
+#include "chip.h"
+#include "pool.h"
+
+#define XB_ERR_BINS 1300 /* log-spaced histogram of relative errors, 1e-12 .. 1e1, 100 bins per decade */
+
+typedef struct xb_tile_error {
+    int layer;
+    size_t rt, ct;
+    size_t n;          /* currents compared */
+    double sum, max;   /* of relative errors */
+    size_t hist[XB_ERR_BINS + 2];
+} xb_tile_error;
+
+/* A current source for the behavioral pipeline (xb_tile_current_fn) that solves every tile through the
+ * worker pool and, for the same row voltages, records the relative difference of each column current
+ * from the ideal-wire model I = V.G: |I_spice - I_model| / |I_model| over currents above 1e-3 of the
+ * tile's largest. */
+typedef struct xb_circuit_compare {
+    xb_pool *pool;
+    const xb_chip *chip;
+    size_t n_tiles;
+    xb_tile_error *tiles; /* per tile, layers in order */
+    double *scratch;
+    size_t scratch_cap;
+} xb_circuit_compare;
+
+int xb_compare_init(xb_circuit_compare *cc, xb_pool *pool, const xb_chip *chip, xb_error *err);
+void xb_compare_free(xb_circuit_compare *cc);
+int xb_compare_source(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+
+/* Percentile q (0..1) of a tile's relative errors, from the histogram (bin upper edge). */
+double xb_tile_error_percentile(const xb_tile_error *t, double q);
+
+/* CSV: tile,layer,row_tile,col_tile,currents,rel_err_mean,rel_err_p99,rel_err_max. */
+int xb_compare_write_csv(const xb_circuit_compare *cc, const char *path, xb_error *err);
+
+#endif

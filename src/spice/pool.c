@@ -1,0 +1,307 @@
+// pool: worker processes that solve (layer, tile, input chunk) units through libngspice in parallel
+#define _GNU_SOURCE
+#include "pool.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ngspice.h"
+#include "progress.h"
+
+void xb_pool_defaults(xb_pool_options *o)
+{
+    memset(o, 0, sizeof *o);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->jobs = cores > 0 ? (int)cores : 1;
+    o->chunk = 250;
+    xb_netlist_defaults(&o->net);
+    o->fault_unit = -1;
+}
+
+typedef struct unit {
+    size_t rt, ct, k0, k1;
+} unit;
+
+/* What the workers write and the parent reads: in a MAP_SHARED mapping. */
+typedef struct shared_hdr {
+    int fault_fired;
+    int ngspice_version;
+    int klu;
+    long peak_rss_kb;
+    size_t inputs_retried, inputs_failed;
+} shared_hdr;
+
+typedef struct worker {
+    pid_t pid;
+    int cmd_fd;   /* parent writes unit numbers here */
+    long unit;    /* the unit it holds, -1 if idle */
+    int index;
+} worker;
+
+/* Messages from workers on the shared result pipe. */
+typedef struct msg {
+    int worker;
+    long unit; /* -1: ready, >= 0: unit done */
+    int status;
+} msg;
+
+static void worker_main(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *fail,
+                        shared_hdr *hdr, const unit *units, int index, int cmd_fd, int res_fd)
+{
+    const xb_chip *c = p->chip;
+    const xb_layer_map *L = &c->layers[l];
+    /* A clean folder and HOME: ngspice reads .spiceinit from both. */
+    char dir[] = "/tmp/xbarsim-worker-XXXXXX";
+    if (!mkdtemp(dir) || chdir(dir) != 0)
+        _exit(3);
+    setenv("HOME", dir, 1);
+    char log[4200] = "";
+    if (p->o.log_dir[0])
+        snprintf(log, sizeof log, "%s/ngspice-worker-%d.log", p->o.log_dir, index);
+    xb_error err = {0};
+    xb_spice *s = NULL;
+    int rc = xb_spice_open(log[0] ? log : NULL, &s, &err);
+    msg m = {index, -1, rc};
+    if (write(res_fd, &m, sizeof m) != sizeof m || rc)
+        _exit(4);
+    __atomic_store_n(&hdr->ngspice_version, xb_spice_version(s), __ATOMIC_RELAXED);
+    __atomic_store_n(&hdr->klu, xb_spice_klu(s), __ATOMIC_RELAXED);
+    size_t max_nr = c->opt.tile_rows, max_nc = c->opt.tile_cols, chunk = p->o.chunk;
+    double *v_tile = malloc(chunk * max_nr * sizeof *v_tile), *i_tile = malloc(chunk * max_nc * sizeof *i_tile);
+    int *status = malloc(chunk * sizeof *status);
+    if (!v_tile || !i_tile || !status)
+        _exit(5);
+    long u;
+    while (read(cmd_fd, &u, sizeof u) == sizeof u) {
+        if (u == p->o.fault_unit && !__atomic_exchange_n(&hdr->fault_fired, 1, __ATOMIC_SEQ_CST))
+            raise(SIGKILL);
+        const unit *w = &units[u];
+        size_t r0, nr, c0, nc, k = w->k1 - w->k0;
+        xb_chip_tile_bounds(c, l, w->rt, w->ct, &r0, &nr, &c0, &nc);
+        xb_netlist_tile_rows(c, l, r0, nr, V + w->k0 * L->rows, k, v_tile);
+        rc = xb_spice_solve_tile(s, c, l, w->rt, w->ct, p->dev, &p->o.net, v_tile, k, i_tile, status, &err);
+        if (rc || xb_spice_dead(s))
+            _exit(6); /* the parent hands the unit to a fresh worker */
+        size_t retried = 0, failed = 0;
+        for (size_t q = 0; q < k; q++) {
+            double *dst = I_rt + (w->rt * n + w->k0 + q) * L->cols + c0;
+            memcpy(dst, i_tile + q * nc, nc * sizeof *dst);
+            retried += status[q] == XB_SOLVE_RETRIED;
+            if (status[q] == XB_SOLVE_FAILED) {
+                failed++;
+                fail[w->k0 + q] = 1;
+                for (size_t j = 0; j < nc; j++)
+                    dst[j] = 0; /* reported per input; the current is unknown */
+            }
+        }
+        __atomic_add_fetch(&hdr->inputs_retried, retried, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&hdr->inputs_failed, failed, __ATOMIC_RELAXED);
+        m = (msg){index, u, 0};
+        if (write(res_fd, &m, sizeof m) != sizeof m)
+            break;
+    }
+    long rss = xb_spice_peak_rss_kb();
+    long prev = __atomic_load_n(&hdr->peak_rss_kb, __ATOMIC_RELAXED);
+    while (rss > prev && !__atomic_compare_exchange_n(&hdr->peak_rss_kb, &prev, rss, 0, __ATOMIC_SEQ_CST,
+                                                       __ATOMIC_SEQ_CST))
+        ;
+    xb_spice_close(&s);
+    if (chdir("/") == 0)
+        rmdir(dir);
+    _exit(0);
+}
+
+static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *fail,
+                        shared_hdr *hdr, const unit *units, worker *wk, int index, int res_pipe[2])
+{
+    int cmd[2];
+    if (pipe(cmd) != 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(cmd[0]);
+        close(cmd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(cmd[1]);
+        close(res_pipe[0]);
+        worker_main(p, l, V, n, I_rt, fail, hdr, units, index, cmd[0], res_pipe[1]);
+    }
+    close(cmd[0]);
+    wk->pid = pid;
+    wk->cmd_fd = cmd[1];
+    wk->unit = -1;
+    wk->index = index;
+    p->stats.workers_started++;
+    return 0;
+}
+
+int xb_pool_layer_currents(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err)
+{
+    xb_pool *p = ctx;
+    const xb_layer_map *L = &p->chip->layers[l];
+    size_t chunk = p->o.chunk ? p->o.chunk : 250;
+    size_t n_chunks = (n + chunk - 1) / chunk, n_units = L->n_row_tiles * L->n_col_tiles * n_chunks;
+    double t0 = xb_now();
+    int jobs = p->o.jobs > 0 ? p->o.jobs : 1;
+    if ((size_t)jobs > n_units)
+        jobs = (int)n_units;
+    size_t max_restarts = (size_t)jobs * 4 + 8;
+    unit *units = malloc(n_units * sizeof *units);
+    long *queue = malloc((n_units + max_restarts + 1) * sizeof *queue); /* room for every re-queue */
+    if (!units || !queue) {
+        free(units), free(queue);
+        return xb_fail(err, XB_ENOMEM, "out of memory for work units");
+    }
+    size_t u = 0;
+    for (size_t rt = 0; rt < L->n_row_tiles; rt++)
+        for (size_t ct = 0; ct < L->n_col_tiles; ct++)
+            for (size_t k0 = 0; k0 < n; k0 += chunk)
+                units[u++] = (unit){rt, ct, k0, k0 + chunk < n ? k0 + chunk : n};
+    for (size_t i = 0; i < n_units; i++)
+        queue[i] = (long)i;
+    size_t q_head = 0, q_tail = n_units, done = 0;
+
+    /* Results, failure flags and counters live in shared memory the workers write into. */
+    size_t cur_bytes = L->n_row_tiles * n * L->cols * sizeof(double);
+    size_t bytes = sizeof(shared_hdr) + cur_bytes + n;
+    void *shm = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shm == MAP_FAILED) {
+        free(units), free(queue);
+        return xb_fail(err, XB_ENOMEM, "cannot map %zu bytes of shared memory", bytes);
+    }
+    shared_hdr *hdr = shm;
+    double *cur = (double *)((char *)shm + sizeof(shared_hdr));
+    unsigned char *fail = (unsigned char *)cur + cur_bytes;
+
+    worker *wk = calloc((size_t)jobs, sizeof *wk);
+    int res[2];
+    int rc = XB_OK, live = 0, next_index = 0;
+    if (!wk || pipe(res) != 0) {
+        rc = xb_fail(err, XB_ERUNTIME, "cannot set up worker pipes: %s", strerror(errno));
+        goto done;
+    }
+    /* A worker that dies must not take the parent down with SIGPIPE. */
+    struct sigaction sa = {0}, old_sa;
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_sa);
+    for (int i = 0; i < jobs; i++) {
+        if (start_worker(p, l, V, n, cur, fail, hdr, units, &wk[i], next_index++, res) != 0) {
+            rc = xb_fail(err, XB_ERUNTIME, "cannot start worker processes: %s", strerror(errno));
+            goto stop;
+        }
+        live++;
+    }
+    xb_progress bar;
+    char label[64];
+    snprintf(label, sizeof label, "%s layer %d", p->label ? p->label : "spice", l + 1);
+    xb_progress_start(&bar, stderr, label, n_units, p->o.quiet);
+    while (done < n_units) {
+        struct pollfd pfd = {.fd = res[0], .events = POLLIN};
+        msg m;
+        if (poll(&pfd, 1, 200) > 0 && read(res[0], &m, sizeof m) == sizeof m) {
+            worker *w = NULL;
+            for (int i = 0; i < jobs; i++)
+                if (wk[i].pid > 0 && wk[i].index == m.worker)
+                    w = &wk[i];
+            if (w && m.unit < 0 && m.status != 0) {
+                rc = xb_fail(err, XB_ERUNTIME, "a worker could not start libngspice");
+                goto stop;
+            }
+            if (w && m.unit >= 0) {
+                w->unit = -1;
+                done++;
+                p->stats.units++;
+                xb_progress_update(&bar, done, "");
+            }
+            if (w && w->unit < 0 && q_head < q_tail) {
+                w->unit = queue[q_head++];
+                /* A failed write means it died: the reaping below hands the unit out again. */
+                (void)!write(w->cmd_fd, &w->unit, sizeof w->unit);
+            } else if (w && w->unit < 0 && w->cmd_fd >= 0) {
+                close(w->cmd_fd); /* nothing left for it: it finishes */
+                w->cmd_fd = -1;
+            }
+        }
+        /* Reap ended workers; a unit held by a dead one goes back in the queue for a fresh worker. */
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (int i = 0; i < jobs; i++) {
+                if (wk[i].pid != pid)
+                    continue;
+                wk[i].pid = 0;
+                live--;
+                if (wk[i].cmd_fd >= 0)
+                    close(wk[i].cmd_fd);
+                wk[i].cmd_fd = -1;
+                int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                if (clean && wk[i].unit < 0)
+                    break;
+                p->stats.workers_lost++;
+                if (wk[i].unit >= 0) {
+                    queue[q_tail++] = wk[i].unit;
+                    p->stats.unit_retries++;
+                    wk[i].unit = -1;
+                }
+                if (p->stats.workers_lost > max_restarts) {
+                    rc = xb_fail(err, XB_ERUNTIME, "%zu workers died; giving up (see the ngspice logs in %s)",
+                                 p->stats.workers_lost, p->o.log_dir[0] ? p->o.log_dir : "the run folder");
+                    goto stop;
+                }
+                if (start_worker(p, l, V, n, cur, fail, hdr, units, &wk[i], next_index++, res) != 0) {
+                    rc = xb_fail(err, XB_ERUNTIME, "cannot restart a worker: %s", strerror(errno));
+                    goto stop;
+                }
+                live++;
+                break;
+            }
+        }
+        if (live == 0 && done < n_units) {
+            rc = xb_fail(err, XB_ERUNTIME, "every worker ended with %zu of %zu units left", n_units - done, n_units);
+            goto stop;
+        }
+    }
+    xb_progress_finish(&bar, "");
+stop:
+    for (int i = 0; i < jobs; i++)
+        if (wk && wk[i].cmd_fd >= 0)
+            close(wk[i].cmd_fd);
+    if (rc)
+        for (int i = 0; i < jobs; i++)
+            if (wk && wk[i].pid > 0)
+                kill(wk[i].pid, SIGKILL);
+    while (live > 0 && waitpid(-1, NULL, 0) > 0)
+        live--;
+    close(res[0]);
+    close(res[1]);
+    sigaction(SIGPIPE, &old_sa, NULL);
+    if (!rc) {
+        memcpy(I_rt, cur, cur_bytes);
+        if (p->failed && p->failed_cap >= n)
+            for (size_t k = 0; k < n; k++)
+                p->failed[k] |= fail[k];
+        p->stats.inputs_retried += hdr->inputs_retried;
+        p->stats.inputs_failed += hdr->inputs_failed;
+        if (hdr->peak_rss_kb > p->stats.peak_rss_kb)
+            p->stats.peak_rss_kb = hdr->peak_rss_kb;
+        p->stats.ngspice_version = hdr->ngspice_version;
+        snprintf(p->stats.solver, sizeof p->stats.solver, "%s", hdr->klu ? "KLU" : "Sparse 1.3");
+    }
+done:
+    munmap(shm, bytes);
+    free(wk);
+    free(units);
+    free(queue);
+    p->stats.seconds += xb_now() - t0;
+    return rc;
+}

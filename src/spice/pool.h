@@ -1,0 +1,52 @@
+// pool: worker processes that solve (layer, tile, input chunk) units through libngspice in parallel
+//
+// Layers run one after the other; within a layer every tile x input-chunk unit goes to the next free
+// worker. Workers are forked per layer, so they share the chip and the row voltages copy-on-write, and
+// write column currents straight into shared memory. Each worker runs in its own empty folder with HOME
+// pointing there (no stray .spiceinit), with its own libngspice and log. A worker that dies (killed,
+// or ngspice's fatal error) is replaced and its unit handed out again.
+#ifndef XB_POOL_H
+#define XB_POOL_H
+
+#include <stddef.h>
+
+#include "chip.h"
+#include "device.h"
+#include "netlist.h"
+
+typedef struct xb_pool_options {
+    int jobs;              /* worker processes (default: the core count) */
+    size_t chunk;          /* inputs per work unit (default 250) */
+    xb_netlist_options net;
+    char log_dir[4096];    /* ngspice logs go to LOG_DIR/ngspice-worker-K.log ("" : discarded) */
+    int quiet;             /* no progress bar */
+    int fault_unit;        /* test hook: the first worker to take this unit number kills itself (-1: off) */
+} xb_pool_options;
+
+void xb_pool_defaults(xb_pool_options *o);
+
+/* Totals over every call, for the run log. */
+typedef struct xb_pool_stats {
+    size_t units, unit_retries;          /* units solved; units handed out again after a worker died */
+    size_t workers_started, workers_lost;
+    size_t inputs_retried, inputs_failed; /* input x tile solves that needed stepping / never converged */
+    long peak_rss_kb;                    /* largest peak resident memory of a worker */
+    int ngspice_version;
+    char solver[32];
+    double seconds;
+} xb_pool_stats;
+
+typedef struct xb_pool {
+    const xb_chip *chip;
+    const xb_device *dev;
+    xb_pool_options o;
+    xb_pool_stats stats;
+    unsigned char *failed; /* per input of the current forward call: 1 if any of its solves failed */
+    size_t failed_cap;
+    const char *label;     /* progress label */
+} xb_pool;
+
+/* A xb_tile_current_fn (behavioral.h): solve every tile of layer l for n inputs with row voltages V. */
+int xb_pool_layer_currents(void *pool, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+
+#endif
