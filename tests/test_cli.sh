@@ -100,6 +100,38 @@ expect 2 "$tmp/out/w.npz: array chip is missing" -- "$XB" eval --weights "$tmp/o
 printf '<device>\n  <bogus/>\n</device>\n' >"$tmp/bad.xml"
 expect 2 "bad.xml:[0-9]+" -- "$XB" program --weights "$tmp/out/w.npz" --dataset "$tmp/data" --device "$tmp/bad.xml"
 
+# Netlists: the real `ngspice -b` on a generated deck prints the currents the library driver reports.
+# Both run the same circuit through the same Sparse solver from a cold start; the deck prints 12 digits.
+# 1T1R cells converge by Newton iteration (RELTOL 1e-3 of the update), so allow 1e-6 relative.
+compare_deck() { # deck expected.csv tolerance
+    ngspice -b "$1" 2>/dev/null | awk -v expfile="$2" -v tol="$3" '
+        BEGIN { FS = ","; getline hdr < expfile; getline row < expfile; n = split(row, want, ","); FS = " " }
+        /^i\(vsense[0-9]+\) = / { j = substr($1, 9) + 0; got = $3 + 0; w = want[j + 3]; seen++
+            d = got - w; if (d < 0) d = -d; a = w < 0 ? -w : w
+            if (d > tol * a + 1e-15) { bad++; printf "column %d: ngspice %s, library %s\n", j, $3, w } }
+        END { if (seen != n - 2 || bad) { printf "%d columns compared of %d, %d differ\n", seen, n - 2, bad; exit 1 } }'
+}
+expect 0 'L1_T0_0.cir \(8 x 8 tile, 1 input\)' -- "$XB" netlist --chip "$tmp/chip/chip.npz" --weights "$tmp/out/w.npz" \
+    --dataset "$tmp/data" --input 4 -o "$tmp/decks"
+if compare_deck "$tmp/decks/L1_T0_0.cir" "$tmp/decks/L1_T0_0.cir.expected.csv" 1e-6; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL: ngspice -b on the 1T1R deck disagrees with the library"; fi
+"$XB" netlist --chip "$tmp/chip/chip.npz" --weights "$tmp/out/w.npz" --dataset "$tmp/data" --input 2 --cells linear \
+    --r-row 3 --r-col 2 -o "$tmp/decks-lin" >/dev/null
+if compare_deck "$tmp/decks-lin/L1_T0_0.cir" "$tmp/decks-lin/L1_T0_0.cir.expected.csv" 1e-10; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL: ngspice -b on the linear deck disagrees with the library"; fi
+expect 2 'layer 1 has 3 x 1 tiles' -- "$XB" netlist --chip "$tmp/chip/chip.npz" --weights "$tmp/out/w.npz" \
+    --dataset "$tmp/data" --tile 5,0 -o "$tmp/decks"
+
+# The circuit backend on the tiny set: every prediction as the behavioral model's, McNemar p = 1.
+expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- "$XB" eval -q --weights "$tmp/out/w.npz" \
+    --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 -o "$tmp/evs"
+expect 0 '^tile,layer,row_tile,col_tile' -- head -1 "$tmp/evs/tile_errors.csv"
+# A worker killed while holding a unit: the unit goes to a fresh worker and the run completes.
+expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- env XBARSIM_FAULT_UNIT=1 "$XB" eval -q \
+    --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 \
+    --chunk 10 -o "$tmp/evk"
+expect 0 '"workers_lost": [1-9]' -- cat "$tmp/evk/run.json"
+
 # Input errors: weights that do not fit the data, a truncated image file.
 expect 2 'takes 16 inputs.*784 pixels' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset mnist
 head -c 100 "$tmp/data/t10k-images-idx3-ubyte" >"$tmp/trunc" && mv "$tmp/trunc" "$tmp/data/t10k-images-idx3-ubyte"

@@ -498,6 +498,10 @@ static int run(int argc, char **argv)
         pool.o = job.pool;
         pool.o.quiet = job.quiet;
         pool.label = "spice";
+        /* Fault injection for tests: the first worker to take this unit kills itself. */
+        const char *fault = getenv("XBARSIM_FAULT_UNIT");
+        if (fault)
+            pool.o.fault_unit = atoi(fault);
         snprintf(pool.o.log_dir, sizeof pool.o.log_dir, "%s/logs", job.out);
         if ((rc = xb_mkdir_p(pool.o.log_dir, &err)))
             goto done;

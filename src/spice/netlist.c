@@ -193,7 +193,7 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
             fprintf(fp, "M%zu_%zu m%zu_%zu wl %s 0 %s W=1u L=1u\n", i, j, i, j, b, dev->mosfet_model_name);
         }
     if (kind == XB_DECK_OP || kind == XB_DECK_SWEEP) {
-        fprintf(fp, ".control\n");
+        fprintf(fp, ".control\nset numdgt=12\n");
         if (kind == XB_DECK_OP)
             fprintf(fp, "op\n");
         else

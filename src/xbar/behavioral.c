@@ -154,14 +154,18 @@ static void digital_out(const xb_behav *b, const xb_layer_map *L, const double *
     }
 }
 
-/* Run n inputs through all layers; out receives the last layer's pre-activations (n x classes). */
-static void run_layers(xb_behav *b, const double *X, size_t n, gsl_rng *rng, int calibrating, double *out)
+/* Run n inputs through layers [0, stop); out receives the last layer's pre-activations (n x classes)
+ * when stop is n_layers; otherwise b->V holds the row voltages of layer stop. */
+static void run_layers_until(xb_behav *b, const double *X, size_t n, gsl_rng *rng, int calibrating, double *out,
+                             int stop)
 {
     const xb_chip *c = b->c;
     const double *x = X;
     for (int l = 0; l < c->n_layers; l++) {
         const xb_layer_map *L = &c->layers[l];
         drive_rows(b, L, x, n, b->V);
+        if (l == stop)
+            return;
         column_currents(b, l, b->V, n, rng, calibrating, b->I);
         if (b->source_rc)
             return;
@@ -173,6 +177,24 @@ static void run_layers(xb_behav *b, const double *X, size_t n, gsl_rng *rng, int
         xb_activation_apply(L->act, z, n * L->fan_out);
         x = z;
     }
+}
+
+static void run_layers(xb_behav *b, const double *X, size_t n, gsl_rng *rng, int calibrating, double *out)
+{
+    run_layers_until(b, X, n, rng, calibrating, out, -1);
+}
+
+int xb_behav_layer_rows(xb_behav *b, int l, const double *X, size_t n, gsl_rng *rng, double *V, xb_error *err)
+{
+    if (l < 0 || l >= b->c->n_layers || n > CHUNK)
+        return xb_fail(err, XB_EINPUT, "layer %d / %zu inputs out of range", l + 1, n);
+    b->source_rc = XB_OK;
+    b->source_err = err;
+    run_layers_until(b, X, n, rng, 0, NULL, l);
+    if (b->source_rc)
+        return b->source_rc;
+    memcpy(V, b->V, n * b->c->layers[l].rows * sizeof *V);
+    return XB_OK;
 }
 
 int xb_behav_new(const xb_chip *c, const xb_behav_options *o, const double *calib, size_t n_calib,

@@ -43,6 +43,10 @@ int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, doubl
 typedef int (*xb_tile_current_fn)(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err);
 void xb_behav_set_current_source(xb_behav *b, xb_tile_current_fn fn, void *ctx);
 
+/* Row voltages of layer l (n x rows, volts) for n network inputs (n <= 1024): earlier layers run through
+ * the model (or the current source, if set), then layer l's DAC and bias rows. */
+int xb_behav_layer_rows(xb_behav *b, int l, const double *X, size_t n, gsl_rng *rng, double *V, xb_error *err);
+
 /* ADC full scale (A) used for layer l, after calibration. */
 double xb_behav_adc_full_scale(const xb_behav *b, int l);
 

@@ -1,0 +1,258 @@
+// cmd_netlist: `xbarsim netlist`, write SPICE decks of a chip's tiles for review and for `ngspice -b`
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "behavioral.h"
+#include "chipopts.h"
+#include "cli.h"
+#include "dataset.h"
+#include "fileio.h"
+#include "netlist.h"
+#include "pool.h"
+#include "weights.h"
+
+static const char usage[] =
+    "usage: xbarsim netlist --weights FILE [options]\n"
+    "\n"
+    "Write SPICE decks of crossbar tiles that a person can read and run with `ngspice -b DECK`: row\n"
+    "drivers, a resistor per wire segment, the cells (comments give each cell's layer row and column,\n"
+    "normalized weight and conductance), the word line, and a 0 V sense source per column whose current\n"
+    "is the column current. The deck's inputs are test images (layer 1) or, for later layers, the\n"
+    "behavioral model's activations of those images. Beside each deck, DECK.expected.csv holds the\n"
+    "column currents xbarsim's libngspice driver computes for the same inputs.\n"
+    "\n"
+    "  -w, --weights FILE        weights.npz, or W1.npy,b1.npy,...\n"
+    "      --chip FILE           a conductance map from `xbarsim program` (else the weights are mapped here)\n"
+    "  -d, --dataset NAME|PATH   where the test images come from (default mnist)\n"
+    "  -a, --activation NAME     hidden activation when the weights file does not record it\n"
+    "      --layer L             layer (default 1)\n"
+    "      --tile R,C            row tile and column tile (default 0,0)\n"
+    "      --all                 every tile of every layer (review decks, no expected currents)\n"
+    "      --input K             first test image (default 0)\n"
+    "      --inputs N            inputs in the deck: 1 writes an `op` deck, more a `dc` sweep (default 1)\n"
+    "      --cells 1t1r|linear   cell model (default 1t1r)\n"
+    "      --r-row OHM, --r-col OHM   wire resistance per cell segment (default 1)\n"
+    "      --rram-v0 V           RRAM sinh I-V nonlinearity voltage (default 0: linear)\n"
+    "  -o, --out DIR             folder for the decks (default netlists/generated)\n"
+    XB_CLI_CHIP_USAGE
+    "\n"
+    "example:\n"
+    "  xbarsim netlist --weights results/reference/mnist-slp-f32.npz --tile 6,0 -o /tmp/decks\n"
+    "  ngspice -b /tmp/decks/L1_T6_0.cir\n";
+
+enum { O_CHIP = 1000, O_LAYER, O_TILE, O_ALL, O_INPUT, O_INPUTS, O_CELLS, O_RROW, O_RCOL, O_V0 };
+
+static int write_deck(const char *path, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                      const xb_netlist_options *o, const double *V, size_t n, const char *note, xb_error *err)
+{
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+    double *vt = NULL;
+    xb_deck_kind kind = XB_DECK_SWEEP;
+    if (V) {
+        vt = malloc(n * nr * sizeof *vt);
+        if (!vt)
+            return xb_fail(err, XB_ENOMEM, "out of memory");
+        xb_netlist_tile_rows(c, l, r0, nr, V, n, vt);
+        kind = n == 1 ? XB_DECK_OP : XB_DECK_SWEEP;
+    } else {
+        /* Review decks without inputs: every row at v_read. */
+        n = 1;
+        kind = XB_DECK_OP;
+        vt = malloc(nr * sizeof *vt);
+        if (!vt)
+            return xb_fail(err, XB_ENOMEM, "out of memory");
+        for (size_t i = 0; i < nr; i++)
+            vt[i] = c->opt.v_read_V;
+    }
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (!rc) {
+        rc = xb_netlist_write_tile(f.fp, c, l, rt, ct, dev, o, kind, vt, n, note, err);
+        if (rc)
+            xb_atomic_abort(&f);
+        else
+            rc = xb_atomic_commit(&f, err);
+    }
+    free(vt);
+    return rc;
+}
+
+static int run(int argc, char **argv)
+{
+    const char *weights = NULL, *spec = "mnist", *act_s = NULL, *out = "netlists/generated", *chip_path = NULL;
+    size_t layer = 1, rt = 0, ct = 0, input = 0, n_inputs = 1;
+    int all = 0;
+    xb_cli_chip copt;
+    xb_cli_chip_defaults(&copt);
+    xb_pool_options po;
+    xb_pool_defaults(&po);
+    po.jobs = 1;
+    po.quiet = 1;
+    struct option opts[32] = {
+        {"weights", required_argument, 0, 'w'}, {"dataset", required_argument, 0, 'd'},
+        {"activation", required_argument, 0, 'a'}, {"out", required_argument, 0, 'o'},
+        {"chip", required_argument, 0, O_CHIP}, {"layer", required_argument, 0, O_LAYER},
+        {"tile", required_argument, 0, O_TILE}, {"all", no_argument, 0, O_ALL},
+        {"input", required_argument, 0, O_INPUT}, {"inputs", required_argument, 0, O_INPUTS},
+        {"cells", required_argument, 0, O_CELLS}, {"r-row", required_argument, 0, O_RROW},
+        {"r-col", required_argument, 0, O_RCOL}, {"rram-v0", required_argument, 0, O_V0}};
+    int n_opts = 14;
+    for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
+        opts[n_opts++] = xb_cli_chip_options[i];
+    memset(&opts[n_opts], 0, sizeof opts[0]);
+    int c, bad = 0;
+    opterr = 0;
+    optind = 1;
+    while (!bad && (c = getopt_long(argc, argv, ":w:d:a:o:", opts, NULL)) != -1) {
+        const char *opt = argv[optind - 1];
+        if (xb_cli_chip_option("netlist", c, optarg, &copt, &bad))
+            continue;
+        switch (c) {
+        case 'w': weights = optarg; break;
+        case 'd': spec = optarg; break;
+        case 'a': act_s = optarg; break;
+        case 'o': out = optarg; break;
+        case O_CHIP: chip_path = optarg; break;
+        case O_LAYER: bad = xb_cli_size("netlist", "--layer", optarg, 1, 64, &layer); break;
+        case O_TILE: {
+            unsigned long a, b;
+            char extra;
+            if (sscanf(optarg, "%lu,%lu%c", &a, &b, &extra) != 2)
+                bad = xb_cli_usage_error("netlist", "--tile '%s': expected ROW_TILE,COL_TILE, e.g. 0,0", optarg);
+            rt = a, ct = b;
+            break;
+        }
+        case O_ALL: all = 1; break;
+        case O_INPUT: bad = xb_cli_size("netlist", "--input", optarg, 0, (size_t)1 << 40, &input); break;
+        case O_INPUTS: bad = xb_cli_size("netlist", "--inputs", optarg, 1, 1024, &n_inputs); break;
+        case O_CELLS:
+            if (strcmp(optarg, "1t1r") && strcmp(optarg, "linear"))
+                bad = xb_cli_usage_error("netlist", "--cells '%s': expected 1t1r or linear", optarg);
+            po.net.linear_cells = !strcmp(optarg, "linear");
+            break;
+        case O_RROW: bad = xb_cli_double("netlist", "--r-row", optarg, 0, 1e6, &po.net.r_row_ohm); break;
+        case O_RCOL: bad = xb_cli_double("netlist", "--r-col", optarg, 0, 1e6, &po.net.r_col_ohm); break;
+        case O_V0: bad = xb_cli_double("netlist", "--rram-v0", optarg, 0, 100, &po.net.rram_v0_V); break;
+        case ':': return xb_cli_usage_error("netlist", "option %s needs a value", opt);
+        default: return xb_cli_usage_error("netlist", "unknown option '%s'", opt);
+        }
+    }
+    if (bad)
+        return 2;
+    if (optind < argc)
+        return xb_cli_usage_error("netlist", "unexpected argument '%s'", argv[optind]);
+    if (!weights)
+        return xb_cli_usage_error("netlist", "--weights is required (an .npz file or W1.npy,b1.npy,...)");
+    int hidden = -1;
+    if (act_s && (hidden = xb_activation_parse(act_s)) < 0)
+        return xb_cli_usage_error("netlist", "--activation '%s': expected sigmoid, relu or identity", act_s);
+
+    xb_error err = {0};
+    xb_mlp *m = NULL;
+    xb_chip *chip = NULL;
+    xb_dataset *test = NULL;
+    xb_behav *b = NULL;
+    double *V = NULL, *I = NULL;
+    xb_device dev;
+    char note[4096];
+    size_t used = (size_t)snprintf(note, sizeof note, "xbarsim");
+    for (int i = 0; i < argc && used < sizeof note; i++)
+        used += (size_t)snprintf(note + used, sizeof note - used, " %s", argv[i]);
+    int rc = xb_weights_load(weights, hidden, &m, &err);
+    if (rc)
+        goto done;
+    if (chip_path) {
+        if ((rc = xb_chip_load(chip_path, &chip, &err)) || (rc = xb_device_load(copt.device, NULL, &dev, &err)))
+            goto done;
+    } else if ((rc = xb_cli_chip_build(&copt, m, spec, &dev, &chip, NULL, 0, &err))) {
+        goto done;
+    }
+    int l = (int)layer - 1;
+    if (l >= chip->n_layers) {
+        rc = xb_fail(&err, XB_EINPUT, "--layer %zu: the network has %d layers", layer, chip->n_layers);
+        goto done;
+    }
+    if ((rc = xb_mkdir_p(out, &err)))
+        goto done;
+    char path[4200];
+    if (all) {
+        size_t decks = 0;
+        for (int k = 0; k < chip->n_layers; k++)
+            for (size_t a = 0; a < chip->layers[k].n_row_tiles; a++)
+                for (size_t bb = 0; bb < chip->layers[k].n_col_tiles; bb++) {
+                    snprintf(path, sizeof path, "%s/L%d_T%zu_%zu.cir", out, k + 1, a, bb);
+                    if ((rc = write_deck(path, chip, k, a, bb, &dev, &po.net, NULL, 0, note, &err)))
+                        goto done;
+                    decks++;
+                }
+        printf("%zu review decks (every row at v_read) -> %s/\n", decks, out);
+        goto done;
+    }
+    const xb_layer_map *L = &chip->layers[l];
+    if (rt >= L->n_row_tiles || ct >= L->n_col_tiles) {
+        rc = xb_fail(&err, XB_EINPUT, "--tile %zu,%zu: layer %d has %zu x %zu tiles (row tiles 0..%zu, column tiles "
+                     "0..%zu)", rt, ct, l + 1, L->n_row_tiles, L->n_col_tiles, L->n_row_tiles - 1, L->n_col_tiles - 1);
+        goto done;
+    }
+    if ((rc = xb_dataset_load(spec, XB_SPLIT_TEST, &test, &err)))
+        goto done;
+    if (input + n_inputs > test->n || test->dim != chip->layers[0].fan_in) {
+        rc = xb_fail(&err, XB_EINPUT, "inputs %zu..%zu: the test split has %zu images of %zu pixels (the chip takes "
+                     "%zu)", input, input + n_inputs - 1, test->n, test->dim, chip->layers[0].fan_in);
+        goto done;
+    }
+    xb_behav_options bo;
+    xb_behav_defaults(&bo);
+    if ((rc = xb_behav_new(chip, &bo, NULL, 0, &b, &err)))
+        goto done;
+    V = malloc(n_inputs * L->rows * sizeof *V);
+    I = malloc(L->n_row_tiles * n_inputs * L->cols * sizeof *I);
+    if (!V || !I) {
+        rc = xb_fail(&err, XB_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = xb_behav_layer_rows(b, l, test->x + input * test->dim, n_inputs, NULL, V, &err)))
+        goto done;
+    snprintf(path, sizeof path, "%s/L%d_T%zu_%zu.cir", out, l + 1, rt, ct);
+    if ((rc = write_deck(path, chip, l, rt, ct, &dev, &po.net, V, n_inputs, note, &err)))
+        goto done;
+    /* The same inputs through the library driver, in a worker process. */
+    xb_pool pool = {.chip = chip, .dev = &dev, .o = po, .label = "netlist"};
+    if ((rc = xb_pool_layer_currents(&pool, l, V, n_inputs, I, &err)))
+        goto done;
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(chip, l, rt, ct, &r0, &nr, &c0, &nc);
+    char epath[4300];
+    snprintf(epath, sizeof epath, "%s.expected.csv", path);
+    xb_atomic_file f;
+    if ((rc = xb_atomic_open(&f, epath, &err)))
+        goto done;
+    fprintf(f.fp, "input,test_index");
+    for (size_t j = 0; j < nc; j++)
+        fprintf(f.fp, ",i_vsense%zu_A", j);
+    fputc('\n', f.fp);
+    for (size_t k = 0; k < n_inputs; k++) {
+        fprintf(f.fp, "%zu,%zu", k, input + k);
+        for (size_t j = 0; j < nc; j++)
+            fprintf(f.fp, ",%.17g", I[(rt * n_inputs + k) * L->cols + c0 + j]);
+        fputc('\n', f.fp);
+    }
+    if ((rc = xb_atomic_commit(&f, &err)))
+        goto done;
+    printf("%s (%zu x %zu tile, %zu input%s) and %s (currents from libngspice %s)\n", path, nr, nc, n_inputs,
+           n_inputs == 1 ? "" : "s", epath, pool.stats.solver);
+done:
+    free(V);
+    free(I);
+    xb_behav_free(&b);
+    xb_dataset_free(&test);
+    xb_chip_free(&chip);
+    xb_mlp_free(&m);
+    return xb_cli_fail("netlist", rc, &err);
+}
+
+const xb_command xb_cmd_netlist = {"netlist", run, "write SPICE decks of crossbar tiles (review, ngspice -b)",
+                                   {usage}};
