@@ -200,7 +200,8 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
             fprintf(fp, "dc vidx 0 %zu 1\n", n - 1);
         for (size_t j = 0; j < nc; j++)
             fprintf(fp, "print i(vsense%zu)\n", j);
-        fprintf(fp, ".endc\n");
+        /* Without it `ngspice -b` exits 1 ("no simulations run": the analysis lives in .control). */
+        fprintf(fp, "quit 0\n.endc\n");
     }
     fprintf(fp, ".end\n");
     if (ferror(fp))
