@@ -18,7 +18,7 @@ end_b=$(date +%s.%N)
 wall=$(echo "$end - $start" | bc -l)
 wall_b=$(echo "$end_b - $start_b" | bc -l)
 echo "bench_spice_e2e: SLP 784-10 on $n MNIST test images, 64x64 1T1R tiles, 1 ohm wire segments, --jobs $jobs"
-grep -E '^(ideal|behavioral|spice) ' "$out/log" | sed 's/^/  /'
+grep -E '^(ideal|behavioral|spice) +accuracy' "$out/log" | sed 's/^/  /'
 grep -E '^behavioral vs spice' "$out/log" | sed 's/^/  /'
 printf '  wall time (whole eval, all three backends)  %8.1f s  (target < 300 s: %s)\n' "$wall" \
     "$(echo "$wall < 300" | bc -l | sed 's/1/met/;s/0/missed/')"

@@ -11,6 +11,7 @@
 #include "behavioral.h"
 #include "chipopts.h"
 #include "compare.h"
+#include "ngspice.h"
 #include "cli.h"
 #include "dataset.h"
 #include "fileio.h"
@@ -65,6 +66,10 @@ static const char usage_spice[] =
     "      --r-row OHM           wire resistance per cell segment of a row line (default 1)\n"
     "      --r-col OHM           wire resistance per cell segment of a column line (default 1)\n"
     "      --rram-v0 V           RRAM sinh I-V nonlinearity voltage (default 0: linear RRAM)\n"
+    "      --spice-mode exact|linear  exact: every input solved by ngspice (default); linear: per tile, R\n"
+    "                            unit-input solves give the transfer matrix (IR drop included) and each\n"
+    "                            input is one product; exact only for linear cells (--cells linear)\n"
+    "      --linear-sample N     inputs per layer re-solved exactly to measure the linear mode's error (20)\n"
     "      writes also tile_errors.csv (per tile: relative error of the circuit's column currents\n"
     "      against I = V.G, mean, p99, max), logs/ (ngspice output per worker) and a McNemar test of\n"
     "      behavioral against spice predictions in run.json\n"
@@ -75,8 +80,70 @@ static const char usage_spice[] =
     "  xbarsim eval --weights mlp.npz --backend behavioral --levels set3 --adc-bits 8\n"
     "  xbarsim eval --weights slp.npz --backend behavioral --perturb c2c:ar=1,sigma=0.2 --trials 100\n";
 
+/* The IR-drop map: one tile with every row at v_read; how much of the drive each cell loses on the wires. */
+typedef struct irdrop_job {
+    const xb_chip *chip;
+    const xb_device *dev;
+    const xb_netlist_options *net;
+    int l;
+    size_t rt, ct;
+} irdrop_job;
+
+static int irdrop_solve(xb_spice *s, void *ctx, void *result, xb_error *err)
+{
+    irdrop_job *j = ctx;
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(j->chip, j->l, j->rt, j->ct, &r0, &nr, &c0, &nc);
+    double v[4096], *out = result;
+    for (size_t i = 0; i < nr && i < 4096; i++)
+        v[i] = j->chip->opt.v_read_V;
+    return xb_spice_tile_cell_voltages(s, j->chip, j->l, j->rt, j->ct, j->dev, j->net, v, out, out + nr * nc, err);
+}
+
+static int write_irdrop(const char *dir, const xb_pool *pool, const xb_circuit_compare *cc, xb_error *err)
+{
+    /* The tile whose currents strayed furthest from I = V.G on average. */
+    size_t best = 0;
+    double worst = -1;
+    for (size_t t = 0; t < cc->n_tiles; t++) {
+        double m = cc->tiles[t].n ? cc->tiles[t].sum / (double)cc->tiles[t].n : -1;
+        if (m > worst) {
+            worst = m;
+            best = t;
+        }
+    }
+    const xb_tile_error *te = &cc->tiles[best];
+    irdrop_job job = {pool->chip, pool->dev, &pool->o.net, te->layer, te->rt, te->ct};
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(pool->chip, te->layer, te->rt, te->ct, &r0, &nr, &c0, &nc);
+    if (nr > 4096)
+        return XB_OK;
+    double *vv = malloc(2 * nr * nc * sizeof *vv);
+    if (!vv)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    int rc = xb_pool_run_one(&pool->o, irdrop_solve, &job, vv, 2 * nr * nc * sizeof *vv, err);
+    if (!rc) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/ir_drop.csv", dir);
+        xb_atomic_file f;
+        if (!(rc = xb_atomic_open(&f, path, err))) {
+            double vr = pool->chip->opt.v_read_V;
+            fprintf(f.fp, "layer,row_tile,col_tile,row,col,v_drive_V,v_row_node_V,v_col_node_V,v_cell_V,deficit\n");
+            for (size_t i = 0; i < nr; i++)
+                for (size_t j = 0; j < nc; j++) {
+                    double a = vv[i * nc + j], b = vv[nr * nc + i * nc + j];
+                    fprintf(f.fp, "%d,%zu,%zu,%zu,%zu,%.17g,%.17g,%.17g,%.17g,%.17g\n", te->layer + 1, te->rt, te->ct,
+                            i, j, vr, a, b, a - b, 1 - (a - b) / vr);
+                }
+            rc = xb_atomic_commit(&f, err);
+        }
+    }
+    free(vv);
+    return rc;
+}
+
 enum { O_LIMIT = 1000, O_CHIP, O_DAC, O_ADC, O_ADC_RANGE, O_READ_NOISE, O_PERTURB, O_TRIALS, O_JOBS, O_CHUNK,
-       O_CELLS, O_RROW, O_RCOL, O_V0 };
+       O_CELLS, O_RROW, O_RCOL, O_V0, O_MODE, O_SAMPLE };
 
 typedef struct eval_job {
     const char *spec, *weights, *backend, *out, *chip_path;
@@ -212,6 +279,14 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_int(&j, "solves_failed", (long long)pool->stats.inputs_failed);
         xb_json_int(&j, "peak_worker_rss_kB", pool->stats.peak_rss_kb);
         xb_json_number(&j, "seconds", pool->stats.seconds);
+        xb_json_string(&j, "mode", pool->o.linear ? "linear" : "exact");
+        if (pool->o.linear) {
+            xb_json_int(&j, "linear_currents_checked", (long long)pool->stats.linear_checked);
+            xb_json_number(&j, "linear_err_max", pool->stats.linear_err_max);
+            xb_json_number(&j, "linear_err_mean", pool->stats.linear_checked
+                                                      ? pool->stats.linear_err_sum / (double)pool->stats.linear_checked
+                                                      : NAN);
+        }
         double worst = 0, sum = 0;
         size_t cnt = 0;
         for (size_t t = 0; t < cc->n_tiles; t++) {
@@ -255,8 +330,9 @@ static int run(int argc, char **argv)
         {"trials", required_argument, 0, O_TRIALS}, {"seed", required_argument, 0, 's'},
         {"jobs", required_argument, 0, O_JOBS}, {"chunk", required_argument, 0, O_CHUNK},
         {"cells", required_argument, 0, O_CELLS}, {"r-row", required_argument, 0, O_RROW},
-        {"r-col", required_argument, 0, O_RCOL}, {"rram-v0", required_argument, 0, O_V0}};
-    int n_opts = 22;
+        {"r-col", required_argument, 0, O_RCOL}, {"rram-v0", required_argument, 0, O_V0},
+        {"spice-mode", required_argument, 0, O_MODE}, {"linear-sample", required_argument, 0, O_SAMPLE}};
+    int n_opts = 24;
     for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
         opts[n_opts++] = xb_cli_chip_options[i];
     memset(&opts[n_opts], 0, sizeof opts[0]);
@@ -310,6 +386,14 @@ static int run(int argc, char **argv)
         case O_RROW: bad = xb_cli_double("eval", "--r-row", optarg, 0, 1e6, &job.pool.net.r_row_ohm); break;
         case O_RCOL: bad = xb_cli_double("eval", "--r-col", optarg, 0, 1e6, &job.pool.net.r_col_ohm); break;
         case O_V0: bad = xb_cli_double("eval", "--rram-v0", optarg, 0, 100, &job.pool.net.rram_v0_V); break;
+        case O_MODE:
+            if (strcmp(optarg, "exact") && strcmp(optarg, "linear"))
+                bad = xb_cli_usage_error("eval", "--spice-mode '%s': expected exact or linear", optarg);
+            job.pool.linear = !strcmp(optarg, "linear");
+            break;
+        case O_SAMPLE:
+            bad = xb_cli_size("eval", "--linear-sample", optarg, 0, 100000, &job.pool.linear_sample);
+            break;
         case ':': return xb_cli_usage_error("eval", "option %s needs a value", opt);
         default: return xb_cli_usage_error("eval", "unknown option '%s'", opt);
         }
@@ -546,6 +630,8 @@ static int run(int argc, char **argv)
         snprintf(path, sizeof path, "%s/tile_errors.csv", job.out);
         if ((rc = xb_compare_write_csv(&cc, path, &err)))
             goto done;
+        if ((rc = write_irdrop(job.out, &pool, &cc, &err)))
+            goto done;
     }
     double seconds = xb_now() - t0;
     if ((rc = xb_results_write_classification(job.out, r, n_backends, conf, test->y, (const int *const *)pred,
@@ -570,6 +656,11 @@ static int run(int argc, char **argv)
                "%zu solves retried, %zu failed; %s, peak worker memory %.1f MB\n",
                agree, test->n, mc_p, mc_b, mc_c, pool.stats.inputs_retried, pool.stats.inputs_failed,
                pool.stats.solver, pool.stats.peak_rss_kb / 1024.0);
+        if (pool.o.linear)
+            printf("linear mode: error against exact solves of %zu column currents: max %.3g, mean %.3g "
+                   "(of each tile's largest current)\n",
+                   pool.stats.linear_checked, pool.stats.linear_err_max,
+                   pool.stats.linear_checked ? pool.stats.linear_err_sum / (double)pool.stats.linear_checked : NAN);
     }
     if (job.trials) {
         xb_mc_stats s;

@@ -331,3 +331,48 @@ int xb_spice_solve_tile_op(xb_spice *s, const xb_chip *c, int l, size_t rt, size
         return xb_fail(err, XB_ERUNTIME, "ngspice stopped with a fatal error: %s", s->last_error);
     return XB_OK;
 }
+
+/* The voltage of node `name` in the current plot (0 for ground-tied names ngspice does not keep). */
+static double node_voltage(const char *name)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", name);
+    pvector_info v = ngGet_Vec_Info(buf);
+    return v && v->v_realdata && v->v_length > 0 ? v->v_realdata[v->v_length - 1] : 0;
+}
+
+int xb_spice_tile_cell_voltages(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                                const xb_netlist_options *o, const double *v_rows, double *v_row_node,
+                                double *v_col_node, xb_error *err)
+{
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+    int rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, err);
+    if (rc)
+        return rc;
+    char cmd[128], name[64];
+    for (size_t i = 0; i < nr; i++) {
+        snprintf(cmd, sizeof cmd, "alter vrow%zu dc = %.17g", i, v_rows[i]);
+        command(s, cmd);
+    }
+    s->i_cols = NULL;
+    command(s, "op");
+    for (size_t i = 0; i < nr; i++)
+        for (size_t j = 0; j < nc; j++) {
+            if (o->r_row_ohm > 0)
+                snprintf(name, sizeof name, "r%zu_%zu", i, j);
+            else
+                snprintf(name, sizeof name, "rin%zu", i);
+            v_row_node[i * nc + j] = node_voltage(name);
+            if (o->r_col_ohm > 0) {
+                snprintf(name, sizeof name, "c%zu_%zu", i, j);
+                v_col_node[i * nc + j] = node_voltage(name);
+            } else {
+                v_col_node[i * nc + j] = 0; /* the column is the sense node at virtual ground */
+            }
+        }
+    unload(s);
+    if (s->dead)
+        return xb_fail(err, XB_ERUNTIME, "ngspice stopped with a fatal error: %s", s->last_error);
+    return XB_OK;
+}

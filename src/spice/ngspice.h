@@ -45,6 +45,12 @@ int xb_spice_solve_tile_op(xb_spice *s, const xb_chip *c, int l, size_t rt, size
                            const xb_netlist_options *o, const double *v_tile, size_t n, double *i_cols,
                            xb_error *err);
 
+/* Node voltages of one input (v_rows: nr volts): v_row_node and v_col_node (nr x nc) are the voltages
+ * of the row line and of the column line at each cell; their difference is what the cell sees. */
+int xb_spice_tile_cell_voltages(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                                const xb_netlist_options *o, const double *v_rows, double *v_row_node,
+                                double *v_col_node, xb_error *err);
+
 /* Peak resident memory of this process (kB), from getrusage. */
 long xb_spice_peak_rss_kb(void);
 

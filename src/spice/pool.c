@@ -3,6 +3,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <gsl/gsl_cblas.h>
 
 #include "ngspice.h"
 #include "progress.h"
@@ -23,6 +26,58 @@ void xb_pool_defaults(xb_pool_options *o)
     o->chunk = 250;
     xb_netlist_defaults(&o->net);
     o->fault_unit = -1;
+    o->linear_sample = 20;
+}
+
+/* A clean folder for a worker, with HOME pointing there: ngspice reads .spiceinit from both. */
+static int enter_clean_dir(char *dir)
+{
+    if (!mkdtemp(dir) || chdir(dir) != 0)
+        return -1;
+    setenv("HOME", dir, 1);
+    return 0;
+}
+
+int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err),
+                    void *ctx, void *result, size_t result_bytes, xb_error *err)
+{
+    size_t bytes = sizeof(xb_error) + result_bytes;
+    void *shm = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shm == MAP_FAILED)
+        return xb_fail(err, XB_ENOMEM, "cannot map shared memory");
+    xb_error *child_err = shm;
+    memset(child_err, 0, sizeof *child_err);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        munmap(shm, bytes);
+        return xb_fail(err, XB_ERUNTIME, "cannot start a worker: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        char dir[] = "/tmp/xbarsim-worker-XXXXXX", log[4200] = "";
+        if (enter_clean_dir(dir) != 0)
+            _exit(3);
+        if (o->log_dir[0])
+            snprintf(log, sizeof log, "%s/ngspice-single.log", o->log_dir);
+        xb_spice *s = NULL;
+        int rc = xb_spice_open(log[0] ? log : NULL, &s, child_err);
+        if (!rc)
+            rc = fn(s, ctx, (char *)shm + sizeof(xb_error), child_err);
+        xb_spice_close(&s);
+        if (chdir("/") == 0)
+            rmdir(dir);
+        _exit(rc ? 1 : 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int rc = XB_OK;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        rc = xb_fail(err, child_err->code ? child_err->code : XB_ERUNTIME, "%s",
+                     child_err->msg[0] ? child_err->msg : "the ngspice worker died");
+    else
+        memcpy(result, (char *)shm + sizeof(xb_error), result_bytes);
+    munmap(shm, bytes);
+    return rc;
 }
 
 typedef struct unit {
@@ -57,11 +112,9 @@ static void worker_main(xb_pool *p, int l, const double *V, size_t n, double *I_
 {
     const xb_chip *c = p->chip;
     const xb_layer_map *L = &c->layers[l];
-    /* A clean folder and HOME: ngspice reads .spiceinit from both. */
     char dir[] = "/tmp/xbarsim-worker-XXXXXX";
-    if (!mkdtemp(dir) || chdir(dir) != 0)
+    if (enter_clean_dir(dir) != 0)
         _exit(3);
-    setenv("HOME", dir, 1);
     char log[4200] = "";
     if (p->o.log_dir[0])
         snprintf(log, sizeof log, "%s/ngspice-worker-%d.log", p->o.log_dir, index);
@@ -145,9 +198,75 @@ static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_
     return 0;
 }
 
+static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+
+/* Linear mode: transfer matrices from unit inputs, products for every input, an exact sample to check. */
+static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, xb_error *err)
+{
+    const xb_chip *c = p->chip;
+    const xb_layer_map *L = &c->layers[l];
+    size_t R = c->opt.tile_rows < L->rows ? c->opt.tile_rows : L->rows, rows = L->rows, cols = L->cols;
+    double vr = c->opt.v_read_V;
+    /* Input k drives local row k of every row tile at v_read: one call extracts all the tiles. */
+    double *U = calloc(R * rows, sizeof *U), *T = malloc(L->n_row_tiles * R * cols * sizeof *T);
+    size_t ns = n < p->o.linear_sample ? n : p->o.linear_sample;
+    double *Vs = malloc((ns ? ns : 1) * rows * sizeof *Vs);
+    double *Is = malloc(L->n_row_tiles * (ns ? ns : 1) * cols * sizeof *Is);
+    int rc = XB_OK;
+    if (!U || !T || !Vs || !Is) {
+        rc = xb_fail(err, XB_ENOMEM, "out of memory for transfer matrices");
+        goto done;
+    }
+    for (size_t k = 0; k < R; k++)
+        for (size_t i = k; i < rows; i += R)
+            U[k * rows + i] = vr;
+    if ((rc = exact_layer_currents(p, l, U, R, T, err)))
+        goto done;
+    for (size_t rt = 0; rt < L->n_row_tiles; rt++) {
+        size_t r0, nr, c0, nc;
+        xb_chip_tile_bounds(c, l, rt, 0, &r0, &nr, &c0, &nc);
+        /* I = (V / v_read) T: row k of T is the tile's column currents for its row k at v_read. */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)cols, (int)nr, 1.0 / vr, V + r0,
+                    (int)rows, T + rt * R * cols, (int)cols, 0.0, I_rt + rt * n * cols, (int)cols);
+    }
+    /* Measure the error on evenly spaced inputs, solved exactly. */
+    if (ns) {
+        for (size_t q = 0; q < ns; q++)
+            memcpy(Vs + q * rows, V + (q * n / ns) * rows, rows * sizeof *Vs);
+        if ((rc = exact_layer_currents(p, l, Vs, ns, Is, err)))
+            goto done;
+        for (size_t rt = 0; rt < L->n_row_tiles; rt++)
+            for (size_t ct = 0; ct < L->n_col_tiles; ct++) {
+                size_t r0, nr, c0, nc;
+                xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+                double big = 0;
+                for (size_t q = 0; q < ns; q++)
+                    for (size_t j = c0; j < c0 + nc; j++)
+                        big = fmax(big, fabs(Is[(rt * ns + q) * cols + j]));
+                if (!(big > 0))
+                    continue;
+                for (size_t q = 0; q < ns; q++)
+                    for (size_t j = c0; j < c0 + nc; j++) {
+                        double e = fabs(I_rt[(rt * n + q * n / ns) * cols + j] - Is[(rt * ns + q) * cols + j]) / big;
+                        p->stats.linear_err_max = fmax(p->stats.linear_err_max, e);
+                        p->stats.linear_err_sum += e;
+                        p->stats.linear_checked++;
+                    }
+            }
+    }
+done:
+    free(U), free(T), free(Vs), free(Is);
+    return rc;
+}
+
 int xb_pool_layer_currents(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err)
 {
     xb_pool *p = ctx;
+    return p->o.linear ? linear_layer_currents(p, l, V, n, I_rt, err) : exact_layer_currents(p, l, V, n, I_rt, err);
+}
+
+static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, xb_error *err)
+{
     const xb_layer_map *L = &p->chip->layers[l];
     size_t chunk = p->o.chunk ? p->o.chunk : 250;
     size_t n_chunks = (n + chunk - 1) / chunk, n_units = L->n_row_tiles * L->n_col_tiles * n_chunks;

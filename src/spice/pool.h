@@ -21,6 +21,9 @@ typedef struct xb_pool_options {
     char log_dir[4096];    /* ngspice logs go to LOG_DIR/ngspice-worker-K.log ("" : discarded) */
     int quiet;             /* no progress bar */
     int fault_unit;        /* test hook: the first worker to take this unit number kills itself (-1: off) */
+    int linear;            /* SPICE-extracted linear mode: per tile, R unit-input solves give the exact
+                              transfer matrix (IR drop included); every input is then one product */
+    size_t linear_sample;  /* inputs re-solved exactly per layer to measure the linear mode's error (20) */
 } xb_pool_options;
 
 void xb_pool_defaults(xb_pool_options *o);
@@ -31,6 +34,8 @@ typedef struct xb_pool_stats {
     size_t workers_started, workers_lost;
     size_t inputs_retried, inputs_failed; /* input x tile solves that needed stepping / never converged */
     long peak_rss_kb;                    /* largest peak resident memory of a worker */
+    size_t linear_checked;               /* column currents compared in the linear mode's exact sample */
+    double linear_err_max, linear_err_sum; /* |I_linear - I_exact| / largest |I_exact| of the tile */
     int ngspice_version;
     char solver[32];
     double seconds;
@@ -46,7 +51,14 @@ typedef struct xb_pool {
     const char *label;     /* progress label */
 } xb_pool;
 
-/* A xb_tile_current_fn (behavioral.h): solve every tile of layer l for n inputs with row voltages V. */
+/* A xb_tile_current_fn (behavioral.h): solve every tile of layer l for n inputs with row voltages V
+ * (exactly, or through the extracted transfer matrices in the linear mode). */
 int xb_pool_layer_currents(void *pool, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+
+/* Run fn once in a fresh worker process (clean folder, its own libngspice); fn may write up to
+ * result_bytes into result, which the caller then reads. */
+struct xb_spice;
+int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err),
+                    void *ctx, void *result, size_t result_bytes, xb_error *err);
 
 #endif
