@@ -2,6 +2,7 @@
 # test_cli: the command line as a user meets it: exit codes, messages, files written (real binary)
 set -u
 XB=${1:?usage: test_cli.sh path/to/xbarsim}
+XB=$(cd "$(dirname "$XB")" && pwd)/$(basename "$XB") # absolute: some checks run in other folders
 tmp=$(mktemp -d /tmp/xb_test_cli_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
@@ -126,6 +127,10 @@ expect 2 'layer 1 has 3 x 1 tiles' -- "$XB" netlist --chip "$tmp/chip/chip.npz" 
 expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- "$XB" eval -q --weights "$tmp/out/w.npz" \
     --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 -o "$tmp/evs"
 expect 0 '^tile,layer,row_tile,col_tile' -- head -1 "$tmp/evs/tile_errors.csv"
+# A relative output folder: workers run in folders of their own but still find their logs.
+expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- env -C "$tmp" "$XB" eval -q --weights out/w.npz \
+    --dataset data --backend spice --chip chip/chip.npz --jobs 1 -o evs-rel
+expect 0 'ngspice' -- cat "$tmp/evs-rel/logs/ngspice-worker-0.log"
 # A worker killed while holding a unit: the unit goes to a fresh worker and the run completes.
 expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- env XBARSIM_FAULT_UNIT=1 "$XB" eval -q \
     --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 \

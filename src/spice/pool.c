@@ -29,6 +29,18 @@ void xb_pool_defaults(xb_pool_options *o)
     o->linear_sample = 20;
 }
 
+/* LOG_DIR/file as an absolute path: a worker changes into its own folder before it opens its log. */
+static void worker_log_path(const char *log_dir, const char *file, char *out, size_t cap)
+{
+    char cwd[4096];
+    if (!log_dir[0])
+        out[0] = '\0';
+    else if (log_dir[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(out, cap, "%s/%s/%s", cwd, log_dir, file);
+    else
+        snprintf(out, cap, "%s/%s", log_dir, file);
+}
+
 /* A clean folder for a worker, with HOME pointing there: ngspice reads .spiceinit from both. */
 static int enter_clean_dir(char *dir)
 {
@@ -54,11 +66,10 @@ int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void
         return xb_fail(err, XB_ERUNTIME, "cannot start a worker: %s", strerror(errno));
     }
     if (pid == 0) {
-        char dir[] = "/tmp/xbarsim-worker-XXXXXX", log[4200] = "";
+        char dir[] = "/tmp/xbarsim-worker-XXXXXX", log[8400];
+        worker_log_path(o->log_dir, "ngspice-single.log", log, sizeof log);
         if (enter_clean_dir(dir) != 0)
             _exit(3);
-        if (o->log_dir[0])
-            snprintf(log, sizeof log, "%s/ngspice-single.log", o->log_dir);
         xb_spice *s = NULL;
         int rc = xb_spice_open(log[0] ? log : NULL, &s, child_err);
         if (!rc)
@@ -112,12 +123,11 @@ static void worker_main(xb_pool *p, int l, const double *V, size_t n, double *I_
 {
     const xb_chip *c = p->chip;
     const xb_layer_map *L = &c->layers[l];
-    char dir[] = "/tmp/xbarsim-worker-XXXXXX";
+    char dir[] = "/tmp/xbarsim-worker-XXXXXX", log[8400], name[64];
+    snprintf(name, sizeof name, "ngspice-worker-%d.log", index);
+    worker_log_path(p->o.log_dir, name, log, sizeof log);
     if (enter_clean_dir(dir) != 0)
         _exit(3);
-    char log[4200] = "";
-    if (p->o.log_dir[0])
-        snprintf(log, sizeof log, "%s/ngspice-worker-%d.log", p->o.log_dir, index);
     xb_error err = {0};
     xb_spice *s = NULL;
     int rc = xb_spice_open(log[0] ? log : NULL, &s, &err);
