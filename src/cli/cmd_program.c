@@ -12,7 +12,7 @@
 #include "fileio.h"
 #include "igvva.h"
 #include "json.h"
-#include "perturb.h"
+#include "program.h"
 #include "progress.h"
 #include "provenance.h"
 #include "weights.h"
@@ -46,40 +46,6 @@ static const char usage[] =
     "               --chip results/program/slp/chip.npz\n";
 
 enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS };
-
-/* Where each programmed cell sits: layer, row, column. */
-typedef struct cell_ref {
-    int layer;
-    size_t row, col;
-} cell_ref;
-
-static int write_cells(const char *path, const xb_chip *c, const cell_ref *cells, const double *i_trg,
-                       const xb_igvva_result *res, size_t n, xb_error *err)
-{
-    xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
-    if (rc)
-        return rc;
-    fprintf(f.fp, "layer,row,col,row_tile,col_tile,input,neuron,role,weight_normalized,g_target_S,g_S,"
-                  "i_trg_A,i_read_A,pulses,attempts,status\n");
-    for (size_t k = 0; k < n; k++) {
-        const xb_layer_map *L = &c->layers[cells[k].layer];
-        size_t row = cells[k].row, col = cells[k].col;
-        int neuron = L->col_neuron[col];
-        const char *role = L->col_role[col] == XB_COL_POS ? "+" : L->col_role[col] == XB_COL_NEG ? "-" : "ref";
-        char input[32];
-        if (row < L->fan_in)
-            snprintf(input, sizeof input, "%zu", row);
-        else
-            snprintf(input, sizeof input, "bias%zu", row - L->fan_in);
-        double wn = neuron >= 0 ? L->wn[row * L->fan_out + (size_t)neuron] : 0;
-        fprintf(f.fp, "%d,%zu,%zu,%zu,%zu,%s,%d,%s,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%d,%s\n", cells[k].layer + 1,
-                row, col, row / c->opt.tile_rows, col / c->opt.tile_cols, input, neuron, role, wn,
-                L->g_target_S[row * L->cols + col], res[k].g_S, i_trg[k], res[k].i_read_A, res[k].pulses,
-                res[k].attempts, xb_igvva_status_name(res[k].status));
-    }
-    return xb_atomic_commit(&f, err);
-}
 
 static void json_group(xb_json *j, const char *key, const xb_igvva_group_stats *g)
 {
@@ -167,10 +133,7 @@ static int run(int argc, char **argv)
     xb_chip *chip = NULL;
     xb_device dev;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    cell_ref *cells = NULL;
-    double *i_trg = NULL;
-    xb_igvva_result *res = NULL;
-    xb_igvva_stats *stats = NULL;
+    xb_program_result *pr = NULL;
     char levels[512];
     if (!rng)
         return xb_cli_fail("program", xb_fail(&err, XB_ENOMEM, "out of memory"), &err);
@@ -180,78 +143,22 @@ static int run(int argc, char **argv)
         rc = xb_cli_chip_build(&copt, m, spec, &dev, &chip, levels, sizeof levels, &err);
     if (rc)
         goto done;
-    if (d2d < 0)
-        d2d = dev.sigma_d2d;
-    if (p_lrs < 0)
-        p_lrs = dev.p_stuck_lrs;
-    if (p_hrs < 0)
-        p_hrs = dev.p_stuck_hrs;
-    if (p_lrs + p_hrs > 1) {
-        rc = xb_fail(&err, XB_EINPUT, "stuck-at probabilities %g (LRS) + %g (HRS) exceed 1", p_lrs, p_hrs);
-        goto done;
-    }
+    xb_program_options po;
+    xb_program_defaults(&dev, &po);
+    po.method = (xb_program_method)xb_program_method_parse(method);
+    if (d2d >= 0)
+        po.sigma_d2d = d2d;
+    if (p_lrs >= 0)
+        po.p_stuck_lrs = p_lrs;
+    if (p_hrs >= 0)
+        po.p_stuck_hrs = p_hrs;
     xb_provenance_add_input(&prov, "weights", weights, strchr(weights, ',') ? "(several .npy files)" : NULL, &err);
     xb_provenance_add_input(&prov, "device", copt.device, NULL, &err);
 
-    /* Cells above the HRS need programming; the rest stay RESET. */
-    size_t n_total = 0, n_prog = 0;
-    for (int l = 0; l < chip->n_layers; l++)
-        n_total += chip->layers[l].rows * chip->layers[l].cols;
-    cells = malloc(n_total * sizeof *cells);
-    i_trg = malloc(n_total * sizeof *i_trg);
-    res = calloc(n_total, sizeof *res);
-    stats = calloc(1, sizeof *stats);
-    if (!cells || !i_trg || !res || !stats) {
-        rc = xb_fail(&err, XB_ENOMEM, "out of memory for %zu cells", n_total);
+    if (!quiet && po.method == XB_PROGRAM_IGVVA)
+        fprintf(stderr, "programming %s with IGVVA (%s levels), seed %lu\n", weights, levels, seed);
+    if ((rc = xb_chip_program(chip, &dev, &po, rng, &pr, &err)))
         goto done;
-    }
-    double g_floor = dev.g_hrs_S * (1 + 1e-9);
-    for (int l = 0; l < chip->n_layers; l++) {
-        const xb_layer_map *L = &chip->layers[l];
-        for (size_t i = 0; i < L->rows; i++)
-            for (size_t col = 0; col < L->cols; col++) {
-                double g = L->g_target_S[i * L->cols + col];
-                if (g > g_floor) {
-                    cells[n_prog] = (cell_ref){l, i, col};
-                    i_trg[n_prog++] = g * dev.v_read_V;
-                }
-            }
-    }
-    double t0 = xb_now();
-    int grouped = 1;
-    if (!strcmp(method, "igvva")) {
-        if (!quiet)
-            fprintf(stderr, "programming %zu of %zu cells with IGVVA (%s levels), seed %lu\n", n_prog, n_total,
-                    levels, seed);
-        rc = xb_igvva_program(&dev, i_trg, n_prog, rng, res, stats, &err);
-        if (rc == XB_EINPUT && strstr(err.msg, "distinct")) {
-            /* Unquantized targets are all different: program them, skip the per-level statistics. */
-            grouped = 0;
-            rc = xb_igvva_program(&dev, i_trg, n_prog, rng, res, NULL, &err);
-        }
-        if (rc)
-            goto done;
-        for (size_t k = 0; k < n_prog; k++) {
-            xb_layer_map *L = &chip->layers[cells[k].layer];
-            L->g_S[cells[k].row * L->cols + cells[k].col] = res[k].g_S;
-        }
-    } else {
-        for (size_t k = 0; k < n_prog; k++)
-            res[k] = (xb_igvva_result){.g_S = i_trg[k] / dev.v_read_V, .i_read_A = i_trg[k]};
-        grouped = xb_igvva_summarize(i_trg, res, n_prog, stats, NULL) == XB_OK;
-    }
-    double t_prog = xb_now() - t0;
-    size_t n_lrs = 0, n_hrs = 0;
-    for (int l = 0; l < chip->n_layers; l++) {
-        xb_layer_map *L = &chip->layers[l];
-        size_t n = L->rows * L->cols, a = 0, b = 0;
-        if (d2d > 0)
-            xb_perturb_d2d(rng, L->g_S, n, d2d);
-        if ((rc = xb_perturb_stuck_at(rng, L->g_S, n, p_lrs, dev.g_lrs_S, p_hrs, dev.g_hrs_S, &a, &b, &err)))
-            goto done;
-        n_lrs += a;
-        n_hrs += b;
-    }
 
     char path[4200];
     snprintf(path, sizeof path, "%s/chip.npz", out);
@@ -261,22 +168,17 @@ static int run(int argc, char **argv)
     if ((rc = xb_chip_write_tile_map(chip, path, &err)))
         goto done;
     snprintf(path, sizeof path, "%s/cells.csv", out);
-    if ((rc = write_cells(path, chip, cells, i_trg, res, n_prog, &err)))
+    if ((rc = xb_program_write_cells_csv(path, chip, pr, &err)))
         goto done;
-    if (grouped) {
+    if (pr->grouped) {
         snprintf(path, sizeof path, "%s/cdf.csv", out);
-        if ((rc = xb_igvva_write_cdf_csv(path, i_trg, res, n_prog, &err)))
+        if ((rc = xb_igvva_write_cdf_csv(path, pr->i_trg_A, pr->res, pr->n_programmed, &err)))
             goto done;
     }
     snprintf(path, sizeof path, "%s/pulses.csv", out);
-    if ((rc = xb_igvva_write_pulse_hist_csv(path, res, n_prog, &err)))
+    if ((rc = xb_igvva_write_pulse_hist_csv(path, pr->res, pr->n_programmed, &err)))
         goto done;
 
-    size_t failed = 0, pulses = 0;
-    for (size_t k = 0; k < n_prog; k++) {
-        failed += res[k].status != XB_IGVVA_OK;
-        pulses += (size_t)res[k].pulses;
-    }
     snprintf(path, sizeof path, "%s/program.json", out);
     xb_atomic_file f;
     if ((rc = xb_atomic_open(&f, path, &err)))
@@ -294,18 +196,18 @@ static int run(int argc, char **argv)
     xb_json_number(&j, "v_read_V", dev.v_read_V);
     xb_json_number(&j, "g_min_S", chip->opt.g_min_S);
     xb_json_number(&j, "g_max_S", chip->opt.g_max_S);
-    xb_json_int(&j, "cells", (long long)n_total);
-    xb_json_int(&j, "cells_programmed", (long long)n_prog);
-    xb_json_int(&j, "cells_failed", (long long)failed);
-    xb_json_int(&j, "pulses", (long long)pulses);
-    xb_json_number(&j, "sigma_d2d", d2d);
-    xb_json_int(&j, "stuck_lrs", (long long)n_lrs);
-    xb_json_int(&j, "stuck_hrs", (long long)n_hrs);
-    xb_json_number(&j, "seconds_programming", t_prog);
-    if (grouped) {
+    xb_json_int(&j, "cells", (long long)pr->n_cells);
+    xb_json_int(&j, "cells_programmed", (long long)pr->n_programmed);
+    xb_json_int(&j, "cells_failed", (long long)pr->n_failed);
+    xb_json_int(&j, "pulses", (long long)pr->n_pulses);
+    xb_json_number(&j, "sigma_d2d", po.sigma_d2d);
+    xb_json_int(&j, "stuck_lrs", (long long)pr->n_stuck_lrs);
+    xb_json_int(&j, "stuck_hrs", (long long)pr->n_stuck_hrs);
+    xb_json_number(&j, "seconds_programming", pr->seconds);
+    if (pr->grouped) {
         xb_json_array_begin(&j, "levels_stats");
-        for (int g = 0; g < stats->n_groups; g++)
-            json_group(&j, NULL, &stats->group[g]);
+        for (int g = 0; g < pr->stats.n_groups; g++)
+            json_group(&j, NULL, &pr->stats.group[g]);
         xb_json_array_end(&j);
     }
     xb_json_object_end(&j);
@@ -313,12 +215,10 @@ static int run(int argc, char **argv)
         goto done;
     printf("programmed %zu of %zu cells (%s, %s levels) in %.2f s: %zu pulses, %zu failed, "
            "%zu stuck at LRS, %zu at HRS -> %s/\n",
-           n_prog, n_total, method, levels, t_prog, pulses, failed, n_lrs, n_hrs, out);
+           pr->n_programmed, pr->n_cells, method, levels, pr->seconds, pr->n_pulses, pr->n_failed, pr->n_stuck_lrs,
+           pr->n_stuck_hrs, out);
 done:
-    free(stats);
-    free(res);
-    free(i_trg);
-    free(cells);
+    xb_program_result_free(&pr);
     gsl_rng_free(rng);
     xb_chip_free(&chip);
     xb_mlp_free(&m);
