@@ -10,7 +10,7 @@
 
 #include "behavioral.h"
 #include "chipopts.h"
-#include "compare.h"
+#include "circuit.h"
 #include "ngspice.h"
 #include "cli.h"
 #include "dataset.h"
@@ -80,68 +80,6 @@ static const char usage_spice[] =
     "  xbarsim eval --weights mlp.npz --backend behavioral --levels set3 --adc-bits 8\n"
     "  xbarsim eval --weights slp.npz --backend behavioral --perturb c2c:ar=1,sigma=0.2 --trials 100\n";
 
-/* The IR-drop map: one tile with every row at v_read; how much of the drive each cell loses on the wires. */
-typedef struct irdrop_job {
-    const xb_chip *chip;
-    const xb_device *dev;
-    const xb_netlist_options *net;
-    int l;
-    size_t rt, ct;
-} irdrop_job;
-
-static int irdrop_solve(xb_spice *s, void *ctx, void *result, xb_error *err)
-{
-    irdrop_job *j = ctx;
-    size_t r0, nr, c0, nc;
-    xb_chip_tile_bounds(j->chip, j->l, j->rt, j->ct, &r0, &nr, &c0, &nc);
-    double v[4096], *out = result;
-    for (size_t i = 0; i < nr && i < 4096; i++)
-        v[i] = j->chip->opt.v_read_V;
-    return xb_spice_tile_cell_voltages(s, j->chip, j->l, j->rt, j->ct, j->dev, j->net, v, out, out + nr * nc, err);
-}
-
-static int write_irdrop(const char *dir, const xb_pool *pool, const xb_circuit_compare *cc, xb_error *err)
-{
-    /* The tile whose currents strayed furthest from I = V.G on average. */
-    size_t best = 0;
-    double worst = -1;
-    for (size_t t = 0; t < cc->n_tiles; t++) {
-        double m = cc->tiles[t].n ? cc->tiles[t].sum / (double)cc->tiles[t].n : -1;
-        if (m > worst) {
-            worst = m;
-            best = t;
-        }
-    }
-    const xb_tile_error *te = &cc->tiles[best];
-    irdrop_job job = {pool->chip, pool->dev, &pool->o.net, te->layer, te->rt, te->ct};
-    size_t r0, nr, c0, nc;
-    xb_chip_tile_bounds(pool->chip, te->layer, te->rt, te->ct, &r0, &nr, &c0, &nc);
-    if (nr > 4096)
-        return XB_OK;
-    double *vv = malloc(2 * nr * nc * sizeof *vv);
-    if (!vv)
-        return xb_fail(err, XB_ENOMEM, "out of memory");
-    int rc = xb_pool_run_one(&pool->o, irdrop_solve, &job, vv, 2 * nr * nc * sizeof *vv, err);
-    if (!rc) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/ir_drop.csv", dir);
-        xb_atomic_file f;
-        if (!(rc = xb_atomic_open(&f, path, err))) {
-            double vr = pool->chip->opt.v_read_V;
-            fprintf(f.fp, "layer,row_tile,col_tile,row,col,v_drive_V,v_row_node_V,v_col_node_V,v_cell_V,deficit\n");
-            for (size_t i = 0; i < nr; i++)
-                for (size_t j = 0; j < nc; j++) {
-                    double a = vv[i * nc + j], b = vv[nr * nc + i * nc + j];
-                    fprintf(f.fp, "%d,%zu,%zu,%zu,%zu,%.17g,%.17g,%.17g,%.17g,%.17g\n", te->layer + 1, te->rt, te->ct,
-                            i, j, vr, a, b, a - b, 1 - (a - b) / vr);
-                }
-            rc = xb_atomic_commit(&f, err);
-        }
-    }
-    free(vv);
-    return rc;
-}
-
 enum { O_LIMIT = 1000, O_CHIP, O_DAC, O_ADC, O_ADC_RANGE, O_READ_NOISE, O_PERTURB, O_TRIALS, O_JOBS, O_CHUNK,
        O_CELLS, O_RROW, O_RCOL, O_V0, O_MODE, O_SAMPLE };
 
@@ -201,7 +139,7 @@ static int write_trials(const char *dir, const double *acc, size_t trials, doubl
 
 static int write_run_json(const char *dir, const xb_provenance *prov, const xb_mlp *m, const eval_job *job,
                           const xb_class_result *r, int n_backends, const double *acc, size_t trials,
-                          const char *levels, double seconds, const xb_pool *pool, const xb_circuit_compare *cc,
+                          const char *levels, double seconds, const xb_circuit *circ,
                           size_t mc_b, size_t mc_c, double mc_stat, double mc_p, xb_error *err)
 {
     char path[4200], desc[256];
@@ -261,7 +199,8 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_number(&j, "delta_accuracy_mean", s.mean - r[0].accuracy);
         xb_json_object_end(&j);
     }
-    if (pool) {
+    if (circ) {
+        const xb_pool *pool = &circ->pool;
         xb_json_object_begin(&j, "spice");
         xb_json_int(&j, "ngspice_version", pool->stats.ngspice_version);
         xb_json_string(&j, "solver", pool->stats.solver);
@@ -287,14 +226,9 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
                                                       ? pool->stats.linear_err_sum / (double)pool->stats.linear_checked
                                                       : NAN);
         }
-        double worst = 0, sum = 0;
-        size_t cnt = 0;
-        for (size_t t = 0; t < cc->n_tiles; t++) {
-            worst = worst > cc->tiles[t].max ? worst : cc->tiles[t].max;
-            sum += cc->tiles[t].sum;
-            cnt += cc->tiles[t].n;
-        }
-        xb_json_number(&j, "column_current_rel_err_mean", cnt ? sum / (double)cnt : NAN);
+        double mean, worst;
+        xb_compare_totals(&circ->cc, &mean, &worst);
+        xb_json_number(&j, "column_current_rel_err_mean", mean);
         xb_json_number(&j, "column_current_rel_err_max", worst);
         xb_json_object_begin(&j, "mcnemar_behavioral_vs_spice");
         xb_json_int(&j, "only_behavioral_correct", (long long)mc_b);
@@ -441,9 +375,7 @@ static int run(int argc, char **argv)
     xb_behav *bm = NULL;
     gsl_rng *rng = NULL;
     int *pred[3] = {NULL, NULL, NULL};
-    xb_pool pool = {0};
-    xb_circuit_compare cc = {0};
-    xb_behav *bs = NULL;
+    xb_circuit circ = {0};
     double mc_stat = NAN, mc_p = NAN;
     size_t mc_b = 0, mc_c = 0;
     double *acc = NULL;
@@ -577,41 +509,22 @@ static int run(int argc, char **argv)
     }
     if (spice) {
         /* The circuit: the chip as programmed, every tile through libngspice, the same digital path. */
-        pool.chip = base;
-        pool.dev = &dev;
-        pool.o = job.pool;
-        pool.o.quiet = job.quiet;
-        pool.label = "spice";
+        xb_pool_options po = job.pool;
+        po.quiet = job.quiet;
         /* Fault injection for tests: the first worker to take this unit kills itself. */
         const char *fault = getenv("XBARSIM_FAULT_UNIT");
         if (fault)
-            pool.o.fault_unit = atoi(fault);
-        snprintf(pool.o.log_dir, sizeof pool.o.log_dir, "%s/logs", job.out);
-        if ((rc = xb_mkdir_p(pool.o.log_dir, &err)))
+            po.fault_unit = atoi(fault);
+        snprintf(po.log_dir, sizeof po.log_dir, "%s/logs", job.out);
+        if ((rc = xb_mkdir_p(po.log_dir, &err)))
             goto done;
-        pool.failed = calloc(test->n, 1);
-        pool.failed_cap = test->n;
-        if (!pool.failed) {
-            rc = xb_fail(&err, XB_ENOMEM, "out of memory");
-            goto done;
-        }
-        if ((rc = xb_compare_init(&cc, &pool, base, &err)))
-            goto done;
-        xb_behav_options so = job.bo;
-        for (int l = 0; l < XB_BEHAV_MAX_LAYERS; l++)
-            so.sigma_out[l] = 0;
-        if ((rc = xb_behav_new(base, &so, cal ? cal->x : NULL, cal ? cal->n : 0, &bs, &err)))
-            goto done;
-        xb_behav_set_current_source(bs, xb_compare_source, &cc);
         if (!job.quiet)
             fprintf(stderr, "spice: %zu inputs, %d worker%s, %s cells, wires %g/%g ohm per segment\n", test->n,
-                    pool.o.jobs, pool.o.jobs == 1 ? "" : "s", pool.o.net.linear_cells ? "linear" : "1T1R",
-                    pool.o.net.r_row_ohm, pool.o.net.r_col_ohm);
-        if ((rc = xb_behav_forward(bs, test->x, test->n, rng, NULL, pred[2], &err)))
+                    po.jobs, po.jobs == 1 ? "" : "s", po.net.linear_cells ? "linear" : "1T1R", po.net.r_row_ohm,
+                    po.net.r_col_ohm);
+        if ((rc = xb_circuit_classify(base, &dev, &po, &job.bo, cal ? cal->x : NULL, cal ? cal->n : 0, test->x,
+                                      test->n, 0, "spice", rng, pred[2], &circ, &err)))
             goto done;
-        for (size_t k = 0; k < test->n; k++)
-            if (pool.failed[k])
-                pred[2][k] = -1; /* never converged: counted wrong, listed in predictions.csv */
         xb_confusion_free(&conf);
         conf = xb_confusion_new((int)classes);
         if (!conf) {
@@ -628,9 +541,15 @@ static int run(int argc, char **argv)
         xb_mcnemar(mc_b, mc_c, &mc_stat, &mc_p);
         char path[4200];
         snprintf(path, sizeof path, "%s/tile_errors.csv", job.out);
-        if ((rc = xb_compare_write_csv(&cc, path, &err)))
+        if ((rc = xb_compare_write_csv(&circ.cc, path, &err)))
             goto done;
-        if ((rc = write_irdrop(job.out, &pool, &cc, &err)))
+        xb_irdrop ir;
+        if ((rc = xb_circuit_irdrop(&circ, &ir, &err)))
+            goto done;
+        snprintf(path, sizeof path, "%s/ir_drop.csv", job.out);
+        rc = xb_irdrop_write_csv(&ir, path, &err);
+        xb_irdrop_free(&ir);
+        if (rc)
             goto done;
     }
     double seconds = xb_now() - t0;
@@ -640,7 +559,7 @@ static int run(int argc, char **argv)
     if (job.trials && (rc = write_trials(job.out, acc, job.trials, r[0].accuracy, &err)))
         goto done;
     if ((rc = write_run_json(job.out, &prov, m, &job, r, n_backends, acc, job.trials, levels, seconds,
-                             spice ? &pool : NULL, spice ? &cc : NULL, mc_b, mc_c, mc_stat, mc_p, &err)))
+                             spice ? &circ : NULL, mc_b, mc_c, mc_stat, mc_p, &err)))
         goto done;
     char desc[256];
     if (!job.quiet)
@@ -654,13 +573,14 @@ static int run(int argc, char **argv)
             agree += pred[1][k] == pred[2][k];
         printf("behavioral vs spice: %zu of %zu predictions agree; McNemar p = %.3g (%zu/%zu discordant); "
                "%zu solves retried, %zu failed; %s, peak worker memory %.1f MB\n",
-               agree, test->n, mc_p, mc_b, mc_c, pool.stats.inputs_retried, pool.stats.inputs_failed,
-               pool.stats.solver, pool.stats.peak_rss_kb / 1024.0);
-        if (pool.o.linear)
+               agree, test->n, mc_p, mc_b, mc_c, circ.pool.stats.inputs_retried, circ.pool.stats.inputs_failed,
+               circ.pool.stats.solver, circ.pool.stats.peak_rss_kb / 1024.0);
+        const xb_pool_stats *ps = &circ.pool.stats;
+        if (circ.pool.o.linear)
             printf("linear mode: error against exact solves of %zu column currents: max %.3g, mean %.3g "
                    "(of each tile's largest current)\n",
-                   pool.stats.linear_checked, pool.stats.linear_err_max,
-                   pool.stats.linear_checked ? pool.stats.linear_err_sum / (double)pool.stats.linear_checked : NAN);
+                   ps->linear_checked, ps->linear_err_max,
+                   ps->linear_checked ? ps->linear_err_sum / (double)ps->linear_checked : NAN);
     }
     if (job.trials) {
         xb_mc_stats s;
@@ -675,9 +595,7 @@ done:
     free(pred[0]);
     free(pred[1]);
     free(pred[2]);
-    free(pool.failed);
-    xb_compare_free(&cc);
-    xb_behav_free(&bs);
+    xb_circuit_free(&circ);
     gsl_rng_free(rng);
     xb_behav_free(&bm);
     xb_chip_free(&chip);

@@ -32,6 +32,7 @@ void xb_compare_free(xb_circuit_compare *cc)
 {
     free(cc->tiles);
     free(cc->scratch);
+    free(cc->samples);
     memset(cc, 0, sizeof *cc);
 }
 
@@ -77,6 +78,16 @@ int xb_compare_source(void *ctx, int l, const double *V, size_t n, double *I_rt,
             return xb_fail(err, XB_ENOMEM, "out of memory");
         cc->scratch_cap = need;
     }
+    int sample = cc->sample_inputs && l < 64 && !(cc->sampled_layers >> l & 1);
+    if (sample) {
+        cc->sampled_layers |= 1ULL << l;
+        size_t k_max = n < cc->sample_inputs ? n : cc->sample_inputs, more = L->n_row_tiles * k_max * L->cols;
+        xb_current_sample *grown = realloc(cc->samples, (cc->n_samples + more) * sizeof *grown);
+        if (!grown)
+            return xb_fail(err, XB_ENOMEM, "out of memory");
+        cc->samples = grown;
+        cc->samples_cap = cc->n_samples + more;
+    }
     size_t t0 = 0;
     for (int k = 0; k < l; k++)
         t0 += c->layers[k].n_row_tiles * c->layers[k].n_col_tiles;
@@ -99,6 +110,8 @@ int xb_compare_source(void *ctx, int l, const double *V, size_t n, double *I_rt,
                     double b = Ib[k * L->cols + j];
                     if (fabs(b) > 1e-3 * big)
                         add_error(te, fabs(Is[k * L->cols + j] - b) / fabs(b));
+                    if (sample && k < cc->sample_inputs && cc->n_samples < cc->samples_cap)
+                        cc->samples[cc->n_samples++] = (xb_current_sample){l, rt, ct, k, j, b, Is[k * L->cols + j]};
                 }
         }
     }
@@ -118,4 +131,32 @@ int xb_compare_write_csv(const xb_circuit_compare *cc, const char *path, xb_erro
                 te->n ? te->sum / (double)te->n : NAN, xb_tile_error_percentile(te, 0.99), te->max);
     }
     return xb_atomic_commit(&f, err);
+}
+
+int xb_compare_write_samples_csv(const xb_circuit_compare *cc, const char *path, xb_error *err)
+{
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fprintf(f.fp, "layer,row_tile,col_tile,input,col,i_behavioral_A,i_spice_A\n");
+    for (size_t k = 0; k < cc->n_samples; k++) {
+        const xb_current_sample *s = &cc->samples[k];
+        fprintf(f.fp, "%d,%zu,%zu,%zu,%zu,%.17g,%.17g\n", s->layer + 1, s->rt, s->ct, s->input, s->col, s->i_model_A,
+                s->i_spice_A);
+    }
+    return xb_atomic_commit(&f, err);
+}
+
+void xb_compare_totals(const xb_circuit_compare *cc, double *mean, double *max)
+{
+    double worst = 0, sum = 0;
+    size_t cnt = 0;
+    for (size_t t = 0; t < cc->n_tiles; t++) {
+        worst = fmax(worst, cc->tiles[t].max);
+        sum += cc->tiles[t].sum;
+        cnt += cc->tiles[t].n;
+    }
+    *mean = cnt ? sum / (double)cnt : NAN;
+    *max = worst;
 }

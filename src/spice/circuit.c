@@ -1,0 +1,135 @@
+// circuit: classify inputs on a programmed chip whose tiles are solved through libngspice
+#include "circuit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "ngspice.h"
+
+int xb_circuit_classify(const xb_chip *c, const xb_device *d, const xb_pool_options *po, const xb_behav_options *bo,
+                        const double *calib, size_t n_calib, const double *X, size_t n, size_t sample_inputs,
+                        const char *label, gsl_rng *rng, int *pred, xb_circuit *r, xb_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->pool.chip = c;
+    r->pool.dev = d;
+    r->pool.o = *po;
+    r->pool.label = label;
+    r->pool.failed = calloc(n ? n : 1, 1);
+    r->pool.failed_cap = n;
+    if (!r->pool.failed)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    int rc = xb_compare_init(&r->cc, &r->pool, c, err);
+    if (rc)
+        return rc;
+    r->cc.sample_inputs = sample_inputs;
+    xb_behav_options so = *bo;
+    for (int l = 0; l < XB_BEHAV_MAX_LAYERS; l++)
+        so.sigma_out[l] = 0;
+    xb_behav *b = NULL;
+    if ((rc = xb_behav_new(c, &so, calib, n_calib, &b, err)))
+        return rc;
+    xb_behav_set_current_source(b, xb_compare_source, &r->cc);
+    rc = xb_behav_forward(b, X, n, rng, NULL, pred, err);
+    xb_behav_free(&b);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < n; k++)
+        if (r->pool.failed[k]) {
+            pred[k] = -1; /* never converged: counted wrong, and listed as such */
+            r->n_failed++;
+        }
+    return XB_OK;
+}
+
+void xb_circuit_free(xb_circuit *r)
+{
+    free(r->pool.failed);
+    xb_compare_free(&r->cc);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct irdrop_job {
+    const xb_chip *chip;
+    const xb_device *dev;
+    const xb_netlist_options *net;
+    int l;
+    size_t rt, ct;
+} irdrop_job;
+
+static int irdrop_solve(xb_spice *s, void *ctx, void *result, xb_error *err)
+{
+    irdrop_job *j = ctx;
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(j->chip, j->l, j->rt, j->ct, &r0, &nr, &c0, &nc);
+    double *v = malloc(nr * sizeof *v), *out = result;
+    if (!v)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < nr; i++)
+        v[i] = j->chip->opt.v_read_V;
+    int rc = xb_spice_tile_cell_voltages(s, j->chip, j->l, j->rt, j->ct, j->dev, j->net, v, out, out + nr * nc, err);
+    free(v);
+    return rc;
+}
+
+int xb_circuit_irdrop(const xb_circuit *r, xb_irdrop *out, xb_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const xb_circuit_compare *cc = &r->cc;
+    if (!cc->n_tiles)
+        return xb_fail(err, XB_EINPUT, "no tiles to map");
+    size_t best = 0;
+    double worst = -1;
+    for (size_t t = 0; t < cc->n_tiles; t++) {
+        double m = cc->tiles[t].n ? cc->tiles[t].sum / (double)cc->tiles[t].n : -1;
+        if (m > worst) {
+            worst = m;
+            best = t;
+        }
+    }
+    const xb_tile_error *te = &cc->tiles[best];
+    const xb_chip *c = r->pool.chip;
+    irdrop_job job = {c, r->pool.dev, &r->pool.o.net, te->layer, te->rt, te->ct};
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, te->layer, te->rt, te->ct, &r0, &nr, &c0, &nc);
+    double *vv = malloc(2 * nr * nc * sizeof *vv);
+    if (!vv)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    int rc = xb_pool_run_one(&r->pool.o, irdrop_solve, &job, vv, 2 * nr * nc * sizeof *vv, err);
+    if (rc) {
+        free(vv);
+        return rc;
+    }
+    *out = (xb_irdrop){te->layer, te->rt, te->ct, nr, nc, c->opt.v_read_V, vv, vv + nr * nc};
+    return XB_OK;
+}
+
+void xb_irdrop_free(xb_irdrop *m)
+{
+    free(m->v_row_node_V); /* one block with v_col_node_V */
+    memset(m, 0, sizeof *m);
+}
+
+double xb_irdrop_deficit(const xb_irdrop *m, size_t i, size_t j)
+{
+    size_t k = i * m->cols + j;
+    return 1 - (m->v_row_node_V[k] - m->v_col_node_V[k]) / m->v_read_V;
+}
+
+int xb_irdrop_write_csv(const xb_irdrop *m, const char *path, xb_error *err)
+{
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fprintf(f.fp, "layer,row_tile,col_tile,row,col,v_drive_V,v_row_node_V,v_col_node_V,v_cell_V,deficit\n");
+    for (size_t i = 0; i < m->rows; i++)
+        for (size_t j = 0; j < m->cols; j++) {
+            double a = m->v_row_node_V[i * m->cols + j], b = m->v_col_node_V[i * m->cols + j];
+            fprintf(f.fp, "%d,%zu,%zu,%zu,%zu,%.17g,%.17g,%.17g,%.17g,%.17g\n", m->layer + 1, m->rt, m->ct, i, j,
+                    m->v_read_V, a, b, a - b, xb_irdrop_deficit(m, i, j));
+        }
+    return xb_atomic_commit(&f, err);
+}
