@@ -91,7 +91,7 @@ expect 0 '5 trials: accuracy' -- "$XB" eval -q --weights "$tmp/out/w.npz" --data
 expect 0 '^trial,accuracy,delta_accuracy$' -- head -1 "$tmp/evmc/trials.csv"
 expect 0 '^delta_accuracy,5,' -- cat "$tmp/evmc/mc_summary.csv"
 expect 2 "level set \"bogus\"" -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend behavioral --levels bogus
-expect 2 'names more layers than the network'"'"'s 2' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend behavioral --levels set1/set2/set3
+expect 2 "level sets 'set1/set2/set3': 3 given for a network of 2 layers" -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend behavioral --levels set1/set2/set3
 expect 2 'tile width 7 is odd' -- "$XB" program --weights "$tmp/out/w.npz" --dataset "$tmp/data" --tile 8x7
 expect 2 "--tile '8'" -- "$XB" program --weights "$tmp/out/w.npz" --tile 8
 expect 2 "--mapping 'x'" -- "$XB" program --weights "$tmp/out/w.npz" --mapping x

@@ -140,6 +140,37 @@ static void test_bits(void)
     CHECK(xb_levelset_bits(17, &ls, &err) == XB_EINPUT, "bits 17");
 }
 
+/* uniform:N: N evenly spaced levels over [-1, 1]; uniform:3 and uniform:9 are the paper's Sets 2 and 3. */
+static void test_uniform(void)
+{
+    xb_error err = {0};
+    xb_levelset *u = NULL, *p = NULL;
+    CHECK(xb_levelset_parse("uniform:4", &u, &err) == XB_OK, "uniform:4 parses: %s", err.msg);
+    if (u) {
+        CHECK(u->n == 4 && !strcmp(u->name, "uniform:4"), "uniform:4 has 4 levels, got %zu (%s)", u->n, u->name);
+        double want[4] = {-1, -1.0 / 3, 1.0 / 3, 1};
+        for (size_t i = 0; i < 4 && i < u->n; i++)
+            CHECK_REL(u->levels[i], want[i], 1e-15, "uniform:4 level");
+        CHECK(xb_levelset_nearest(u, 0.1) == 2, "0.1 goes to 1/3 in uniform:4");
+        CHECK(xb_levelset_nearest(u, -0.7) == 0, "-0.7 goes to -1 in uniform:4");
+    }
+    xb_levelset_free(&u);
+    for (int set = 2; set <= 3; set++) {
+        int n = set == 2 ? 3 : 9;
+        xb_levelset_uniform(n, &u, &err);
+        xb_levelset_paper(set, &p, &err);
+        CHECK(u && p && u->n == p->n, "uniform:%d has as many levels as set%d", n, set);
+        for (size_t i = 0; u && p && i < u->n && i < p->n; i++)
+            CHECK(u->levels[i] == p->levels[i], "uniform:%d level %zu = set%d's: %.17g vs %.17g", n, i, set,
+                  u->levels[i], p->levels[i]);
+        xb_levelset_free(&u);
+        xb_levelset_free(&p);
+    }
+    CHECK(xb_levelset_parse("uniform:1", &u, &err) == XB_EINPUT && strstr(err.msg, "2..65536"),
+          "uniform:1 is refused: %s", err.msg);
+    CHECK(xb_levelset_parse("uniform:x", &u, &err) == XB_EINPUT, "uniform:x is refused");
+}
+
 static void test_normalization(void)
 {
     xb_error err = {0};
@@ -406,6 +437,7 @@ int main(void)
 {
     test_paper_sets();
     test_bits();
+    test_uniform();
     test_normalization();
     test_affine();
     test_nnary();

@@ -71,15 +71,13 @@ int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset
         return rc;
     xb_map_options mo;
     xb_map_defaults(&mo);
+    xb_map_options_from_device(&mo, dev);
     mo.scheme = strcmp(o->mapping, "single-ended") ? XB_MAP_DIFFERENTIAL : XB_MAP_SINGLE_ENDED;
     mo.bias = strcmp(o->bias, "digital") ? XB_BIAS_ROW : XB_BIAS_DIGITAL;
     unsigned long r = 64, c = 64;
     sscanf(o->tile, "%lux%lu", &r, &c);
     mo.tile_rows = r;
     mo.tile_cols = c;
-    mo.v_read_V = dev->v_read_V;
-    mo.g_min_S = dev->g_hrs_S;
-    mo.g_max_S = xb_device_level_G(dev, dev->n_levels - 1);
     xb_norm norm;
     if ((rc = xb_norm_parse(o->norm, &norm, err)))
         return rc;
@@ -88,62 +86,23 @@ int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset
                        "range; use maxabs or clip:C");
     mo.clip = norm.kind == XB_NORM_CLIP ? norm.clip : 0;
 
-    /* Level sets per layer: "a/b/c", or one for all. */
     xb_levelset *ls[64] = {0};
-    char spec[1024];
-    snprintf(spec, sizeof spec, "%s", o->levels);
-    int n_spec = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(spec, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-        if (n_spec == m->n_layers) {
-            rc = xb_fail(err, XB_EINPUT, "--levels '%s' names more layers than the network's %d", o->levels,
-                         m->n_layers);
-            goto done;
-        }
-        if (!strcmp(tok, "device")) {
-            double g[XB_DEVICE_MAX_LEVELS + 1];
-            g[0] = dev->g_hrs_S;
-            for (int i = 0; i < dev->n_levels; i++)
-                g[i + 1] = xb_device_level_G(dev, i);
-            rc = xb_levelset_device(g, (size_t)dev->n_levels + 1, &ls[n_spec], err);
-        } else {
-            rc = xb_levelset_parse(tok, &ls[n_spec], err);
-        }
-        if (rc) {
-            xb_error_prefix(err, "--levels (device: the device file's levels, is allowed too)");
-            goto done;
-        }
-        n_spec++;
-    }
-    if (n_spec != 1 && n_spec != m->n_layers) {
-        rc = xb_fail(err, XB_EINPUT, "--levels '%s' gives %d level sets; give one for all layers or one per "
-                     "layer (%d), separated by '/'", o->levels, n_spec, m->n_layers);
-        goto done;
-    }
-    for (int l = 1; n_spec == 1 && l < m->n_layers; l++)
-        ls[l] = ls[0];
-    if (levels_used) {
-        size_t used = 0;
-        levels_used[0] = '\0';
-        for (int l = 0; l < (n_spec == 1 ? 1 : m->n_layers) && used < levels_len; l++)
-            used += (size_t)snprintf(levels_used + used, levels_len - used, "%s%s", l ? "/" : "", ls[l]->name);
-    }
-
+    if (m->n_layers > 64)
+        return xb_fail(err, XB_EINPUT, "a chip holds at most 64 layers; this network has %d", m->n_layers);
+    if ((rc = xb_levelsets_parse(o->levels, m->n_layers, dev, ls, levels_used, levels_len, err)))
+        return xb_error_prefix(err, "--levels (device: the device file's levels, is allowed too)");
     xb_dataset *cal = NULL;
     int needs_calib = 0;
     for (int k = 0; k + 1 < m->n_layers; k++)
         needs_calib |= m->act[k] == XB_ACT_RELU;
-    if (needs_calib) {
-        if ((rc = xb_dataset_load(dataset, XB_SPLIT_TRAIN, &cal, err)))
-            goto done;
+    if (needs_calib && !(rc = xb_dataset_load(dataset, XB_SPLIT_TRAIN, &cal, err)))
         xb_dataset_truncate(cal, o->calib);
-    }
-    rc = xb_chip_map(m, &mo, cal ? cal->x : NULL, cal ? cal->n : 0, chip, err);
+    if (!rc)
+        rc = xb_chip_map(m, &mo, cal ? cal->x : NULL, cal ? cal->n : 0, chip, err);
     xb_dataset_free(&cal);
     if (!rc && (rc = xb_chip_quantize(*chip, (const xb_levelset *const *)ls, err)))
         xb_chip_free(chip);
-done:
-    for (int l = 0; l < n_spec; l++)
+    for (int l = 0; l < m->n_layers; l++)
         xb_levelset_free(&ls[l]);
     return rc;
 }

@@ -9,7 +9,8 @@
 #include <string.h>
 
 #define SPEC_HELP                                                                                  \
-    "allowed: none, set1..set5, bits:B (B in 1..16), nnary:K:DELTA:MU (K >= 1, DELTA > 0, MU > 0), " \
+    "allowed: none, set1..set5, bits:B (B in 1..16), uniform:N (N in 2..65536), "                   \
+    "nnary:K:DELTA:MU (K >= 1, DELTA > 0, MU > 0), "                                               \
     "levels:L1,L2,... (finite, distinct)"
 
 /* One allocation holds the struct and its levels, so a single free releases both. */
@@ -101,6 +102,21 @@ int xb_levelset_bits(int bits, xb_levelset **out, xb_error *err)
             return rc;
     }
     snprintf((*out)->name, sizeof (*out)->name, "bits:%d", bits);
+    return XB_OK;
+}
+
+int xb_levelset_uniform(int n, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (n < 2 || n > 65536)
+        return xb_fail(err, XB_EINPUT, "uniform:%d: the number of levels must be in 2..65536", n);
+    int rc = levelset_alloc(XB_LEVELS_UNIFORM, (size_t)n, out, err);
+    if (rc)
+        return rc;
+    /* (2i - (n-1)) / (n-1): integer numerators keep the symmetric levels exact negatives of each other. */
+    for (int i = 0; i < n; i++)
+        (*out)->levels[i] = (double)(2 * i - (n - 1)) / (double)(n - 1);
+    snprintf((*out)->name, sizeof (*out)->name, "uniform:%d", n);
     return XB_OK;
 }
 
@@ -241,6 +257,13 @@ int xb_levelset_parse(const char *spec, xb_levelset **out, xb_error *err)
             return xb_levelset_bits(bits, out, err);
         return xb_fail(err, XB_EINPUT, "level set \"%s\": bits must be an integer in 1..16; " SPEC_HELP,
                        spec);
+    }
+    if (strncmp(spec, "uniform:", 8) == 0) {
+        int n;
+        if (parse_int(spec + 8, strlen(spec + 8), 2, 65536, &n) == 0)
+            return xb_levelset_uniform(n, out, err);
+        return xb_fail(err, XB_EINPUT, "level set \"%s\": the number of levels must be an integer in 2..65536; "
+                       SPEC_HELP, spec);
     }
     if (strncmp(spec, "nnary:", 6) == 0) {
         const char *p = spec + 6;

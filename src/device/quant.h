@@ -24,6 +24,7 @@ typedef enum xb_levelset_kind {
     XB_LEVELS_NONE = 0, /* no quantization: xb_quantize copies the weights, indices are -1 */
     XB_LEVELS_PAPER,    /* the paper's Set 1..5 */
     XB_LEVELS_BITS,     /* uniform symmetric b-bit */
+    XB_LEVELS_UNIFORM,  /* N levels evenly spaced over [-1, 1] */
     XB_LEVELS_NNARY,    /* n-nary threshold quantizer (not nearest-level, see xb_levelset_nnary) */
     XB_LEVELS_DEVICE,   /* signed differential-pair set from device conductances */
     XB_LEVELS_EXPLICIT  /* a list given by the user */
@@ -51,6 +52,12 @@ int xb_levelset_paper(int set, xb_levelset **out, xb_error *err);
  * b-bit integer is left unused so the set is symmetric). bits = 1 gives {-1, 1}. */
 int xb_levelset_bits(int bits, xb_levelset **out, xb_error *err);
 
+/* N levels evenly spaced over [-1, 1], N in 2..65536: levels (2i - (N-1)) / (N-1), i = 0..N-1. The
+ * "2..8 levels" of the architecture-size paper (quantized-hw-nn-architecture-size: memristor
+ * conductance multilevels, 1 to 3 bits) read as signed weights: uniform:2 = {-1, 1} = Set 1,
+ * uniform:3 = {-1, 0, 1} = Set 2, uniform:9 = Set 3. Even N has no zero level. */
+int xb_levelset_uniform(int n, xb_levelset **out, xb_error *err);
+
 /* n-nary (n = 2k+1) levels {-k mu, ..., -mu, 0, mu, ..., k mu}, k >= 1, delta > 0, mu > 0. Quantizing x
  * (normalized units; use XB_NORM_NONE to work in weight units as the paper does) follows formula (3):
  *   q(x) = 0            for -delta < x < delta
@@ -72,7 +79,8 @@ int xb_levelset_explicit(const double *levels, size_t n, xb_levelset **out, xb_e
 /* The "no quantization" set (kind XB_LEVELS_NONE, n = 0). */
 int xb_levelset_none(xb_levelset **out, xb_error *err);
 
-/* Parse a spec: "none", "set1".."set5", "bits:B" (B in 1..16, symmetric), "nnary:K:DELTA:MU",
+/* Parse a spec: "none", "set1".."set5", "bits:B" (B in 1..16, symmetric), "uniform:N" (N in 2..65536),
+ * "nnary:K:DELTA:MU",
  * "levels:L1,L2,..." (explicit list). Bad specs fail with XB_EINPUT naming the spec and what is
  * allowed. */
 int xb_levelset_parse(const char *spec, xb_levelset **out, xb_error *err);

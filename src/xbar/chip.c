@@ -8,6 +8,7 @@
 
 #include <gsl/gsl_cblas.h>
 
+#include "device.h"
 #include "fileio.h"
 #include "npz.h"
 #include "quant.h"
@@ -23,6 +24,59 @@ void xb_map_defaults(xb_map_options *o)
     o->v_read_V = 0.2;
     o->g_min_S = 1e-6;   /* overwritten from the device file by callers that have one */
     o->g_max_S = 400e-6;
+}
+
+void xb_map_options_from_device(xb_map_options *o, const xb_device *d)
+{
+    o->v_read_V = d->v_read_V;
+    o->g_min_S = d->g_hrs_S;
+    o->g_max_S = xb_device_level_G(d, d->n_levels - 1);
+}
+
+static int levelset_from_device(const xb_device *d, xb_levelset **out, xb_error *err)
+{
+    if (!d)
+        return xb_fail(err, XB_EINPUT, "level set \"device\" needs a device file");
+    double g[XB_DEVICE_MAX_LEVELS + 1];
+    g[0] = d->g_hrs_S;
+    for (int i = 0; i < d->n_levels; i++)
+        g[i + 1] = xb_device_level_G(d, i);
+    return xb_levelset_device(g, (size_t)d->n_levels + 1, out, err);
+}
+
+int xb_levelsets_parse(const char *spec, int n_layers, const xb_device *d, xb_levelset **ls, char *used,
+                       size_t used_len, xb_error *err)
+{
+    for (int l = 0; l < n_layers; l++)
+        ls[l] = NULL;
+    int n_spec = 1;
+    for (const char *p = spec; *p; p++)
+        n_spec += *p == '/';
+    if (n_spec != 1 && n_spec != n_layers)
+        return xb_fail(err, XB_EINPUT, "level sets '%s': %d given for a network of %d layer%s; give one for all "
+                       "layers or one per layer, separated by '/'", spec, n_spec, n_layers, n_layers == 1 ? "" : "s");
+    int rc = XB_OK;
+    const char *p = spec;
+    for (int l = 0; l < n_layers && !rc; l++) {
+        size_t len = strcspn(p, "/");
+        char tok[256];
+        snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), p);
+        rc = !strcmp(tok, "device") ? levelset_from_device(d, &ls[l], err) : xb_levelset_parse(tok, &ls[l], err);
+        if (n_spec > 1)
+            p += len + (p[len] == '/');
+    }
+    if (rc) {
+        for (int l = 0; l < n_layers; l++)
+            xb_levelset_free(&ls[l]);
+        return rc;
+    }
+    if (used) {
+        size_t at = 0;
+        used[0] = '\0';
+        for (int l = 0; l < (n_spec == 1 ? 1 : n_layers) && at < used_len; l++)
+            at += (size_t)snprintf(used + at, used_len - at, "%s%s", l ? "/" : "", ls[l]->name);
+    }
+    return XB_OK;
 }
 
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }

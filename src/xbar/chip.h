@@ -30,6 +30,10 @@ typedef struct xb_map_options {
 
 void xb_map_defaults(xb_map_options *o);
 
+/* The device's read voltage, and its conductance range: the HRS to the top level target. */
+struct xb_device;
+void xb_map_options_from_device(xb_map_options *o, const struct xb_device *d);
+
 /* Column roles. */
 enum { XB_COL_REF = 0, XB_COL_POS = 1, XB_COL_NEG = -1 };
 
@@ -70,6 +74,14 @@ xb_chip *xb_chip_clone(const xb_chip *c);
  * full conductance range. */
 struct xb_levelset;
 int xb_chip_quantize(xb_chip *c, const struct xb_levelset *const *ls, xb_error *err);
+
+/* Level sets per layer from spec: one set for every layer, or one per layer separated by '/'
+ * ("bits:8/bits:4"). Each is a xb_levelset_parse spec or "device": the device's own differential-pair
+ * levels, {+-(G_l - G_hrs)} over its targets (d may be NULL when no layer asks for it).
+ * ls[n_layers] receive new sets the caller frees one by one; used (may be NULL) receives the canonical
+ * names joined by '/' (one name when one set serves every layer). */
+int xb_levelsets_parse(const char *spec, int n_layers, const struct xb_device *d, struct xb_levelset **ls,
+                       char *used, size_t used_len, xb_error *err);
 
 /* Recompute g_target_S from wn and copy it into g_S (an exact programming). */
 void xb_chip_update_targets(xb_chip *c);
