@@ -6,17 +6,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xmlerror.h>
-#include <libxml/xmlschemas.h>
 
 #include "fileio.h"
+#include "xmlcheck.h"
 
 /* The build defines the source tree so an installed or out-of-tree binary still finds models/. */
 #ifndef XB_SOURCE_DIR
@@ -184,138 +181,18 @@ int xb_device_check(const xb_device *d, xb_error *err)
 /* ------------------------------------------------------------------------------------------------ */
 /* XML loading */
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
-{
-    xmlInitParser();
-}
-
-/* Collects schema errors as "FILE:LINE: element <x>: message" lines, the first few in full. */
-typedef struct error_sink {
-    const char *path;  /* the file the messages name */
-    char text[1024];
-    size_t len;
-    int count;
-} error_sink;
-
-static void sink_add(error_sink *s, const char *line)
-{
-    s->count++;
-    size_t n = strlen(line);
-    size_t room = sizeof s->text - s->len;
-    if (s->len > 0) {
-        if (room < 2)
-            return;
-        s->text[s->len++] = '\n';
-        room--;
-    }
-    if (n >= room)
-        n = room - 1;
-    memcpy(s->text + s->len, line, n);
-    s->len += n;
-    s->text[s->len] = '\0';
-}
-
-/* libxml's message without its "Element 'x': " lead-in (we name the element ourselves) and without
- * the trailing newline. */
-static void clean_message(const char *msg, char *out, size_t cap)
-{
-    const char *m = msg ? msg : "(no message)";
-    if (strncmp(m, "Element '", 9) == 0) {
-        const char *q = strchr(m + 9, '\'');
-        if (q) {
-            m = q + 1;
-            if (m[0] == ':' && m[1] == ' ')
-                m += 2;
-            else if (m[0] == ',' && m[1] == ' ')
-                m += 2;
-        }
-    }
-    snprintf(out, cap, "%s", m);
-    size_t n = strlen(out);
-    while (n > 0 && isspace((unsigned char)out[n - 1]))
-        out[--n] = '\0';
-}
-
-/* What to write instead, for the schema messages that do not say it themselves. */
-static const char *schema_hint(const char *msg)
-{
-    static const struct {
-        const char *type, *allowed;
-    } types[] = {
-        { "'positive'", "; allowed: a finite number > 0, such as 0.2 or 1e-6" },
-        { "'nonNegative'", "; allowed: a finite number >= 0" },
-        { "'finite'", "; allowed: a finite number, such as 0.6" },
-        { "'probability'", "; allowed: a number from 0 to 1" },
-        { "'pulseCount'", "; allowed: an integer from 1 to 1000000" },
-        { "'retryCount'", "; allowed: an integer from 0 to 1000" },
-        { "'identifier'", "; allowed: 1 to 63 of A-Z a-z 0-9 _ . -" },
-        { "'spiceName'", "; allowed: a SPICE name, a letter or _ then up to 62 of A-Z a-z 0-9 _" },
-        { "'filePath'", "; allowed: a path of 1 to 4000 characters" },
-    };
-    if (strstr(msg, "is not a valid value of")) {
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (strstr(msg, types[i].type))
-                return types[i].allowed;
-        return "; allowed: see the element's type in device.xsd";
-    }
-    if (strstr(msg, "is not expected") && !strstr(msg, "Expected is"))
-        return "; allowed: only the elements device.xsd lists, each once, in its order";
-    return "";
-}
-
-#if LIBXML_VERSION >= 21200
-static void schema_error_cb(void *user, const xmlError *e)
-#else
-static void schema_error_cb(void *user, xmlErrorPtr e)
-#endif
-{
-    error_sink *s = user;
-    if (!e || e->level < XML_ERR_ERROR)
-        return;
-    const xmlNode *node = e->node;
-    const char *el = node && node->type == XML_ELEMENT_NODE ? (const char *)node->name : NULL;
-    int line = e->line;
-    if (line <= 0 && node)
-        line = (int)xmlGetLineNo(node);
-    char msg[600], full[900];
-    clean_message(e->message, msg, sizeof msg);
-    const char *hint = schema_hint(msg);
-    size_t n = strlen(msg);
-    if (hint[0] && n > 0 && msg[n - 1] == '.')
-        msg[n - 1] = '\0';
-    if (el)
-        snprintf(full, sizeof full, "%s:%d: element <%s>: %s%s", s->path, line, el, msg, hint);
-    else
-        snprintf(full, sizeof full, "%s:%d: %s%s", e->file ? e->file : s->path, line, msg, hint);
-    sink_add(s, full);
-}
-
-/* The first well-formedness error, with the element open at that point. The parser passes itself
- * as the user data; its _private carries the sink. */
-#if LIBXML_VERSION >= 21200
-static void parse_error_cb(void *user, const xmlError *e)
-#else
-static void parse_error_cb(void *user, xmlErrorPtr e)
-#endif
-{
-    xmlParserCtxtPtr ctxt = user;
-    error_sink *s = ctxt ? ctxt->_private : NULL;
-    if (!s || !e || e->level < XML_ERR_ERROR)
-        return;
-    if (s->count++ > 0)
-        return;
-    char msg[600];
-    clean_message(e->message, msg, sizeof msg);
-    if (ctxt->name)
-        snprintf(s->text, sizeof s->text, "%s:%d: element <%s>: not well-formed XML: %s; allowed: XML that device.xsd accepts",
-                 s->path, e->line, (const char *)ctxt->name, msg);
-    else
-        snprintf(s->text, sizeof s->text, "%s:%d: not well-formed XML: %s; allowed: XML that device.xsd accepts", s->path,
-                 e->line, msg);
-    s->len = strlen(s->text);
-}
+/* What device.xsd's simple types allow, for schema messages that do not say it themselves. */
+static const xb_xml_hint device_hints[] = {
+    {"'positive'", "; allowed: a finite number > 0, such as 0.2 or 1e-6"},
+    {"'nonNegative'", "; allowed: a finite number >= 0"},
+    {"'finite'", "; allowed: a finite number, such as 0.6"},
+    {"'probability'", "; allowed: a number from 0 to 1"},
+    {"'pulseCount'", "; allowed: an integer from 1 to 1000000"},
+    {"'retryCount'", "; allowed: an integer from 0 to 1000"},
+    {"'identifier'", "; allowed: 1 to 63 of A-Z a-z 0-9 _ . -"},
+    {"'spiceName'", "; allowed: a SPICE name, a letter or _ then up to 62 of A-Z a-z 0-9 _"},
+    {"'filePath'", "; allowed: a path of 1 to 4000 characters"},
+};
 
 /* Per-load state: the file, the error record and the line of each element read, so rules checked
  * after the walk can still point at file:line. */
@@ -554,18 +431,6 @@ static int walk_tree(load_ctx *c, xmlNodePtr root, xb_device *d)
     return XB_OK;
 }
 
-/* Line of the first "<!DOCTYPE" in the raw text (the DTD node carries no line of its own). */
-static int doctype_line(const unsigned char *data, size_t len)
-{
-    const char *p = strstr((const char *)data, "<!DOCTYPE");
-    if (!p)
-        return 1;
-    int line = 1;
-    for (const unsigned char *q = data; q < (const unsigned char *)p && q < data + len; q++)
-        line += *q == '\n';
-    return line;
-}
-
 /* The schema: the one given, else device.xsd beside the device file, else the source tree's. */
 static int find_schema(const char *path, const char *xsd_path, char *out, size_t cap, xb_error *err)
 {
@@ -596,111 +461,31 @@ static int find_schema(const char *path, const char *xsd_path, char *out, size_t
 
 int xb_device_load(const char *path, const char *xsd_path, xb_device *d, xb_error *err)
 {
-    pthread_once(&xml_once, xml_init);
     if (strlen(path) >= sizeof d->source_path)
         return xb_fail(err, XB_EINPUT, "%.200s...: path too long", path);
-
     char xsd[4200];
     int rc = find_schema(path, xsd_path, xsd, sizeof xsd, err);
     if (rc)
         return rc;
-
-    unsigned char *data = NULL;
-    size_t len = 0;
-    if ((rc = xb_read_file(path, DEVICE_MAX_FILE_BYTES, &data, &len, err)))
-        return rc;
-
-    xmlParserCtxtPtr pctx = NULL;
     xmlDocPtr doc = NULL;
-    xmlSchemaParserCtxtPtr sp = NULL;
-    xmlSchemaPtr schema = NULL;
-    xmlSchemaValidCtxtPtr vctx = NULL;
+    if ((rc = xb_xml_load(path, xsd, DEVICE_MAX_FILE_BYTES, "device file", device_hints,
+                          sizeof device_hints / sizeof device_hints[0], &doc, err)))
+        return rc;
     xb_device tmp;
     xb_device_defaults(&tmp);
     memset(tmp.mosfet_model_file, 0, sizeof tmp.mosfet_model_file);
     memset(tmp.rram_model_file, 0, sizeof tmp.rram_model_file);
-
-    /* Entities stay unexpanded and no DTD or network resource is fetched (no XML_PARSE_NOENT,
-     * XML_PARSE_DTDLOAD); any DOCTYPE is refused below, which also closes the door on entity
-     * expansion attacks. Errors come back through the context instead of stderr. */
-    pctx = xmlNewParserCtxt();
-    if (!pctx) {
-        rc = xb_fail(err, XB_ENOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    error_sink parse_sink = { .path = path, .len = 0, .count = 0 };
-    parse_sink.text[0] = '\0';
-    pctx->_private = &parse_sink;
-    pctx->sax->serror = parse_error_cb;
-    int opts = XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_BIG_LINES;
-    doc = xmlCtxtReadMemory(pctx, (const char *)data, (int)len, path, NULL, opts);
-    if (!doc || !pctx->wellFormed) {
-        if (parse_sink.count)
-            rc = xb_fail(err, XB_EINPUT, "%s", parse_sink.text);
-        else
-            rc = xb_fail(err, XB_EINPUT, "%s:1: not well-formed XML; allowed: XML that device.xsd accepts", path);
-        goto done;
-    }
-    if (doc->intSubset || doc->extSubset) {
-        rc = xb_fail(err, XB_EINPUT,
-                     "%s:%d: element <!DOCTYPE>: a device file takes no DTD (entities are never expanded); allowed: plain XML "
-                     "checked by device.xsd",
-                     path, doctype_line(data, len));
-        goto done;
-    }
-
-    error_sink sink = { .path = xsd, .len = 0, .count = 0 };
-    sink.text[0] = '\0';
-    sp = xmlSchemaNewParserCtxt(xsd);
-    if (!sp) {
-        rc = xb_fail(err, XB_ENOMEM, "%s: out of memory", xsd);
-        goto done;
-    }
-    xmlSchemaSetParserStructuredErrors(sp, schema_error_cb, &sink);
-    schema = xmlSchemaParse(sp);
-    if (!schema) {
-        rc = xb_fail(err, XB_EINPUT, "schema %s is not usable: %s", xsd, sink.count ? sink.text : "parse failed");
-        goto done;
-    }
-    vctx = xmlSchemaNewValidCtxt(schema);
-    if (!vctx) {
-        rc = xb_fail(err, XB_ENOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    sink.path = path;
-    xmlSchemaSetValidStructuredErrors(vctx, schema_error_cb, &sink);
-    int valid = xmlSchemaValidateDoc(vctx, doc);
-    if (valid != 0) {
-        if (sink.count > 1)
-            rc = xb_fail(err, XB_EINPUT, "%s\n(%d schema errors in all)", sink.text, sink.count);
-        else if (sink.count == 1)
-            rc = xb_fail(err, XB_EINPUT, "%s", sink.text);
-        else
-            rc = xb_fail(err, XB_EINPUT, "%s: does not match %s", path, xsd);
-        goto done;
-    }
-
     load_ctx c;
     memset(&c, 0, sizeof c);
     c.path = path;
     c.err = err;
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (!root) {
+    if (!root)
         rc = xb_fail(err, XB_EINPUT, "%s:1: no root element; allowed: <device>", path);
-        goto done;
+    else if (!(rc = walk_tree(&c, root, &tmp))) {
+        snprintf(tmp.source_path, sizeof tmp.source_path, "%s", path);
+        *d = tmp;
     }
-    if ((rc = walk_tree(&c, root, &tmp)))
-        goto done;
-    snprintf(tmp.source_path, sizeof tmp.source_path, "%s", path);
-    *d = tmp;
-    rc = XB_OK;
-
-done:
-    xmlSchemaFreeValidCtxt(vctx);
-    xmlSchemaFree(schema);
-    xmlSchemaFreeParserCtxt(sp);
     xmlFreeDoc(doc);
-    xmlFreeParserCtxt(pctx);
-    free(data);
     return rc;
 }
