@@ -44,42 +44,6 @@ static const char usage[] =
 
 enum { O_CHIP = 1000, O_LAYER, O_TILE, O_ALL, O_INPUT, O_INPUTS, O_CELLS, O_RROW, O_RCOL, O_V0 };
 
-static int write_deck(const char *path, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
-                      const xb_netlist_options *o, const double *V, size_t n, const char *note, xb_error *err)
-{
-    size_t r0, nr, c0, nc;
-    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
-    double *vt = NULL;
-    xb_deck_kind kind = XB_DECK_SWEEP;
-    if (V) {
-        vt = malloc(n * nr * sizeof *vt);
-        if (!vt)
-            return xb_fail(err, XB_ENOMEM, "out of memory");
-        xb_netlist_tile_rows(c, l, r0, nr, V, n, vt);
-        kind = n == 1 ? XB_DECK_OP : XB_DECK_SWEEP;
-    } else {
-        /* Review decks without inputs: every row at v_read. */
-        n = 1;
-        kind = XB_DECK_OP;
-        vt = malloc(nr * sizeof *vt);
-        if (!vt)
-            return xb_fail(err, XB_ENOMEM, "out of memory");
-        for (size_t i = 0; i < nr; i++)
-            vt[i] = c->opt.v_read_V;
-    }
-    xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
-    if (!rc) {
-        rc = xb_netlist_write_tile(f.fp, c, l, rt, ct, dev, o, kind, vt, n, note, err);
-        if (rc)
-            xb_atomic_abort(&f);
-        else
-            rc = xb_atomic_commit(&f, err);
-    }
-    free(vt);
-    return rc;
-}
-
 static int run(int argc, char **argv)
 {
     const char *weights = NULL, *spec = "mnist", *act_s = NULL, *out = "netlists/generated", *chip_path = NULL;
@@ -184,7 +148,7 @@ static int run(int argc, char **argv)
             for (size_t a = 0; a < chip->layers[k].n_row_tiles; a++)
                 for (size_t bb = 0; bb < chip->layers[k].n_col_tiles; bb++) {
                     snprintf(path, sizeof path, "%s/L%d_T%zu_%zu.cir", out, k + 1, a, bb);
-                    if ((rc = write_deck(path, chip, k, a, bb, &dev, &po.net, NULL, 0, note, &err)))
+                    if ((rc = xb_netlist_write_file(path, chip, k, a, bb, &dev, &po.net, NULL, 0, note, &err)))
                         goto done;
                     decks++;
                 }
@@ -217,7 +181,7 @@ static int run(int argc, char **argv)
     if ((rc = xb_behav_layer_rows(b, l, test->x + input * test->dim, n_inputs, NULL, V, &err)))
         goto done;
     snprintf(path, sizeof path, "%s/L%d_T%zu_%zu.cir", out, l + 1, rt, ct);
-    if ((rc = write_deck(path, chip, l, rt, ct, &dev, &po.net, V, n_inputs, note, &err)))
+    if ((rc = xb_netlist_write_file(path, chip, l, rt, ct, &dev, &po.net, V, n_inputs, note, &err)))
         goto done;
     /* The same inputs through the library driver, in a worker process. */
     xb_pool pool = {.chip = chip, .dev = &dev, .o = po, .label = "netlist"};

@@ -2,9 +2,11 @@
 #include "netlist.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "fileio.h"
 
 void xb_netlist_defaults(xb_netlist_options *o)
 {
@@ -207,4 +209,40 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
     if (ferror(fp))
         return xb_fail(err, XB_ERUNTIME, "writing the deck of layer %d tile (%zu, %zu) failed", l + 1, rt, ct);
     return XB_OK;
+}
+
+int xb_netlist_write_file(const char *path, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                          const xb_netlist_options *o, const double *V, size_t n, const char *note, xb_error *err)
+{
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+    double *vt = NULL;
+    xb_deck_kind kind = XB_DECK_SWEEP;
+    if (V) {
+        vt = malloc(n * nr * sizeof *vt);
+        if (!vt)
+            return xb_fail(err, XB_ENOMEM, "out of memory");
+        xb_netlist_tile_rows(c, l, r0, nr, V, n, vt);
+        kind = n == 1 ? XB_DECK_OP : XB_DECK_SWEEP;
+    } else {
+        /* Review decks without inputs: every row at v_read. */
+        n = 1;
+        kind = XB_DECK_OP;
+        vt = malloc(nr * sizeof *vt);
+        if (!vt)
+            return xb_fail(err, XB_ENOMEM, "out of memory");
+        for (size_t i = 0; i < nr; i++)
+            vt[i] = c->opt.v_read_V;
+    }
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (!rc) {
+        rc = xb_netlist_write_tile(f.fp, c, l, rt, ct, dev, o, kind, vt, n, note, err);
+        if (rc)
+            xb_atomic_abort(&f);
+        else
+            rc = xb_atomic_commit(&f, err);
+    }
+    free(vt);
+    return rc;
 }

@@ -47,6 +47,13 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
                           const xb_netlist_options *o, xb_deck_kind kind, const double *v_rows, size_t n,
                           const char *note, xb_error *err);
 
+/* Write the deck of tile (rt, ct) of layer l to path, atomically: an `op` deck for one input, a `dc`
+ * sweep for several. v_layer_rows: n x rows voltages of the whole layer; NULL writes a review deck with
+ * every row at v_read. */
+int xb_netlist_write_file(const char *path, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                          const xb_netlist_options *o, const double *v_layer_rows, size_t n, const char *note,
+                          xb_error *err);
+
 /* The RRAM conductance that makes a 1T1R cell (level-1 access transistor with transconductance k_n and
  * threshold v_th at gate voltage vg) read i_cell = g_cell * v_read: solves the triode equation for the
  * drain-source voltage. Returns NaN if the transistor cannot carry i_cell. */
