@@ -14,7 +14,7 @@ typedef struct xb_command {
                                           (C99 guarantees only 4095-character literals); NULL ends it */
 } xb_command;
 
-extern const xb_command xb_cmd_train, xb_cmd_eval, xb_cmd_data, xb_cmd_program, xb_cmd_netlist;
+extern const xb_command xb_cmd_train, xb_cmd_eval, xb_cmd_data, xb_cmd_program, xb_cmd_netlist, xb_cmd_run;
 
 /* Print "xbarsim CMD: MESSAGE" and a pointer to --help on stderr; returns 2. */
 int xb_cli_usage_error(const char *cmd, const char *fmt, ...) XB_PRINTF(2, 3);

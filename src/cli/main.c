@@ -6,7 +6,7 @@
 #include "cli.h"
 #include "provenance.h"
 
-static const xb_command *const commands[] = {&xb_cmd_data, &xb_cmd_train, &xb_cmd_program, &xb_cmd_netlist, &xb_cmd_eval};
+static const xb_command *const commands[] = {&xb_cmd_data, &xb_cmd_train, &xb_cmd_program, &xb_cmd_netlist, &xb_cmd_eval, &xb_cmd_run};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void print_overview(FILE *fp)

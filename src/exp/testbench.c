@@ -1095,35 +1095,68 @@ static int split_list(loader *ld, int line, const char *text, char list[][128], 
     return XB_OK;
 }
 
-/* Every swept column that varies among the output's points must be on an axis of it (x, series, by);
- * otherwise points that differ in it would be drawn as one. */
+/* Points an output draws as one (same values of x, series and by) must be the same point in every
+ * other column too; otherwise a parameter that also varies would be silently averaged or overdrawn.
+ * Sort the points by their named values, then compare each with the first of its run. */
+static const xb_tb *cover_tb;
+static const xb_tb_output *cover_out;
+
+static int named_in(const xb_tb_output *o, const char *col)
+{
+    int named = !strcmp(o->x, col);
+    for (int i = 0; i < o->n_series; i++)
+        named |= !strcmp(o->series[i], col);
+    for (int i = 0; i < o->n_by; i++)
+        named |= !strcmp(o->by[i], col);
+    return named;
+}
+
+static int cmp_named(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    for (size_t c = 0; c < cover_tb->n_columns; c++)
+        if (named_in(cover_out, cover_tb->columns[c])) {
+            int d = strcmp(xb_tb_value(cover_tb, a, c), xb_tb_value(cover_tb, b, c));
+            if (d)
+                return d;
+        }
+    return (a > b) - (a < b);
+}
+
 static int check_covered(loader *ld, const xb_tb_output *o)
 {
     xb_tb *tb = ld->tb;
-    for (size_t c = 0; c < tb->n_columns; c++) {
-        const char *col = tb->columns[c];
-        int named = !strcmp(o->x, col);
-        for (int i = 0; i < o->n_series; i++)
-            named |= !strcmp(o->series[i], col);
-        for (int i = 0; i < o->n_by; i++)
-            named |= !strcmp(o->by[i], col);
-        if (named)
+    size_t *idx = malloc((tb->n_points ? tb->n_points : 1) * sizeof *idx), n = 0;
+    if (!idx)
+        return xb_fail(ld->err, XB_ENOMEM, "out of memory");
+    for (size_t k = 0; k < tb->n_points; k++)
+        if (!o->grid[0] || !strcmp(xb_tb_grid(tb, k), o->grid))
+            idx[n++] = k;
+    cover_tb = tb;
+    cover_out = o;
+    qsort(idx, n, sizeof *idx, cmp_named);
+    int rc = XB_OK;
+    size_t first = 0;
+    for (size_t i = 1; i < n && !rc; i++) {
+        int same = 1;
+        for (size_t c = 0; c < tb->n_columns && same; c++)
+            if (named_in(o, tb->columns[c]))
+                same = !strcmp(xb_tb_value(tb, idx[i], c), xb_tb_value(tb, idx[first], c));
+        if (!same) {
+            first = i;
             continue;
-        const char *first = NULL;
-        for (size_t k = 0; k < tb->n_points; k++) {
-            if (o->grid[0] && strcmp(xb_tb_grid(tb, k), o->grid))
-                continue;
-            const char *v = xb_tb_value(tb, k, c);
-            if (!first)
-                first = v;
-            else if (strcmp(first, v))
-                return FAIL_AT(ld, o->line, "element <%s>: '%s' also varies (%s, %s, ...); allowed: name it in series or "
-                               "by, or choose a grid with grid=\"LABEL\"",
-                               o->kind == XB_OUT_MIDPOINT ? "midpoint" : o->kind == XB_OUT_SPEARMAN ? "spearman"
-                               : o->kind == XB_OUT_KRUSKAL ? "kruskal" : "plot", col, first, v);
         }
+        for (size_t c = 0; c < tb->n_columns && !rc; c++)
+            if (strcmp(xb_tb_value(tb, idx[i], c), xb_tb_value(tb, idx[first], c)))
+                rc = FAIL_AT(ld, o->line, "element <%s>: '%s' also varies (%s, %s) where the named parameters agree "
+                             "(points %zu and %zu); allowed: name it in series or by, or choose a grid with "
+                             "grid=\"LABEL\"",
+                             o->kind == XB_OUT_MIDPOINT ? "midpoint" : o->kind == XB_OUT_SPEARMAN ? "spearman"
+                             : o->kind == XB_OUT_KRUSKAL ? "kruskal" : "plot", tb->columns[c],
+                             xb_tb_value(tb, idx[first], c), xb_tb_value(tb, idx[i], c), idx[first] + 1, idx[i] + 1);
     }
-    return XB_OK;
+    free(idx);
+    return rc;
 }
 
 static int read_output(loader *ld, const xmlNode *n)
@@ -1138,13 +1171,8 @@ static int read_output(loader *ld, const xmlNode *n)
          *backend = xb_xml_attr(n, "backend"), *logx = xb_xml_attr(n, "logx"), *logy = xb_xml_attr(n, "logy"),
          *gridl = xb_xml_attr(n, "grid"), *title = xb_xml_attr(n, "title"), *bins = xb_xml_attr(n, "bins");
     int rc = XB_OK;
-    if (!strcmp(el, "plot")) {
-        o.kind = !kind || !strcmp(kind, "sweep") ? XB_OUT_PLOT_SWEEP : !strcmp(kind, "cdf") ? XB_OUT_PLOT_CDF
-                 : !strcmp(kind, "currents") ? XB_OUT_PLOT_CURRENTS : XB_OUT_PLOT_IRDROP;
-    } else {
-        o.kind = !strcmp(el, "midpoint") ? XB_OUT_MIDPOINT : !strcmp(el, "spearman") ? XB_OUT_SPEARMAN
-                 : !strcmp(el, "kruskal") ? XB_OUT_KRUSKAL : XB_OUT_NETLIST;
-    }
+    o.kind = !strcmp(el, "plot") ? XB_OUT_PLOT : !strcmp(el, "midpoint") ? XB_OUT_MIDPOINT
+             : !strcmp(el, "spearman") ? XB_OUT_SPEARMAN : !strcmp(el, "kruskal") ? XB_OUT_KRUSKAL : XB_OUT_EXAMPLE;
     snprintf(o.x, sizeof o.x, "%s", x ? x : "");
     snprintf(o.title, sizeof o.title, "%s", title ? title : "");
     snprintf(o.grid, sizeof o.grid, "%s", gridl ? gridl : "");
@@ -1165,18 +1193,17 @@ static int read_output(loader *ld, const xmlNode *n)
             rc = FAIL_AT(ld, o.line, "element <%s>: grid '%s' does not exist; allowed: the label of a <grid> (or its "
                          "number from 1)", el, o.grid);
     }
-    int sweepish = o.kind == XB_OUT_PLOT_SWEEP || o.kind == XB_OUT_MIDPOINT || o.kind == XB_OUT_SPEARMAN ||
-                   o.kind == XB_OUT_KRUSKAL;
+    int sweepish = o.kind != XB_OUT_EXAMPLE;
     if (!rc && sweepish) {
         if (!o.x[0])
             rc = FAIL_AT(ld, o.line, "element <%s>: needs x=\"PARAMETER\", the swept parameter on the x axis", el);
         if (!rc)
-            rc = check_output_param(ld, o.line, "x", o.x, o.kind == XB_OUT_PLOT_SWEEP);
+            rc = check_output_param(ld, o.line, "x", o.x, o.kind == XB_OUT_PLOT);
         for (int i = 0; !rc && i < o.n_series; i++)
             rc = check_output_param(ld, o.line, "series", o.series[i], 1);
         for (int i = 0; !rc && i < o.n_by; i++)
             rc = check_output_param(ld, o.line, "by", o.by[i], 1);
-        if (!rc && o.kind != XB_OUT_PLOT_SWEEP && o.n_series)
+        if (!rc && o.kind != XB_OUT_PLOT && o.n_series)
             rc = FAIL_AT(ld, o.line, "element <%s>: takes by=\"...\" for groups, not series", el);
         if (!rc)
             rc = check_covered(ld, &o);
@@ -1199,8 +1226,10 @@ static int read_output(loader *ld, const xmlNode *n)
         if (!rc && o.n_bins < 3)
             rc = FAIL_AT(ld, o.line, "element <kruskal>: needs bins=\"E0 E1 E2 ...\", at least 3 edges (2 groups)");
     }
-    if (!rc && o.kind == XB_OUT_NETLIST) {
+    if (!rc && o.kind == XB_OUT_EXAMPLE) {
         char *a;
+        o.point = (a = xb_xml_attr(n, "point")) ? strtoul(a, NULL, 10) : 1;
+        xmlFree(a);
         o.layer = (a = xb_xml_attr(n, "layer")) ? strtoul(a, NULL, 10) : 1;
         xmlFree(a);
         o.row_tile = (a = xb_xml_attr(n, "row-tile")) ? strtoul(a, NULL, 10) : 0;
@@ -1209,16 +1238,19 @@ static int read_output(loader *ld, const xmlNode *n)
         xmlFree(a);
         o.input = (a = xb_xml_attr(n, "input")) ? strtoul(a, NULL, 10) : 0;
         xmlFree(a);
-        if (o.layer < 1)
-            rc = FAIL_AT(ld, o.line, "element <netlist>: layer 0; allowed: layers count from 1");
+        if (o.layer < 1 || o.point < 1 || o.point > tb->n_points)
+            rc = FAIL_AT(ld, o.line, "element <example>: point %zu, layer %zu; allowed: points 1..%zu and layers from 1",
+                         o.point, o.layer, tb->n_points);
+        for (size_t i = 0; !rc && i < tb->n_outputs; i++)
+            if (tb->outputs[i].kind == XB_OUT_EXAMPLE)
+                rc = FAIL_AT(ld, o.line, "element <example>: a second one; allowed: one <example>");
     }
     if (!rc) {
         /* A default file stem from what is drawn. */
         if (name)
             snprintf(o.name, sizeof o.name, "%s", name);
         else {
-            static const char *const stems[] = {"plot", "cdf", "currents", "irdrop", "midpoint", "spearman", "kruskal",
-                                                "netlist"};
+            static const char *const stems[] = {"plot", "midpoint", "spearman", "kruskal", "example"};
             char x_clean[128];
             snprintf(x_clean, sizeof x_clean, "%s", o.x);
             for (char *q = x_clean; *q; q++)
@@ -1228,7 +1260,7 @@ static int read_output(loader *ld, const xmlNode *n)
                      tb->n_outputs + 1);
         }
         for (size_t i = 0; i < tb->n_outputs && !rc; i++)
-            if (!strcmp(tb->outputs[i].name, o.name) && o.kind != XB_OUT_NETLIST)
+            if (!strcmp(tb->outputs[i].name, o.name) && o.kind != XB_OUT_EXAMPLE)
                 rc = FAIL_AT(ld, o.line, "element <%s>: name '%s' is used by the output at line %d; allowed: a unique name",
                              el, o.name, tb->outputs[i].line);
     }
@@ -1366,7 +1398,7 @@ static const xb_xml_hint tb_hints[] = {
     {"'count'", "; allowed: a whole number"},
     {"'number'", "; allowed: a number such as 0.5 or 1e-3"},
     {"'param'", "; allowed: ELEMENT.ATTRIBUTE, e.g. network.hidden or c2c.sigma"},
-    {"'paramOrBackend'", "; allowed: ELEMENT.ATTRIBUTE, or backend"},
+    {"'column'", "; allowed: a swept parameter (ELEMENT.ATTRIBUTE), an axis name, or backend"},
     {"'backendList'", "; allowed: ideal, behavioral and/or spice, separated by spaces"},
     {"'backend'", "; allowed: ideal, behavioral or spice"},
     {"'metric'", "; allowed: accuracy or delta_accuracy"},

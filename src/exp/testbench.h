@@ -77,10 +77,7 @@ typedef struct xb_tb_config {
     unsigned long seed;
 } xb_tb_config;
 
-typedef enum {
-    XB_OUT_PLOT_SWEEP = 0, XB_OUT_PLOT_CDF, XB_OUT_PLOT_CURRENTS, XB_OUT_PLOT_IRDROP,
-    XB_OUT_MIDPOINT, XB_OUT_SPEARMAN, XB_OUT_KRUSKAL, XB_OUT_NETLIST
-} xb_tb_output_kind;
+typedef enum { XB_OUT_PLOT = 0, XB_OUT_MIDPOINT, XB_OUT_SPEARMAN, XB_OUT_KRUSKAL, XB_OUT_EXAMPLE } xb_tb_output_kind;
 
 /* An <output> entry. Parameter names are checked at load: each names a column, a derived value
  * (network.synapses, network.layers) or, where allowed, "backend". */
@@ -100,7 +97,7 @@ typedef struct xb_tb_output {
     char title[256];
     double bins[17];            /* kruskal: group edges, ascending */
     int n_bins;
-    size_t layer, row_tile, col_tile, input; /* netlist: 1-based layer */
+    size_t point, layer, row_tile, col_tile, input; /* example: 1-based point and layer */
 } xb_tb_output;
 
 typedef struct xb_tb xb_tb;
