@@ -25,6 +25,8 @@ static void value_text(const xb_analysis_ctx *a, const xb_summary_row *s, const 
         snprintf(buf, len, "%.17g", s->synapses);
     else if (!strcmp(name, "network.layers"))
         snprintf(buf, len, "%.17g", s->layers);
+    else if (!strcmp(name, "network.neurons"))
+        snprintf(buf, len, "%.17g", s->neurons);
     else {
         int c = xb_tb_column_index(a->tb, name);
         snprintf(buf, len, "%s", c >= 0 ? xb_tb_value(a->tb, s->point, (size_t)c) : "");
@@ -326,22 +328,31 @@ static int midpoint_group(const xb_analysis_ctx *a, const xb_tb_output *o, const
         char t[256];
         double x;
         value_text(a, rows[i], o->x, t, sizeof t);
-        if (!parse_number(t, &x))
-            continue;
+        if (!parse_number(t, &x) || (o->fit_log && !(x > 0)))
+            continue; /* a log-scale fit cannot place sigma = 0 */
         const xb_summary_row *s = rows[i];
         pts[m++] = (xy){x, s->acc_mean, xb_accuracy_uncertainty(s->acc_mean, s->acc_std, s->trials, s->images), 0};
     }
     qsort(pts, m, sizeof *pts, cmp_xy);
     for (size_t i = 0; i < m; i++) {
-        v[i] = pts[i].x;
+        v[i] = o->fit_log ? log(pts[i].x) : pts[i].x;
         v[m + i] = pts[i].y;
         v[2 * m + i] = pts[i].lo;
     }
-    xb_logistic_fit fit;
+    xb_logistic_fit fit, fit_u;
     xb_error ferr = {0};
     int frc = xb_logistic_fit_run(v, v + m, v + 2 * m, m, &fit, &ferr);
+    fit_u = fit;
+    if (!frc && o->fit_log) {
+        /* Fitted in u = ln sigma: report mu in sigma's units (its error by the delta method); s stays in ln
+         * units. */
+        fit.mu = exp(fit_u.mu);
+        fit.mu_err = fit.mu * fit_u.mu_err;
+    }
+    for (size_t i = 0; i < m; i++)
+        v[i] = pts[i].x;
     table_lead(a, o, rows[0], fp);
-    fprintf(fp, "%zu,", m);
+    fprintf(fp, "%zu,%s,", m, o->fit_log ? "log" : "linear");
     double f[] = {fit.mu, fit.mu_err, fit.s, fit.s_err, fit.delta_a, fit.delta_a_err, fit.a_min, fit.a_min_err, fit.chi2};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         num(fp, frc ? NAN : f[i], 0);
@@ -381,8 +392,10 @@ static int midpoint_group(const xb_analysis_ctx *a, const xb_tb_output *o, const
         enum { K = 200 };
         double fx[K], fy[K];
         for (int i = 0; i < K; i++) {
-            fx[i] = v[0] + (v[m - 1] - v[0]) * i / (K - 1);
-            fy[i] = 100 * xb_logistic_eval(&fit, fx[i]);
+            double u = o->fit_log ? log(v[0]) + (log(v[m - 1]) - log(v[0])) * i / (K - 1)
+                                  : v[0] + (v[m - 1] - v[0]) * i / (K - 1);
+            fx[i] = o->fit_log ? exp(u) : u;
+            fy[i] = 100 * xb_logistic_eval(&fit_u, u);
         }
         snprintf(label, sizeof label, "%s%sfit", key, key[0] ? " " : "");
         rc = xb_figure_add(fig, label, XB_PLOT_LINES, fx, fy, NULL, NULL, K);
@@ -466,7 +479,8 @@ static int stat_group(const xb_analysis_ctx *a, const xb_tb_output *o, const xb_
 static int run_table(const xb_analysis_ctx *a, const xb_tb_output *o, xb_error *err)
 {
     static const char *const columns[] = {
-        [XB_OUT_MIDPOINT] = "points,mu,mu_err,s,s_err,delta_a,delta_a_err,a_min,a_min_err,chi2,dof,converged,error",
+        [XB_OUT_MIDPOINT] = "points,fit_scale,mu,mu_err,s,s_err,delta_a,delta_a_err,a_min,a_min_err,chi2,dof,converged,"
+                            "error",
         [XB_OUT_SPEARMAN] = "points,rho,p_value,note",
         [XB_OUT_KRUSKAL] = "n_per_group,H,df,p_value,note",
     };

@@ -123,11 +123,11 @@ typedef struct trial_result {
 } trial_result;
 
 typedef struct point_result {
-    size_t images, synapses, layers, trials;
+    size_t images, synapses, layers, neurons, trials;
     trial_result *t;
 } point_result;
 
-static const char state_header[] = "trial,seed,images,synapses,layers,correct_ideal,correct_behavioral,correct_spice,"
+static const char state_header[] = "trial,seed,images,synapses,layers,neurons,correct_ideal,correct_behavioral,correct_spice,"
                                    "agree_behavioral_spice,mcnemar_p,current_rel_err_mean,current_rel_err_max,"
                                    "inputs_failed,seconds";
 
@@ -451,7 +451,7 @@ static int plan(run_ctx *r)
 
 static void config_text(const xb_tb_config *c, char *buf, size_t len)
 {
-    size_t at = (size_t)snprintf(buf, len, "xbarsim %s|%s|%zu|%zu|", XB_VERSION, c->dataset, c->images, c->calib);
+    size_t at = (size_t)snprintf(buf, len, "xbarsim %s state 2|%s|%zu|%zu|", XB_VERSION, c->dataset, c->images, c->calib);
     char key[8400];
     network_key(c, key, sizeof key);
 #define PUT(...) at += (size_t)snprintf(buf + (at < len ? at : len), at < len ? len - at : 0, __VA_ARGS__)
@@ -491,7 +491,7 @@ static int write_point_state(const char *path, const xb_tb_config *c, const poin
     fprintf(f.fp, "# %s\n%s\n", text, state_header);
     for (size_t t = 0; t < pr->trials; t++) {
         const trial_result *tr = &pr->t[t];
-        fprintf(f.fp, "%zu,%lu,%zu,%zu,%zu", t, tr->seed, pr->images, pr->synapses, pr->layers);
+        fprintf(f.fp, "%zu,%lu,%zu,%zu,%zu,%zu", t, tr->seed, pr->images, pr->synapses, pr->layers, pr->neurons);
         for (int b = 0; b < N_BACKENDS; b++)
             csv_num(f.fp, tr->correct[b]);
         csv_num(f.fp, tr->agree);
@@ -519,10 +519,10 @@ static int read_point_state(const char *path, point_result *pr, xb_error *err)
     while (line && (line[0] == '#' || !strncmp(line, "trial,", 6)))
         line = strtok_r(NULL, "\n", &save);
     for (; line && !rc; line = strtok_r(NULL, "\n", &save)) {
-        double v[14];
+        double v[15];
         int nf = 0;
         const char *p = line;
-        for (; nf < 14; nf++) {
+        for (; nf < 15; nf++) {
             char *end;
             v[nf] = (*p == ',' || !*p) ? NAN : strtod(p, &end);
             if (*p != ',' && *p)
@@ -534,8 +534,8 @@ static int read_point_state(const char *path, point_result *pr, xb_error *err)
                 break;
             }
         }
-        if (nf != 14) {
-            rc = xb_fail(err, XB_EINPUT, "%s: a line with %d fields, expected 14; delete the file (or run with --fresh) "
+        if (nf != 15) {
+            rc = xb_fail(err, XB_EINPUT, "%s: a line with %d fields, expected 15; delete the file (or run with --fresh) "
                          "to recompute the point", path, nf);
             break;
         }
@@ -553,14 +553,15 @@ static int read_point_state(const char *path, point_result *pr, xb_error *err)
         pr->images = (size_t)v[2];
         pr->synapses = (size_t)v[3];
         pr->layers = (size_t)v[4];
+        pr->neurons = (size_t)v[5];
         for (int b = 0; b < N_BACKENDS; b++)
-            tr->correct[b] = v[5 + b];
-        tr->agree = v[8];
-        tr->mcnemar_p = v[9];
-        tr->i_err_mean = v[10];
-        tr->i_err_max = v[11];
-        tr->failed = v[12];
-        tr->seconds = v[13];
+            tr->correct[b] = v[6 + b];
+        tr->agree = v[9];
+        tr->mcnemar_p = v[10];
+        tr->i_err_mean = v[11];
+        tr->i_err_max = v[12];
+        tr->failed = v[13];
+        tr->seconds = v[14];
     }
     free(data);
     if (!rc && !pr->trials)
@@ -612,8 +613,10 @@ static int example_programming(run_ctx *r, const xb_program_result *pr, const xb
         snprintf(label, sizeof label, "%.4g uA (%zu cells)", trg * 1e6, m);
         rc = xb_figure_add(fig, label, XB_PLOT_STEPS, x, y, NULL, NULL, m);
     }
-    if (!rc)
+    if (!rc) {
+        snprintf(dir, sizeof dir, "%s/example/plots", r->out);
         rc = xb_figure_write(fig, dir, r->render, err);
+    }
     free(x);
     free(y);
     xb_figure_free(&fig);
@@ -650,9 +653,11 @@ static int example_circuit(run_ctx *r, const xb_circuit *circ, xb_error *err)
         if (m)
             rc = xb_figure_add(fig, label, XB_PLOT_POINTS, x, y, NULL, NULL, m);
     }
+    char plots[4400];
+    snprintf(plots, sizeof plots, "%s/example/plots", r->out);
     if (!rc) {
         xb_figure_diagonal(fig);
-        rc = xb_figure_write(fig, dir, r->render, err);
+        rc = xb_figure_write(fig, plots, r->render, err);
     }
     free(x);
     free(y);
@@ -674,7 +679,7 @@ static int example_circuit(run_ctx *r, const xb_circuit *circ, xb_error *err)
     snprintf(title, sizeof title, "IR drop: layer %d, tile (%zu, %zu), every row at %.3g V", ir.layer + 1, ir.rt, ir.ct,
              ir.v_read_V);
     if (!rc)
-        rc = xb_heatmap_write(dir, "ir-drop", title, "column", "row", "drive lost on the wires (fraction)", z, ir.rows,
+        rc = xb_heatmap_write(plots, "ir-drop", title, "column", "row", "drive lost on the wires (fraction)", z, ir.rows,
                               ir.cols, r->render, err);
     free(z);
     xb_irdrop_free(&ir);
@@ -747,6 +752,8 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
     pr->images = test.n;
     pr->synapses = xb_mlp_param_count(m);
     pr->layers = (size_t)m->n_layers;
+    for (int l = 1; l < m->n_layers; l++)
+        pr->neurons += m->sizes[l];
     pr->trials = c->trials;
     pr->t = calloc(c->trials, sizeof *pr->t);
     int *pred[N_BACKENDS] = {malloc(test.n * sizeof(int)), malloc(test.n * sizeof(int)), malloc(test.n * sizeof(int))};
@@ -905,7 +912,7 @@ static int write_points_csv(run_ctx *r, const point_result *pr, xb_error *err)
         return rc;
     fprintf(f.fp, "point,grid,trial,seed");
     write_columns_header(f.fp, tb);
-    fprintf(f.fp, ",network.synapses,network.layers,images,accuracy_ideal,accuracy_behavioral,accuracy_spice,"
+    fprintf(f.fp, ",network.synapses,network.layers,network.neurons,images,accuracy_ideal,accuracy_behavioral,accuracy_spice,"
                   "delta_accuracy_behavioral,delta_accuracy_spice,agreement_behavioral_spice,mcnemar_p,"
                   "current_rel_err_mean,current_rel_err_max,inputs_failed,seconds\n");
     for (size_t k = 0; k < xb_tb_n_points(tb); k++)
@@ -918,7 +925,7 @@ static int write_points_csv(run_ctx *r, const point_result *pr, xb_error *err)
             csv_field(f.fp, xb_tb_grid(tb, k));
             fprintf(f.fp, ",%zu,%lu", t, tr->seed);
             write_columns(f.fp, tb, k);
-            fprintf(f.fp, ",%zu,%zu,%zu", pr[k].synapses, pr[k].layers, pr[k].images);
+            fprintf(f.fp, ",%zu,%zu,%zu,%zu", pr[k].synapses, pr[k].layers, pr[k].neurons, pr[k].images);
             for (int b = 0; b < N_BACKENDS; b++)
                 csv_num(f.fp, a[b]);
             csv_num(f.fp, a[1] - a[0]);
@@ -969,6 +976,7 @@ static int summarize(const run_ctx *r, const point_result *pr, xb_summary_row **
             s->images = p->images;
             s->synapses = (double)p->synapses;
             s->layers = (double)p->layers;
+            s->neurons = (double)p->neurons;
             double total = 0;
             for (size_t t = 0; t < s->trials; t++) {
                 acc[t] = p->t[t].correct[b] / (double)p->images;
@@ -1015,7 +1023,7 @@ static int write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_
         return rc;
     fprintf(f.fp, "point,grid");
     write_columns_header(f.fp, tb);
-    fprintf(f.fp, ",network.synapses,network.layers,backend,trials,images,accuracy_mean,accuracy_std,"
+    fprintf(f.fp, ",network.synapses,network.layers,network.neurons,backend,trials,images,accuracy_mean,accuracy_std,"
                   "accuracy_ci95_lo,accuracy_ci95_hi,accuracy_wilson_lo,accuracy_wilson_hi,delta_accuracy_mean,"
                   "delta_accuracy_std,delta_accuracy_ci95_lo,delta_accuracy_ci95_hi\n");
     for (size_t i = 0; i < n; i++) {
@@ -1023,8 +1031,8 @@ static int write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_
         fprintf(f.fp, "%zu,", s->point + 1);
         csv_field(f.fp, xb_tb_grid(tb, s->point));
         write_columns(f.fp, tb, s->point);
-        fprintf(f.fp, ",%.17g,%.17g,%s,%zu,%zu", s->synapses, s->layers, xb_backend_name(s->backend), s->trials,
-                s->images);
+        fprintf(f.fp, ",%.17g,%.17g,%.17g,%s,%zu,%zu", s->synapses, s->layers, s->neurons, xb_backend_name(s->backend),
+                s->trials, s->images);
         double v[] = {s->acc_mean, s->acc_std, s->acc_lo, s->acc_hi, s->wilson_lo, s->wilson_hi,
                       s->dacc_mean, s->dacc_std, s->dacc_lo, s->dacc_hi};
         for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)

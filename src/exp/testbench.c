@@ -74,7 +74,7 @@ static const attr_def *find_attr(kind k, const char *attr)
 /* Read-only parameters computed per point, for plots and analyses. */
 static int is_derived(const char *param)
 {
-    return !strcmp(param, "network.synapses") || !strcmp(param, "network.layers");
+    return !strcmp(param, "network.synapses") || !strcmp(param, "network.layers") || !strcmp(param, "network.neurons");
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -1078,7 +1078,7 @@ static int check_output_param(loader *ld, int line, const char *what, const char
     size_t at = 0;
     for (size_t c = 0; c < ld->tb->n_columns && at < sizeof cols; c++)
         at += (size_t)snprintf(cols + at, sizeof cols - at, "%s%s", c ? ", " : "", ld->tb->columns[c]);
-    return FAIL_AT(ld, line, "%s '%s' is not swept here; allowed: %s%s, network.synapses, network.layers%s", what, name,
+    return FAIL_AT(ld, line, "%s '%s' is not swept here; allowed: %s%s, network.synapses, network.layers, network.neurons%s", what, name,
                    cols, at ? "" : "(no swept parameters)", backend_ok ? ", backend" : "");
 }
 
@@ -1126,6 +1126,10 @@ static int cmp_named(const void *pa, const void *pb)
 static int check_covered(loader *ld, const xb_tb_output *o)
 {
     xb_tb *tb = ld->tb;
+    /* A derived x (synapses, layers, neurons) is a function of the network parameters that vary with it;
+     * points sharing a value are drawn side by side. */
+    if (is_derived(o->x))
+        return XB_OK;
     size_t *idx = malloc((tb->n_points ? tb->n_points : 1) * sizeof *idx), n = 0;
     if (!idx)
         return xb_fail(ld->err, XB_ENOMEM, "out of memory");
@@ -1169,7 +1173,8 @@ static int read_output(loader *ld, const xmlNode *n)
     char *kind = xb_xml_attr(n, "kind"), *name = xb_xml_attr(n, "name"), *x = xb_xml_attr(n, "x"),
          *y = xb_xml_attr(n, "y"), *series = xb_xml_attr(n, "series"), *by = xb_xml_attr(n, "by"),
          *backend = xb_xml_attr(n, "backend"), *logx = xb_xml_attr(n, "logx"), *logy = xb_xml_attr(n, "logy"),
-         *gridl = xb_xml_attr(n, "grid"), *title = xb_xml_attr(n, "title"), *bins = xb_xml_attr(n, "bins");
+         *gridl = xb_xml_attr(n, "grid"), *title = xb_xml_attr(n, "title"), *bins = xb_xml_attr(n, "bins"),
+         *scale = xb_xml_attr(n, "scale");
     int rc = XB_OK;
     o.kind = !strcmp(el, "plot") ? XB_OUT_PLOT : !strcmp(el, "midpoint") ? XB_OUT_MIDPOINT
              : !strcmp(el, "spearman") ? XB_OUT_SPEARMAN : !strcmp(el, "kruskal") ? XB_OUT_KRUSKAL : XB_OUT_EXAMPLE;
@@ -1179,6 +1184,7 @@ static int read_output(loader *ld, const xmlNode *n)
     o.metric_delta = y && !strcmp(y, "delta_accuracy");
     o.logx = logx && !strcmp(logx, "true");
     o.logy = logy && !strcmp(logy, "true");
+    o.fit_log = scale && !strcmp(scale, "log");
     o.backend = !backend ? 0 : !strcmp(backend, "spice") ? XB_BACKEND_SPICE
                 : !strcmp(backend, "behavioral") ? XB_BACKEND_BEHAVIORAL : XB_BACKEND_IDEAL;
     if (series)
@@ -1285,6 +1291,7 @@ static int read_output(loader *ld, const xmlNode *n)
     xmlFree(gridl);
     xmlFree(title);
     xmlFree(bins);
+    xmlFree(scale);
     return rc;
 }
 
@@ -1394,7 +1401,7 @@ static int load_tree(loader *ld, xmlNodePtr root)
 }
 
 static const xb_xml_hint tb_hints[] = {
-    {"'name'", "; allowed: a name of 1 to 63 of A-Z a-z 0-9 _ -, starting with a letter or digit"},
+    {"'name'", "; allowed: a name of 1 to 63 of A-Z a-z 0-9 _ . -, starting with a letter or digit"},
     {"'count'", "; allowed: a whole number"},
     {"'number'", "; allowed: a number such as 0.5 or 1e-3"},
     {"'param'", "; allowed: ELEMENT.ATTRIBUTE, e.g. network.hidden or c2c.sigma"},

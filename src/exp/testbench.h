@@ -80,7 +80,8 @@ typedef struct xb_tb_config {
 typedef enum { XB_OUT_PLOT = 0, XB_OUT_MIDPOINT, XB_OUT_SPEARMAN, XB_OUT_KRUSKAL, XB_OUT_EXAMPLE } xb_tb_output_kind;
 
 /* An <output> entry. Parameter names are checked at load: each names a column, a derived value
- * (network.synapses, network.layers) or, where allowed, "backend". */
+ * (network.synapses: weights and biases; network.layers: weight layers; network.neurons: hidden units)
+ * or, where allowed, "backend". */
 typedef struct xb_tb_output {
     xb_tb_output_kind kind;
     int line;
@@ -93,6 +94,7 @@ typedef struct xb_tb_output {
     int n_by;
     unsigned backend;           /* one XB_BACKEND_* bit; 0: the testbench's last backend */
     int logx, logy;
+    int fit_log;                /* midpoint: fit in ln x (scale="log") */
     char grid[64];              /* only the points of this grid ("" : all) */
     char title[256];
     double bins[17];            /* kruskal: group edges, ascending */
