@@ -848,7 +848,7 @@ int xb_tb_layers_mask(const char *sel, int n_layers, unsigned long long *mask, x
     while (*p) {
         char *end;
         long k = strtol(p, &end, 10);
-        if (end == p || k < 1 || (*end && *end != '+'))
+        if (end == p || k < 1 || (*end && *end != '+') || (*end == '+' && !end[1]))
             return xb_fail(err, XB_EINPUT, "layers '%s': allowed: all, first, last, or numbers joined by '+'", sel);
         if (k > n_layers)
             return xb_fail(err, XB_EINPUT, "layers '%s': the network has %d layer%s; allowed: 1..%d, all, first, last",

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# test_testbenches: every shipped testbench runs in --quick mode on the real data sets and writes its results
+set -u
+XB=${1:?usage: test_testbenches.sh path/to/xbarsim}
+. "$(dirname "$0")/lib.sh"
+src=$(cd "$(dirname "$0")/.." && pwd)
+
+# The values of a named column of a CSV file (quoted fields hold commas: hidden sizes, level lists).
+csv_column() {
+    awk -F, -v name="$1" '{ gsub(/"[^"]*"/, "Q") } NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
+                          { print $c }' "$2"
+}
+
+for tb in "$src"/testbenches/*.xml; do
+    name=$(basename "$tb" .xml)
+    out="$tmp/$name"
+    expect 0 "^$name: [0-9]+ points" -- "$XB" run --quick -q "$tb" -o "$out"
+    points=$("$XB" run --list "$tb" | head -1 | sed -E 's/.*: ([0-9]+) points?/\1/')
+    backends=$(csv_column backend "$out/summary.csv" | sort -u | wc -l)
+    check "$name: summary.csv has a row per point and backend ($points x $backends)" -- \
+        test "$(($(wc -l <"$out/summary.csv") - 1))" -eq "$((points * backends))"
+    check "$name: no accuracy is missing" -- test -z "$(csv_column accuracy_mean "$out/summary.csv" | grep -vE '^[0-9.e+-]+$')"
+    # Every analysis the testbench declares has its table, every plot its script.
+    for table in $(grep -oE '<(midpoint|spearman|kruskal) name="[^"]+"' "$tb" | sed -E 's/.*name="([^"]+)"/\1/'); do
+        check "$name: $table.csv has results" -- test "$(wc -l <"$out/$table.csv")" -ge 2
+    done
+    for plot in $(grep -oE '<plot name="[^"]+"' "$tb" | sed -E 's/.*name="([^"]+)"/\1/'); do
+        check "$name: a gnuplot script for $plot" -- compgen -G "$out/plots/$plot*.gp" >/dev/null
+    done
+    check "$name: an example netlist" -- compgen -G "$out/example/L*_T*.cir" >/dev/null
+done
+# The spice study compares the backends input by input and draws its circuit pictures.
+check "circuit-vs-behavioral: predictions per input" -- test -s "$tmp/circuit-vs-behavioral/predictions.csv"
+check "circuit-vs-behavioral: IR-drop map" -- test -s "$tmp/circuit-vs-behavioral/example/plots/ir-drop.gp"
+check "circuit-vs-behavioral: CDF of programmed read currents" -- \
+    test -s "$tmp/circuit-vs-behavioral/example/plots/cdf-read-currents.gp"
+
+echo "test_testbenches: $((pass + fail)) checks, $fail failed"
+[ "$fail" -eq 0 ]
