@@ -12,6 +12,9 @@
 
 #include "check.h"
 #include "error.h"
+#include "analysis.h"
+#include "mc.h"
+#include "metrics.h"
 #include "stats.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -354,8 +357,54 @@ static void test_logistic_bad(void)
           "one sigma: %s", e.msg);
 }
 
+/* The interval statistics of results files. References from scipy 1.10.1: Wilson's formula written out
+ * in Python, scipy.stats.binomtest(k, n, 0.5).pvalue, scipy.stats.chi2.sf and scipy.stats.t.ppf. */
+static void test_intervals(void)
+{
+    double lo, hi;
+    xb_wilson_ci(8, 10, XB_Z95, &lo, &hi);
+    CHECK_REL(lo, 0.49016247153664183, 1e-12, "Wilson 8/10 lower");
+    CHECK_REL(hi, 0.9433178485456247, 1e-12, "Wilson 8/10 upper");
+    xb_wilson_ci(0, 10, XB_Z95, &lo, &hi);
+    CHECK_ABS(lo, 0, 1e-15, "Wilson 0/10 lower");
+    CHECK_REL(hi, 0.2775327998628892, 1e-12, "Wilson 0/10 upper");
+    xb_wilson_ci(9782, 10000, XB_Z95, &lo, &hi);
+    CHECK_REL(lo, 0.9751489005590384, 1e-12, "Wilson 9782/10000 lower");
+    CHECK_REL(hi, 0.9808838433992464, 1e-12, "Wilson 9782/10000 upper");
+
+    /* McNemar: exact binomial below 25 discordant pairs, chi-square with continuity correction above. */
+    double stat, p;
+    xb_mcnemar(2, 8, &stat, &p);
+    CHECK_REL(p, 0.109375, 1e-12, "McNemar exact 2/8 (= 2 * 56/1024)");
+    xb_mcnemar(0, 5, &stat, &p);
+    CHECK_REL(p, 0.0625, 1e-12, "McNemar exact 0/5");
+    xb_mcnemar(30, 15, &stat, &p);
+    CHECK_REL(stat, 4.355555555555555, 1e-12, "McNemar chi2 30/15 = (15-1)^2/45");
+    CHECK_REL(p, 0.036888425707049914, 1e-9, "McNemar chi2 p 30/15");
+    xb_mcnemar(0, 0, &stat, &p);
+    CHECK(stat == 0 && p == 1, "McNemar without discordant pairs: p = 1");
+
+    /* Monte Carlo summary: mean, sample std, Student-t 95% interval of the mean. */
+    double v[5] = {1, 2, 3, 4, 5};
+    xb_mc_stats s;
+    xb_mc_stats_of(v, 5, &s);
+    CHECK_REL(s.mean, 3, 1e-15, "mean");
+    CHECK_REL(s.std, sqrt(2.5), 1e-15, "sample std");
+    CHECK_REL(s.ci95_lo, 1.0367568385224393, 1e-10, "t-interval lower (t = 2.7764451051977987)");
+    CHECK_REL(s.ci95_hi, 6 - 1.0367568385224393, 1e-10, "t-interval upper");
+    CHECK(s.min == 1 && s.max == 5 && s.n == 5, "min, max, n");
+    xb_mc_stats_of(v, 1, &s);
+    CHECK(s.std == 0 && s.ci95_lo == 1 && s.ci95_hi == 1, "one trial: no spread");
+
+    /* The midpoint fit's weights: Monte Carlo spread of the mean plus the binomial error on N images. */
+    CHECK_REL(xb_accuracy_uncertainty(0.9, 0.02, 4, 10000), sqrt(0.0004 / 4 + 0.09 / 10000), 1e-15,
+              "accuracy uncertainty");
+    CHECK(xb_accuracy_uncertainty(0.5, 0, 10, 100) > 0, "uncertainty stays positive when trials agree");
+}
+
 int main(void)
 {
+    test_intervals();
     test_ranks();
     test_spearman();
     test_kruskal();
