@@ -12,6 +12,7 @@ typedef struct xb_summary_row {
     size_t point;                    /* 0-based */
     unsigned backend;                /* one XB_BACKEND_* bit */
     size_t trials, images;
+    unsigned long seed;              /* the point's montecarlo seed */
     double synapses, layers, neurons; /* of the point's network: weights + biases, weight layers, hidden units */
     double acc_mean, acc_std;
     double acc_lo, acc_hi;           /* 95% t-interval of the mean over trials; with one trial the Wilson interval */

@@ -124,6 +124,7 @@ typedef struct trial_result {
 
 typedef struct point_result {
     size_t images, synapses, layers, neurons, trials;
+    unsigned long seed; /* montecarlo seed of the point (trial seeds derive from it) */
     trial_result *t;
 } point_result;
 
@@ -169,6 +170,16 @@ static void ctx_free(run_ctx *r)
     xb_chip_free(&r->chip);
 }
 
+/* Record an input file in the provenance once, however many points use it. */
+static void add_input(run_ctx *r, const char *role, const char *path, const char *sha256)
+{
+    for (int i = 0; i < r->prov.n_inputs; i++)
+        if (!strcmp(r->prov.inputs[i].path, path))
+            return;
+    xb_error ignored = {0}; /* a file that cannot be hashed fails later where it is read */
+    xb_provenance_add_input(&r->prov, role, path, sha256, &ignored);
+}
+
 /* The training and test splits of a dataset, loaded once (two data sets stay in memory). */
 static int get_data(run_ctx *r, const char *spec, xb_dataset **train, xb_dataset **test)
 {
@@ -188,10 +199,10 @@ static int get_data(run_ctx *r, const char *spec, xb_dataset **train, xb_dataset
             xb_dataset_free(&slot->test);
             return rc;
         }
-        xb_provenance_add_input(&r->prov, "test_images", slot->test->images_path, slot->test->images_sha256, r->err);
-        xb_provenance_add_input(&r->prov, "test_labels", slot->test->labels_path, slot->test->labels_sha256, r->err);
-        xb_provenance_add_input(&r->prov, "train_images", slot->train->images_path, slot->train->images_sha256, r->err);
-        xb_provenance_add_input(&r->prov, "train_labels", slot->train->labels_path, slot->train->labels_sha256, r->err);
+        add_input(r, "test_images", slot->test->images_path, slot->test->images_sha256);
+        add_input(r, "test_labels", slot->test->labels_path, slot->test->labels_sha256);
+        add_input(r, "train_images", slot->train->images_path, slot->train->images_sha256);
+        add_input(r, "train_labels", slot->train->labels_path, slot->train->labels_sha256);
     }
     slot->use = ++r->clock;
     *train = slot->train;
@@ -240,6 +251,7 @@ static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *trai
     if (c->weights[0]) {
         if ((rc = xb_weights_load(c->weights, c->activation, &r->net, r->err)))
             return rc;
+        add_input(r, "weights", c->weights, strchr(c->weights, ',') ? "(several .npy files)" : NULL);
     } else {
         char hex[65], path[4400];
         xb_sha256_hex(key, strlen(key), hex);
@@ -358,7 +370,7 @@ static int get_chip(run_ctx *r, const xb_tb_config *c, const xb_mlp *m, const xb
     xb_chip_free(&r->chip);
     if ((rc = load_device(c, &r->dev, r->err)))
         return rc;
-    xb_provenance_add_input(&r->prov, "device", c->device_file, NULL, r->err);
+    add_input(r, "device", c->device_file, NULL);
     xb_map_options mo;
     xb_map_defaults(&mo);
     xb_map_options_from_device(&mo, &r->dev);
@@ -977,6 +989,7 @@ static int summarize(const run_ctx *r, const point_result *pr, xb_summary_row **
             s->synapses = (double)p->synapses;
             s->layers = (double)p->layers;
             s->neurons = (double)p->neurons;
+            s->seed = p->seed;
             double total = 0;
             for (size_t t = 0; t < s->trials; t++) {
                 acc[t] = p->t[t].correct[b] / (double)p->images;
@@ -1023,7 +1036,7 @@ static int write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_
         return rc;
     fprintf(f.fp, "point,grid");
     write_columns_header(f.fp, tb);
-    fprintf(f.fp, ",network.synapses,network.layers,network.neurons,backend,trials,images,accuracy_mean,accuracy_std,"
+    fprintf(f.fp, ",network.synapses,network.layers,network.neurons,backend,montecarlo_seed,trials,images,accuracy_mean,accuracy_std,"
                   "accuracy_ci95_lo,accuracy_ci95_hi,accuracy_wilson_lo,accuracy_wilson_hi,delta_accuracy_mean,"
                   "delta_accuracy_std,delta_accuracy_ci95_lo,delta_accuracy_ci95_hi\n");
     for (size_t i = 0; i < n; i++) {
@@ -1031,8 +1044,8 @@ static int write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_
         fprintf(f.fp, "%zu,", s->point + 1);
         csv_field(f.fp, xb_tb_grid(tb, s->point));
         write_columns(f.fp, tb, s->point);
-        fprintf(f.fp, ",%.17g,%.17g,%.17g,%s,%zu,%zu", s->synapses, s->layers, s->neurons, xb_backend_name(s->backend),
-                s->trials, s->images);
+        fprintf(f.fp, ",%.17g,%.17g,%.17g,%s,%lu,%zu,%zu", s->synapses, s->layers, s->neurons,
+                xb_backend_name(s->backend), s->seed, s->trials, s->images);
         double v[] = {s->acc_mean, s->acc_std, s->acc_lo, s->acc_hi, s->wilson_lo, s->wilson_hi,
                       s->dacc_mean, s->dacc_std, s->dacc_lo, s->dacc_hi};
         for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)
@@ -1183,7 +1196,7 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
     r.err = err;
     r.render = o->render && xb_plot_can_render();
     xb_provenance_init(&r.prov, o->argc, o->argv);
-    xb_provenance_add_input(&r.prov, "testbench", xb_tb_path(tb), xb_tb_sha256(tb), err);
+    add_input(&r, "testbench", xb_tb_path(tb), xb_tb_sha256(tb));
     for (size_t i = 0; i < xb_tb_n_outputs(tb); i++)
         if (xb_tb_output_at(tb, i)->kind == XB_OUT_EXAMPLE) {
             r.example = xb_tb_output_at(tb, i);
@@ -1215,11 +1228,13 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
             point_file(&r, &c, pred_paths[k], sizeof pred_paths[k], "-predictions.csv");
         if (xb_is_file(path) && (!pred_paths[k][0] || xb_is_file(pred_paths[k]))) {
             rc = read_point_state(path, &pr[k], err);
+            pr[k].seed = c.seed;
             continue;
         }
         double t0 = xb_now();
         if ((rc = eval_point(&r, k, &c, &pr[k], pred_paths[k])) || (rc = write_point_state(path, &c, &pr[k], err)))
             break;
+        pr[k].seed = c.seed;
         n_computed++;
         trials_total += pr[k].trials;
         if (!o->quiet) {
