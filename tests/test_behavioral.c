@@ -1,4 +1,9 @@
-// test_behavioral: crossbar mapping round trips and the behavioral model against the ideal network
+// test_behavioral: crossbar mapping round trips, the behavioral model against the ideal network, abits
+// level sets on a chip, and the Monte Carlo trial perturbations of conductances (d2d, stuck)
+//
+// Statistical tolerances: a sample mean of m draws with standard deviation sd lies within 5 sd/sqrt(m)
+// of its expectation, a sample variance within 5 var sqrt(2/(m-1)), a binomial count within
+// 5 sqrt(m p (1-p)); each fails by chance with probability < 1e-6, and the seeds are fixed.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +14,11 @@
 #include "behavioral.h"
 #include "check.h"
 #include "chip.h"
+#include "mc.h"
 #include "mlp.h"
 #include "npz.h"
+#include "perturb.h"
+#include "quant.h"
 
 static xb_mlp *random_mlp(gsl_rng *rng, int n_layers, const size_t *sizes, xb_activation act)
 {
@@ -259,6 +267,184 @@ static void test_read_noise(gsl_rng *rng)
     xb_mlp_free(&m);
 }
 
+/* abits:B on a chip, worked by hand. One layer, digital bias, max |W| = 1 so wn = W. Range
+ * [-0.9, 1], B = 2: scale 1.9/3, zero point round(0.9 / (1.9/3)) = round(1.42) = 1, levels
+ * {-0.633, 0, 0.633, 1.267}. The top level is past 1 (the rounded zero point), so the layer's wn is
+ * divided by 1.267 and w_scale grows to 1.267: the effective weights are the levels themselves, and the
+ * largest target is g_max exactly. */
+static void test_abits_chip(void)
+{
+    size_t sizes[2] = {4, 3};
+    xb_mlp *m = xb_mlp_new(1, sizes, XB_ACT_IDENTITY);
+    static const double w[12] = {-0.9, 1, 0.3, -0.2, 0.5, 0.7, 0.9, -0.6, 0.1, 0.0, -0.35, 0.62};
+    const double u = 1.9 / 3;
+    /* nearest of {-u, 0, u, 2u}: -0.35 is past the -u/2 midpoint, 0.3 short of u/2 */
+    const double want[12] = {-u, 2 * u, 0, 0, u, u, u, -u, 0, 0, -u, u};
+    memcpy(m->W[0], w, sizeof w);
+    xb_map_options o;
+    xb_map_defaults(&o);
+    o.bias = XB_BIAS_DIGITAL;
+    xb_error err = {0};
+    xb_chip *c = NULL;
+    CHECK(xb_chip_map(m, &o, NULL, 0, &c, &err) == XB_OK, "map: %s", err.msg);
+    xb_levelset *ls[2] = {NULL, NULL};
+    char used[64];
+    CHECK(xb_levelsets_parse("abits:2", 1, NULL, ls, used, sizeof used, &err) == XB_OK && !strcmp(used, "abits:2"),
+          "levelsets: %s", err.msg);
+    CHECK(xb_chip_quantize(c, (const xb_levelset *const *)ls, &err) == XB_OK, "quantize: %s", err.msg);
+    const xb_layer_map *L = &c->layers[0];
+    CHECK_REL(L->w_scale, 2 * u, 1e-15, "w_scale grew by the top level");
+    xb_mlp *e = xb_chip_effective_mlp(c, 0);
+    for (int i = 0; i < 12; i++)
+        CHECK_ABS(e->W[0][i], want[i], 1e-12, "abits effective weight");
+    double gmax = 0;
+    for (size_t i = 0; i < L->rows * L->cols; i++)
+        gmax = fmax(gmax, L->g_target_S[i]);
+    CHECK_REL(gmax, o.g_max_S, 1e-12, "the top level is the full conductance");
+    xb_mlp_free(&e);
+    xb_chip_free(&c);
+    xb_levelset_free(&ls[0]);
+    xb_mlp_free(&m);
+
+    /* Two layers, one abits:3 spec: each layer's levels come from its own range (layer 2 all positive). */
+    size_t s2[3] = {6, 5, 4};
+    m = xb_mlp_new(2, s2, XB_ACT_SIGMOID);
+    for (int i = 0; i < 30; i++)
+        m->W[0][i] = -1 + 2.0 * i / 29.0;
+    for (int i = 0; i < 20; i++)
+        m->W[1][i] = 0.2 + 0.8 * i / 19.0;
+    CHECK(xb_chip_map(m, &o, NULL, 0, &c, &err) == XB_OK, "map 2: %s", err.msg);
+    xb_chip *before = xb_chip_clone(c);
+    CHECK(xb_levelsets_parse("abits:3", 2, NULL, ls, NULL, 0, &err) == XB_OK, "levelsets 2: %s", err.msg);
+    CHECK(xb_chip_quantize(c, (const xb_levelset *const *)ls, &err) == XB_OK, "quantize 2: %s", err.msg);
+    for (int l = 0; l < 2; l++) {
+        const xb_layer_map *B = &before->layers[l], *A = &c->layers[l];
+        size_t n = B->rows * B->fan_out;
+        xb_levelset *own = NULL;
+        xb_levelset_affine_materialize(ls[l], B->wn, n, &own, &err);
+        int bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            double lv = own->levels[xb_levelset_nearest(own, B->wn[i])];
+            bad += fabs(A->wn[i] * A->w_scale - lv * B->w_scale) > 1e-12 * B->w_scale;
+        }
+        CHECK(bad == 0, "layer %d: %d weights off the levels of its own range [%g, %g]", l + 1, bad, own->affine.lo,
+              own->affine.hi);
+        xb_levelset_free(&own);
+        xb_levelset_free(&ls[l]);
+    }
+    CHECK(c->layers[1].wn[0] > 0, "layer 2 keeps its all-positive range");
+    xb_chip_free(&before);
+    xb_chip_free(&c);
+    xb_mlp_free(&m);
+}
+
+static gsl_rng *seeded(unsigned long seed)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    return r;
+}
+
+/* The Monte Carlo trial perturbations of conductances: d2d and stuck act on g_S of the layers they
+ * name, after the weight-domain models; replayed draw for draw from the same seed. */
+static void test_mc_conductance(gsl_rng *rng)
+{
+    size_t sizes[3] = {150, 40, 10};
+    xb_mlp *m = random_mlp(rng, 2, sizes, XB_ACT_SIGMOID);
+    xb_map_options o;
+    xb_map_defaults(&o);
+    xb_error err = {0};
+    xb_chip *base = NULL;
+    CHECK(xb_chip_map(m, &o, NULL, 0, &base, &err) == XB_OK, "map: %s", err.msg);
+    /* Programming errors the trials must keep. */
+    for (size_t i = 0; i < base->layers[0].rows * base->layers[0].cols; i += 7)
+        base->layers[0].g_S[i] *= 1.01;
+    xb_chip *chip = xb_chip_clone(base);
+    xb_behav_options bo;
+    xb_behav_defaults(&bo);
+    const xb_layer_map *B1 = &base->layers[0], *B2 = &base->layers[1];
+    size_t n1 = B1->rows * B1->cols, n2 = B2->rows * B2->cols;
+    double *g = malloc(n1 * sizeof *g);
+
+    /* d2d on layer 1 only: layer 2 untouched, layer 1 moved by exactly the replayed draws, with the
+     * relative moments of N(0, 0.1^2). */
+    xb_layer_perturb p[2];
+    CHECK(xb_layer_perturb_parse("d2d:sigma=0.1@1", 2, &p[0], &err) == XB_OK, "parse d2d@1: %s", err.msg);
+    gsl_rng *r = seeded(31), *replay = seeded(31);
+    CHECK(xb_mc_perturb_chip(base, p, 1, r, chip, &bo, &err) == XB_OK, "trial: %s", err.msg);
+    CHECK(!memcmp(chip->layers[1].g_S, B2->g_S, n2 * sizeof *g), "layer 2 not selected, not touched");
+    memcpy(g, B1->g_S, n1 * sizeof *g);
+    xb_perturb_d2d(replay, g, n1, 0.1);
+    CHECK(!memcmp(chip->layers[0].g_S, g, n1 * sizeof *g), "layer 1 equals the replayed d2d draws");
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n1; i++)
+        mean += chip->layers[0].g_S[i] / B1->g_S[i] - 1;
+    mean /= (double)n1;
+    for (size_t i = 0; i < n1; i++)
+        var += pow(chip->layers[0].g_S[i] / B1->g_S[i] - 1 - mean, 2);
+    var /= (double)(n1 - 1);
+    CHECK_ABS(mean, 0, 5 * 0.1 / sqrt((double)n1), "d2d relative mean");
+    CHECK_ABS(var, 0.01, 5 * 0.01 * sqrt(2.0 / (double)(n1 - 1)), "d2d relative variance");
+    CHECK(!memcmp(chip->layers[0].wn, B1->wn, B1->rows * B1->fan_out * sizeof *g), "d2d leaves the weights");
+    gsl_rng_free(r);
+    gsl_rng_free(replay);
+
+    /* stuck on layer 2 only: every cell is base, g_max or g_min exactly as the replayed uniforms say. */
+    CHECK(xb_layer_perturb_parse("stuck:lrs=0.05,hrs=0.1@2", 2, &p[0], &err) == XB_OK, "parse stuck@2: %s",
+          err.msg);
+    r = seeded(32);
+    replay = seeded(32);
+    CHECK(xb_mc_perturb_chip(base, p, 1, r, chip, &bo, &err) == XB_OK, "trial: %s", err.msg);
+    CHECK(!memcmp(chip->layers[0].g_S, B1->g_S, n1 * sizeof *g), "layer 1 not selected, not touched");
+    size_t n_lrs = 0, n_hrs = 0, mismatch = 0;
+    for (size_t i = 0; i < n2; i++) {
+        double u = gsl_rng_uniform(replay), want = B2->g_S[i];
+        if (u < 0.05)
+            want = o.g_max_S, n_lrs++;
+        else if (u < 0.15)
+            want = o.g_min_S, n_hrs++;
+        mismatch += chip->layers[1].g_S[i] != want;
+    }
+    printf("  stuck:lrs=0.05,hrs=0.1 on layer 2 (%zu cells), seed 32: %zu at g_max, %zu at g_min\n", n2, n_lrs,
+           n_hrs);
+    CHECK(mismatch == 0, "%zu cells differ from the replay", mismatch);
+    CHECK(fabs((double)n_lrs - 0.05 * (double)n2) <= 5 * sqrt(0.05 * 0.95 * (double)n2), "LRS count %zu", n_lrs);
+    CHECK(fabs((double)n_hrs - 0.1 * (double)n2) <= 5 * sqrt(0.1 * 0.9 * (double)n2), "HRS count %zu", n_hrs);
+    gsl_rng_free(r);
+    gsl_rng_free(replay);
+
+    /* Order: listed first, d2d still acts after the weight-domain mult has moved the targets. */
+    CHECK(xb_layer_perturb_parse("d2d:sigma=0.05@1", 2, &p[0], &err) == XB_OK &&
+              xb_layer_perturb_parse("mult:alpha=0.1@1", 2, &p[1], &err) == XB_OK,
+          "parse pair: %s", err.msg);
+    r = seeded(33);
+    replay = seeded(33);
+    CHECK(xb_mc_perturb_chip(base, p, 2, r, chip, &bo, &err) == XB_OK, "trial: %s", err.msg);
+    xb_chip *ref = xb_chip_clone(base);
+    xb_perturb_mult(replay, ref->layers[0].wn, B1->rows * B1->fan_out, 0.1);
+    xb_chip_update_targets(ref);
+    for (size_t i = 0; i < n1; i++) {
+        double v = ref->layers[0].g_target_S[i] + (B1->g_S[i] - B1->g_target_S[i]);
+        g[i] = v > 0 ? v : 0;
+    }
+    xb_perturb_d2d(replay, g, n1, 0.05);
+    CHECK(!memcmp(chip->layers[0].g_S, g, n1 * sizeof *g), "mult, then targets, then d2d");
+    CHECK(!memcmp(chip->layers[1].g_S, B2->g_S, n2 * sizeof *g), "layer 2 untouched by @1 models");
+    xb_chip_free(&ref);
+    gsl_rng_free(r);
+    gsl_rng_free(replay);
+
+    /* P + Q > 1 is refused with the reason. */
+    xb_error e = {0};
+    CHECK(xb_layer_perturb_parse("stuck:lrs=0.6,hrs=0.5@1", 2, &p[0], &e) == XB_EINPUT && strstr(e.msg, "exceeds 1"),
+          "P + Q > 1: %s", e.msg);
+
+    free(g);
+    xb_chip_free(&chip);
+    xb_chip_free(&base);
+    xb_mlp_free(&m);
+}
+
 int main(void)
 {
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
@@ -274,6 +460,8 @@ int main(void)
         return 1;
     test_map_files(rng, dir);
     test_read_noise(rng);
+    test_abits_chip();
+    test_mc_conductance(rng);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -1,4 +1,6 @@
-// test_mlp: backprop against finite differences, convergence, determinism, weight files
+// test_mlp: backprop against finite differences, convergence, determinism, weight files, their provenance
+// and the library versions recorded with it
+#define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,9 +9,15 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include <libxml/parser.h>
+#include <zip.h>
+
 #include "check.h"
+#include "fileio.h"
+#include "json.h"
 #include "mlp.h"
 #include "npz.h"
+#include "provenance.h"
 #include "train.h"
 #include "weights.h"
 
@@ -215,6 +223,197 @@ static void test_weight_files(const char *dir)
     gsl_rng_free(rng);
 }
 
+/* An .npy image with any dtype, laid out as numpy.save does (format 1.0, header padded to 64 bytes),
+ * for the dtypes our writer never produces. Returns the length written into buf. */
+static size_t npy_image(unsigned char *buf, const char *descr, const char *shape, const void *data, size_t dlen)
+{
+    char dict[128];
+    int hl = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    size_t tot = (10 + (size_t)hl + 1 + 63) / 64 * 64;
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (unsigned char)((tot - 10) & 0xff);
+    buf[9] = (unsigned char)((tot - 10) >> 8);
+    memcpy(buf + 10, dict, (size_t)hl);
+    memset(buf + 10 + hl, ' ', tot - 10 - (size_t)hl - 1);
+    buf[tot - 1] = '\n';
+    memcpy(buf + tot, data, dlen);
+    return tot + dlen;
+}
+
+static void write_file(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(b, 1, n, f);
+        fclose(f);
+    }
+}
+
+/* A list of .npy files names the file that is wrong; integer and bool arrays are refused by name and
+ * dtype; provenance hashes each file of a list on its own. */
+static void test_weight_lists(const char *dir)
+{
+    xb_error err = {0};
+    xb_mlp *r = NULL;
+    char p[4][512], list[2100];
+    const char *names[4] = {"W1.npy", "b1.npy", "W2.npy", "b2.npy"};
+    size_t shapes[4][2] = {{5, 4}, {4, 0}, {4, 3}, {3, 0}};
+    xb_ndarray *arr[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(p[i], sizeof p[i], "%s/list-%s", dir, names[i]);
+        arr[i] = xb_ndarray_new(names[i], shapes[i][1] ? 2 : 1, shapes[i]);
+        for (size_t k = 0; k < arr[i]->count; k++)
+            arr[i]->data[k] = 0.01 * (double)(k + 1) * (i % 2 ? 1 : -1);
+        xb_npy_write(p[i], arr[i], XB_DT_F8, &err);
+    }
+    snprintf(list, sizeof list, "%s,%s,%s,%s", p[0], p[1], p[2], p[3]);
+    CHECK(xb_weights_load(list, XB_ACT_SIGMOID, &r, &err) == XB_OK, "good list: %s", err.msg);
+    xb_mlp_free(&r);
+
+    /* b2 of the wrong length: the message names b2's own file, not the first of the list. */
+    size_t b7[1] = {7};
+    xb_ndarray *bad = xb_ndarray_new("b2", 1, b7);
+    xb_npy_write(p[3], bad, XB_DT_F8, &err);
+    CHECK(xb_weights_load(list, XB_ACT_SIGMOID, &r, &err) == XB_EINPUT, "b2 (7,) accepted");
+    CHECK(strncmp(err.msg, p[3], strlen(p[3])) == 0 && strstr(err.msg, "b2 has shape (7,)") &&
+              strstr(err.msg, "(3,)") && !strstr(err.msg, "list-W1.npy"),
+          "b2 message names list-b2.npy: %s", err.msg);
+    xb_ndarray_free(&bad);
+    xb_npy_write(p[3], arr[3], XB_DT_F8, &err);
+
+    /* W2 that does not follow W1: named by its own file. */
+    size_t w2bad[2] = {6, 3};
+    bad = xb_ndarray_new("W2", 2, w2bad);
+    xb_npy_write(p[2], bad, XB_DT_F8, &err);
+    CHECK(xb_weights_load(list, XB_ACT_SIGMOID, &r, &err) == XB_EINPUT &&
+              strncmp(err.msg, p[2], strlen(p[2])) == 0 && strstr(err.msg, "W2 has shape (6, 3)") &&
+              strstr(err.msg, "(4, N)"),
+          "W2 message names list-W2.npy: %s", err.msg);
+    xb_ndarray_free(&bad);
+    xb_npy_write(p[2], arr[2], XB_DT_F8, &err);
+
+    /* An integer W1: refused with the array, the expected and the found dtype. */
+    unsigned char img[512];
+    int32_t ints[20] = {0};
+    size_t len = npy_image(img, "<i4", "(5, 4)", ints, sizeof ints);
+    write_file(p[0], img, len);
+    CHECK(xb_weights_load(list, XB_ACT_SIGMOID, &r, &err) == XB_EINPUT && r == NULL, "int32 W1 accepted");
+    CHECK(strncmp(err.msg, p[0], strlen(p[0])) == 0 && strstr(err.msg, "W1 has dtype '<i4'") &&
+              strstr(err.msg, "float32") && strstr(err.msg, "float64"),
+          "int W1 message: %s", err.msg);
+    xb_npy_write(p[0], arr[0], XB_DT_F8, &err);
+    /* A bool b2. */
+    unsigned char bools[3] = {1, 0, 1};
+    len = npy_image(img, "|b1", "(3,)", bools, sizeof bools);
+    write_file(p[3], img, len);
+    CHECK(xb_weights_load(list, XB_ACT_SIGMOID, &r, &err) == XB_EINPUT &&
+              strncmp(err.msg, p[3], strlen(p[3])) == 0 && strstr(err.msg, "b2 has dtype '|b1'"),
+          "bool b2 message: %s", err.msg);
+    /* The same bool b2 inside an .npz: the archive is named, with the array. */
+    char npz[600];
+    snprintf(npz, sizeof npz, "%s/int.npz", dir);
+    unsigned char m0[512], m1[512], m2[512];
+    size_t l0 = 0, l1 = 0, l2 = 0;
+    unsigned char *bufs[4] = {m0, m1, m2, img};
+    size_t *lens[3] = {&l0, &l1, &l2};
+    for (int i = 0; i < 3; i++) {
+        unsigned char *b = NULL;
+        size_t bl = 0;
+        xb_npy_serialize(arr[i], XB_DT_F8, &b, &bl, &err);
+        memcpy(bufs[i], b, bl < 512 ? bl : 512);
+        *lens[i] = bl;
+        free(b);
+    }
+    int ze;
+    zip_t *za = zip_open(npz, ZIP_CREATE | ZIP_TRUNCATE, &ze);
+    size_t all_lens[4] = {l0, l1, l2, len};
+    for (int i = 0; za && i < 4; i++)
+        zip_file_add(za, names[i], zip_source_buffer(za, bufs[i], all_lens[i], 0), 0);
+    if (za)
+        zip_close(za);
+    CHECK(xb_weights_load(npz, XB_ACT_SIGMOID, &r, &err) == XB_EINPUT && strstr(err.msg, npz) &&
+              strstr(err.msg, "b2 has dtype '|b1'") && strstr(err.msg, "float32"),
+          "bool b2 in an npz: %s", err.msg);
+    xb_npy_write(p[3], arr[3], XB_DT_F8, &err);
+
+    /* Provenance: each file of the list with its own hash, in list order. */
+    xb_provenance prov;
+    char *argv[1] = {"eval"};
+    xb_provenance_init(&prov, 1, argv);
+    CHECK(xb_provenance_add_weights(&prov, list, &err) == XB_OK, "provenance of a list: %s", err.msg);
+    CHECK(prov.n_inputs == 4, "%d inputs recorded, want 4", prov.n_inputs);
+    static const char *const roles[4] = {"weights:W1", "weights:b1", "weights:W2", "weights:b2"};
+    for (int i = 0; i < 4 && i < prov.n_inputs; i++) {
+        char h[65];
+        xb_sha256_file(p[i], h, &err);
+        CHECK(strcmp(prov.inputs[i].role, roles[i]) == 0 && strcmp(prov.inputs[i].path, p[i]) == 0 &&
+                  strcmp(prov.inputs[i].sha256, h) == 0,
+              "input %d: %s %s %s", i, prov.inputs[i].role, prov.inputs[i].path, prov.inputs[i].sha256);
+    }
+    CHECK(strcmp(prov.inputs[1].sha256, prov.inputs[3].sha256) != 0, "different files, different hashes");
+    xb_provenance_init(&prov, 1, argv);
+    CHECK(xb_provenance_add_weights(&prov, npz, &err) == XB_OK && prov.n_inputs == 1 &&
+              strcmp(prov.inputs[0].role, "weights") == 0,
+          "provenance of an npz: %s", err.msg);
+    /* Empty items are skipped by the loader, so they do not shift the roles either. */
+    char gappy[1200];
+    snprintf(gappy, sizeof gappy, "%s,,%s", p[0], p[1]);
+    xb_provenance_init(&prov, 1, argv);
+    CHECK(xb_provenance_add_weights(&prov, gappy, &err) == XB_OK && prov.n_inputs == 2 &&
+              strcmp(prov.inputs[1].role, "weights:b1") == 0 && strcmp(prov.inputs[1].path, p[1]) == 0,
+          "empty list item: %d inputs, second %s", prov.n_inputs, prov.inputs[1].role);
+    char missing[1200];
+    snprintf(missing, sizeof missing, "%s,%s/none.npy", p[0], dir);
+    xb_provenance_init(&prov, 1, argv);
+    CHECK(xb_provenance_add_weights(&prov, missing, &err) != XB_OK && strstr(err.msg, "none.npy"),
+          "a missing list file is named: %s", err.msg);
+    /* More inputs than the record holds are counted, not lost silently. */
+    xb_provenance_init(&prov, 1, argv);
+    for (int i = 0; i < XB_PROVENANCE_MAX_INPUTS + 3; i++)
+        xb_provenance_add_input(&prov, "x", p[0], "00", &err);
+    CHECK(prov.n_inputs == XB_PROVENANCE_MAX_INPUTS && prov.n_dropped == 3, "overflow: %d kept, %d dropped",
+          prov.n_inputs, prov.n_dropped);
+    for (int i = 0; i < 4; i++)
+        xb_ndarray_free(&arr[i]);
+}
+
+/* Library versions are the linked ones: libngspice started in a child and asked, libxml2's run-time
+ * xmlParserVersion. The record in every JSON sidecar says the same as --version. */
+static void test_versions(void)
+{
+    const char *why = NULL;
+    int v = xb_versions_ngspice(&why);
+    CHECK(v >= 30 && why == NULL, "linked ngspice version %d (%s)", v, why ? why : "");
+    char *buf = NULL, *txt = NULL;
+    size_t len = 0, tlen = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    xb_json j;
+    xb_json_init(&j, mem);
+    xb_json_object_begin(&j, NULL);
+    xb_versions_write(&j);
+    xb_json_object_end(&j);
+    fclose(mem);
+    mem = open_memstream(&txt, &tlen);
+    xb_versions_print(mem);
+    fclose(mem);
+    char want[64];
+    snprintf(want, sizeof want, "\"ngspice\": \"%d\"", v);
+    CHECK(buf && strstr(buf, want) && strstr(buf, "\"ngspice_build\"") && strstr(buf, "\"libxml2_build\"") &&
+              !strstr(buf, "ngspice_error"),
+          "libraries record: %s", buf);
+    snprintf(want, sizeof want, "ngspice  %d (the linked libngspice", v);
+    CHECK(txt && strstr(txt, want), "--version text: %s", txt);
+    long x = strtol(xmlParserVersion, NULL, 10);
+    snprintf(want, sizeof want, "\"libxml2\": \"%ld.%ld.%ld\"", x / 10000, x / 100 % 100, x % 100);
+    CHECK(buf && strstr(buf, want), "libxml2 from xmlParserVersion (%s): %s", xmlParserVersion, buf);
+    /* A version a caller already knows is taken as it is, without starting a child. */
+    xb_versions_note_ngspice(v + 1);
+    CHECK(xb_versions_ngspice(NULL) == v + 1, "noted version kept");
+    xb_versions_note_ngspice(v);
+    free(buf);
+    free(txt);
+}
+
 int main(void)
 {
     size_t s1[2] = {7, 4}, s2[3] = {6, 5, 3}, s3[4] = {5, 6, 4, 3};
@@ -227,6 +426,8 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     test_weight_files(dir);
+    test_weight_lists(dir);
+    test_versions();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

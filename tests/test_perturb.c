@@ -1,5 +1,5 @@
-// test_perturb: sample moments of every perturbation model, exact C2C counts, stuck-at rates,
-// reproducibility and the spec parser
+// test_perturb: sample moments of every perturbation model, exact C2C counts, stuck-at rates and
+// counts replayed from the same seed, reproducibility and the spec parser
 //
 // Tolerances: a sample mean of m draws with standard deviation sd lies within 5 sd/sqrt(m) of its
 // expectation, and a sample variance within 5 var sqrt(2/(m-1)) (normal data); a binomial count within
@@ -252,10 +252,87 @@ static void test_device_helpers(void)
     gsl_rng_free(r);
 }
 
+/* The conductance-domain kinds through the spec interface: parse, apply_g, and refusals. */
+static void test_conductance_kinds(void)
+{
+    xb_perturb p;
+    xb_error err = {0};
+    CHECK(xb_perturb_parse("d2d:sigma=0.1", &p, &err) == XB_OK && p.kind == XB_PERTURB_D2D && p.sigma == 0.1 &&
+              xb_perturb_on_conductances(&p) && !xb_perturb_on_outputs(&p),
+          "d2d: %s", err.msg);
+    CHECK(xb_perturb_parse("stuck:lrs=0.02,hrs=0.05", &p, &err) == XB_OK && p.kind == XB_PERTURB_STUCK &&
+              p.p_lrs == 0.02 && p.p_hrs == 0.05,
+          "stuck: %s", err.msg);
+    CHECK(xb_perturb_parse("stuck:hrs=0.3", &p, &err) == XB_OK && p.p_lrs == 0 && p.p_hrs == 0.3, "lrs defaults to 0");
+    CHECK(xb_perturb_parse("stuck:lrs=0.7,hrs=0.3", &p, &err) == XB_OK, "P + Q = 1 whatever its rounding: %s",
+          err.msg);
+    xb_error e = {0};
+    CHECK(xb_perturb_parse("stuck:lrs=0.6,hrs=0.5", &p, &e) == XB_EINPUT && strstr(e.msg, "exceeds 1") &&
+              strstr(e.msg, "stuck:lrs=0.6,hrs=0.5"),
+          "P + Q > 1 refused with the reason: %s", e.msg);
+
+    gsl_rng *r = rng_new(77), *replay = rng_new(77);
+    double *g = malloc(N * sizeof *g), *h = malloc(N * sizeof *h);
+    const double g0 = 2e-5;
+
+    /* d2d through apply_g: g' / g0 - 1 ~ N(0, S^2) (S = 0.05: P(clamp) = P(N < -20), never). */
+    for (size_t i = 0; i < N; i++)
+        g[i] = g0;
+    CHECK(xb_perturb_parse("d2d:sigma=0.05", &p, &err) == XB_OK, "parse d2d");
+    size_t changed = 0;
+    CHECK(xb_perturb_apply_g(&p, r, g, N, 1.0, 0.0, &changed, &err) == XB_OK && changed == N, "apply_g d2d");
+    for (size_t i = 0; i < N; i++)
+        h[i] = g[i] / g0 - 1.0;
+    check_moments(moments_of(h, N), 0.0, 0.05 * 0.05, "d2d relative change");
+    double zero_before = 0.0;
+    CHECK(xb_perturb_apply_g(&p, r, &zero_before, 1, 1.0, 0.0, NULL, &err) == XB_OK && zero_before == 0.0,
+          "d2d keeps g = 0 at 0");
+
+    /* stuck through apply_g, replayed: the counts equal those of the same uniforms drawn by hand. */
+    const double P = 0.03, Q = 0.07, g_lrs = 4e-4, g_hrs = 5e-6;
+    gsl_rng_set(r, 2024);
+    gsl_rng_set(replay, 2024);
+    for (size_t i = 0; i < N; i++)
+        g[i] = h[i] = 1e-4 + 1e-11 * (double)(i % 13);
+    CHECK(xb_perturb_parse("stuck:lrs=0.03,hrs=0.07", &p, &err) == XB_OK, "parse stuck");
+    CHECK(xb_perturb_apply_g(&p, r, g, N, g_lrs, g_hrs, &changed, &err) == XB_OK, "apply_g stuck: %s", err.msg);
+    size_t want_lrs = 0, want_hrs = 0, mismatch = 0;
+    for (size_t i = 0; i < N; i++) {
+        double u = gsl_rng_uniform(replay), want = h[i];
+        if (u < P)
+            want = g_lrs, want_lrs++;
+        else if (u < P + Q)
+            want = g_hrs, want_hrs++;
+        mismatch += g[i] != want;
+    }
+    printf("  stuck:lrs=0.03,hrs=0.07 on %d cells, seed 2024: %zu at LRS, %zu at HRS\n", N, want_lrs, want_hrs);
+    CHECK(mismatch == 0, "%zu cells differ from the hand replay of the same uniforms", mismatch);
+    CHECK(changed == want_lrs + want_hrs, "apply_g reports %zu stuck, replay %zu", changed, want_lrs + want_hrs);
+    CHECK(fabs((double)want_lrs - N * P) <= Z * sqrt(N * P * (1 - P)), "LRS count %zu near %g", want_lrs, N * P);
+    CHECK(fabs((double)want_hrs - N * Q) <= Z * sqrt(N * Q * (1 - Q)), "HRS count %zu near %g", want_hrs, N * Q);
+
+    /* Each interface refuses the other domain's kinds, leaving the data alone. */
+    double x[2] = {1, 2};
+    CHECK(xb_perturb_apply(&p, r, x, 2, NULL, &e) == XB_EINPUT && strstr(e.msg, "xb_perturb_apply_g") &&
+              x[0] == 1 && x[1] == 2,
+          "apply refuses stuck: %s", e.msg);
+    CHECK(xb_perturb_parse("mult:alpha=0.1", &p, &err) == XB_OK, "parse mult");
+    CHECK(xb_perturb_apply_g(&p, r, x, 2, g_lrs, g_hrs, NULL, &e) == XB_EINPUT && x[0] == 1 && x[1] == 2,
+          "apply_g refuses mult: %s", e.msg);
+    xb_perturb hand = {.kind = XB_PERTURB_STUCK, .p_lrs = 0.9, .p_hrs = 0.2};
+    CHECK(xb_perturb_apply_g(&hand, r, x, 2, g_lrs, g_hrs, NULL, &e) == XB_EINPUT && x[0] == 1,
+          "apply_g checks a hand-built P + Q > 1");
+    free(g);
+    free(h);
+    gsl_rng_free(r);
+    gsl_rng_free(replay);
+}
+
 static void test_reproducible(void)
 {
     static const char *const specs[] = {"c2c:ar=0.5,sigma=0.1", "c2c-level:ar=0.3,sigma=0.2", "mult:alpha=0.1",
-                                        "lognormal:sigma=0.3", "additive:sigma=0.05"};
+                                        "lognormal:sigma=0.3", "additive:sigma=0.05", "d2d:sigma=0.1",
+                                        "stuck:lrs=0.2,hrs=0.2"};
     enum { M = 1000 };
     double a[M], b[M], c[M];
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
@@ -265,9 +342,15 @@ static void test_reproducible(void)
         gsl_rng *r1 = rng_new(42), *r2 = rng_new(42), *r3 = rng_new(43);
         for (int i = 0; i < M; i++)
             a[i] = b[i] = c[i] = 0.5 + 0.001 * i;
-        xb_perturb_apply(&p, r1, a, M, NULL, &err);
-        xb_perturb_apply(&p, r2, b, M, NULL, &err);
-        xb_perturb_apply(&p, r3, c, M, NULL, &err);
+        if (xb_perturb_on_conductances(&p)) {
+            xb_perturb_apply_g(&p, r1, a, M, 1.0, 0.0, NULL, &err);
+            xb_perturb_apply_g(&p, r2, b, M, 1.0, 0.0, NULL, &err);
+            xb_perturb_apply_g(&p, r3, c, M, 1.0, 0.0, NULL, &err);
+        } else {
+            xb_perturb_apply(&p, r1, a, M, NULL, &err);
+            xb_perturb_apply(&p, r2, b, M, NULL, &err);
+            xb_perturb_apply(&p, r3, c, M, NULL, &err);
+        }
         CHECK(memcmp(a, b, sizeof a) == 0, "%s: same seed, same draws", specs[k]);
         CHECK(memcmp(a, c, sizeof a) != 0, "%s: another seed, other draws", specs[k]);
         gsl_rng_free(r1);
@@ -302,7 +385,8 @@ static void test_parse(void)
 
     /* Format and parse back. */
     static const char *const good[] = {"none", "c2c:ar=0.3,sigma=0.1", "c2c-level:ar=1,sigma=0.2",
-                                       "mult:alpha=0.1", "lognormal:sigma=0.3", "additive:sigma=0.05"};
+                                       "mult:alpha=0.1", "lognormal:sigma=0.3", "additive:sigma=0.05",
+                                       "d2d:sigma=0.03", "stuck:lrs=0.01,hrs=0.02", "stuck:lrs=0,hrs=1"};
     for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
         xb_perturb a, b;
         char buf[128];
@@ -310,10 +394,12 @@ static void test_parse(void)
         int len = xb_perturb_format(&a, buf, sizeof buf);
         CHECK(len > 0 && (size_t)len < sizeof buf, "format %s", good[k]);
         CHECK(xb_perturb_parse(buf, &b, &err) == XB_OK && a.kind == b.kind && a.ar == b.ar &&
-                  a.sigma == b.sigma && a.alpha == b.alpha,
+                  a.sigma == b.sigma && a.alpha == b.alpha && a.p_lrs == b.p_lrs && a.p_hrs == b.p_hrs,
               "round trip %s -> %s", good[k], buf);
         CHECK(strcmp(buf, good[k]) == 0, "canonical %s -> %s", good[k], buf);
         CHECK(xb_perturb_on_outputs(&a) == (a.kind == XB_PERTURB_ADDITIVE), "on_outputs %s", good[k]);
+        CHECK(xb_perturb_on_conductances(&a) == (a.kind == XB_PERTURB_D2D || a.kind == XB_PERTURB_STUCK),
+              "on_conductances %s", good[k]);
     }
 
     static const char *const bad[] = {"",
@@ -337,9 +423,18 @@ static void test_parse(void)
                                       "lognormal:sigma=1e999",
                                       "additive:sigma=inf",
                                       "gauss:sigma=1",
-                                      "none:sigma=1"};
+                                      "none:sigma=1",
+                                      "d2d:",
+                                      "d2d:sigma=-0.1",
+                                      "d2d:alpha=0.1",
+                                      "stuck:lrs=0.6,hrs=0.5",
+                                      "stuck:lrs=1.5",
+                                      "stuck:hrs=-0.01",
+                                      "stuck:lrs=0.1,lrs=0.2",
+                                      "stuck:p=0.1",
+                                      "stuck"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        xb_perturb q = {XB_PERTURB_MULT, 0, 0, 0.123};
+        xb_perturb q = {.kind = XB_PERTURB_MULT, .alpha = 0.123};
         xb_error e = {0};
         CHECK(xb_perturb_parse(bad[k], &q, &e) == XB_EINPUT && e.code == XB_EINPUT, "\"%s\" should fail", bad[k]);
         CHECK(strstr(e.msg, "allowed") != NULL, "\"%s\": message says what is allowed: %s", bad[k], e.msg);
@@ -352,9 +447,9 @@ static void test_parse(void)
     /* Hand-built structs are checked by apply. */
     gsl_rng *r = rng_new(1);
     double x[4] = {1, 2, 3, 4};
-    xb_perturb h = {XB_PERTURB_C2C, 2.0, 0.1, 0};
+    xb_perturb h = {.kind = XB_PERTURB_C2C, .ar = 2.0, .sigma = 0.1};
     CHECK(xb_perturb_apply(&h, r, x, 4, NULL, &e) == XB_EINPUT && x[0] == 1, "apply checks ar");
-    h = (xb_perturb){(xb_perturb_kind)99, 0, 0, 0};
+    h = (xb_perturb){.kind = (xb_perturb_kind)99};
     CHECK(xb_perturb_check(&h, &e) == XB_EINPUT, "unknown kind");
     gsl_rng_free(r);
 }
@@ -364,6 +459,7 @@ int main(void)
     test_c2c();
     test_mult_lognormal_additive();
     test_device_helpers();
+    test_conductance_kinds();
     test_reproducible();
     test_parse();
     return check_summary("test_perturb");

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_rng.h>
+
 #include "check.h"
 #include "error.h"
 #include "quant.h"
@@ -264,6 +266,115 @@ static void test_affine(void)
     CHECK(xb_affine_init(-1, INFINITY, 4, &p, &err) == XB_EINPUT, "infinite range");
 }
 
+/* Quantize x[n] onto ls (normalization norm) and compare with hand-worked levels and indices. */
+static void check_hand(const char *what, const xb_levelset *ls, xb_norm norm, const double *x, size_t n,
+                       const double *want, const int *want_idx)
+{
+    double out[8];
+    int idx[8];
+    xb_error err = {0};
+    CHECK(xb_quantize(ls, norm, x, n, out, idx, NULL, &err) == XB_OK, "%s: %s", what, err.msg);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_ABS(out[i], want[i], 1e-15, what);
+        CHECK(idx[i] == want_idx[i], "%s: x = %g index %d want %d", what, x[i], idx[i], want_idx[i]);
+    }
+}
+
+/* abits:B: levels (q - zp) * scale from the data's own range, then nearest level. Worked by hand:
+ *  A  B=2, x {-1, 3, 0.5}: scale 4/3, zp round(0.75) = 1, levels {-4/3, 0, 4/3, 8/3};
+ *     -1 -> -4/3 (1/3 away, 0 is 1 away), 3 -> 8/3, 0.5 -> 0 (0.5 away, 4/3 is 0.83 away).
+ *  B  B=1, x {-0.2, 1}: scale 1.2, zp round(1/6) = 0, levels {0, 1.2}: -0.2 -> 0, 1 -> 1.2.
+ *  C  B=3, x {-1, -0.25, 0.13, 0.4}: scale 0.2, zp 5, levels -1, -0.8, ..., 0.4:
+ *     -0.25 -> -0.2, 0.13 -> 0.2, 0.4 -> 0.4.
+ *  D  maxabs normalization, B=2, w {-2, 1, 0.5}: s 2, x {-1, 0.5, 0.25}: scale 0.5, zp 2, levels
+ *     {-1, -0.5, 0, 0.5}; 0.25 is an exact tie of 0 and 0.5 and goes to the level nearer zero:
+ *     w_q {-2, 1, 0}. */
+static void test_abits(void)
+{
+    xb_error err = {0};
+    xb_levelset *ls = NULL, *m = NULL;
+    CHECK(xb_levelset_parse("abits:2", &ls, &err) == XB_OK && ls->kind == XB_LEVELS_AFFINE && ls->n == 0 &&
+              ls->affine_bits == 2 && strcmp(ls->name, "abits:2") == 0,
+          "abits:2 parses to an unmaterialized set: %s", err.msg);
+
+    const double xa[] = {-1, 3, 0.5}, wa[] = {-4.0 / 3.0, 8.0 / 3.0, 0};
+    const int ia[] = {0, 3, 1};
+    check_hand("abits A", ls, NORM_NONE, xa, 3, wa, ia);
+    CHECK(xb_levelset_affine_materialize(ls, xa, 3, &m, &err) == XB_OK, "materialize: %s", err.msg);
+    if (m) {
+        CHECK(m->kind == XB_LEVELS_AFFINE && m->n == 4 && m->affine.zero_point == 1 && m->affine.lo == -1 &&
+                  m->affine.hi == 3,
+              "materialized A: n %zu zp %ld", m->n, m->affine.zero_point);
+        CHECK_REL(m->affine.scale, 4.0 / 3.0, 1e-15, "A scale");
+        static const double lv[] = {-4.0 / 3.0, 0, 4.0 / 3.0, 8.0 / 3.0};
+        for (int i = 0; i < 4; i++)
+            CHECK_ABS(m->levels[i], lv[i], 1e-15, "A levels");
+        check_hand("abits A, materialized set", m, NORM_NONE, xa, 3, wa, ia);
+        xb_levelset_free(&m);
+    }
+    xb_levelset_free(&ls);
+
+    xb_levelset_affine(1, &ls, &err);
+    const double xb[] = {-0.2, 1}, wb[] = {0, 1.2};
+    const int ib[] = {0, 1};
+    check_hand("abits B", ls, NORM_NONE, xb, 2, wb, ib);
+    xb_levelset_free(&ls);
+
+    xb_levelset_affine(3, &ls, &err);
+    const double xc[] = {-1, -0.25, 0.13, 0.4}, wc[] = {-1, -0.2, 0.2, 0.4};
+    const int ic[] = {0, 4, 6, 7};
+    check_hand("abits C", ls, NORM_NONE, xc, 4, wc, ic);
+    xb_levelset_free(&ls);
+
+    xb_levelset_affine(2, &ls, &err);
+    const double xd[] = {-2, 1, 0.5}, wd[] = {-2, 1, 0};
+    const int id[] = {0, 3, 2};
+    xb_norm maxabs = {XB_NORM_MAXABS, 0};
+    check_hand("abits D (maxabs)", ls, maxabs, xd, 3, wd, id);
+
+    /* Equal values: the range widens to include 0; all zeros use [-1, 1]. Either way every value is a
+     * level (within rounding of the products). */
+    const double same[] = {0.3, 0.3}, zeros[] = {0, 0};
+    double out[2];
+    CHECK(xb_quantize(ls, NORM_NONE, same, 2, out, NULL, NULL, &err) == XB_OK, "constant: %s", err.msg);
+    CHECK_ABS(out[0], 0.3, 1e-15, "constant data land on a level");
+    CHECK(xb_quantize(ls, NORM_NONE, zeros, 2, out, NULL, NULL, &err) == XB_OK && out[0] == 0 && out[1] == 0,
+          "zeros stay 0");
+    const double bad[] = {0, NAN};
+    CHECK(xb_levelset_affine_materialize(ls, bad, 2, &m, &err) == XB_EINPUT && m == NULL, "NaN refused");
+    xb_levelset_free(&ls);
+
+    /* Nearest level equals the affine quantizer xb_affine_quantize (round(w / scale) + zp, clamped) on
+     * random data, whose values are never at a midpoint: both give (q - zp) * scale, bit for bit. */
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 5);
+    enum { M = 20000 };
+    double *w = malloc(M * sizeof *w), *a = malloc(M * sizeof *a), *b = malloc(M * sizeof *b);
+    int *idx = malloc(M * sizeof *idx);
+    long *q = malloc(M * sizeof *q);
+    for (int bits = 1; bits <= 8; bits++) {
+        for (int i = 0; i < M; i++)
+            w[i] = -0.7 + 1.9 * gsl_rng_uniform(r);
+        xb_affine_quant p;
+        xb_affine_from_data(w, M, bits, &p, &err);
+        xb_affine_quantize(&p, w, M, a, q);
+        xb_levelset_affine(bits, &ls, &err);
+        CHECK(xb_quantize(ls, NORM_NONE, w, M, b, idx, NULL, &err) == XB_OK, "abits:%d: %s", bits, err.msg);
+        int differ = 0;
+        for (int i = 0; i < M; i++)
+            differ += a[i] != b[i] || idx[i] != q[i];
+        CHECK(differ == 0, "abits:%d: %d of %d values differ from xb_affine_quantize", bits, differ, (int)M);
+        xb_levelset_free(&ls);
+    }
+    free(w), free(a), free(b), free(idx), free(q);
+    gsl_rng_free(r);
+
+    /* Only abits sets materialize. */
+    xb_levelset_bits(2, &ls, &err);
+    CHECK(xb_levelset_affine_materialize(ls, xa, 3, &m, &err) == XB_EINPUT && m == NULL, "bits:2 refused");
+    xb_levelset_free(&ls);
+}
+
 /* The formula, directly: i = largest 0..k with i*delta <= |x|. */
 static double nnary_ref(double x, int k, double delta, double mu)
 {
@@ -402,6 +513,8 @@ static void test_parse(void)
     parse_ok("bits:4", 15, -1, 1);
     parse_ok("bits:16", 65535, -1, 1);
     parse_ok("nnary:2:0.01:0.02", 5, -0.04, 0.04);
+    parse_ok("abits:1", 0, 0, 0);
+    parse_ok("abits:16", 0, 0, 0);
     parse_ok("levels:-1,-0.5,0,0.5,1", 5, -1, 1);
     parse_ok("levels:1,0,-1", 3, -1, 1);
     parse_ok("levels:0.5", 1, 0.5, 0.5);
@@ -427,7 +540,8 @@ static void test_parse(void)
                                       "nnary:0:0.1:0.1", "nnary:2:-0.1:0.1", "nnary:2:0.1:0",
                                       "nnary:2:0.1:0.1:4", "nnary:x:0.1:0.1", "levels:", "levels:1,,2",
                                       "levels:1,1", "levels:nan", "levels:inf", "levels:1,2,", "levels:abc",
-                                      "nonee",     "uniform"};
+                                      "nonee",     "uniform",      "abits:",        "abits:0",
+                                      "abits:17",  "abits:2.5",    "abits:x",       "abits"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         parse_bad(bad[i]);
     parse_bad(NULL);
@@ -440,6 +554,7 @@ int main(void)
     test_uniform();
     test_normalization();
     test_affine();
+    test_abits();
     test_nnary();
     test_device();
     test_parse();

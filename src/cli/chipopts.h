@@ -30,8 +30,9 @@ extern const struct option xb_cli_chip_options[];
     "      --device FILE         device file (default models/hfo2_1t1r.xml): read voltage, levels, IGVVA,\n" \
     "                            variability; its HRS and top level bound the conductance range\n" \
     "      --levels SPEC[/SPEC]  level set, one for all layers or '/'-separated per layer: none (default),\n" \
-    "                            set1..set5 (the paper's normalized sets), bits:B, uniform:N (N levels over\n" \
-    "                            [-1, 1]), nnary:K:DELTA:MU,\n" \
+    "                            set1..set5 (the paper's normalized sets), bits:B (symmetric, 2^B-1 levels),\n" \
+    "                            abits:B (asymmetric, 2^B levels (q - zero_point) * scale from each layer's\n" \
+    "                            own weight range), uniform:N (N levels over [-1, 1]), nnary:K:DELTA:MU,\n" \
     "                            levels:L1,L2,... (normalized units), device (the device file's levels)\n" \
     "      --norm maxabs|clip:C  per-layer normalization before quantization (default maxabs)\n" \
     "      --mapping differential|single-ended   G+/G- pairs on adjacent columns (default) or one column\n" \

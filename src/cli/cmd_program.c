@@ -12,6 +12,7 @@
 #include "fileio.h"
 #include "igvva.h"
 #include "json.h"
+#include "plot.h"
 #include "program.h"
 #include "progress.h"
 #include "provenance.h"
@@ -22,11 +23,15 @@ static const char usage[] =
     "\n"
     "Quantize a network's weights, map them onto 1T1R conductance targets in tiles, and program every\n"
     "cell with the IGVVA write-verify of the device file (gate-voltage staircase, stochastic SET outcomes,\n"
-    "verify reads, RESET-and-retry on overshoot). Then apply device-to-device spread and stuck-at faults.\n"
+    "verify reads, RESET-and-retry on overshoot). Then apply device-to-device spread and stuck-at faults,\n"
+    "drawn once into the map (stuck-at-LRS cells at the device file's g_lrs_S); for draws renewed in every\n"
+    "Monte Carlo trial use `eval --perturb d2d:sigma=S` / `stuck:lrs=P,hrs=Q` instead.\n"
     "Cells whose target is the HRS stay RESET and take no pulse. Writes under the output folder:\n"
     "chip.npz (the conductance map, input to `eval --chip`), cells.csv (one row per programmed cell),\n"
     "tiles.csv (the tile map), cdf.csv (per level, the cumulative distribution of final read currents),\n"
-    "pulses.csv (histogram of pulses per cell) and program.json (provenance and statistics).\n"
+    "pulses.csv (histogram of pulses per cell) and program.json (provenance and statistics). The CDF and\n"
+    "the histogram are also drawn: cdf-plot.{csv,gp,svg,png} and pulses-plot.{csv,gp,svg,png} (the .csv is\n"
+    "the figure's data, the .gp a gnuplot script; without gnuplot only these two are written).\n"
     "\n"
     "  -w, --weights FILE        weights.npz, or W1.npy,b1.npy,... (W_k: (fan_in, fan_out))\n"
     "  -d, --dataset NAME|PATH   data for calibration of ReLU networks (default mnist)\n"
@@ -62,6 +67,47 @@ static void json_group(xb_json *j, const char *key, const xb_igvva_group_stats *
     xb_json_number(j, "mean_abs_err_ok_A", g->mean_abs_err_ok_A);
     xb_json_number(j, "max_abs_err_ok_A", g->max_abs_err_ok_A);
     xb_json_object_end(j);
+}
+
+/* The CDF (when the targets fall on levels) and the pulse histogram as figures. Their data and scripts
+ * are results and must be written; the pictures are a convenience: without gnuplot, or when gnuplot
+ * fails on them, say so once on stderr and succeed. */
+static int write_plots(const char *out, const xb_program_result *pr, xb_error *err)
+{
+    int render = xb_plot_can_render();
+    const char *names[2] = {"cdf-plot", "pulses-plot"};
+    char failed[sizeof err->msg] = "", written[64] = "";
+    for (int k = pr->grouped ? 0 : 1; k < 2; k++) {
+        xb_error perr = {0};
+        char csv[4300], gp[4300];
+        snprintf(csv, sizeof csv, "%s/%s.csv", out, names[k]);
+        snprintf(gp, sizeof gp, "%s/%s.gp", out, names[k]);
+        /* An earlier run's files would pass for this run's below. */
+        remove(csv);
+        remove(gp);
+        int rc = k == 0 ? xb_igvva_write_cdf_plot(out, names[k], pr->i_trg_A, pr->res, pr->n_programmed, render, &perr)
+                        : xb_igvva_write_pulse_hist_plot(out, names[k], pr->res, pr->n_programmed, render, &perr);
+        if (rc == XB_ERUNTIME && render && xb_is_file(csv) && xb_is_file(gp)) {
+            /* gnuplot itself failed: the data and the script are in place. */
+            if (!failed[0])
+                snprintf(failed, sizeof failed, "%s", perr.msg);
+            rc = XB_OK;
+        }
+        if (rc) {
+            *err = perr;
+            return rc;
+        }
+        size_t at = strlen(written);
+        snprintf(written + at, sizeof written - at, "%s%s", at ? " and " : "", names[k]);
+    }
+    if (!render)
+        fprintf(stderr, "xbarsim program: gnuplot (with svg and pngcairo) was not found: %s in %s/ have their data "
+                "(.csv) and gnuplot scripts (.gp) but no pictures; install gnuplot-nox and run `gnuplot NAME.gp` "
+                "there\n", written, out);
+    else if (failed[0])
+        fprintf(stderr, "xbarsim program: warning: gnuplot could not draw %s (%s); their data (.csv) and scripts "
+                "(.gp) are in %s/\n", written, failed, out);
+    return XB_OK;
 }
 
 static int run(int argc, char **argv)
@@ -152,8 +198,9 @@ static int run(int argc, char **argv)
         po.p_stuck_lrs = p_lrs;
     if (p_hrs >= 0)
         po.p_stuck_hrs = p_hrs;
-    xb_provenance_add_input(&prov, "weights", weights, strchr(weights, ',') ? "(several .npy files)" : NULL, &err);
-    xb_provenance_add_input(&prov, "device", copt.device, NULL, &err);
+    if ((rc = xb_provenance_add_weights(&prov, weights, &err)) ||
+        (rc = xb_provenance_add_input(&prov, "device", copt.device, NULL, &err)))
+        goto done;
 
     if (!quiet && po.method == XB_PROGRAM_IGVVA)
         fprintf(stderr, "programming %s with IGVVA (%s levels), seed %lu\n", weights, levels, seed);
@@ -177,6 +224,8 @@ static int run(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/pulses.csv", out);
     if ((rc = xb_igvva_write_pulse_hist_csv(path, pr->res, pr->n_programmed, &err)))
+        goto done;
+    if (pr->n_programmed > 0 && (rc = write_plots(out, pr, &err)))
         goto done;
 
     snprintf(path, sizeof path, "%s/program.json", out);

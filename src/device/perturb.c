@@ -11,7 +11,12 @@
 
 #define PERTURB_HELP                                                                               \
     "allowed: none, c2c:ar=A,sigma=S, c2c-level:ar=A,sigma=S (A in [0,1], default 1; S >= 0), "     \
-    "mult:alpha=A (A >= 0), lognormal:sigma=S, additive:sigma=S (S >= 0)"
+    "mult:alpha=A (A >= 0), lognormal:sigma=S, additive:sigma=S, d2d:sigma=S (S >= 0), "            \
+    "stuck:lrs=P,hrs=Q (P, Q in [0,1], default 0, P + Q <= 1)"
+
+/* Probabilities are read from decimal text: 0.7 + 0.3 must pass the P + Q <= 1 test whatever the
+ * rounding of the sum. */
+#define STUCK_SUM_SLACK 1e-12
 
 static size_t c2c_count(size_t n, double ar)
 {
@@ -81,7 +86,7 @@ void xb_perturb_d2d(gsl_rng *rng, double *g, size_t n, double sigma)
 int xb_perturb_stuck_at(gsl_rng *rng, double *g, size_t n, double p_lrs, double g_lrs, double p_hrs,
                         double g_hrs, size_t *n_lrs, size_t *n_hrs, xb_error *err)
 {
-    if (!(p_lrs >= 0) || !(p_hrs >= 0) || !(p_lrs + p_hrs <= 1))
+    if (!(p_lrs >= 0) || !(p_hrs >= 0) || !(p_lrs + p_hrs <= 1 + STUCK_SUM_SLACK))
         return xb_fail(err, XB_EINPUT,
                        "stuck-at faults: probabilities p_lrs = %g and p_hrs = %g must be >= 0 with a sum "
                        "<= 1",
@@ -114,6 +119,8 @@ static const char *kind_name(xb_perturb_kind k)
     case XB_PERTURB_MULT: return "mult";
     case XB_PERTURB_LOGNORMAL: return "lognormal";
     case XB_PERTURB_ADDITIVE: return "additive";
+    case XB_PERTURB_D2D: return "d2d";
+    case XB_PERTURB_STUCK: return "stuck";
     }
     return NULL;
 }
@@ -133,6 +140,7 @@ int xb_perturb_check(const xb_perturb *p, xb_error *err)
         /* fall through */
     case XB_PERTURB_LOGNORMAL:
     case XB_PERTURB_ADDITIVE:
+    case XB_PERTURB_D2D:
         if (!(p->sigma >= 0) || !isfinite(p->sigma))
             return xb_fail(err, XB_EINPUT, "perturbation %s: sigma = %g must be finite and >= 0; " PERTURB_HELP,
                            name, p->sigma);
@@ -141,6 +149,14 @@ int xb_perturb_check(const xb_perturb *p, xb_error *err)
         if (!(p->alpha >= 0) || !isfinite(p->alpha))
             return xb_fail(err, XB_EINPUT, "perturbation %s: alpha = %g must be finite and >= 0; " PERTURB_HELP,
                            name, p->alpha);
+        break;
+    case XB_PERTURB_STUCK:
+        if (!(p->p_lrs >= 0 && p->p_lrs <= 1) || !(p->p_hrs >= 0 && p->p_hrs <= 1))
+            return xb_fail(err, XB_EINPUT, "perturbation %s: lrs = %g and hrs = %g must be probabilities in "
+                           "[0, 1]; " PERTURB_HELP, name, p->p_lrs, p->p_hrs);
+        if (!(p->p_lrs + p->p_hrs <= 1 + STUCK_SUM_SLACK))
+            return xb_fail(err, XB_EINPUT, "perturbation %s: lrs + hrs = %g + %g exceeds 1 (a cell is stuck at "
+                           "one state at most); lower one of them; " PERTURB_HELP, name, p->p_lrs, p->p_hrs);
         break;
     }
     return XB_OK;
@@ -165,7 +181,10 @@ int xb_perturb_format(const xb_perturb *p, char *buf, size_t size)
         return snprintf(buf, size, "%s:ar=%s,sigma=%s", name, fmt_num(p->ar, a), fmt_num(p->sigma, b));
     case XB_PERTURB_MULT: return snprintf(buf, size, "%s:alpha=%s", name, fmt_num(p->alpha, a));
     case XB_PERTURB_LOGNORMAL:
-    case XB_PERTURB_ADDITIVE: return snprintf(buf, size, "%s:sigma=%s", name, fmt_num(p->sigma, a));
+    case XB_PERTURB_ADDITIVE:
+    case XB_PERTURB_D2D: return snprintf(buf, size, "%s:sigma=%s", name, fmt_num(p->sigma, a));
+    case XB_PERTURB_STUCK:
+        return snprintf(buf, size, "%s:lrs=%s,hrs=%s", name, fmt_num(p->p_lrs, a), fmt_num(p->p_hrs, b));
     case XB_PERTURB_NONE: return snprintf(buf, size, "none");
     }
     return snprintf(buf, size, "unknown");
@@ -176,12 +195,20 @@ int xb_perturb_on_outputs(const xb_perturb *p)
     return p->kind == XB_PERTURB_ADDITIVE;
 }
 
+int xb_perturb_on_conductances(const xb_perturb *p)
+{
+    return p->kind == XB_PERTURB_D2D || p->kind == XB_PERTURB_STUCK;
+}
+
 int xb_perturb_apply(const xb_perturb *p, gsl_rng *rng, double *x, size_t n, size_t *n_changed,
                      xb_error *err)
 {
     int rc = xb_perturb_check(p, err);
     if (rc)
         return rc;
+    if (xb_perturb_on_conductances(p))
+        return xb_fail(err, XB_EINPUT, "perturbation %s acts on programmed conductances, not on weights or "
+                       "outputs: apply it with xb_perturb_apply_g", kind_name(p->kind));
     size_t changed = n;
     switch (p->kind) {
     case XB_PERTURB_NONE: changed = 0; break;
@@ -196,6 +223,37 @@ int xb_perturb_apply(const xb_perturb *p, gsl_rng *rng, double *x, size_t n, siz
     case XB_PERTURB_MULT: xb_perturb_mult(rng, x, n, p->alpha); break;
     case XB_PERTURB_LOGNORMAL: xb_perturb_lognormal(rng, x, n, p->sigma); break;
     case XB_PERTURB_ADDITIVE: xb_perturb_additive(rng, x, n, p->sigma); break;
+    case XB_PERTURB_D2D:
+    case XB_PERTURB_STUCK: break; /* refused above */
+    }
+    if (n_changed)
+        *n_changed = changed;
+    return XB_OK;
+}
+
+int xb_perturb_apply_g(const xb_perturb *p, gsl_rng *rng, double *g_S, size_t n, double g_lrs_S, double g_hrs_S,
+                       size_t *n_changed, xb_error *err)
+{
+    int rc = xb_perturb_check(p, err);
+    if (rc)
+        return rc;
+    size_t changed = 0;
+    switch (p->kind) {
+    case XB_PERTURB_NONE: break;
+    case XB_PERTURB_D2D:
+        xb_perturb_d2d(rng, g_S, n, p->sigma);
+        changed = n;
+        break;
+    case XB_PERTURB_STUCK: {
+        size_t a = 0, b = 0;
+        if ((rc = xb_perturb_stuck_at(rng, g_S, n, p->p_lrs, g_lrs_S, p->p_hrs, g_hrs_S, &a, &b, err)))
+            return rc;
+        changed = a + b;
+        break;
+    }
+    default:
+        return xb_fail(err, XB_EINPUT, "perturbation %s acts on weights or outputs, not on conductances: apply "
+                       "it with xb_perturb_apply", kind_name(p->kind));
     }
     if (n_changed)
         *n_changed = changed;
@@ -258,15 +316,16 @@ int xb_perturb_parse(const char *spec, xb_perturb *out, xb_error *err)
 {
     if (!spec)
         spec = "";
-    xb_perturb p = {XB_PERTURB_NONE, 0.0, 0.0, 0.0};
+    xb_perturb p = {.kind = XB_PERTURB_NONE};
     if (strcmp(spec, "none") == 0) {
         *out = p;
         return XB_OK;
     }
     const char *colon = strchr(spec, ':');
     size_t nlen = colon ? (size_t)(colon - spec) : strlen(spec);
-    static const xb_perturb_kind kinds[] = {XB_PERTURB_C2C, XB_PERTURB_C2C_LEVEL, XB_PERTURB_MULT,
-                                            XB_PERTURB_LOGNORMAL, XB_PERTURB_ADDITIVE};
+    static const xb_perturb_kind kinds[] = {XB_PERTURB_C2C,       XB_PERTURB_C2C_LEVEL, XB_PERTURB_MULT,
+                                            XB_PERTURB_LOGNORMAL, XB_PERTURB_ADDITIVE,  XB_PERTURB_D2D,
+                                            XB_PERTURB_STUCK};
     int found = 0;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         const char *name = kind_name(kinds[k]);
@@ -283,6 +342,7 @@ int xb_perturb_parse(const char *spec, xb_perturb *out, xb_error *err)
     static const char *const c2c_keys[] = {"ar", "sigma"};
     static const char *const sigma_keys[] = {"sigma"};
     static const char *const alpha_keys[] = {"alpha"};
+    static const char *const stuck_keys[] = {"lrs", "hrs"};
     double vals[2] = {0, 0};
     int seen[2] = {0, 0};
     int rc;
@@ -302,6 +362,14 @@ int xb_perturb_parse(const char *spec, xb_perturb *out, xb_error *err)
         if (rc)
             return rc;
         p.alpha = vals[0];
+        break;
+    case XB_PERTURB_STUCK:
+        /* Either may be left out (a study of one fault kind), so both default to 0. */
+        rc = parse_params(spec, colon + 1, stuck_keys, 2, vals, seen, err);
+        if (rc)
+            return rc;
+        p.p_lrs = vals[0];
+        p.p_hrs = vals[1];
         break;
     default:
         rc = parse_params(spec, colon + 1, sigma_keys, 1, vals, seen, err);

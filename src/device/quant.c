@@ -9,7 +9,8 @@
 #include <string.h>
 
 #define SPEC_HELP                                                                                  \
-    "allowed: none, set1..set5, bits:B (B in 1..16), uniform:N (N in 2..65536), "                   \
+    "allowed: none, set1..set5, bits:B (B in 1..16, symmetric), abits:B (B in 1..16, asymmetric: "  \
+    "scale and zero point from each layer's range), uniform:N (N in 2..65536), "                   \
     "nnary:K:DELTA:MU (K >= 1, DELTA > 0, MU > 0), "                                               \
     "levels:L1,L2,... (finite, distinct)"
 
@@ -102,6 +103,60 @@ int xb_levelset_bits(int bits, xb_levelset **out, xb_error *err)
             return rc;
     }
     snprintf((*out)->name, sizeof (*out)->name, "bits:%d", bits);
+    return XB_OK;
+}
+
+int xb_levelset_affine(int bits, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (bits < 1 || bits > 16)
+        return xb_fail(err, XB_EINPUT, "abits:%d: the number of bits must be in 1..16", bits);
+    int rc = levelset_alloc(XB_LEVELS_AFFINE, 0, out, err);
+    if (rc)
+        return rc;
+    (*out)->affine_bits = bits;
+    snprintf((*out)->name, sizeof (*out)->name, "abits:%d", bits);
+    return XB_OK;
+}
+
+int xb_levelset_affine_materialize(const xb_levelset *ls, const double *x, size_t n, xb_levelset **out,
+                                   xb_error *err)
+{
+    *out = NULL;
+    if (ls->kind != XB_LEVELS_AFFINE)
+        return xb_fail(err, XB_EINPUT, "level set %s: only an abits:B set takes its levels from data",
+                       ls->name);
+    int bits = ls->affine_bits;
+    double lo = 0, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(x[i]))
+            return xb_fail(err, XB_EINPUT, "%s: value %zu is not a finite number (%g)", ls->name, i, x[i]);
+        if (i == 0 || x[i] < lo)
+            lo = x[i];
+        if (i == 0 || x[i] > hi)
+            hi = x[i];
+    }
+    if (!(lo < hi)) {
+        /* No spread to take a scale from: widen to include 0 (then every value is a level). */
+        lo = fmin(lo, 0.0);
+        hi = fmax(hi, 0.0);
+        if (!(lo < hi))
+            lo = -1.0, hi = 1.0;
+    }
+    xb_affine_quant q;
+    int rc = xb_affine_init(lo, hi, bits, &q, err);
+    if (rc)
+        return xb_error_prefix(err, "%s", ls->name);
+    rc = levelset_alloc(XB_LEVELS_AFFINE, (size_t)q.q_max + 1, out, err);
+    if (rc)
+        return rc;
+    xb_levelset *m = *out;
+    /* The same product xb_affine_quantize forms, so a level equals the affine quantizer's output. */
+    for (long c = 0; c <= q.q_max; c++)
+        m->levels[c] = (double)(c - q.zero_point) * q.scale;
+    m->affine_bits = bits;
+    m->affine = q;
+    snprintf(m->name, sizeof m->name, "abits:%d", bits);
     return XB_OK;
 }
 
@@ -255,6 +310,13 @@ int xb_levelset_parse(const char *spec, xb_levelset **out, xb_error *err)
         int bits;
         if (parse_int(spec + 5, strlen(spec + 5), 1, 16, &bits) == 0)
             return xb_levelset_bits(bits, out, err);
+        return xb_fail(err, XB_EINPUT, "level set \"%s\": bits must be an integer in 1..16; " SPEC_HELP,
+                       spec);
+    }
+    if (strncmp(spec, "abits:", 6) == 0) {
+        int bits;
+        if (parse_int(spec + 6, strlen(spec + 6), 1, 16, &bits) == 0)
+            return xb_levelset_affine(bits, out, err);
         return xb_fail(err, XB_EINPUT, "level set \"%s\": bits must be an integer in 1..16; " SPEC_HELP,
                        spec);
     }
@@ -426,6 +488,20 @@ int xb_quantize(const xb_levelset *ls, xb_norm norm, const double *w, size_t n, 
                 index[i] = -1;
         return XB_OK;
     }
+    xb_levelset *own = NULL;
+    if (ls->kind == XB_LEVELS_AFFINE && ls->n == 0) {
+        /* The levels come from the normalized (clipped) values themselves. */
+        double *x = malloc((n ? n : 1) * sizeof *x);
+        if (!x)
+            return xb_fail(err, XB_ENOMEM, "quantize: out of memory for %zu weights", n);
+        for (size_t i = 0; i < n; i++)
+            x[i] = (norm.kind == XB_NORM_CLIP ? (w[i] < -s ? -s : w[i] > s ? s : w[i]) : w[i]) / s;
+        int rc = xb_levelset_affine_materialize(ls, x, n, &own, err);
+        free(x);
+        if (rc)
+            return rc;
+        ls = own;
+    }
     for (size_t i = 0; i < n; i++) {
         double x = w[i];
         if (norm.kind == XB_NORM_CLIP)
@@ -435,6 +511,7 @@ int xb_quantize(const xb_levelset *ls, xb_norm norm, const double *w, size_t n, 
         if (index)
             index[i] = j;
     }
+    xb_levelset_free(&own);
     return XB_OK;
 }
 

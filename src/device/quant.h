@@ -10,7 +10,9 @@
 //    mnist): Set 1 {-1, 1}; Set 2 {-1, 0, 1}; Set 3 step 0.25 over [-1, 1] (9 levels); Set 4 step 0.1
 //    (21 levels); Set 5 step 0.05 (41 levels). Quantization there is nearest-level:
 //    w_q = argmin_{l in L} |w - l|.
-//  - b-bit uniform (per-layer bit quantization, "Investigating the Impact of Imprecise Computation").
+//  - b-bit uniform (per-layer bit quantization, "Investigating the Impact of Imprecise Computation"),
+//    symmetric ("bits:B") and asymmetric with scale and zero point ("abits:B", the affine integer
+//    quantization of inference engines: levels built from each layer's own range).
 //  - n-nary (n = 2k+1) quantization with threshold Delta and level mu_G, formula (3) of "Bridging the
 //    gap: multinary quantization and noised training".
 #ifndef XB_QUANT_H
@@ -27,20 +29,38 @@ typedef enum xb_levelset_kind {
     XB_LEVELS_UNIFORM,  /* N levels evenly spaced over [-1, 1] */
     XB_LEVELS_NNARY,    /* n-nary threshold quantizer (not nearest-level, see xb_levelset_nnary) */
     XB_LEVELS_DEVICE,   /* signed differential-pair set from device conductances */
-    XB_LEVELS_EXPLICIT  /* a list given by the user */
+    XB_LEVELS_EXPLICIT, /* a list given by the user */
+    XB_LEVELS_AFFINE    /* asymmetric b-bit "abits:B": levels from the data's own range, see
+                           xb_levelset_affine; n = 0 until materialized for one layer's data */
 } xb_levelset_kind;
+
+/* Uniform asymmetric b-bit quantization with scale and zero point, in weight units:
+ *   scale = (hi - lo) / (2^b - 1), zero_point = round(-lo / scale),
+ *   q = clamp(round(w / scale) + zero_point, 0, 2^b - 1), w_q = (q - zero_point) * scale,
+ * with round() half away from zero (C round). */
+typedef struct xb_affine_quant {
+    int bits;        /* 1..16 */
+    double lo, hi;   /* the data range it was built from, lo < hi */
+    double scale;    /* (hi - lo) / (2^bits - 1) */
+    long zero_point; /* round(-lo / scale) */
+    long q_max;      /* 2^bits - 1 */
+} xb_affine_quant;
 
 /* A level set. Allocated by the xb_levelset_* constructors as one block (levels points inside it);
  * free with xb_levelset_free. Fields are read-only for callers. */
 typedef struct xb_levelset {
     xb_levelset_kind kind;
     char name[64];       /* canonical short name: "set3", "bits:4", "nnary:2:0.1:0.5", "device[4]", ... */
-    size_t n;            /* number of levels (0 for XB_LEVELS_NONE) */
+    size_t n;            /* number of levels (0 for XB_LEVELS_NONE and an unmaterialized "abits:B") */
     double *levels;      /* n levels, strictly ascending, normalized units */
     /* XB_LEVELS_NNARY only: levels are i*nnary_mu for i = -k..k (index i + k). */
     int nnary_k;
     double nnary_delta;
     double nnary_mu;
+    /* XB_LEVELS_AFFINE only: the bit count, and once materialized (n = 2^bits) the affine parameters
+     * the levels came from (affine.bits = 0 before). */
+    int affine_bits;
+    xb_affine_quant affine;
 } xb_levelset;
 
 /* The paper's Set 1..5 (set in 1..5), levels exactly as in Table 1; built as i/4, i/10, i/20 so each
@@ -76,10 +96,28 @@ int xb_levelset_device(const double *g, size_t n, xb_levelset **out, xb_error *e
 /* An explicit list of n >= 1 finite levels (any order; sorted here; duplicates are an error). */
 int xb_levelset_explicit(const double *levels, size_t n, xb_levelset **out, xb_error *err);
 
+/* Asymmetric b-bit quantization as a level set, bits in 1..16 ("abits:B"). The levels depend on the
+ * data: for a layer whose (normalized) weights span [lo, hi] they are the 2^B values
+ *   l_q = (q - zero_point) * scale,  q = 0 .. 2^B - 1,
+ *   scale = (hi - lo) / (2^B - 1),   zero_point = round(-lo / scale)   (C round, half away from 0)
+ * (xb_affine_init's parameters), so 0 is always a level and the levels reach past [lo, hi] by less
+ * than scale / 2 on one side. This makes the unmaterialized set (n = 0, levels empty): xb_quantize and
+ * xb_chip_quantize build the levels from each layer's own data (xb_levelset_affine_materialize), then
+ * quantize nearest-level like every other set. */
+int xb_levelset_affine(int bits, xb_levelset **out, xb_error *err);
+
+/* The levels of an "abits:B" set for the data x[n] (finite): [lo, hi] = [min x, max x]. A layer whose
+ * values are all equal has no range of its own: [min(lo, 0), max(hi, 0)] is used, and [-1, 1] when every
+ * value is 0, so the set stays defined and each value still lands on a level. *out is a new
+ * materialized set (kind XB_LEVELS_AFFINE, n = 2^B, affine filled in) the caller frees. */
+int xb_levelset_affine_materialize(const xb_levelset *ls, const double *x, size_t n, xb_levelset **out,
+                                   xb_error *err);
+
 /* The "no quantization" set (kind XB_LEVELS_NONE, n = 0). */
 int xb_levelset_none(xb_levelset **out, xb_error *err);
 
-/* Parse a spec: "none", "set1".."set5", "bits:B" (B in 1..16, symmetric), "uniform:N" (N in 2..65536),
+/* Parse a spec: "none", "set1".."set5", "bits:B" (B in 1..16, symmetric), "abits:B" (B in 1..16,
+ * asymmetric with scale and zero point, levels from each layer's range), "uniform:N" (N in 2..65536),
  * "nnary:K:DELTA:MU",
  * "levels:L1,L2,..." (explicit list). Bad specs fail with XB_EINPUT naming the spec and what is
  * allowed. */
@@ -114,23 +152,13 @@ double xb_max_abs(const double *w, size_t n);
 
 /* Quantize one layer: w_q[i] = s * levels[index[i]], index[i] = xb_levelset_nearest(ls, w[i] / s)
  * (after clipping for XB_NORM_CLIP). For XB_LEVELS_NONE w_q is a copy of w and the indices are -1.
+ * An unmaterialized XB_LEVELS_AFFINE set is materialized here from the normalized values w[i] / s;
+ * the indices are then the codes q of xb_levelset_affine.
  *   inputs, not modified:  ls, norm, w[n] (finite; a NaN or Inf is XB_EINPUT)
  *   outputs:               w_q[n] (may be w itself: in place), index[n] (may be NULL),
  *                          *scale (may be NULL): the s used. */
 int xb_quantize(const xb_levelset *ls, xb_norm norm, const double *w, size_t n, double *w_q,
                 int *index, double *scale, xb_error *err);
-
-/* Uniform asymmetric b-bit quantization with scale and zero point, in weight units:
- *   scale = (hi - lo) / (2^b - 1), zero_point = round(-lo / scale),
- *   q = clamp(round(w / scale) + zero_point, 0, 2^b - 1), w_q = (q - zero_point) * scale,
- * with round() half away from zero (C round). */
-typedef struct xb_affine_quant {
-    int bits;        /* 1..16 */
-    double lo, hi;   /* the data range it was built from, lo < hi */
-    double scale;    /* (hi - lo) / (2^bits - 1) */
-    long zero_point; /* round(-lo / scale) */
-    long q_max;      /* 2^bits - 1 */
-} xb_affine_quant;
 
 /* Parameters from a range [lo, hi] (finite, lo < hi) and bits in 1..16. */
 int xb_affine_init(double lo, double hi, int bits, xb_affine_quant *out, xb_error *err);

@@ -45,37 +45,65 @@ done:
     return rc;
 }
 
-/* Build a network from arrays W[k], b[k] (k < L) and optional activation names. */
-static int assemble(const char *src, const xb_ndarray *const *W, const xb_ndarray *const *b, int L,
-                    const xb_ndarray *act, int hidden, xb_mlp **out, xb_error *err)
+/* Where array W_k (is_b 0) or b_k (is_b 1) came from, for messages: its own file in an .npy list
+ * (paths, in the order W1, b1, W2, ...), else the archive. */
+static const char *origin(const char *src, const char *const *paths, int k, int is_b)
 {
-    char s1[64], s2[64];
-    size_t sizes[MAX_LAYERS + 1];
+    return paths ? paths[2 * k + is_b] : src;
+}
+
+/* Weights must be real numbers as trained: integer or bool arrays are refused rather than converted,
+ * because they are almost always the wrong file (labels, masks, indices) saved under a weight name. */
+static int check_float(const char *where, const char *what, const xb_ndarray *a, xb_error *err)
+{
+    if (a->dtype == XB_DT_F4 || a->dtype == XB_DT_F8)
+        return XB_OK;
+    return xb_fail(err, XB_EINPUT,
+                   "%s: %s has dtype '%s', expected float32 ('<f4') or float64 ('<f8'); save it with "
+                   "numpy as %s.astype(numpy.float32)",
+                   where, what, xb_dtype_name(a->dtype), what);
+}
+
+/* Build a network from arrays W[k], b[k] (k < L) and optional activation names. src names the source
+ * in messages; paths (NULL for an archive) gives each array's own file. */
+static int assemble(const char *src, const char *const *paths, const xb_ndarray *const *W,
+                    const xb_ndarray *const *b, int L, const xb_ndarray *act, int hidden, xb_mlp **out,
+                    xb_error *err)
+{
+    char s1[64], s2[64], wn[16], bn[16];
+    size_t sizes[MAX_LAYERS + 1] = {0};
     for (int k = 0; k < L; k++) {
+        const char *wsrc = origin(src, paths, k, 0), *bsrc = origin(src, paths, k, 1);
+        snprintf(wn, sizeof wn, "W%d", k + 1);
+        snprintf(bn, sizeof bn, "b%d", k + 1);
+        int rc = check_float(wsrc, wn, W[k], err);
+        if (!rc)
+            rc = check_float(bsrc, bn, b[k], err);
+        if (rc)
+            return rc;
         if (W[k]->ndim != 2) {
             xb_shape_str(W[k]->ndim, W[k]->shape, s1, sizeof s1);
             return xb_fail(err, XB_EINPUT, "%s: W%d has shape %s, expected 2 dimensions (fan_in, fan_out)",
-                           src, k + 1, s1);
+                           wsrc, k + 1, s1);
         }
-        if (W[k]->dtype == XB_DT_STR)
-            return xb_fail(err, XB_EINPUT, "%s: W%d holds strings, expected float32 or float64", src, k + 1);
         size_t fi = W[k]->shape[0], fo = W[k]->shape[1];
         if (k > 0 && fi != sizes[k]) {
             xb_shape_str(W[k]->ndim, W[k]->shape, s1, sizeof s1);
             xb_shape_str(W[k - 1]->ndim, W[k - 1]->shape, s2, sizeof s2);
             return xb_fail(err, XB_EINPUT,
-                           "%s: W%d has shape %s, expected (%zu, N) to follow W%d %s "
+                           "%s: W%d has shape %s, expected (%zu, N) to follow W%d %s%s%s "
                            "(PyTorch nn.Linear weights are (fan_out, fan_in): save weight.T)",
-                           src, k + 1, s1, sizes[k], k, s2);
+                           wsrc, k + 1, s1, sizes[k], k, s2, paths ? " of " : "",
+                           paths ? origin(src, paths, k - 1, 0) : "");
         }
         sizes[k] = fi;
         sizes[k + 1] = fo;
         int bias_ok = (b[k]->ndim == 1 && b[k]->shape[0] == fo) ||
                       (b[k]->ndim == 2 && b[k]->shape[0] == 1 && b[k]->shape[1] == fo);
-        if (!bias_ok || b[k]->dtype == XB_DT_STR) {
+        if (!bias_ok) {
             xb_shape_str(b[k]->ndim, b[k]->shape, s1, sizeof s1);
             xb_shape_str(W[k]->ndim, W[k]->shape, s2, sizeof s2);
-            return xb_fail(err, XB_EINPUT, "%s: b%d has shape %s (%s), expected (%zu,) to match W%d %s", src,
+            return xb_fail(err, XB_EINPUT, "%s: b%d has shape %s (%s), expected (%zu,) to match W%d %s", bsrc,
                            k + 1, s1, xb_dtype_name(b[k]->dtype), fo, k + 1, s2);
         }
     }
@@ -93,6 +121,9 @@ static int assemble(const char *src, const xb_ndarray *const *W, const xb_ndarra
             acts[k] = (xb_activation)a;
         } else if (hidden >= 0) {
             acts[k] = (xb_activation)hidden;
+        } else if (paths) {
+            return xb_fail(err, XB_EINPUT, "%s, ...: a list of .npy files cannot record the hidden "
+                           "activation; give it with --activation sigmoid|relu", src);
         } else {
             return xb_fail(err, XB_EINPUT, "%s: the file does not say the hidden activation; "
                            "give it with --activation sigmoid|relu", src);
@@ -145,7 +176,7 @@ int xb_weights_load_npz(const char *path, int hidden, xb_mlp **out, xb_error *er
                      next, L + 1);
         goto done;
     }
-    rc = assemble(path, W, b, L, xb_npz_get(z, "activation"), hidden, out, err);
+    rc = assemble(path, NULL, W, b, L, xb_npz_get(z, "activation"), hidden, out, err);
 done:
     xb_npz_free(&z);
     return rc;
@@ -167,7 +198,8 @@ int xb_weights_load_npy_list(const char *const *paths, size_t n, int hidden, xb_
             W[k] = arr[2 * k];
             b[k] = arr[2 * k + 1];
         }
-        rc = assemble(paths[0], W, b, (int)(n / 2), NULL, hidden, out, err);
+        /* Messages about the whole list (a missing activation) name its first file. */
+        rc = assemble(paths[0], paths, W, b, (int)(n / 2), NULL, hidden, out, err);
     }
     for (size_t i = 0; i < n; i++)
         xb_ndarray_free(&arr[i]);

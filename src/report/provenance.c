@@ -2,16 +2,20 @@
 #include "provenance.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <gsl/gsl_version.h>
+#include <libxml/parser.h>
 #include <libxml/xmlversion.h>
 #include <zip.h>
 #include <zlib.h>
 
 #include "config.h"
 #include "fileio.h"
+#include "ngspice.h"
+#include "pool.h"
 
 char *openblas_get_config(void); /* OpenBLAS has no header of its own that GSL code can include */
 
@@ -42,8 +46,10 @@ void xb_provenance_set_seed(xb_provenance *p, unsigned long seed)
 int xb_provenance_add_input(xb_provenance *p, const char *role, const char *path, const char *sha256,
                             xb_error *err)
 {
-    if (p->n_inputs == XB_PROVENANCE_MAX_INPUTS)
+    if (p->n_inputs == XB_PROVENANCE_MAX_INPUTS) {
+        p->n_dropped++;
         return XB_OK;
+    }
     int i = p->n_inputs;
     snprintf(p->inputs[i].role, sizeof p->inputs[i].role, "%s", role);
     snprintf(p->inputs[i].path, sizeof p->inputs[i].path, "%s", path);
@@ -58,12 +64,96 @@ int xb_provenance_add_input(xb_provenance *p, const char *role, const char *path
     return XB_OK;
 }
 
+int xb_provenance_add_weights(xb_provenance *p, const char *spec, xb_error *err)
+{
+    if (!strchr(spec, ','))
+        return xb_provenance_add_input(p, "weights", spec, NULL, err);
+    /* A list is W1.npy,b1.npy,W2.npy,...: each file is an input of its own, named by its position
+     * (empty items skipped, as the loader skips them), so a changed b2.npy shows in the record as a
+     * changed "weights:b2". */
+    int rc = XB_OK, k = 0;
+    const char *item = spec;
+    while (!rc) {
+        size_t len = strcspn(item, ",");
+        char path[4096], role[32];
+        if (len >= sizeof path)
+            return xb_fail(err, XB_EINPUT, "weights list: item %d is longer than %zu characters", k + 1,
+                           sizeof path - 1);
+        memcpy(path, item, len);
+        path[len] = '\0';
+        if (len > 0) {
+            snprintf(role, sizeof role, "weights:%c%d", k % 2 ? 'b' : 'W', k / 2 + 1);
+            rc = xb_provenance_add_input(p, role, path, NULL, err);
+            k++;
+        }
+        if (!item[len])
+            break;
+        item += len + 1;
+    }
+    return rc;
+}
+
+/* --- library versions --- */
+
+static int ngspice_version_cached = -1; /* -1: not asked yet; 0: could not be started */
+static char ngspice_why[sizeof ((xb_error *)0)->msg];
+
+static int ask_version(struct xb_spice *s, void *ctx, void *result, xb_error *err)
+{
+    (void)ctx, (void)err;
+    *(int *)result = xb_spice_version(s);
+    return XB_OK;
+}
+
+int xb_versions_ngspice(const char **why)
+{
+    if (ngspice_version_cached < 0) {
+        /* A forked child, because libngspice is one instance per process and keeps global state: the
+         * process that asks may open its own later (or already has it open: then the child cannot). */
+        xb_pool_options o;
+        xb_pool_defaults(&o);
+        xb_error err = {0};
+        int v = 0;
+        if (xb_pool_run_one(&o, ask_version, NULL, &v, sizeof v, &err) != XB_OK || v <= 0) {
+            snprintf(ngspice_why, sizeof ngspice_why, "%s",
+                     err.msg[0] ? err.msg : "libngspice started but did not print its version");
+            v = 0;
+        }
+        ngspice_version_cached = v;
+    }
+    if (why)
+        *why = ngspice_version_cached > 0 ? NULL : ngspice_why;
+    return ngspice_version_cached;
+}
+
+void xb_versions_note_ngspice(int version)
+{
+    if (version > 0)
+        ngspice_version_cached = version;
+}
+
+/* The linked libxml2's version: xmlParserVersion is "MMmmpp" (e.g. "20914" for 2.9.14). */
+static const char *libxml2_linked(char buf[32])
+{
+    long v = strtol(xmlParserVersion, NULL, 10);
+    snprintf(buf, 32, "%ld.%ld.%ld", v / 10000, v / 100 % 100, v % 100);
+    return buf;
+}
+
 void xb_versions_write(xb_json *j)
 {
+    char ng[16], xml[32];
+    const char *why = NULL;
+    int v = xb_versions_ngspice(&why);
+    snprintf(ng, sizeof ng, "%d", v);
     xb_json_object_begin(j, "libraries");
+    xb_json_string(j, "ngspice", v > 0 ? ng : NULL);
+    if (why)
+        xb_json_string(j, "ngspice_error", why);
     xb_json_string(j, "ngspice_build", XB_NGSPICE_VERSION);
     xb_json_string(j, "gsl", gsl_version);
-    xb_json_string(j, "libxml2", LIBXML_DOTTED_VERSION);
+    xb_json_string(j, "libxml2", libxml2_linked(xml));
+    xb_json_string(j, "libxml2_build", LIBXML_DOTTED_VERSION);
     xb_json_string(j, "zlib", zlibVersion());
     xb_json_string(j, "libzip", zip_libzip_version());
     xb_json_string(j, "blas", openblas_get_config());
@@ -72,10 +162,17 @@ void xb_versions_write(xb_json *j)
 
 void xb_versions_print(FILE *fp)
 {
+    char xml[32];
+    const char *why = NULL;
+    int v = xb_versions_ngspice(&why);
     fprintf(fp, "xbarsim %s\n", XB_VERSION);
-    fprintf(fp, "  ngspice  %s (shared library, built against)\n", XB_NGSPICE_VERSION);
+    if (v > 0)
+        fprintf(fp, "  ngspice  %d (the linked libngspice, started to ask; built against %s)\n", v, XB_NGSPICE_VERSION);
+    else
+        fprintf(fp, "  ngspice  unknown: libngspice could not be started (%s); built against %s\n", why,
+                XB_NGSPICE_VERSION);
     fprintf(fp, "  GSL      %s\n", gsl_version);
-    fprintf(fp, "  libxml2  %s\n", LIBXML_DOTTED_VERSION);
+    fprintf(fp, "  libxml2  %s (built against %s)\n", libxml2_linked(xml), LIBXML_DOTTED_VERSION);
     fprintf(fp, "  zlib     %s\n", zlibVersion());
     fprintf(fp, "  libzip   %s\n", zip_libzip_version());
     fprintf(fp, "  BLAS     %s\n", openblas_get_config());
@@ -103,5 +200,7 @@ void xb_provenance_write(const xb_provenance *p, xb_json *j)
         xb_json_object_end(j);
     }
     xb_json_array_end(j);
+    if (p->n_dropped)
+        xb_json_int(j, "inputs_not_recorded", p->n_dropped);
     xb_json_object_end(j);
 }

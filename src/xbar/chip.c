@@ -273,7 +273,31 @@ int xb_chip_quantize(xb_chip *c, const xb_levelset *const *ls, xb_error *err)
         if (!ls[l] || ls[l]->kind == XB_LEVELS_NONE)
             continue;
         xb_layer_map *L = &c->layers[l];
-        int rc = xb_quantize(ls[l], none, L->wn, L->rows * L->fan_out, L->wn, NULL, NULL, err);
+        size_t n = L->rows * L->fan_out;
+        const xb_levelset *use = ls[l];
+        xb_levelset *own = NULL;
+        int rc = XB_OK;
+        if (use->kind == XB_LEVELS_AFFINE && use->n == 0) {
+            /* abits:B: this layer's levels from this layer's own normalized weights (bias rows too,
+             * since they share the layer's scale and its conductance range). */
+            rc = xb_levelset_affine_materialize(use, L->wn, n, &own, err);
+            use = own;
+        }
+        if (!rc)
+            rc = xb_quantize(use, none, L->wn, n, L->wn, NULL, NULL, err);
+        if (!rc && use->kind == XB_LEVELS_AFFINE) {
+            /* The zero point is rounded so that 0 is a level, which can put the outermost level up to
+             * scale/2 beyond [-1, 1], i.e. beyond the conductance range. Shrink the layer's normalized
+             * weights into [-1, 1] and grow its weight scale by the same factor: every quantized weight
+             * keeps its value in weight units, and the top level lands on the full conductance. */
+            double top = xb_max_abs(L->wn, n);
+            if (top > 1) {
+                for (size_t i = 0; i < n; i++)
+                    L->wn[i] /= top;
+                L->w_scale *= top;
+            }
+        }
+        xb_levelset_free(&own);
         if (rc)
             return xb_error_prefix(err, "quantizing layer %d onto %s", l + 1, ls[l]->name);
     }

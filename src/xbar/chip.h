@@ -71,7 +71,10 @@ xb_chip *xb_chip_clone(const xb_chip *c);
 
 /* Quantize each layer's normalized weights onto its level set (ls[l]; NULL or a "none" set leaves the
  * layer as it is), then recompute the targets. Levels are in normalized units: [-1, 1] is the mapping's
- * full conductance range. */
+ * full conductance range. An "abits:B" set (XB_LEVELS_AFFINE, unmaterialized) gets its levels from each
+ * layer's own normalized weights (xb_levelset_affine_materialize); when its outermost level falls
+ * beyond [-1, 1] (by < scale/2, from the rounded zero point) that layer's wn is divided and its
+ * w_scale multiplied by max |wn|, so the quantized weights keep their values in weight units. */
 struct xb_levelset;
 int xb_chip_quantize(xb_chip *c, const struct xb_levelset *const *ls, xb_error *err);
 

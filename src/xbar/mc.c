@@ -7,7 +7,6 @@
 
 #include <gsl/gsl_cdf.h>
 
-
 int xb_layer_perturb_parse(const char *text, int n_layers, xb_layer_perturb *out, xb_error *err)
 {
     char spec[256];
@@ -43,7 +42,7 @@ int xb_mc_perturb_chip(const xb_chip *base, const xb_layer_perturb *p, int n_p, 
 {
     for (int l = 0; l < base->n_layers && l < XB_BEHAV_MAX_LAYERS; l++)
         bo->sigma_out[l] = 0;
-    int weights_touched = 0;
+    int weights_touched = 0, g_touched = 0;
     for (int l = 0; l < base->n_layers; l++) {
         const xb_layer_map *B = &base->layers[l];
         xb_layer_map *L = &chip->layers[l];
@@ -51,6 +50,10 @@ int xb_mc_perturb_chip(const xb_chip *base, const xb_layer_perturb *p, int n_p, 
         for (int i = 0; i < n_p; i++) {
             if (!(p[i].layers >> l & 1))
                 continue;
+            if (xb_perturb_on_conductances(&p[i].model)) {
+                g_touched = 1; /* drawn below, once the targets have moved */
+                continue;
+            }
             if (xb_perturb_on_outputs(&p[i].model)) {
                 /* Independent Gaussian sources add in variance. */
                 bo->sigma_out[l] = hypot(bo->sigma_out[l], p[i].model.sigma);
@@ -66,15 +69,33 @@ int xb_mc_perturb_chip(const xb_chip *base, const xb_layer_perturb *p, int n_p, 
         for (int l = 0; l < base->n_layers; l++)
             memcpy(chip->layers[l].g_S, base->layers[l].g_S,
                    base->layers[l].rows * base->layers[l].cols * sizeof(double));
-        return XB_OK;
+    } else {
+        xb_chip_update_targets(chip);
+        for (int l = 0; l < base->n_layers; l++) {
+            const xb_layer_map *B = &base->layers[l];
+            xb_layer_map *L = &chip->layers[l];
+            for (size_t i = 0; i < B->rows * B->cols; i++) {
+                double g = L->g_target_S[i] + (B->g_S[i] - B->g_target_S[i]);
+                L->g_S[i] = g > 0 ? g : 0;
+            }
+        }
     }
-    xb_chip_update_targets(chip);
+    if (!g_touched)
+        return XB_OK;
+    /* Conductance-domain models act on the cells as they now are: the programmed state moved by the
+     * weight-domain models. Stuck cells take the mapping's range, g_max_S (LRS) and g_min_S (HRS),
+     * because a chip loaded from a conductance map carries no device file: g_min_S is the device's HRS
+     * and g_max_S its top level, so a stuck-at-LRS cell here reads as the strongest programmed weight
+     * (the device's own g_lrs_S, a full SET, lies above it: this is the milder fault). */
     for (int l = 0; l < base->n_layers; l++) {
-        const xb_layer_map *B = &base->layers[l];
         xb_layer_map *L = &chip->layers[l];
-        for (size_t i = 0; i < B->rows * B->cols; i++) {
-            double g = L->g_target_S[i] + (B->g_S[i] - B->g_target_S[i]);
-            L->g_S[i] = g > 0 ? g : 0;
+        for (int i = 0; i < n_p; i++) {
+            if (!(p[i].layers >> l & 1) || !xb_perturb_on_conductances(&p[i].model))
+                continue;
+            int rc = xb_perturb_apply_g(&p[i].model, rng, L->g_S, L->rows * L->cols, chip->opt.g_max_S,
+                                        chip->opt.g_min_S, NULL, err);
+            if (rc)
+                return xb_error_prefix(err, "layer %d", l + 1);
         }
     }
     return XB_OK;

@@ -24,6 +24,14 @@ int xb_layer_perturb_parse(const char *text, int n_layers, xb_layer_perturb *out
 /* One trial's chip: start from base, apply the weight-domain models to the normalized weights of the
  * layers they name, and move each cell's conductance by the change of its target, so programming
  * errors already in base->g_S are kept. Output-domain (additive) models set bo->sigma_out.
+ * Then the conductance-domain models (d2d, stuck) act on the g_S of every cell (rows x cols, reference
+ * and idle cells included) of the layers they name. Stuck cells take the mapping's range: g_max_S for
+ * LRS and g_min_S for HRS. The mapping's range stands in for the device's LRS/HRS because a chip loaded
+ * from a conductance map carries no device file; g_min_S is the device's HRS (xb_map_options_from_device)
+ * and g_max_S its top level target, below the device's g_lrs_S, so this stuck-at-LRS is the milder
+ * fault (program's --stuck-lrs, drawn once at program time, uses the device's g_lrs_S).
+ * Draw order from rng (for reproducibility): layer by layer, the weight-domain models in the order
+ * given; then layer by layer, the conductance-domain models in the order given.
  * chip must be a clone of base. */
 int xb_mc_perturb_chip(const xb_chip *base, const xb_layer_perturb *p, int n_p, gsl_rng *rng, xb_chip *chip,
                        xb_behav_options *bo, xb_error *err);
