@@ -184,6 +184,9 @@ static void test_errors(void)
                  HEAD "  <perturb id=\"p\" model=\"c2c\"/>\n  <sweep>\n    <axis param=\"p.ar\" values=\"0.5 1.5\"/>\n"
                       "  </sweep>\n</testbench>\n",
                  "bad.xml:5", "from 0 to 1");
+    expect_error("stuck-at probabilities above 1 together",
+                 HEAD "  <perturb id=\"s\" model=\"stuck\" lrs=\"0.6\" hrs=\"0.5\"/>\n</testbench>\n",
+                 "bad.xml:3", "exceeds 1");
     expect_error("derived parameter swept",
                  HEAD "  <sweep>\n    <axis param=\"network.synapses\" values=\"1 2\"/>\n  </sweep>\n</testbench>\n",
                  "bad.xml:4", "computed");

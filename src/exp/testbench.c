@@ -57,7 +57,7 @@ static const attr_def attrs[] = {
     {K_SPICE, "mode", "exact"}, {K_SPICE, "linear-sample", "20"}, {K_SPICE, "jobs", "auto"},
     {K_SPICE, "chunk", "250"},
     {K_PERTURB, "model", "none"}, {K_PERTURB, "ar", "1"}, {K_PERTURB, "sigma", "0"}, {K_PERTURB, "alpha", "0"},
-    {K_PERTURB, "layers", "all"},
+    {K_PERTURB, "lrs", "0"}, {K_PERTURB, "hrs", "0"}, {K_PERTURB, "layers", "all"},
     {K_BACKENDS, "use", "behavioral"},
     {K_MONTECARLO, "trials", "1"}, {K_MONTECARLO, "seed", "1"},
 };
@@ -881,9 +881,11 @@ static int read_hidden(cfg_reader *r, xb_tb_config *c)
 
 static int read_perturb(cfg_reader *r, const char *key, xb_tb_config *c)
 {
-    static const char *const models[] = {"none", "c2c", "c2c-level", "mult", "lognormal", "additive", NULL};
+    static const char *const models[] = {"none", "c2c", "c2c-level", "mult", "lognormal", "additive", "d2d", "stuck",
+                                         NULL};
     static const xb_perturb_kind kinds[] = {XB_PERTURB_NONE, XB_PERTURB_C2C, XB_PERTURB_C2C_LEVEL, XB_PERTURB_MULT,
-                                            XB_PERTURB_LOGNORMAL, XB_PERTURB_ADDITIVE};
+                                            XB_PERTURB_LOGNORMAL, XB_PERTURB_ADDITIVE, XB_PERTURB_D2D,
+                                            XB_PERTURB_STUCK};
     int m, rc;
     if ((rc = get_choice(r, key, "model", models, 0, &m)))
         return rc;
@@ -891,9 +893,10 @@ static int read_perturb(cfg_reader *r, const char *key, xb_tb_config *c)
     memset(p, 0, sizeof *p);
     snprintf(p->id, sizeof p->id, "%s", key);
     p->model.kind = kinds[m];
-    double ar = 1, sigma = 0, alpha = 0;
+    double ar = 1, sigma = 0, alpha = 0, lrs = 0, hrs = 0;
     if ((rc = get_double(r, key, "ar", 1, 0, 1, &ar)) || (rc = get_double(r, key, "sigma", 0, 0, 1e6, &sigma)) ||
-        (rc = get_double(r, key, "alpha", 0, 0, 1e6, &alpha)))
+        (rc = get_double(r, key, "alpha", 0, 0, 1e6, &alpha)) || (rc = get_double(r, key, "lrs", 0, 0, 1, &lrs)) ||
+        (rc = get_double(r, key, "hrs", 0, 0, 1, &hrs)))
         return rc;
     /* Parameters a model does not use stay 0, as xb_perturb_parse leaves them. */
     switch (p->model.kind) {
@@ -901,8 +904,19 @@ static int read_perturb(cfg_reader *r, const char *key, xb_tb_config *c)
     case XB_PERTURB_C2C_LEVEL: p->model.ar = ar; p->model.sigma = sigma; break;
     case XB_PERTURB_MULT: p->model.alpha = alpha; break;
     case XB_PERTURB_LOGNORMAL:
-    case XB_PERTURB_ADDITIVE: p->model.sigma = sigma; break;
+    case XB_PERTURB_ADDITIVE:
+    case XB_PERTURB_D2D: p->model.sigma = sigma; break;
+    case XB_PERTURB_STUCK: p->model.p_lrs = lrs; p->model.p_hrs = hrs; break;
     default: break;
+    }
+    xb_error why = {0};
+    if (xb_perturb_check(&p->model, &why)) {
+        const setting *s = get(r, key, "hrs");
+        if (!s)
+            s = get(r, key, "lrs");
+        if (!s)
+            s = get(r, key, "model");
+        return xb_fail(r->err, XB_EINPUT, "%s:%d: perturbation %s: %s", r->tb->path, s ? s->line : 1, key, why.msg);
     }
     return check_layers_form(r, key, p->layers, sizeof p->layers);
 }
