@@ -810,6 +810,10 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
         fprintf(pf.fp, "trial,index,label,pred_ideal,pred_behavioral,pred_spice\n");
     }
 
+    xb_progress bar;
+    char label[64];
+    snprintf(label, sizeof label, "point %zu/%zu", k + 1, xb_tb_n_points(r->tb));
+    xb_progress_start(&bar, stderr, label, c->trials, r->o->quiet || spice);
     for (size_t t = 0; t < c->trials; t++) {
         double t0 = xb_now();
         trial_result *tr = &pr->t[t];
@@ -878,7 +882,9 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
         if (!behavioral)
             tr->correct[1] = NAN;
         tr->seconds = xb_now() - t0;
+        xb_progress_update(&bar, t + 1, "trials");
     }
+    xb_progress_clear(&bar);
     if (pf_open) {
         pf_open = 0;
         rc = xb_atomic_commit(&pf, err);

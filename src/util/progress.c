@@ -77,3 +77,11 @@ void xb_progress_finish(xb_progress *p, const char *status)
     if (!p->quiet)
         draw(p, p->total, status, 1);
 }
+
+void xb_progress_clear(xb_progress *p)
+{
+    if (!p->quiet && p->tty) {
+        fputs("\r\033[K", p->fp);
+        fflush(p->fp);
+    }
+}

@@ -22,6 +22,8 @@ double xb_now(void);
 void xb_progress_start(xb_progress *p, FILE *fp, const char *label, size_t total, int quiet);
 /* Report done steps, with an optional short status text (loss, accuracy, ...). Rate limited. */
 void xb_progress_update(xb_progress *p, size_t done, const char *status);
+/* Erase the bar from a terminal (before other output takes its line); nothing otherwise. */
+void xb_progress_clear(xb_progress *p);
 /* Final line: always printed (unless quiet), ends with a newline. */
 void xb_progress_finish(xb_progress *p, const char *status);
 
