@@ -19,10 +19,10 @@ wall=$(echo "$end - $start" | bc -l)
 wall_b=$(echo "$end_b - $start_b" | bc -l)
 echo "bench_spice_e2e: SLP 784-10 on $n MNIST test images, 64x64 1T1R tiles, 1 ohm wire segments, --jobs $jobs"
 grep -E '^(ideal|behavioral|spice) +accuracy' "$out/log" | sed 's/^/  /'
-grep -E '^behavioral vs spice' "$out/log" | sed 's/^/  /'
+grep -E '^(behavioral vs spice|dACC)' "$out/log" | sed 's/^/  /'
 printf '  wall time (whole eval, all three backends)  %8.1f s  (target < 300 s: %s)\n' "$wall" \
     "$(echo "$wall < 300" | bc -l | sed 's/1/met/;s/0/missed/')"
 printf '  circuit inputs per second                   %8.2f\n' "$(echo "$n / $wall" | bc -l)"
 printf '  behavioral-only eval on the same images     %8.2f s  (ratio circuit/behavioral %.0fx)\n' "$wall_b" \
     "$(echo "$wall / $wall_b" | bc -l)"
-grep -E '"(peak_worker_rss_kB|solver|column_current_rel_err_mean|column_current_rel_err_max)"' "$out/run/run.json" | sed 's/^ */  /'
+grep -E '"(peak_worker_rss_kB|solver|row_sources|column_current_rel_err_mean|column_current_rel_err_max)"' "$out/run/run.json" | sed 's/^ */  /'

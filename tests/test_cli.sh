@@ -3,6 +3,7 @@
 set -u
 XB=${1:?usage: test_cli.sh path/to/xbarsim}
 XB=$(cd "$(dirname "$XB")" && pwd)/$(basename "$XB") # absolute: some checks run in other folders
+src=$(cd "$(dirname "$0")/.." && pwd)                  # the source tree: models/
 tmp=$(mktemp -d /tmp/xb_test_cli_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
@@ -42,6 +43,8 @@ expect 2 'usage: xbarsim' -- "$XB"
 expect 2 "unknown command 'frobnicate'" -- "$XB" frobnicate
 expect 0 'usage: xbarsim train' -- "$XB" help train
 expect 0 'usage: xbarsim eval' -- "$XB" eval --help
+expect 0 'ir_drop.csv' -- "$XB" eval --help
+expect 0 'current deficit' -- "$XB" eval --help
 expect 2 "unknown command 'nope'" -- "$XB" help nope
 expect 0 'GSL +[0-9]' -- "$XB" --version
 expect 0 'ngspice' -- "$XB" --version
@@ -121,7 +124,20 @@ if compare_deck "$tmp/decks/L1_T0_0.cir" "$tmp/decks/L1_T0_0.cir.expected.csv" 1
 if compare_deck "$tmp/decks-lin/L1_T0_0.cir" "$tmp/decks-lin/L1_T0_0.cir.expected.csv" 1e-10; then pass=$((pass + 1)); else
     fail=$((fail + 1)); echo "FAIL: ngspice -b on the linear deck disagrees with the library"; fi
 expect 2 'layer 1 has 3 x 1 tiles' -- "$XB" netlist --chip "$tmp/chip/chip.npz" --weights "$tmp/out/w.npz" \
-    --dataset "$tmp/data" --tile 5,0 -o "$tmp/decks"
+    --dataset "$tmp/data" --tile-index 5,0 -o "$tmp/decks"
+# --tile is the chip's tile size (shared with program and eval), --tile-index which tile to write.
+expect 0 'L1_T1_0.cir \(8 x 8 tile, 1 input\)' -- "$XB" netlist --weights "$tmp/out/w.npz" --dataset "$tmp/data" \
+    --tile 8x8 --tile-index 1,0 -o "$tmp/decks-idx"
+expect 0 'rows 8\.\.15 and columns 0\.\.7 of a 17 x 8 layer' -- head -2 "$tmp/decks-idx/L1_T1_0.cir"
+expect 2 "--tile '1,0': expected ROWSxCOLS" -- "$XB" netlist --weights "$tmp/out/w.npz" --dataset "$tmp/data" --tile 1,0
+# Cell comments tie each cell to the network: layer row and column, input, neuron and side, weights, G.
+expect 0 '^\* cell 0,1 = L1 row 8 col 1: input 8 -> neuron 0 \(-\); w [-0-9.e]+ \(wn [-0-9.e]+\); G target [0-9.e-]+ S, programmed [0-9.e-]+ S$' \
+    -- cat "$tmp/decks-idx/L1_T1_0.cir"
+"$XB" netlist --weights "$tmp/out/w.npz" --dataset "$tmp/data" --tile 8x8 --tile-index 2,0 -o "$tmp/decks-idx" >/dev/null
+expect 0 '^\* cell 0,0 = L1 row 16 col 0: bias row 0 -> neuron 0 \(\+\); b/1 ' -- cat "$tmp/decks-idx/L1_T2_0.cir"
+if grep -qE '^\* column .*, $' "$tmp/decks-idx/L1_T1_0.cir"; then fail=$((fail + 1)); echo "FAIL: a column comment ends in ', '"; else pass=$((pass + 1)); fi
+expect 0 '^Xc0_0 r0_0 c0_0 wl xb_1t1r g=' -- cat "$tmp/decks-idx/L1_T1_0.cir"
+expect 0 '^M1 d g s 0 nmos1t1r W=1e-06 L=1e-06$' -- cat "$tmp/decks-idx/L1_T1_0.cir"
 
 # The circuit backend on the tiny set: every prediction as the behavioral model's, McNemar p = 1.
 expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- "$XB" eval -q --weights "$tmp/out/w.npz" \
@@ -136,6 +152,54 @@ expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- env XBARSIM_FAULT_
     --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 \
     --chunk 10 -o "$tmp/evk"
 expect 0 '"workers_lost": [1-9]' -- cat "$tmp/evk/run.json"
+
+# dACC of behavioral and spice against ideal, and of spice against behavioral: stdout, summary.csv, run.json.
+expect 0 'dACC: behavioral \+0\.00%, spice \+0\.00% against ideal; spice \+0\.00% against behavioral' -- "$XB" eval -q \
+    --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 -o "$tmp/evd"
+expect 0 '^backend,samples,correct,accuracy,accuracy_ci95_lo,accuracy_ci95_hi,delta_accuracy$' -- head -1 "$tmp/evd/summary.csv"
+expect 0 '^spice,30,30,1,.*,0$' -- cat "$tmp/evd/summary.csv"
+expect 0 '"spice_vs_behavioral": 0' -- cat "$tmp/evd/run.json"
+expect 0 '"delta_accuracy_vs_ideal": 0' -- cat "$tmp/evd/run.json"
+expect 0 ',deficit,g_S,i_cell_A,i_cell_ideal_A,current_deficit$' -- head -1 "$tmp/evd/ir_drop.csv"
+# Both ways of feeding the rows give the same predictions; run.json says which one ran (pwl tables by
+# default, the faster as measured; external sources when $XBARSIM_SPICE_ROWS asks for them).
+expect 0 '"row_sources": "pwl"' -- cat "$tmp/evd/run.json"
+expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- env XBARSIM_SPICE_ROWS=external "$XB" eval -q \
+    --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 -o "$tmp/evp"
+expect 0 '"row_sources": "external"' -- cat "$tmp/evp/run.json"
+if cmp -s <(cut -d, -f4 "$tmp/evd/predictions.csv") <(cut -d, -f4 "$tmp/evp/predictions.csv"); then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL: pwl and external row sources predict differently"; fi
+# ngspice's own fatal exit (ControlledExit, from a `quit`) in a worker: replaced, the run completes.
+expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- env XBARSIM_FAULT_QUIT_UNIT=0 "$XB" eval -q \
+    --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 \
+    --chunk 10 -o "$tmp/evq"
+expect 0 '"workers_lost": [1-9]' -- cat "$tmp/evq/run.json"
+# Inputs that never converge (an absurd RRAM nonlinearity): reported per input, counted wrong, and still
+# counted under their labels in per_class.csv.
+expect 0 '0 solves retried, 120 failed' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" \
+    --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 --rram-v0 1e-12 -o "$tmp/evnc"
+expect 0 '^class,samples,correct,accuracy,unpredicted$' -- head -1 "$tmp/evnc/per_class.csv"
+expect 0 '^0,10,0,0,10$' -- cat "$tmp/evnc/per_class.csv"
+# The linear mode's exact re-solves are a seeded random sample; run.json records generator and seed.
+expect 0 'linear mode: error .*random inputs, seed 5' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" \
+    --backend spice --chip "$tmp/chip/chip.npz" --cells linear --spice-mode linear --linear-sample 6 --seed 5 -o "$tmp/evl"
+expect 0 '"linear_sample_seed": 5' -- cat "$tmp/evl/run.json"
+
+# Model files: a missing card is bad input naming the device file's line (exit 2), never a run that ends
+# with 0% accuracy; a model name ngspice cannot find (the card pulls in another file, so only ngspice can
+# tell) stops the run with ngspice's message, in no worker again.
+sed -e "s|<mosfet_model_file>nmos_l1.lib<|<mosfet_model_file>$tmp/no_card.lib<|" \
+    -e "s|<rram_model_file>rram.lib<|<rram_model_file>$src/models/rram.lib<|" "$src/models/hfo2_1t1r.xml" >"$tmp/dev_nocard.xml"
+expect 2 'dev_nocard.xml:[0-9]+: element <mosfet_model_file>: model file .*no_card.lib does not exist' -- "$XB" eval \
+    --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --device "$tmp/dev_nocard.xml" -o "$tmp/evm"
+printf '* a card that pulls in the real one\n.include "%s/models/nmos_l1.lib"\n' "$src" >"$tmp/wrap.lib"
+sed -e "s|<mosfet_model_file>nmos_l1.lib<|<mosfet_model_file>$tmp/wrap.lib<|" \
+    -e "s|<mosfet_model_name>nmos1t1r<|<mosfet_model_name>nmos_typo<|" \
+    -e "s|<rram_model_file>rram.lib<|<rram_model_file>$src/models/rram.lib<|" "$src/models/hfo2_1t1r.xml" >"$tmp/dev_typo.xml"
+expect 2 "can't find model 'nmos_typo'.*fix the <spice> models of device hfo2_1t1r in .*dev_typo.xml" -- "$XB" eval \
+    --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --device "$tmp/dev_typo.xml" --jobs 2 -o "$tmp/evm"
+expect 2 'dev_nocard.xml:[0-9]+: element <mosfet_model_file>' -- "$XB" netlist --weights "$tmp/out/w.npz" \
+    --dataset "$tmp/data" --device "$tmp/dev_nocard.xml" -o "$tmp/decks-bad"
 
 # Input errors: weights that do not fit the data, a truncated image file.
 expect 2 'takes 16 inputs.*784 pixels' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset mnist

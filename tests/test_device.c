@@ -131,6 +131,8 @@ static void check_equal(const xb_device *a, const xb_device *b)
     CHECK(strcmp(a->mosfet_model_file, b->mosfet_model_file) == 0, "mosfet_model_file %s vs %s", a->mosfet_model_file,
           b->mosfet_model_file);
     CHECK(strcmp(a->mosfet_model_name, b->mosfet_model_name) == 0, "mosfet_model_name");
+    CHECK(a->access_w_m == b->access_w_m, "access_w_m %g vs %g", a->access_w_m, b->access_w_m);
+    CHECK(a->access_l_m == b->access_l_m, "access_l_m %g vs %g", a->access_l_m, b->access_l_m);
     CHECK(strcmp(a->rram_model_file, b->rram_model_file) == 0, "rram_model_file %s vs %s", a->rram_model_file,
           b->rram_model_file);
 }
@@ -334,6 +336,104 @@ static void test_malformed(void)
     }
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "r"), *out = fopen(to, "w");
+    if (!in || !out) {
+        perror(from);
+        exit(1);
+    }
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+}
+
+/* The SPICE model fields: the files must exist and define what the decks call, else the device file is
+ * refused with file:line, the element and the fix (not a deck that ngspice rejects in every worker). */
+static void test_models(void)
+{
+    printf("model files (messages shown):\n");
+    char *s = variant("<mosfet_model_file>nmos_l1.lib</mosfet_model_file>",
+                      "<mosfet_model_file>no_such_card.lib</mosfet_model_file>");
+    expect_bad("missing_card.xml", s, line_in(s, "<mosfet_model_file>"), "mosfet_model_file");
+    free(s);
+    s = variant("<rram_model_file>rram.lib</rram_model_file>", "<rram_model_file>sub/none.lib</rram_model_file>");
+    expect_bad("missing_rram.xml", s, line_in(s, "<rram_model_file>"), "rram_model_file");
+    free(s);
+    s = variant("<mosfet_model_name>nmos1t1r</mosfet_model_name>", "<mosfet_model_name>nch_typo</mosfet_model_name>");
+    expect_bad("wrong_model.xml", s, line_in(s, "<mosfet_model_name>"), "mosfet_model_name");
+    free(s);
+
+    /* A card from a PDK: binned models NAME.1, NAME.2 count as NAME, any case; a card that pulls in
+     * other files cannot be checked by name here (ngspice's own error then fails the run). */
+    char card[256], path[256];
+    tpath(card, sizeof card, "pdk.lib");
+    write_text(card, "* a binned PDK card\n.MODEL NCH.1 NMOS LEVEL=8 VTH0=0.5\n+ TOX=5e-9\n"
+                     ".model nch.2 nmos level=8 vth0=0.5\n");
+    s = variant("<mosfet_model_file>nmos_l1.lib</mosfet_model_file>", "<mosfet_model_file>pdk.lib</mosfet_model_file>");
+    char *t = replace(s, "<mosfet_model_name>nmos1t1r</mosfet_model_name>", "<mosfet_model_name>nch</mosfet_model_name>");
+    tpath(path, sizeof path, "pdk.xml");
+    write_text(path, t);
+    xb_device d;
+    xb_error err = { 0 };
+    CHECK(xb_device_load(path, NULL, &d, &err) == XB_OK && !strcmp(d.mosfet_model_name, "nch"),
+          "binned PDK card: %s", err.msg);
+    free(t);
+    t = replace(s, "<mosfet_model_name>nmos1t1r</mosfet_model_name>", "<mosfet_model_name>pch</mosfet_model_name>");
+    expect_bad("pdk_wrong.xml", t, line_in(t, "<mosfet_model_name>"), "mosfet_model_name");
+    free(t);
+    write_text(card, "* a card that includes its corners\n.include 'corners.lib'\n");
+    t = replace(s, "<mosfet_model_name>nmos1t1r</mosfet_model_name>", "<mosfet_model_name>pch</mosfet_model_name>");
+    write_text(path, t);
+    CHECK(xb_device_load(path, NULL, &d, &err) == XB_OK, "a card with .include is not checked by name: %s", err.msg);
+    free(t);
+    free(s);
+    unlink(card);
+    unlink(path);
+
+    /* An RRAM file of the old kind (models only, no 1T1R cell subcircuits). */
+    char old[256];
+    tpath(old, sizeof old, "old_rram.lib");
+    write_text(old, ".subckt rram_lin te be g=1e-4\nRm te be {1/g}\n.ends rram_lin\n");
+    s = variant("<rram_model_file>rram.lib</rram_model_file>", "<rram_model_file>old_rram.lib</rram_model_file>");
+    expect_bad("old_rram.xml", s, line_in(s, "<rram_model_file>"), "rram_model_file");
+    free(s);
+    unlink(old);
+
+    /* The access transistor's size: optional (default 1 um x 1 um), in metres. */
+    s = variant("    <access_w_m>1e-6</access_w_m>\n    <access_l_m>1e-6</access_l_m>\n", "");
+    tpath(path, sizeof path, "no_size.xml");
+    write_text(path, s);
+    memset(&d, 0, sizeof d);
+    CHECK(xb_device_load(path, NULL, &d, &err) == XB_OK, "no access size given: %s", err.msg);
+    CHECK(d.access_w_m == 1e-6 && d.access_l_m == 1e-6, "default access size %g x %g", d.access_w_m, d.access_l_m);
+    unlink(path);
+    free(s);
+    s = variant("<access_w_m>1e-6</access_w_m>", "<access_w_m>2.5e-6</access_w_m>");
+    tpath(path, sizeof path, "wide.xml");
+    write_text(path, s);
+    CHECK(xb_device_load(path, NULL, &d, &err) == XB_OK && d.access_w_m == 2.5e-6, "W = 2.5 um read: %s %g", err.msg,
+          d.access_w_m);
+    unlink(path);
+    free(s);
+    s = variant("<access_l_m>1e-6</access_l_m>", "<access_l_m>1</access_l_m>");
+    expect_bad("metre_long.xml", s, line_in(s, "<access_l_m>"), "access_l_m");
+    free(s);
+    s = variant("<access_w_m>1e-6</access_w_m>", "<access_w_m>1u</access_w_m>");
+    expect_bad("spice_suffix.xml", s, line_in(s, "<access_w_m>"), "access_w_m");
+    free(s);
+
+    /* The same check on a struct, for callers that set the fields themselves. */
+    xb_device_defaults(&d);
+    CHECK(xb_device_check_models(&d, &err) == XB_OK, "default models: %s", err.msg);
+    snprintf(d.mosfet_model_name, sizeof d.mosfet_model_name, "%s", "nmos_other");
+    CHECK(xb_device_check_models(&d, &err) == XB_EINPUT && strstr(err.msg, "nmos_other") &&
+          strstr(err.msg, "nmos1t1r"), "struct with a wrong model name: %s", err.msg);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/xb_test_device_XXXXXX");
@@ -357,15 +457,26 @@ int main(void)
         fclose(in);
         fclose(out);
     }
+    /* And the model files the default device names, relative to its folder. */
+    char lib_copy[256];
+    tpath(lib_copy, sizeof lib_copy, "nmos_l1.lib");
+    copy_file(XB_SOURCE_DIR "/models/nmos_l1.lib", lib_copy);
+    tpath(lib_copy, sizeof lib_copy, "rram.lib");
+    copy_file(XB_SOURCE_DIR "/models/rram.lib", lib_copy);
     read_default_xml();
     test_default_file();
     test_struct_check();
     test_malformed();
     test_lax_schema();
+    test_models();
 
     char xsd_copy[256];
     tpath(xsd_copy, sizeof xsd_copy, "device.xsd");
     unlink(xsd_copy);
+    tpath(lib_copy, sizeof lib_copy, "nmos_l1.lib");
+    unlink(lib_copy);
+    tpath(lib_copy, sizeof lib_copy, "rram.lib");
+    unlink(lib_copy);
     if (rmdir(tmpdir) != 0)
         perror(tmpdir);
     return check_summary("test_device");

@@ -7,11 +7,27 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "behavioral.h"
 #include "check.h"
 #include "chip.h"
+#include "circuit.h"
 #include "device.h"
+#include "metrics.h"
 #include "pool.h"
+
+static char dir[] = "/tmp/xb_test_pool_XXXXXX";
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp) {
+        fputs(text, fp);
+        fclose(fp);
+    }
+}
 
 static double max_rel(const double *a, const double *b, size_t n)
 {
@@ -25,6 +41,9 @@ static double max_rel(const double *a, const double *b, size_t n)
 
 int main(void)
 {
+    /* A folder of our own: the .spiceinit test below writes into the working folder. */
+    if (!mkdtemp(dir) || chdir(dir) != 0)
+        return 1;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, 5);
     size_t sizes[3] = {40, 12, 6};
@@ -100,11 +119,134 @@ int main(void)
     CHECK(pool.stats.workers_lost > lost, "the fault hook killed a worker");
     CHECK(max_rel(z2, z1, n * 6) < 1e-12, "results after a lost worker");
 
+    /* ngspice's own fatal exit (ControlledExit, here from a `quit`) in the worker holding unit 2: the
+     * worker is replaced, the unit solved again, the results unchanged. */
+    pool.o.fault_unit = -1;
+    pool.o.fault_quit_unit = 2;
+    lost = pool.stats.workers_lost;
+    CHECK(xb_behav_forward(s, X, n, NULL, z2, NULL, &err) == XB_OK, "forward with a ControlledExit: %s", err.msg);
+    CHECK(pool.stats.workers_lost == lost + 2, "ControlledExit cost one worker in each of the 2 layers (%zu lost)",
+          pool.stats.workers_lost - lost);
+    CHECK(max_rel(z2, z1, n * 6) < 1e-12, "results after a ControlledExit");
+
+    /* A unit that ends every worker that takes it: the run stops, and says what the workers said. */
+    pool.o.fault_repeat = 1;
+    int rc = xb_behav_forward(s, X, n, NULL, z2, NULL, &err);
+    printf("a unit that ends every worker -> %s\n", err.msg);
+    CHECK(rc == XB_ERUNTIME && strstr(err.msg, "ended 3 workers") && strstr(err.msg, "quit"),
+          "the run stops with the workers' message: rc %d %s", rc, err.msg);
+    pool.o.fault_repeat = 0;
+    pool.o.fault_quit_unit = -1;
+
+    /* A deck ngspice cannot load fails the run at once with ngspice's message, in no worker again. */
+    xb_device bad_dev = dev;
+    snprintf(bad_dev.mosfet_model_file, sizeof bad_dev.mosfet_model_file, "%s", "/nonexistent/xb_pool_card.lib");
+    pool.dev = &bad_dev;
+    pool.o.net.linear_cells = 0;
+    lost = pool.stats.workers_lost;
+    rc = xb_behav_forward(s, X, n, NULL, z2, NULL, &err);
+    printf("a missing model card -> %s\n", err.msg);
+    CHECK(rc == XB_EINPUT && strstr(err.msg, "Could not find include file") && strstr(err.msg, "xb_pool_card.lib"),
+          "a missing include file stops the run with ngspice's message: rc %d %s", rc, err.msg);
+    CHECK(pool.stats.workers_lost == lost, "no worker was replaced for it (%zu)", pool.stats.workers_lost - lost);
+    /* ... also when ngspice ends itself over the deck (an undefined parameter in the cell). */
+    char bad_rram[200];
+    snprintf(bad_rram, sizeof bad_rram, "%s/bad_rram.lib", dir);
+    write_text(bad_rram, ".subckt xb_1t1r row col wl g=1e-4\nRm row be {1/g_undefined}\nXm be wl col xb_access\n"
+                         ".ends\n.subckt xb_1t1r_sinh row col wl g=1e-4 v0=1\nRm row col {1/g}\n.ends\n");
+    bad_dev = dev;
+    snprintf(bad_dev.rram_model_file, sizeof bad_dev.rram_model_file, "%s", bad_rram);
+    rc = xb_behav_forward(s, X, n, NULL, z2, NULL, &err);
+    printf("a cell with an undefined parameter -> %.300s\n", err.msg);
+    CHECK(rc == XB_EINPUT && strstr(err.msg, "g_undefined"), "a deck that ends ngspice stops the run: rc %d %s", rc,
+          err.msg);
+    CHECK(pool.stats.workers_lost == lost, "... with no retries (%zu)", pool.stats.workers_lost - lost);
+    pool.dev = &dev;
+
+    /* A stray .spiceinit in the working folder and in $HOME that would heat the circuit to 150 C: the
+     * 1T1R currents do not change. */
+    double *za = malloc(n * 6 * sizeof *za), *zb = malloc(n * 6 * sizeof *zb);
+    CHECK(xb_behav_forward(s, X, n, NULL, za, NULL, &err) == XB_OK, "1T1R forward: %s", err.msg);
+    char home[200], init[260];
+    snprintf(home, sizeof home, "%s/home", dir);
+    if (mkdir(home, 0700) != 0)
+        perror(home);
+    snprintf(init, sizeof init, "%s/.spiceinit", home);
+    write_text(init, "option temp=150 reltol=0.5\n");
+    write_text(".spiceinit", "option temp=150 reltol=0.5\n");
+    const char *old_home = getenv("HOME");
+    char saved_home[4096];
+    snprintf(saved_home, sizeof saved_home, "%s", old_home ? old_home : "");
+    setenv("HOME", home, 1);
+    CHECK(xb_behav_forward(s, X, n, NULL, zb, NULL, &err) == XB_OK, "1T1R forward with stray .spiceinit: %s", err.msg);
+    double dsi = max_rel(zb, za, n * 6);
+    CHECK(dsi == 0, "a stray .spiceinit changed the 1T1R logits by %.3g", dsi);
+    if (old_home)
+        setenv("HOME", saved_home, 1);
+    unlink(init);
+    unlink(".spiceinit");
+    rmdir(home);
+    unlink(bad_rram);
+
+    /* Inputs that never converge (an absurd RRAM nonlinearity) are reported per input: prediction -1,
+     * counted wrong, and still counted under their true label in the per-class totals. */
+    xb_pool_options po = pool.o;
+    po.net.rram_v0_V = 1e-12;
+    po.jobs = 2;
+    xb_circuit circ;
+    int *pred = malloc(n * sizeof *pred);
+    unsigned char *labels = malloc(n);
+    for (size_t k = 0; k < n; k++)
+        labels[k] = (unsigned char)(k % 6);
+    rc = xb_circuit_classify(c, &dev, &po, &bo, NULL, 0, X, n, 0, "test", NULL, pred, &circ, &err);
+    CHECK(rc == XB_OK, "classify with non-converging inputs: %s", err.msg);
+    size_t minus = 0;
+    for (size_t k = 0; k < n; k++)
+        minus += pred[k] == -1;
+    printf("non-converging inputs: %zu of %zu failed, %zu solves failed, %zu retried\n", circ.n_failed, n,
+           circ.pool.stats.inputs_failed, circ.pool.stats.inputs_retried);
+    CHECK(circ.n_failed > 0 && minus == circ.n_failed && circ.pool.stats.inputs_failed > 0,
+          "failed inputs are predicted -1 (%zu of %zu)", minus, circ.n_failed);
+    xb_confusion *conf = xb_confusion_new(6);
+    for (size_t k = 0; k < n; k++)
+        xb_confusion_add(conf, labels[k], pred[k]);
+    size_t total = 0, unpredicted = 0;
+    int per_label_ok = 1;
+    for (int k = 0; k < 6; k++) {
+        size_t nk;
+        xb_confusion_class_accuracy(conf, k, &nk);
+        per_label_ok &= nk == n / 6 + ((size_t)k < n % 6);
+        total += nk;
+        unpredicted += xb_confusion_unpredicted(conf, k);
+    }
+    CHECK(per_label_ok && total == n, "every sample counts under its label (%zu of %zu)", total, n);
+    CHECK(unpredicted == circ.n_failed, "unpredicted samples %zu = failed inputs %zu", unpredicted, circ.n_failed);
+    xb_confusion_free(&conf);
+    xb_circuit_free(&circ);
+    free(pred), free(labels), free(za), free(zb);
+
+    /* The linear mode's exact sample: seeded, random, ascending, without repeats. */
+    size_t p1[10], p2[10], p3[10];
+    xb_pool_linear_sample(100, 10, 7, 0, p1, &err);
+    xb_pool_linear_sample(100, 10, 7, 0, p2, &err);
+    xb_pool_linear_sample(100, 10, 8, 0, p3, &err);
+    int same = 1, differs = 0, ordered = 1, spaced = 1;
+    for (int q = 0; q < 10; q++) {
+        same &= p1[q] == p2[q];
+        differs |= p1[q] != p3[q];
+        ordered &= p1[q] < 100 && (q == 0 || p1[q] > p1[q - 1]);
+        spaced &= p1[q] == (size_t)q * 10;
+    }
+    CHECK(same && differs && ordered && !spaced, "linear sample: same seed same picks (%d), another seed others (%d), "
+          "ascending distinct (%d), not evenly spaced (%d)", same, differs, ordered, !spaced);
+
     xb_behav_free(&b);
     xb_behav_free(&s);
     xb_chip_free(&c);
     xb_mlp_free(&m);
     free(X), free(z_b), free(z_s), free(z1), free(z2), free(z3);
     gsl_rng_free(rng);
+    if (chdir("/") == 0)
+        rmdir(dir);
     return check_summary("test_pool");
 }

@@ -69,10 +69,15 @@ static const char usage_spice[] =
     "      --spice-mode exact|linear  exact: every input solved by ngspice (default); linear: per tile, R\n"
     "                            unit-input solves give the transfer matrix (IR drop included) and each\n"
     "                            input is one product; exact only for linear cells (--cells linear)\n"
-    "      --linear-sample N     inputs per layer re-solved exactly to measure the linear mode's error (20)\n"
+    "      --linear-sample N     inputs per layer, drawn at random (mt19937, --seed), re-solved exactly to\n"
+    "                            measure the linear mode's error (default 20)\n"
     "      writes also tile_errors.csv (per tile: relative error of the circuit's column currents\n"
-    "      against I = V.G, mean, p99, max), logs/ (ngspice output per worker) and a McNemar test of\n"
-    "      behavioral against spice predictions in run.json\n"
+    "      against I = V.G, mean, p99, max), ir_drop.csv (the tile that strays most, every row at v_read:\n"
+    "      per cell the row and column line voltages, the voltage deficit, the cell current from Kirchhoff's\n"
+    "      law and the current deficit 1 - I_cell / (g_S v_read)), logs/ (ngspice output per worker), dACC of\n"
+    "      behavioral and spice against ideal and of spice against behavioral (stdout, summary.csv's\n"
+    "      delta_accuracy, run.json) and a McNemar test of behavioral against spice predictions (run.json);\n"
+    "      docs/circuit.md describes them\n"
     XB_CLI_CHIP_USAGE
     "\n"
     "examples:\n"
@@ -184,6 +189,7 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_number(&j, "accuracy", r[b].accuracy);
         xb_json_number(&j, "accuracy_ci95_lo", r[b].ci95_lo);
         xb_json_number(&j, "accuracy_ci95_hi", r[b].ci95_hi);
+        xb_json_number(&j, "delta_accuracy_vs_ideal", xb_class_result_delta(r, b));
         xb_json_object_end(&j);
     }
     xb_json_array_end(&j);
@@ -218,8 +224,12 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_int(&j, "solves_failed", (long long)pool->stats.inputs_failed);
         xb_json_int(&j, "peak_worker_rss_kB", pool->stats.peak_rss_kb);
         xb_json_number(&j, "seconds", pool->stats.seconds);
+        xb_json_string(&j, "row_sources", pool->stats.row_sources);
         xb_json_string(&j, "mode", pool->o.linear ? "linear" : "exact");
         if (pool->o.linear) {
+            xb_json_int(&j, "linear_sampled_inputs", (long long)pool->stats.linear_sampled);
+            xb_json_string(&j, "linear_sample_rng", "mt19937");
+            xb_json_int(&j, "linear_sample_seed", (long long)pool->o.linear_seed);
             xb_json_int(&j, "linear_currents_checked", (long long)pool->stats.linear_checked);
             xb_json_number(&j, "linear_err_max", pool->stats.linear_err_max);
             xb_json_number(&j, "linear_err_mean", pool->stats.linear_checked
@@ -230,6 +240,13 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_compare_totals(&circ->cc, &mean, &worst);
         xb_json_number(&j, "column_current_rel_err_mean", mean);
         xb_json_number(&j, "column_current_rel_err_max", worst);
+        if (n_backends >= 3) {
+            xb_json_object_begin(&j, "delta_accuracy");
+            xb_json_number(&j, "behavioral_vs_ideal", r[1].accuracy - r[0].accuracy);
+            xb_json_number(&j, "spice_vs_ideal", r[2].accuracy - r[0].accuracy);
+            xb_json_number(&j, "spice_vs_behavioral", r[2].accuracy - r[1].accuracy);
+            xb_json_object_end(&j);
+        }
         xb_json_object_begin(&j, "mcnemar_behavioral_vs_spice");
         xb_json_int(&j, "only_behavioral_correct", (long long)mc_b);
         xb_json_int(&j, "only_spice_correct", (long long)mc_c);
@@ -515,6 +532,11 @@ static int run(int argc, char **argv)
         const char *fault = getenv("XBARSIM_FAULT_UNIT");
         if (fault)
             po.fault_unit = atoi(fault);
+        /* ... and the first worker to take this one sends ngspice `quit` (ControlledExit). */
+        const char *quit = getenv("XBARSIM_FAULT_QUIT_UNIT");
+        if (quit)
+            po.fault_quit_unit = atoi(quit);
+        po.linear_seed = job.seed;
         snprintf(po.log_dir, sizeof po.log_dir, "%s/logs", job.out);
         if ((rc = xb_mkdir_p(po.log_dir, &err)))
             goto done;
@@ -547,6 +569,9 @@ static int run(int argc, char **argv)
         if ((rc = xb_circuit_irdrop(&circ, &ir, &err)))
             goto done;
         snprintf(path, sizeof path, "%s/ir_drop.csv", job.out);
+        if (isnan(ir.v_row_node_V[0]))
+            fprintf(stderr, "spice: the IR-drop map's operating point did not converge; ir_drop.csv holds NaN "
+                            "(see %s)\n", po.log_dir);
         rc = xb_irdrop_write_csv(&ir, path, &err);
         xb_irdrop_free(&ir);
         if (rc)
@@ -575,11 +600,14 @@ static int run(int argc, char **argv)
                "%zu solves retried, %zu failed; %s, peak worker memory %.1f MB\n",
                agree, test->n, mc_p, mc_b, mc_c, circ.pool.stats.inputs_retried, circ.pool.stats.inputs_failed,
                circ.pool.stats.solver, circ.pool.stats.peak_rss_kb / 1024.0);
+        printf("dACC: behavioral %+.2f%%, spice %+.2f%% against ideal; spice %+.2f%% against behavioral\n",
+               100 * (r[1].accuracy - r[0].accuracy), 100 * (r[2].accuracy - r[0].accuracy),
+               100 * (r[2].accuracy - r[1].accuracy));
         const xb_pool_stats *ps = &circ.pool.stats;
         if (circ.pool.o.linear)
-            printf("linear mode: error against exact solves of %zu column currents: max %.3g, mean %.3g "
-                   "(of each tile's largest current)\n",
-                   ps->linear_checked, ps->linear_err_max,
+            printf("linear mode: error against exact solves of %zu column currents (%zu random inputs, seed %lu): "
+                   "max %.3g, mean %.3g (of each tile's largest current)\n",
+                   ps->linear_checked, ps->linear_sampled, circ.pool.o.linear_seed, ps->linear_err_max,
                    ps->linear_checked ? ps->linear_err_sum / (double)ps->linear_checked : NAN);
     }
     if (job.trials) {

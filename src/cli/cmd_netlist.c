@@ -17,18 +17,21 @@ static const char usage[] =
     "usage: xbarsim netlist --weights FILE [options]\n"
     "\n"
     "Write SPICE decks of crossbar tiles that a person can read and run with `ngspice -b DECK`: row\n"
-    "drivers, a resistor per wire segment, the cells (comments give each cell's layer row and column,\n"
-    "normalized weight and conductance), the word line, and a 0 V sense source per column whose current\n"
-    "is the column current. The deck's inputs are test images (layer 1) or, for later layers, the\n"
-    "behavioral model's activations of those images. Beside each deck, DECK.expected.csv holds the\n"
-    "column currents xbarsim's libngspice driver computes for the same inputs.\n"
+    "drivers, a resistor per wire segment, the cells (1T1R cells of the device's RRAM file with its MOSFET\n"
+    "card; a comment per cell gives its layer row and column, input, output neuron and side of the pair,\n"
+    "weight and normalized weight, target and programmed conductance), the word line, and a 0 V sense\n"
+    "source per column whose current is the column current. The deck's inputs are test images (layer 1)\n"
+    "or, for later layers, the behavioral model's activations of those images. Beside each deck,\n"
+    "DECK.expected.csv holds the column currents xbarsim's libngspice driver computes for the same\n"
+    "inputs. docs/circuit.md describes the decks.\n"
     "\n"
     "  -w, --weights FILE        weights.npz, or W1.npy,b1.npy,...\n"
     "      --chip FILE           a conductance map from `xbarsim program` (else the weights are mapped here)\n"
     "  -d, --dataset NAME|PATH   where the test images come from (default mnist)\n"
     "  -a, --activation NAME     hidden activation when the weights file does not record it\n"
     "      --layer L             layer (default 1)\n"
-    "      --tile R,C            row tile and column tile (default 0,0)\n"
+    "      --tile-index R,C      which tile: row tile and column tile (default 0,0); the tile size is\n"
+    "                            --tile RxC below\n"
     "      --all                 every tile of every layer (review decks, no expected currents)\n"
     "      --input K             first test image (default 0)\n"
     "      --inputs N            inputs in the deck: 1 writes an `op` deck, more a `dc` sweep (default 1)\n"
@@ -39,7 +42,7 @@ static const char usage[] =
     XB_CLI_CHIP_USAGE
     "\n"
     "example:\n"
-    "  xbarsim netlist --weights results/reference/mnist-slp-f32.npz --tile 6,0 -o /tmp/decks\n"
+    "  xbarsim netlist --weights results/reference/mnist-slp-f32.npz --tile 64x64 --tile-index 6,0 -o /tmp/decks\n"
     "  ngspice -b /tmp/decks/L1_T6_0.cir\n";
 
 enum { O_CHIP = 1000, O_LAYER, O_TILE, O_ALL, O_INPUT, O_INPUTS, O_CELLS, O_RROW, O_RCOL, O_V0 };
@@ -59,7 +62,7 @@ static int run(int argc, char **argv)
         {"weights", required_argument, 0, 'w'}, {"dataset", required_argument, 0, 'd'},
         {"activation", required_argument, 0, 'a'}, {"out", required_argument, 0, 'o'},
         {"chip", required_argument, 0, O_CHIP}, {"layer", required_argument, 0, O_LAYER},
-        {"tile", required_argument, 0, O_TILE}, {"all", no_argument, 0, O_ALL},
+        {"tile-index", required_argument, 0, O_TILE}, {"all", no_argument, 0, O_ALL},
         {"input", required_argument, 0, O_INPUT}, {"inputs", required_argument, 0, O_INPUTS},
         {"cells", required_argument, 0, O_CELLS}, {"r-row", required_argument, 0, O_RROW},
         {"r-col", required_argument, 0, O_RCOL}, {"rram-v0", required_argument, 0, O_V0}};
@@ -84,9 +87,11 @@ static int run(int argc, char **argv)
         case O_TILE: {
             unsigned long a, b;
             char extra;
-            if (sscanf(optarg, "%lu,%lu%c", &a, &b, &extra) != 2)
-                bad = xb_cli_usage_error("netlist", "--tile '%s': expected ROW_TILE,COL_TILE, e.g. 0,0", optarg);
-            rt = a, ct = b;
+            if (sscanf(optarg, "%lu,%lu%c", &a, &b, &extra) != 2 || optarg[0] == '-')
+                bad = xb_cli_usage_error("netlist", "--tile-index '%s': expected ROW_TILE,COL_TILE, e.g. 0,0 (the "
+                                         "tile size is --tile RxC)", optarg);
+            else
+                rt = a, ct = b;
             break;
         }
         case O_ALL: all = 1; break;
@@ -157,7 +162,7 @@ static int run(int argc, char **argv)
     }
     const xb_layer_map *L = &chip->layers[l];
     if (rt >= L->n_row_tiles || ct >= L->n_col_tiles) {
-        rc = xb_fail(&err, XB_EINPUT, "--tile %zu,%zu: layer %d has %zu x %zu tiles (row tiles 0..%zu, column tiles "
+        rc = xb_fail(&err, XB_EINPUT, "--tile-index %zu,%zu: layer %d has %zu x %zu tiles (row tiles 0..%zu, column tiles "
                      "0..%zu)", rt, ct, l + 1, L->n_row_tiles, L->n_col_tiles, L->n_row_tiles - 1, L->n_col_tiles - 1);
         goto done;
     }

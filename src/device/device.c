@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/tree.h>
 
@@ -55,6 +56,8 @@ void xb_device_defaults(xb_device *d)
     d->p_stuck_hrs = 0.0;
     snprintf(d->mosfet_model_file, sizeof d->mosfet_model_file, "%s", XB_SOURCE_DIR "/models/nmos_l1.lib");
     snprintf(d->mosfet_model_name, sizeof d->mosfet_model_name, "%s", "nmos1t1r");
+    d->access_w_m = 1e-6;
+    d->access_l_m = 1e-6;
     snprintf(d->rram_model_file, sizeof d->rram_model_file, "%s", XB_SOURCE_DIR "/models/rram.lib");
 }
 
@@ -73,7 +76,7 @@ double xb_device_level_G(const xb_device *d, int l)
 typedef struct violation {
     const char *field;
     int level;
-    char what[768];
+    char what[9000]; /* model file paths are up to 4 kB */
 } violation;
 
 /* Last gate voltage of the staircase: limited by vg_max_V and by max_pulses per attempt. Must agree
@@ -146,6 +149,12 @@ static int device_rules(const xb_device *d, violation *v)
     RULE(d->p_stuck_lrs + d->p_stuck_hrs <= 1, "p_stuck_hrs", -1,
          "p_stuck_lrs + p_stuck_hrs = %g; allowed: a sum <= 1", d->p_stuck_lrs + d->p_stuck_hrs);
 
+    /* Metres: a value of 1 is someone's "1 um" and would make a metre-wide transistor. */
+    RULE(positive(d->access_w_m) && d->access_w_m <= 1e-3, "access_w_m", -1,
+         "%g m is not a transistor width; allowed: metres up to 1e-3, such as 1e-6 for 1 um", d->access_w_m);
+    RULE(positive(d->access_l_m) && d->access_l_m <= 1e-3, "access_l_m", -1,
+         "%g m is not a transistor length; allowed: metres up to 1e-3, such as 1e-6 for 1 um", d->access_l_m);
+
     RULE(d->n_levels >= 2 && d->n_levels <= XB_DEVICE_MAX_LEVELS, "levels", -1,
          "%d level(s); allowed: 2 to %d <i_trg_A> targets", d->n_levels, XB_DEVICE_MAX_LEVELS);
     double vg_last = staircase_last_vg(p);
@@ -179,6 +188,91 @@ int xb_device_check(const xb_device *d, xb_error *err)
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* The SPICE model files: checked here so a wrong name is a bad-input error naming the device file,
+ * not a deck that ngspice refuses in every worker. */
+
+/* Model files of PDKs run to a few megabytes; a larger file is not a model card. */
+#define MODEL_MAX_FILE_BYTES ((size_t)256 << 20)
+
+enum { DEFINES_NO = 0, DEFINES_YES = 1, DEFINES_UNKNOWN = 2 };
+
+/* Does the SPICE file at path define `.<kind> name` (kind "model" or "subckt"; case-insensitive, as
+ * SPICE is)? For models, binned variants name.1, name.2, ... count. DEFINES_UNKNOWN when it pulls in
+ * other files (.include, .inc, .lib), which this scan does not follow; names found go into seen. */
+static int spice_file_defines(const char *path, const char *kind, const char *name, char *seen, size_t seen_cap)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (xb_read_file(path, MODEL_MAX_FILE_BYTES, &data, &len, NULL) != XB_OK)
+        return DEFINES_UNKNOWN;
+    size_t klen = strlen(kind), nlen = strlen(name), used = 0;
+    int found = 0, includes = 0;
+    seen[0] = '\0';
+    for (char *line = (char *)data, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        while (isspace((unsigned char)*line))
+            line++;
+        if (*line != '.')
+            continue;
+        if (!strncasecmp(line, ".include", 8) || !strncasecmp(line, ".inc ", 5) || !strncasecmp(line, ".lib ", 5))
+            includes = 1;
+        if (strncasecmp(line + 1, kind, klen) || !isspace((unsigned char)line[1 + klen]))
+            continue;
+        char *t = line + 1 + klen;
+        while (isspace((unsigned char)*t))
+            t++;
+        size_t tl = 0;
+        while (t[tl] && !isspace((unsigned char)t[tl]) && t[tl] != '(')
+            tl++;
+        if (tl == nlen && !strncasecmp(t, name, nlen))
+            found = 1;
+        if (!strcmp(kind, "model") && tl > nlen + 1 && !strncasecmp(t, name, nlen) && t[nlen] == '.')
+            found = 1;
+        if (tl && used + tl + 3 < seen_cap) {
+            used += (size_t)snprintf(seen + used, seen_cap - used, "%s%.*s", used ? ", " : "", (int)tl, t);
+        }
+    }
+    free(data);
+    return found ? DEFINES_YES : includes ? DEFINES_UNKNOWN : DEFINES_NO;
+}
+
+static int model_rules(const xb_device *d, violation *v)
+{
+    char seen[300];
+    RULE(xb_is_file(d->mosfet_model_file), "mosfet_model_file", -1,
+         "model file %s does not exist; allowed: the path of a SPICE model card holding the access transistor's "
+         ".model, absolute or relative to the device file's folder (such as nmos_l1.lib)",
+         d->mosfet_model_file);
+    RULE(xb_is_file(d->rram_model_file), "rram_model_file", -1,
+         "model file %s does not exist; allowed: the path of a SPICE file with the RRAM and 1T1R cell "
+         "subcircuits, absolute or relative to the device file's folder (such as rram.lib)",
+         d->rram_model_file);
+    int m = spice_file_defines(d->mosfet_model_file, "model", d->mosfet_model_name, seen, sizeof seen);
+    RULE(m != DEFINES_NO, "mosfet_model_name", -1,
+         "%s defines no .model %s (its models: %s); allowed: the name of a .model in mosfet_model_file",
+         d->mosfet_model_file, d->mosfet_model_name, seen[0] ? seen : "none");
+    static const char *const cells[] = {"xb_1t1r", "xb_1t1r_sinh"};
+    for (size_t k = 0; k < sizeof cells / sizeof cells[0]; k++) {
+        int r = spice_file_defines(d->rram_model_file, "subckt", cells[k], seen, sizeof seen);
+        RULE(r != DEFINES_NO, "rram_model_file", -1,
+             "%s defines no .subckt %s (its subcircuits: %s); allowed: a file with the 1T1R cells xb_1t1r and "
+             "xb_1t1r_sinh, which call the access transistor as xb_access (copy them from models/rram.lib)",
+             d->rram_model_file, cells[k], seen[0] ? seen : "none");
+    }
+    return 0;
+}
+
+int xb_device_check_models(const xb_device *d, xb_error *err)
+{
+    violation v;
+    if (model_rules(d, &v) == 0)
+        return XB_OK;
+    return xb_fail(err, XB_EINPUT, "device %s: field %s: %s", d->name[0] ? d->name : "(unnamed)", v.field, v.what);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* XML loading */
 
 /* What device.xsd's simple types allow, for schema messages that do not say it themselves. */
@@ -202,7 +296,7 @@ typedef struct load_ctx {
     struct {
         const char *name;
         int line;
-    } lines[40];
+    } lines[48];
     int n_lines;
     int level_line[XB_DEVICE_MAX_LEVELS];
     int levels_line;
@@ -289,6 +383,16 @@ static int read_double(load_ctx *c, xmlNodePtr parent, const char *name, double 
     xmlNodePtr n = need_element(c, parent, name);
     if (!n)
         return XB_EINPUT;
+    remember_line(c, name, (int)xmlGetLineNo(n));
+    return parse_double_node(c, n, out);
+}
+
+/* An element the schema allows to be left out: *out keeps its default then. */
+static int read_optional_double(load_ctx *c, xmlNodePtr parent, const char *name, double *out)
+{
+    xmlNodePtr n = child_element(parent, name);
+    if (!n)
+        return XB_OK;
     remember_line(c, name, (int)xmlGetLineNo(n));
     return parse_double_node(c, n, out);
 }
@@ -422,11 +526,13 @@ static int walk_tree(load_ctx *c, xmlNodePtr root, xb_device *d)
         return XB_EINPUT;
     if ((rc = read_model_path(c, g, "mosfet_model_file", d->mosfet_model_file, sizeof d->mosfet_model_file)) ||
         (rc = read_string(c, g, "mosfet_model_name", d->mosfet_model_name, sizeof d->mosfet_model_name)) ||
+        (rc = read_optional_double(c, g, "access_w_m", &d->access_w_m)) ||
+        (rc = read_optional_double(c, g, "access_l_m", &d->access_l_m)) ||
         (rc = read_model_path(c, g, "rram_model_file", d->rram_model_file, sizeof d->rram_model_file)))
         return rc;
 
     violation v;
-    if (device_rules(d, &v))
+    if (device_rules(d, &v) || model_rules(d, &v))
         return xb_fail(c->err, XB_EINPUT, "%s:%d: element <%s>: %s", c->path, line_of(c, v.field, v.level), v.field, v.what);
     return XB_OK;
 }

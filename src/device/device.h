@@ -42,10 +42,12 @@ typedef struct xb_device {
     double sigma_read;       /* relative read noise per read, drawn anew at every inference */
     double p_stuck_lrs;      /* probability a cell is stuck at LRS */
     double p_stuck_hrs;      /* probability a cell is stuck at HRS */
-    /* SPICE models for the circuit level (used by later stages; paths relative to the XML file). */
+    /* SPICE models for the circuit level (paths in the XML file are relative to its folder). */
     char mosfet_model_file[4096];
-    char mosfet_model_name[64];
-    char rram_model_file[4096];
+    char mosfet_model_name[64];  /* the .model name in mosfet_model_file (a PDK card plugs in by name) */
+    double access_w_m;           /* access transistor width and length in the decks (default 1 um each, */
+    double access_l_m;           /* the W = L the level-1 card's KP = k_n_A_per_V2 assumes) */
+    char rram_model_file[4096];  /* defines rram_lin, rram_sinh, xb_1t1r and xb_1t1r_sinh (models/rram.lib) */
 } xb_device;
 
 /* Built-in defaults (the same values as models/hfo2_1t1r.xml). */
@@ -54,6 +56,13 @@ void xb_device_defaults(xb_device *d);
 /* Read and validate a device file against the schema (models/device.xsd next to it, or the path given
  * by xsd_path when not NULL). Errors name file:line, the element and what is allowed. */
 int xb_device_load(const char *path, const char *xsd_path, xb_device *d, xb_error *err);
+
+/* The circuit-level model files of d exist and define what the decks use: mosfet_model_file holds a
+ * `.model` named mosfet_model_name (or its binned variants NAME.1, NAME.2, ...; not checked when the file
+ * pulls in others with .include / .lib), and rram_model_file defines the subcircuits the decks call.
+ * XB_OK, or XB_EINPUT naming the field, the file and the fix (xb_device_load adds file:line). For callers
+ * that change the model fields after loading. */
+int xb_device_check_models(const xb_device *d, xb_error *err);
 
 /* Target conductance of level l: i_trg_A[l] / v_read_V (NaN when l is not a level). */
 double xb_device_level_G(const xb_device *d, int l);

@@ -29,7 +29,10 @@ xb_confusion *xb_confusion_new(int n_classes)
         return NULL;
     c->n_classes = n_classes;
     c->counts = calloc((size_t)n_classes * (size_t)n_classes, sizeof *c->counts);
-    if (!c->counts) {
+    c->label_n = calloc((size_t)n_classes, sizeof *c->label_n);
+    if (!c->counts || !c->label_n) {
+        free(c->counts);
+        free(c->label_n);
         free(c);
         return NULL;
     }
@@ -41,6 +44,7 @@ void xb_confusion_free(xb_confusion **c)
     if (!c || !*c)
         return;
     free((*c)->counts);
+    free((*c)->label_n);
     free(*c);
     *c = NULL;
 }
@@ -50,6 +54,7 @@ void xb_confusion_add(xb_confusion *c, int label, int pred)
     c->n++;
     if (label < 0 || label >= c->n_classes)
         return;
+    c->label_n[label]++;
     if (pred >= 0 && pred < c->n_classes)
         c->counts[(size_t)label * (size_t)c->n_classes + (size_t)pred]++;
     c->correct += label == pred;
@@ -62,12 +67,18 @@ double xb_confusion_accuracy(const xb_confusion *c)
 
 double xb_confusion_class_accuracy(const xb_confusion *c, int label, size_t *n_label)
 {
-    size_t tot = 0;
-    for (int j = 0; j < c->n_classes; j++)
-        tot += c->counts[(size_t)label * (size_t)c->n_classes + (size_t)j];
+    size_t tot = c->label_n[label];
     if (n_label)
         *n_label = tot;
     return tot ? (double)c->counts[(size_t)label * (size_t)c->n_classes + (size_t)label] / (double)tot : NAN;
+}
+
+size_t xb_confusion_unpredicted(const xb_confusion *c, int label)
+{
+    size_t in_columns = 0;
+    for (int j = 0; j < c->n_classes; j++)
+        in_columns += c->counts[(size_t)label * (size_t)c->n_classes + (size_t)j];
+    return c->label_n[label] - in_columns;
 }
 
 void xb_mcnemar(size_t b, size_t c, double *stat, double *p)

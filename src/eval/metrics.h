@@ -13,15 +13,19 @@ typedef struct xb_confusion {
     int n_classes;
     size_t *counts;   /* n_classes x n_classes: row = true label, column = prediction */
     size_t n, correct;
+    size_t *label_n;  /* n_classes: samples with each true label, predicted or not */
 } xb_confusion;
 
 xb_confusion *xb_confusion_new(int n_classes);
 void xb_confusion_free(xb_confusion **c);
-/* Predictions outside [0, n_classes) count as wrong and land in no column. */
+/* Predictions outside [0, n_classes) (-1: an input whose circuit solve failed) count as wrong: the
+ * sample counts under its true label (label_n) but lands in no column of counts. */
 void xb_confusion_add(xb_confusion *c, int label, int pred);
 double xb_confusion_accuracy(const xb_confusion *c);
-/* Recall of one class: correct / samples with that label (NaN if none). */
+/* Recall of one class: correct / samples with that label, predicted or not (NaN if none). */
 double xb_confusion_class_accuracy(const xb_confusion *c, int label, size_t *n_label);
+/* Samples with this label whose prediction was no class (failed inputs). */
+size_t xb_confusion_unpredicted(const xb_confusion *c, int label);
 
 /* McNemar's test on paired classifications: b = inputs only the first got right, c = only the second.
  * Exact two-sided binomial p-value for b + c < 25, else the chi-square statistic with continuity

@@ -16,6 +16,11 @@ void xb_class_result_tally(xb_class_result *r, xb_confusion *conf, const unsigne
     xb_wilson_ci(r->correct, r->n, XB_Z95, &r->ci95_lo, &r->ci95_hi);
 }
 
+double xb_class_result_delta(const xb_class_result *r, int b)
+{
+    return r[b].accuracy - r[0].accuracy;
+}
+
 int xb_results_write_classification(const char *dir, const xb_class_result *r, int n_backends,
                                     const xb_confusion *conf, const unsigned char *labels,
                                     const int *const *pred, size_t n, xb_error *err)
@@ -28,21 +33,22 @@ int xb_results_write_classification(const char *dir, const xb_class_result *r, i
     snprintf(path, sizeof path, "%s/summary.csv", dir);
     if ((rc = xb_atomic_open(&f, path, err)))
         return rc;
-    fprintf(f.fp, "backend,samples,correct,accuracy,accuracy_ci95_lo,accuracy_ci95_hi\n");
+    fprintf(f.fp, "backend,samples,correct,accuracy,accuracy_ci95_lo,accuracy_ci95_hi,delta_accuracy\n");
     for (int b = 0; b < n_backends; b++)
-        fprintf(f.fp, "%s,%zu,%zu,%.17g,%.17g,%.17g\n", r[b].backend, r[b].n, r[b].correct, r[b].accuracy,
-                r[b].ci95_lo, r[b].ci95_hi);
+        fprintf(f.fp, "%s,%zu,%zu,%.17g,%.17g,%.17g,%.17g\n", r[b].backend, r[b].n, r[b].correct, r[b].accuracy,
+                r[b].ci95_lo, r[b].ci95_hi, xb_class_result_delta(r, b));
     if ((rc = xb_atomic_commit(&f, err)))
         return rc;
 
     snprintf(path, sizeof path, "%s/per_class.csv", dir);
     if ((rc = xb_atomic_open(&f, path, err)))
         return rc;
-    fprintf(f.fp, "class,samples,correct,accuracy\n");
+    fprintf(f.fp, "class,samples,correct,accuracy,unpredicted\n");
     for (int k = 0; k < C; k++) {
         size_t nk;
         double acc = xb_confusion_class_accuracy(conf, k, &nk);
-        fprintf(f.fp, "%d,%zu,%zu,%.17g\n", k, nk, conf->counts[(size_t)k * (size_t)C + (size_t)k], acc);
+        fprintf(f.fp, "%d,%zu,%zu,%.17g,%zu\n", k, nk, conf->counts[(size_t)k * (size_t)C + (size_t)k], acc,
+                xb_confusion_unpredicted(conf, k));
     }
     if ((rc = xb_atomic_commit(&f, err)))
         return rc;

@@ -16,6 +16,8 @@ void xb_netlist_defaults(xb_netlist_options *o)
     o->linear_cells = 0;
     o->rram_v0_V = 0;
     o->compensate = 1;
+    o->row_drive = XB_ROWS_AUTO;
+    o->pwl_chunk = 250;
 }
 
 double xb_netlist_rram_g(double g_cell, double v_read, double vg, double k_n, double v_th)
@@ -31,6 +33,16 @@ double xb_netlist_rram_g(double g_cell, double v_read, double vg, double k_n, do
     if (vds >= v_read)
         return NAN;
     return i / (v_read - vds);
+}
+
+double xb_netlist_cell_rram_g(const xb_device *dev, const xb_netlist_options *o, double g)
+{
+    if (!o->compensate)
+        return g;
+    double g_rram = xb_netlist_rram_g(g, dev->v_read_V, dev->vg_read_V, dev->igvva.k_n_A_per_V2, dev->igvva.v_th_V);
+    /* The transistor alone cannot carry the current (a stuck-at-LRS cell): a 1 ohm RRAM leaves the access
+     * transistor to limit it, as it would on the chip. */
+    return isfinite(g_rram) ? g_rram : 1.0;
 }
 
 void xb_netlist_tile_rows(const xb_chip *c, int l, size_t r0, size_t nr, const double *v_layer_rows, size_t n,
@@ -58,6 +70,40 @@ static void col_node(char *buf, size_t len, int wires, size_t i, size_t j)
         snprintf(buf, len, "cout%zu", j);
 }
 
+static const char *side_name(int role)
+{
+    return role == XB_COL_POS ? "+" : role == XB_COL_NEG ? "-" : "ref";
+}
+
+/* One comment line that ties cell (i, j) of the tile to the network: layer-level row and column, the
+ * input or bias row, the output neuron and side, the weight in weight units and normalized, and the
+ * conductance the mapping asked for beside the one the cell holds. */
+static void cell_comment(FILE *fp, const xb_chip *c, int l, size_t row, size_t col, size_t i, size_t j)
+{
+    const xb_layer_map *L = &c->layers[l];
+    int role = L->col_role[col], neuron = L->col_neuron[col];
+    fprintf(fp, "* cell %zu,%zu = L%d row %zu col %zu: ", i, j, l + 1, row, col);
+    if (row < L->fan_in)
+        fprintf(fp, "input %zu", row);
+    else
+        fprintf(fp, "bias row %zu", row - L->fan_in);
+    if (role == XB_COL_REF || neuron < 0) {
+        fprintf(fp, " -> reference (ref)");
+    } else {
+        double wn = L->wn[row * L->fan_out + (size_t)neuron];
+        fprintf(fp, " -> neuron %d (%s); ", neuron, side_name(role));
+        /* z = w_scale (x' . Wn) with x' = x / in_scale: an input row's weight is wn w_scale / in_scale;
+         * each of the r bias rows carries b / r = wn w_scale. */
+        if (row < L->fan_in)
+            fprintf(fp, "w %.6g", wn * L->w_scale / L->in_scale);
+        else
+            fprintf(fp, "b/%zu %.6g", L->n_bias_rows, wn * L->w_scale);
+        fprintf(fp, " (wn %.6g)", wn);
+    }
+    size_t k = row * L->cols + col;
+    fprintf(fp, "; G target %.6g S, programmed %.6g S\n", L->g_target_S[k], L->g_S[k]);
+}
+
 int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
                           const xb_netlist_options *o, xb_deck_kind kind, const double *v_rows, size_t n,
                           const char *note, xb_error *err)
@@ -67,7 +113,10 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
     xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
     int row_wires = o->r_row_ohm > 0, col_wires = o->r_col_ohm > 0;
     int review = kind == XB_DECK_OP || kind == XB_DECK_SWEEP; /* comments for people; library decks stay lean */
+    int pwl_rows = kind == XB_DECK_SWEEP || kind == XB_DECK_PWL;
     double vg = dev->vg_read_V;
+    if (pwl_rows && n == 0)
+        return xb_fail(err, XB_EINPUT, "a pwl deck needs at least one input");
 
     fprintf(fp, "* xbarsim %s crossbar tile deck\n", XB_VERSION);
     fprintf(fp, "* layer %d, tile row %zu col %zu: rows %zu..%zu and columns %zu..%zu of a %zu x %zu layer\n",
@@ -79,9 +128,19 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
             o->r_row_ohm, o->r_col_ohm);
     if (note && *note)
         fprintf(fp, "* made by: %s\n", note);
-    if (review)
+    if (review) {
         fprintf(fp, "* run: ngspice -b THIS_FILE   (prints the column currents i(vsense<j>) in amperes;\n"
-                    "*      vsense<j> holds tile column j at virtual ground, its current flows into the sense amp)\n");
+                    "*      vsense<j> holds tile column j at virtual ground, its current flows into the sense amp;\n"
+                    "*      THIS_FILE.expected.csv, when present, holds what xbarsim's libngspice driver computed)\n");
+        fprintf(fp, "* nodes: rin<i> row driver, r<i>_<j> / c<i>_<j> row / column line at cell (i,j), cout<j> sense\n"
+                    "*   node, wl word line; i, j are tile-local (layer row = %zu + i, layer column = %zu + j)\n",
+                r0, c0);
+        fprintf(fp, "* cell comments: \"cell i,j = L<layer> row <layer row> col <layer column>: input <k>\n"
+                    "*   or bias row <b> -> neuron <n> (+ or - side of the pair) or reference (ref); w <weight>\n"
+                    "*   or b/<r> <bias share of each of r bias rows> in weight units (wn <normalized, -1..1>);\n"
+                    "*   G target <mapping> S, programmed <cell> S\"%s\n",
+                o->linear_cells ? "" : "; g= on a cell instance is its RRAM's conductance");
+    }
     if (o->reltol > 0)
         fprintf(fp, ".options reltol=%g abstol=%g vntol=%g\n", o->reltol, o->abstol, o->vntol);
     if (o->klu)
@@ -89,21 +148,27 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
     if (!o->linear_cells) {
         fprintf(fp, ".include \"%s\"\n", dev->mosfet_model_file);
         fprintf(fp, ".include \"%s\"\n", dev->rram_model_file);
+        if (review)
+            fprintf(fp, "* the access transistor of the cells in %s: the device file's MOSFET model and size\n",
+                    dev->rram_model_file);
+        fprintf(fp, ".subckt xb_access d g s\nM1 d g s 0 %s W=%.12g L=%.12g\n.ends xb_access\n", dev->mosfet_model_name,
+                dev->access_w_m, dev->access_l_m);
         fprintf(fp, "Vwl wl 0 DC %.17g\n", vg);
     }
 
     /* Row drivers. */
     if (review)
         fprintf(fp, "* row drivers (row voltage = input / in_scale * v_read; bias rows at v_read)\n");
-    if (kind == XB_DECK_SWEEP || kind == XB_DECK_EXTERNAL)
+    if (pwl_rows || kind == XB_DECK_EXTERNAL)
         fprintf(fp, "Vidx idx 0 DC 0\n");
     for (size_t i = 0; i < nr; i++) {
         size_t row = r0 + i;
         if (review) {
             if (row < L->fan_in)
-                fprintf(fp, "* row %zu: layer input %zu\n", i, row);
+                fprintf(fp, "* row %zu = layer row %zu: input %zu\n", i, row, row);
             else
-                fprintf(fp, "* row %zu: bias row %zu\n", i, row - L->fan_in);
+                fprintf(fp, "* row %zu = layer row %zu: bias row %zu of %zu\n", i, row, row - L->fan_in,
+                        L->n_bias_rows);
         }
         if (kind == XB_DECK_OP) {
             fprintf(fp, "Vrow%zu rin%zu 0 DC %.17g\n", i, i, v_rows[i]);
@@ -115,6 +180,8 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
             fprintf(fp, "Brow%zu rin%zu 0 V=pwl(v(idx)", i, i);
             for (size_t k = 0; k < n; k++)
                 fprintf(fp, ",%zu,%.17g", k, v_rows[k * nr + i]);
+            if (n == 1) /* a table needs two points; the sweep only visits index 0 */
+                fprintf(fp, ",1,%.17g", v_rows[i]);
             fprintf(fp, ")\n");
         }
     }
@@ -140,10 +207,11 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
         size_t col = c0 + j;
         if (review) {
             int role = L->col_role[col];
-            fprintf(fp, "* column %zu: layer column %zu, %s\n", j, col,
-                    role == XB_COL_REF ? "reference column" : "");
-            if (role != XB_COL_REF)
-                fprintf(fp, "*   neuron %d, %s side\n", L->col_neuron[col], role == XB_COL_POS ? "G+" : "G-");
+            if (role == XB_COL_REF || L->col_neuron[col] < 0)
+                fprintf(fp, "* column %zu = layer column %zu: reference column\n", j, col);
+            else
+                fprintf(fp, "* column %zu = layer column %zu: neuron %d, G%s side\n", j, col, L->col_neuron[col],
+                        side_name(role));
         }
         if (col_wires) {
             for (size_t i = 0; i < nr; i++) {
@@ -159,18 +227,15 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
     }
     /* Cells. */
     if (review)
-        fprintf(fp, "* cells: (row, column) = programmed conductance [S] (normalized weight)\n");
+        fprintf(fp, "* cells, row by row\n");
     for (size_t i = 0; i < nr; i++)
         for (size_t j = 0; j < nc; j++) {
             size_t row = r0 + i, col = c0 + j;
             double g = L->g_S[row * L->cols + col];
             row_node(a, sizeof a, row_wires, i, j);
             col_node(b, sizeof b, col_wires, i, j);
-            if (review) {
-                int neuron = L->col_neuron[col];
-                double wn = neuron >= 0 ? L->wn[row * L->fan_out + (size_t)neuron] : 0;
-                fprintf(fp, "* (%zu, %zu) = %.6g S (wn %.6g)\n", i, j, g, wn);
-            }
+            if (review)
+                cell_comment(fp, c, l, row, col, i, j);
             if (!(g > 0)) {
                 if (review)
                     fprintf(fp, "*   open cell: no element\n");
@@ -180,19 +245,11 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
                 fprintf(fp, "Rx%zu_%zu %s %s %.17g\n", i, j, a, b, 1.0 / g);
                 continue;
             }
-            double g_rram = g;
-            if (o->compensate) {
-                g_rram = xb_netlist_rram_g(g, dev->v_read_V, vg, dev->igvva.k_n_A_per_V2, dev->igvva.v_th_V);
-                /* The transistor alone cannot carry the current (a stuck-at-LRS cell): short the RRAM so
-                 * the access transistor limits it, as it would on the chip. */
-                if (!isfinite(g_rram))
-                    g_rram = 1.0;
-            }
+            double g_rram = xb_netlist_cell_rram_g(dev, o, g);
             if (o->rram_v0_V > 0)
-                fprintf(fp, "Xr%zu_%zu %s m%zu_%zu rram_sinh g=%.17g v0=%.17g\n", i, j, a, i, j, g_rram, o->rram_v0_V);
+                fprintf(fp, "Xc%zu_%zu %s %s wl xb_1t1r_sinh g=%.17g v0=%.17g\n", i, j, a, b, g_rram, o->rram_v0_V);
             else
-                fprintf(fp, "Xr%zu_%zu %s m%zu_%zu rram_lin g=%.17g\n", i, j, a, i, j, g_rram);
-            fprintf(fp, "M%zu_%zu m%zu_%zu wl %s 0 %s W=1u L=1u\n", i, j, i, j, b, dev->mosfet_model_name);
+                fprintf(fp, "Xc%zu_%zu %s %s wl xb_1t1r g=%.17g\n", i, j, a, b, g_rram);
         }
     if (kind == XB_DECK_OP || kind == XB_DECK_SWEEP) {
         fprintf(fp, ".control\nset numdgt=12\n");

@@ -3,10 +3,14 @@
 // A tile with R rows and C columns. Row i is driven at its left end by a source Vrow<i> (node rin<i>);
 // column j is held at virtual ground at its bottom end by a 0 V source Vsense<j>, whose branch current
 // is the column current (positive into the sense amplifier). With wire resistance every cell segment of
-// a row line (Rr<i>_<j>) and of a column line (Rc<i>_<j>) is a resistor; with zero resistance the lines
-// are single nodes. Cell (i, j) connects row node r<i>_<j> to column node c<i>_<j>: a resistor of the
-// programmed conductance (linear cells) or the 1T1R cell (RRAM top electrode on the row, NMOS drain at
-// the RRAM bottom electrode, NMOS source on the column, gate on the word line wl at vg_read).
+// a row line (Rr<i>_<j>, from r<i>_<j-1> or rin<i> to r<i>_<j>) and of a column line (Rc<i>_<j>, from
+// c<i>_<j> to c<i+1>_<j> or cout<j>) is a resistor; with zero resistance the lines are single nodes
+// (rin<i>, cout<j>). Cell (i, j) connects row node r<i>_<j> to column node c<i>_<j>: a resistor Rx<i>_<j>
+// of the programmed conductance (linear cells) or an instance Xc<i>_<j> of the 1T1R cell subcircuit of
+// the RRAM model file (xb_1t1r / xb_1t1r_sinh: RRAM top electrode on the row, NMOS drain at the RRAM
+// bottom electrode, NMOS source on the column, gate on the word line wl at vg_read). The cell calls
+// subcircuit xb_access (d g s), which each deck defines from the device file: the MOSFET model name and
+// the transistor's W and L, so a PDK card plugs in by name. docs/circuit.md describes the conventions.
 #ifndef XB_NETLIST_H
 #define XB_NETLIST_H
 
@@ -19,8 +23,16 @@ typedef enum {
     XB_DECK_OP,       /* one input: DC row sources, `op` and a print of the column currents */
     XB_DECK_SWEEP,    /* several inputs: rows follow pwl(v(idx)) tables, one `dc` sweep of Vidx */
     XB_DECK_EXTERNAL, /* for the library driver: row sources `external`, a Vidx source to sweep, no .control */
-    XB_DECK_ALTER     /* for the library driver: DC row sources at 0 V (set by `alter`), no .control */
+    XB_DECK_ALTER,    /* for the library driver: DC row sources at 0 V (set by `alter`), no .control */
+    XB_DECK_PWL       /* for the library driver: rows follow pwl(v(idx)) tables of n inputs, no .control */
 } xb_deck_kind;
+
+/* How the library driver feeds row voltages to a tile (xb_netlist_options.row_drive). */
+enum {
+    XB_ROWS_AUTO = 0,     /* the measured faster path (docs/circuit.md), or $XBARSIM_SPICE_ROWS */
+    XB_ROWS_EXTERNAL = 1, /* `external` sources (GetVSRCData), the deck loaded once per work unit */
+    XB_ROWS_PWL = 2       /* pwl(v(idx)) tables, one deck per chunk of pwl_chunk inputs */
+};
 
 typedef struct xb_netlist_options {
     double r_row_ohm;      /* wire resistance per cell segment of a row line (default 1 ohm) */
@@ -28,10 +40,12 @@ typedef struct xb_netlist_options {
     int linear_cells;      /* 1: a resistor per cell; 0: the 1T1R cell (default) */
     double rram_v0_V;      /* > 0: RRAM sinh I-V nonlinearity with this voltage; 0: linear RRAM */
     int compensate;        /* 1: size each RRAM so the whole 1T1R cell reads g_S * v_read at the read
-                              point (exact for the level-1 card); 0: RRAM conductance = g_S */
+                              point (exact for the level-1 card, models/README.md); 0: RRAM conductance = g_S */
     double reltol;         /* > 0: write `.options reltol abstol vntol` for tight golden runs */
     double abstol, vntol;
     int klu;               /* 1: `.options klu` (libngspice >= 43) */
+    int row_drive;         /* XB_ROWS_AUTO (default), XB_ROWS_EXTERNAL or XB_ROWS_PWL */
+    size_t pwl_chunk;      /* inputs per pwl deck (default 250) */
 } xb_netlist_options;
 
 void xb_netlist_defaults(xb_netlist_options *o);
@@ -42,7 +56,8 @@ void xb_netlist_tile_rows(const xb_chip *c, int l, size_t r0, size_t nr, const d
                           double *v_tile);
 
 /* Write the deck of tile (rt, ct) of layer l. v_rows: n x nr row voltages (XB_DECK_OP: n = 1;
- * XB_DECK_SWEEP: n inputs; XB_DECK_EXTERNAL: ignored). note: one line for the header (command line). */
+ * XB_DECK_SWEEP and XB_DECK_PWL: n inputs; XB_DECK_EXTERNAL, XB_DECK_ALTER: ignored). note: one line
+ * for the header (command line). */
 int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
                           const xb_netlist_options *o, xb_deck_kind kind, const double *v_rows, size_t n,
                           const char *note, xb_error *err);
@@ -58,5 +73,8 @@ int xb_netlist_write_file(const char *path, const xb_chip *c, int l, size_t rt, 
  * threshold v_th at gate voltage vg) read i_cell = g_cell * v_read: solves the triode equation for the
  * drain-source voltage. Returns NaN if the transistor cannot carry i_cell. */
 double xb_netlist_rram_g(double g_cell, double v_read, double vg, double k_n, double v_th);
+
+/* The conductance written for the RRAM of cell g_S in a deck with options o (compensated or not). */
+double xb_netlist_cell_rram_g(const xb_device *dev, const xb_netlist_options *o, double g_S);
 
 #endif

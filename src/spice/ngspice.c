@@ -10,20 +10,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+/* The row-drive path used when neither the options nor $XBARSIM_SPICE_ROWS choose one: the faster of the
+ * two as measured by bench/bench_spice on 64x64 tiles with wires, pwl by 3-9 % of CPU time per input
+ * (docs/circuit.md has the numbers). */
+#define XB_ROWS_MEASURED_FASTER XB_ROWS_PWL
 
 struct xb_spice {
     FILE *log;
     int version;
     int klu;
-    int dead;             /* ControlledExit seen */
+    int dead;             /* ControlledExit seen: the library must not be called again in this process */
     int init_done;        /* the banner has been read */
+    int env_rows;         /* XB_ROWS_* forced by $XBARSIM_SPICE_ROWS, or XB_ROWS_AUTO */
     char last_error[512]; /* the last line ngspice printed with "rror" in it */
+    /* Loading a deck: ngSpice_Circ returns 0 even when an include file or a model is missing, so every
+     * line ngspice writes to stderr meanwhile is kept, and one that reads like an error fails the load. */
+    int loading, load_failed, no_circuit;
+    int loaded;           /* a circuit is in the library (remcirc on an empty one only adds noise to the log) */
+    int deck_rejected;    /* the last solve failed because ngspice could not load the deck */
+    char load_msgs[480];  /* with the device's files and the fix, the message still fits an xb_error */
     /* The sweep in progress. */
-    const double *v_tile; /* row voltages, n x nr */
-    size_t nr, nc, offset, n_points;
+    const double *v_tile; /* row voltages, n_points x nr (external sources), or NULL */
+    size_t nr, nc, n_points;
+    size_t base;          /* input index of the first point of the running `dc` */
     size_t points_done;   /* SendData calls of this analysis */
-    double *i_cols;       /* n x nc results */
+    double *i_cols;       /* n_points x nc results */
     int *vec_col;         /* vector number -> tile column, or -1 */
     int n_vecs;
     int ident;            /* ngspice keeps a pointer to this: it must outlive the library */
@@ -31,13 +47,35 @@ struct xb_spice {
 
 static xb_spice *live; /* the library is a per-process singleton */
 
+/* Case-insensitive substring search (ngspice mixes "Error", "error" and "ERROR"). */
+static int contains_ci(const char *text, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *text; text++)
+        if (!strncasecmp(text, needle, n))
+            return 1;
+    return 0;
+}
+
+/* Messages ngspice prints while reading a deck it cannot simulate. */
+static int is_load_error(const char *msg)
+{
+    static const char *const bad[] = {"error", "can't find", "cannot find", "could not", "unknown subckt",
+                                      "unable to find", "not found", "no such file"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        if (contains_ci(msg, bad[k]))
+            return 1;
+    return 0;
+}
+
 static int on_char(char *text, int id, void *ud)
 {
     (void)id;
     xb_spice *s = ud;
     /* stdout/stderr prefixes come first: "stdout ..." / "stderr ..." */
     const char *msg = text;
-    if (!strncmp(msg, "stdout ", 7) || !strncmp(msg, "stderr ", 7))
+    int is_stderr = !strncmp(msg, "stderr ", 7);
+    if (is_stderr || !strncmp(msg, "stdout ", 7))
         msg += 7;
     if (s->log)
         fprintf(s->log, "%s\n", msg);
@@ -46,6 +84,17 @@ static int on_char(char *text, int id, void *ud)
         s->version = atoi(v + 8);
     if (strstr(msg, "rror"))
         snprintf(s->last_error, sizeof s->last_error, "%s", msg);
+    if (s->loading && is_stderr) {
+        /* ngspice repeats a message for every cell instance: keep each once, so the fix still fits. */
+        size_t used = strlen(s->load_msgs);
+        if (*msg && !strstr(s->load_msgs, msg) && used + 4 < sizeof s->load_msgs)
+            snprintf(s->load_msgs + used, sizeof s->load_msgs - used, "%s%s", used ? " | " : "", msg);
+        if (is_load_error(msg))
+            s->load_failed = 1;
+    }
+    /* After a load that silently failed, every analysis says so. */
+    if (strstr(msg, "aren't any circuits loaded") || strstr(msg, "circuit not parsed"))
+        s->no_circuit = 1;
     return 0;
 }
 
@@ -55,11 +104,16 @@ static int on_stat(char *text, int id, void *ud)
     return 0;
 }
 
+/* ngspice wants to end the process (a fatal error, or a `quit`): the library may not be used again, so
+ * the context is marked dead and the caller replaces the worker. */
 static int on_controlled_exit(int status, NG_BOOL unload, NG_BOOL quit, int id, void *ud)
 {
-    (void)unload, (void)quit, (void)id;
+    (void)unload, (void)id;
     xb_spice *s = ud;
     s->dead = 1;
+    if (!s->last_error[0] || quit)
+        snprintf(s->last_error, sizeof s->last_error, "ngspice requested exit with status %d%s", status,
+                 quit ? " (quit)" : "");
     if (s->log)
         fprintf(s->log, "xbarsim: ngspice requested exit with status %d; this worker must be replaced\n", status);
     return 0;
@@ -92,7 +146,7 @@ static int on_data(pvecvaluesall all, int count, int id, void *ud)
 {
     (void)count, (void)id;
     xb_spice *s = ud;
-    size_t k = s->offset + s->points_done;
+    size_t k = s->base + s->points_done;
     if (s->i_cols && k < s->n_points && all->veccount == s->n_vecs)
         for (int v = 0; v < all->veccount; v++)
             if (s->vec_col[v] >= 0)
@@ -113,7 +167,7 @@ static int on_vsrc(double *voltage, double time, char *name, int id, void *ud)
     (void)time, (void)id;
     xb_spice *s = ud;
     unsigned i;
-    size_t k = s->offset + s->points_done;
+    size_t k = s->base + s->points_done;
     *voltage = 0;
     if (s->v_tile && k < s->n_points && sscanf(name, "vrow%u", &i) == 1 && i < s->nr)
         *voltage = s->v_tile[k * s->nr + i];
@@ -122,10 +176,30 @@ static int on_vsrc(double *voltage, double time, char *name, int id, void *ud)
 
 static int command(xb_spice *s, const char *cmd)
 {
+    /* After ControlledExit the library's state is gone: a `print` then dereferences freed plots. */
+    if (s->dead)
+        return 1;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", cmd);
     int rc = ngSpice_Command(buf);
     return rc || s->dead;
+}
+
+int xb_spice_command(xb_spice *s, const char *cmd)
+{
+    return command(s, cmd);
+}
+
+int xb_spice_rows_path(const xb_spice *s, const xb_netlist_options *o)
+{
+    if (o->row_drive == XB_ROWS_EXTERNAL || o->row_drive == XB_ROWS_PWL)
+        return o->row_drive;
+    return s->env_rows ? s->env_rows : XB_ROWS_MEASURED_FASTER;
+}
+
+const char *xb_spice_rows_name(int path)
+{
+    return path == XB_ROWS_PWL ? "pwl" : "external";
 }
 
 int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
@@ -142,12 +216,45 @@ int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
     }
     if (s->log)
         setvbuf(s->log, NULL, _IOLBF, 0);
+    const char *rows = getenv("XBARSIM_SPICE_ROWS");
+    if (rows && !strcmp(rows, "external"))
+        s->env_rows = XB_ROWS_EXTERNAL;
+    else if (rows && !strcmp(rows, "pwl"))
+        s->env_rows = XB_ROWS_PWL;
     live = s;
-    if (ngSpice_Init(on_char, on_stat, on_controlled_exit, on_data, on_init_data, on_bg, s) != 0 ||
-        ngSpice_Init_Sync(on_vsrc, NULL, NULL, &s->ident, s) != 0) {
-        xb_spice_close(&s);
-        return xb_fail(err, XB_ERUNTIME, "libngspice failed to initialise");
+    /* ngspice sources ./.spiceinit at start-up, or else ~/.spiceinit from the password database's home
+     * (not $HOME), and a stray `option temp=150` there changes every result. It never reads the second
+     * when the first exists, so it starts in a scratch folder holding a harmless one. */
+    char scratch[4200], guard[4300];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch, sizeof scratch, "%s/xbarsim-init-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int moved = here >= 0 && mkdtemp(scratch) && chdir(scratch) == 0;
+    if (moved) {
+        snprintf(guard, sizeof guard, "%s/.spiceinit", scratch);
+        FILE *g = fopen(guard, "w");
+        if (g) {
+            fputs("* xbarsim: stands in for any user .spiceinit, which must not change results\n"
+                  "echo xbarsim: no user .spiceinit read\n", g);
+            fclose(g);
+        }
     }
+    int bad = ngSpice_Init(on_char, on_stat, on_controlled_exit, on_data, on_init_data, on_bg, s) != 0 ||
+              ngSpice_Init_Sync(on_vsrc, NULL, NULL, &s->ident, s) != 0;
+    if (moved) {
+        unlink(guard);
+        if (fchdir(here) != 0 && !bad)
+            bad = 1;
+        rmdir(scratch);
+    }
+    if (here >= 0)
+        close(here);
+    if (bad) {
+        xb_spice_close(&s);
+        return xb_fail(err, XB_ERUNTIME, "libngspice failed to initialise (or the working folder was lost)");
+    }
+    if (!moved && s->log)
+        fprintf(s->log, "xbarsim: could not start ngspice in a scratch folder; a user .spiceinit may have been read\n");
     if (!s->version) {
         /* The banner did not say; ask. */
         command(s, "version -s");
@@ -155,8 +262,13 @@ int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
     s->klu = s->version >= 43;
     command(s, "set num_threads=1");
     s->init_done = 1;
-    if (s->log)
-        fprintf(s->log, "xbarsim: ngspice %d, solver %s\n", s->version, xb_spice_solver_name(s));
+    if (s->log) {
+        xb_netlist_options d;
+        xb_netlist_defaults(&d);
+        fprintf(s->log, "xbarsim: ngspice %d, solver %s, row sources by default: %s%s\n", s->version,
+                xb_spice_solver_name(s), xb_spice_rows_name(xb_spice_rows_path(s, &d)),
+                s->env_rows ? " (from $XBARSIM_SPICE_ROWS)" : "");
+    }
     *out = s;
     return XB_OK;
 }
@@ -166,7 +278,7 @@ void xb_spice_close(xb_spice **sp)
     if (!sp || !*sp)
         return;
     xb_spice *s = *sp;
-    if (!s->dead) {
+    if (!s->dead && s->loaded) {
         command(s, "destroy all");
         command(s, "remcirc");
     }
@@ -182,6 +294,7 @@ int xb_spice_version(const xb_spice *s) { return s->version; }
 int xb_spice_klu(const xb_spice *s) { return s->klu; }
 const char *xb_spice_solver_name(const xb_spice *s) { return s->klu ? "KLU" : "Sparse 1.3"; }
 int xb_spice_dead(const xb_spice *s) { return s->dead; }
+int xb_spice_deck_rejected(const xb_spice *s) { return s->deck_rejected; }
 
 long xb_spice_peak_rss_kb(void)
 {
@@ -190,10 +303,15 @@ long xb_spice_peak_rss_kb(void)
     return ru.ru_maxrss;
 }
 
-/* Write the deck to memory and hand it to ngspice line by line. */
+static void unload(xb_spice *s);
+
+/* Write the deck to memory and hand it to ngspice line by line. v_rows, n: the inputs of a pwl deck. */
 static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
-                     const xb_netlist_options *o, xb_deck_kind kind, xb_error *err)
+                     const xb_netlist_options *o, xb_deck_kind kind, const double *v_rows, size_t n, xb_error *err)
 {
+    if (s->dead)
+        return xb_fail(err, XB_ERUNTIME, "ngspice ended in this process (%s); the worker must be replaced",
+                       s->last_error[0] ? s->last_error : "ControlledExit");
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
@@ -201,7 +319,7 @@ static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct,
         return xb_fail(err, XB_ENOMEM, "out of memory for a deck");
     xb_netlist_options oo = *o;
     oo.klu = s->klu;
-    int rc = xb_netlist_write_tile(mem, c, l, rt, ct, dev, &oo, kind, NULL, 0, NULL, err);
+    int rc = xb_netlist_write_tile(mem, c, l, rt, ct, dev, &oo, kind, v_rows, n, NULL, err);
     fclose(mem);
     if (rc) {
         free(buf);
@@ -220,12 +338,31 @@ static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct,
         lines[k++] = t;
     lines[k] = NULL;
     s->last_error[0] = '\0';
-    int bad = ngSpice_Circ(lines) != 0 || s->dead;
+    s->load_msgs[0] = '\0';
+    s->deck_rejected = 0;
+    s->load_failed = s->no_circuit = 0;
+    s->loading = 1;
+    int bad = ngSpice_Circ(lines) != 0;
+    s->loading = 0;
+    s->loaded = 1;
     free(lines);
     free(buf);
-    if (bad)
-        return xb_fail(err, XB_ERUNTIME, "ngspice rejected the deck of layer %d tile (%zu, %zu): %s", l + 1, rt, ct,
-                       s->last_error[0] ? s->last_error : "see the ngspice log");
+    if (bad || s->load_failed || s->dead) {
+        /* Not a per-input failure: the same deck fails for every input and in every worker (ngspice may
+         * even end itself over it). Our own part of the deck is tested; what varies is the model files
+         * the device names. */
+        s->deck_rejected = 1;
+        const char *what = s->load_msgs[0] ? s->load_msgs : s->last_error[0] ? s->last_error : "see the ngspice log";
+        unload(s);
+        if (o->linear_cells)
+            return xb_fail(err, XB_ERUNTIME, "ngspice could not load the deck of layer %d tile (%zu, %zu): %s", l + 1,
+                           rt, ct, what);
+        return xb_fail(err, XB_EINPUT,
+                       "ngspice could not load the deck of layer %d tile (%zu, %zu): %s; the deck includes %s "
+                       "(model %s) and %s (cells xb_1t1r, xb_1t1r_sinh): fix the <spice> models of device %s%s%s",
+                       l + 1, rt, ct, what, dev->mosfet_model_file, dev->mosfet_model_name, dev->rram_model_file,
+                       dev->name, dev->source_path[0] ? " in " : "", dev->source_path);
+    }
     return XB_OK;
 }
 
@@ -235,8 +372,53 @@ static void unload(xb_spice *s)
         return;
     command(s, "destroy all");
     command(s, "remcirc");
+    s->loaded = 0;
     /* A NULL command clears ngspice's command history, which otherwise grows with every alter. */
     ngSpice_Command(NULL);
+}
+
+/* Sweep the loaded deck over its points [from, to], which are inputs base .. base + (to - from) of the
+ * call. A point that does not converge stops ngspice's sweep; it is solved again from a cold start (the
+ * first point of a `dc` runs ngspice's whole operating-point homotopy: dynamic gmin stepping, source
+ * stepping, transient op), then with the fixed-step spice3 gmin and source stepping, and if that fails
+ * too it is reported per input as XB_SOLVE_FAILED (NaN currents) and the sweep goes on after it. */
+static void sweep_with_retries(xb_spice *s, size_t from, size_t to, size_t base, double *i_cols, int *status)
+{
+    size_t k = from;
+    int level = 0; /* 0: in the sweep; 1: cold start; 2: spice3 stepping */
+    while (k <= to && !s->dead) {
+        char cmd[96];
+        if (level == 2)
+            command(s, "option gminsteps=10 srcsteps=20");
+        s->base = base + (k - from);
+        s->points_done = 0;
+        snprintf(cmd, sizeof cmd, "dc vidx %zu %zu 1", k, to);
+        command(s, cmd);
+        command(s, "destroy all");
+        if (level == 2) /* back to ngspice's defaults: 1 selects the dynamic (adaptive) variants */
+            command(s, "option gminsteps=1 srcsteps=1");
+        if (s->dead || s->no_circuit)
+            return;
+        size_t done = s->points_done < to - k + 1 ? s->points_done : to - k + 1;
+        if (done > 0) {
+            if (level > 0 && status)
+                status[s->base] = XB_SOLVE_RETRIED;
+            k += done;
+            level = 1; /* if points remain, the sweep stopped at k: retry it from a cold start */
+            continue;
+        }
+        /* Point k failed as the first point of a dc, that is with ngspice's cold-start homotopy. */
+        if (level < 2) {
+            level = 2;
+            continue;
+        }
+        if (status)
+            status[s->base] = XB_SOLVE_FAILED;
+        for (size_t j = 0; j < s->nc; j++)
+            i_cols[s->base * s->nc + j] = NAN;
+        k++;
+        level = 0;
+    }
 }
 
 int xb_spice_solve_tile(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
@@ -246,55 +428,40 @@ int xb_spice_solve_tile(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t 
     size_t r0, nr, c0, nc;
     xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
     if (s->dead)
-        return xb_fail(err, XB_ERUNTIME, "ngspice is dead in this process");
-    int rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_EXTERNAL, err);
-    if (rc)
-        return rc;
-    s->v_tile = v_tile;
+        return xb_fail(err, XB_ERUNTIME, "ngspice ended in this process (%s); the worker must be replaced",
+                       s->last_error[0] ? s->last_error : "ControlledExit");
+    for (size_t k = 0; k < n; k++)
+        if (status)
+            status[k] = XB_SOLVE_OK;
+    if (n == 0)
+        return XB_OK;
+    int pwl = xb_spice_rows_path(s, o) == XB_ROWS_PWL;
+    size_t chunk = pwl ? (o->pwl_chunk ? o->pwl_chunk : 250) : n;
     s->nr = nr;
     s->nc = nc;
     s->n_points = n;
     s->i_cols = i_cols;
-    for (size_t k = 0; k < n; k++)
-        if (status)
-            status[k] = XB_SOLVE_OK;
-    size_t start = 0;
-    int retrying = 0;
-    while (start < n && !s->dead) {
-        char cmd[96];
-        s->offset = start;
-        s->points_done = 0;
-        snprintf(cmd, sizeof cmd, "dc vidx 0 %zu 1", n - start - 1);
-        command(s, cmd);
-        command(s, "destroy all");
-        size_t done = s->points_done < n - start ? s->points_done : n - start;
-        if (retrying && done > 0 && status)
-            status[start] = XB_SOLVE_RETRIED;
-        start += done;
-        if (start >= n || s->dead)
+    int rc = XB_OK;
+    for (size_t k0 = 0; k0 < n && !rc; k0 += chunk) {
+        size_t m = n - k0 < chunk ? n - k0 : chunk;
+        /* External sources read the row voltages of input base + points_done in on_vsrc; a pwl deck
+         * carries its chunk's voltages as tables of the sweep index. */
+        s->v_tile = pwl ? NULL : v_tile;
+        rc = load_deck(s, c, l, rt, ct, dev, o, pwl ? XB_DECK_PWL : XB_DECK_EXTERNAL, v_tile + k0 * nr, m, err);
+        if (rc)
             break;
-        if (done == 0 && retrying) {
-            /* A cold start with gmin and source stepping failed too: report it and move on. */
-            if (status)
-                status[start] = XB_SOLVE_FAILED;
-            for (size_t j = 0; j < nc; j++)
-                i_cols[start * nc + j] = NAN;
-            start++;
-            retrying = 0;
-            command(s, "option gminsteps=0 srcsteps=0");
-            continue;
-        }
-        /* The sweep stopped at `start`: solve from there again from a cold start, with stepping. */
-        retrying = 1;
-        command(s, "option gminsteps=100 srcsteps=100");
+        sweep_with_retries(s, 0, m - 1, k0, i_cols, status);
+        unload(s);
+        if (s->no_circuit && !s->dead)
+            rc = xb_fail(err, XB_ERUNTIME, "ngspice lost the circuit of layer %d tile (%zu, %zu): %s", l + 1, rt, ct,
+                         s->last_error[0] ? s->last_error : "see the ngspice log");
     }
     s->v_tile = NULL;
     s->i_cols = NULL;
-    unload(s);
-    if (s->dead)
+    if (!rc && s->dead)
         return xb_fail(err, XB_ERUNTIME, "ngspice stopped with a fatal error on layer %d tile (%zu, %zu): %s", l + 1,
                        rt, ct, s->last_error[0] ? s->last_error : "see the ngspice log");
-    return XB_OK;
+    return rc;
 }
 
 int xb_spice_solve_tile_op(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
@@ -303,9 +470,10 @@ int xb_spice_solve_tile_op(xb_spice *s, const xb_chip *c, int l, size_t rt, size
 {
     size_t r0, nr, c0, nc;
     xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
-    int rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, err);
+    int rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err);
     if (rc)
         return rc;
+    s->v_tile = NULL;
     s->nr = nr;
     s->nc = nc;
     s->n_points = n;
@@ -316,7 +484,7 @@ int xb_spice_solve_tile_op(xb_spice *s, const xb_chip *c, int l, size_t rt, size
             snprintf(cmd, sizeof cmd, "alter vrow%zu dc = %.17g", i, v_tile[k * nr + i]);
             command(s, cmd);
         }
-        s->offset = k;
+        s->base = k;
         s->points_done = 0;
         command(s, "op");
         if (s->points_done == 0)
@@ -347,7 +515,7 @@ int xb_spice_tile_cell_voltages(xb_spice *s, const xb_chip *c, int l, size_t rt,
 {
     size_t r0, nr, c0, nc;
     xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
-    int rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, err);
+    int rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err);
     if (rc)
         return rc;
     char cmd[128], name[64];
@@ -356,9 +524,25 @@ int xb_spice_tile_cell_voltages(xb_spice *s, const xb_chip *c, int l, size_t rt,
         command(s, cmd);
     }
     s->i_cols = NULL;
+    s->points_done = 0;
     command(s, "op");
+    if (s->points_done == 0 && !s->dead) {
+        /* As for a sweep point that does not converge: once more with the fixed-step homotopy. */
+        command(s, "destroy all");
+        command(s, "option gminsteps=10 srcsteps=20");
+        command(s, "op");
+        command(s, "option gminsteps=1 srcsteps=1");
+    }
+    int converged = s->points_done > 0;
+    if (!converged && s->log)
+        fprintf(s->log, "xbarsim: the operating point of layer %d tile (%zu, %zu) did not converge; its node voltages "
+                "are NaN\n", l + 1, rt, ct);
     for (size_t i = 0; i < nr; i++)
         for (size_t j = 0; j < nc; j++) {
+            if (!converged) {
+                v_row_node[i * nc + j] = v_col_node[i * nc + j] = NAN;
+                continue;
+            }
             if (o->r_row_ohm > 0)
                 snprintf(name, sizeof name, "r%zu_%zu", i, j);
             else

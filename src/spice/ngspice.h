@@ -1,8 +1,10 @@
 // ngspice: the libngspice driver: tiles loaded once, inputs streamed through one dc sweep
 //
-// libngspice keeps global state and is not thread-safe: one xb_spice per process (the workers in
-// spice_eval.h are processes). After a fatal ngspice error (ControlledExit) the context is dead and the
-// process must end; its work unit is retried by a fresh worker.
+// libngspice keeps global state and is not thread-safe: one xb_spice per process (the workers of pool.h
+// are processes). After a fatal ngspice error (ControlledExit) the context is dead and the process must
+// end; its work unit is retried by a fresh worker. An error ngspice reports while reading a deck (a
+// missing include file, an unknown model or subcircuit) fails the whole call with ngspice's message:
+// it would fail the same way for every input and in every worker. docs/circuit.md has the design.
 #ifndef XB_NGSPICE_H
 #define XB_NGSPICE_H
 
@@ -15,7 +17,8 @@
 typedef struct xb_spice xb_spice;
 
 /* Start the library: callbacks, `set num_threads=1`, version detection. ngspice's own output goes to
- * log_path (NULL: discarded). Call from a clean working directory (no .spiceinit). */
+ * log_path (NULL: discarded). No user .spiceinit is read: ngspice starts in a scratch folder holding a
+ * harmless one (the call changes the working folder for its duration; one thread only). */
 int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err);
 void xb_spice_close(xb_spice **s);
 
@@ -28,13 +31,30 @@ const char *xb_spice_solver_name(const xb_spice *s);
 /* Has ngspice reported a fatal error? Then the process must be replaced. */
 int xb_spice_dead(const xb_spice *s);
 
+/* Did the last solve fail because ngspice could not load the deck (a missing include file, an unknown
+ * model or subcircuit, a bad parameter)? Then any process would fail the same way. */
+int xb_spice_deck_rejected(const xb_spice *s);
+
+/* Send one command to ngspice (tests, hooks); refused (returns 1) once the context is dead. A `quit`
+ * makes ngspice call ControlledExit, after which xb_spice_dead is true. */
+int xb_spice_command(xb_spice *s, const char *cmd);
+
+/* The row-drive path (XB_ROWS_EXTERNAL or XB_ROWS_PWL) a solve with options o takes: o->row_drive,
+ * else $XBARSIM_SPICE_ROWS (external|pwl, read at xb_spice_open), else the measured faster one. */
+int xb_spice_rows_path(const xb_spice *s, const xb_netlist_options *o);
+const char *xb_spice_rows_name(int path);
+
 /* Per-input outcome of a solve. */
 enum { XB_SOLVE_OK = 0, XB_SOLVE_RETRIED = 1, XB_SOLVE_FAILED = 2 };
 
-/* Solve n inputs of tile (rt, ct) of layer l: the deck is loaded once with `external` row sources,
- * one `dc` sweep of the index source streams the inputs (v_tile: n x nr row voltages), SendData
- * collects the column currents (i_cols: n x nc, amperes). An input whose point does not converge is
- * retried alone with gmin and source stepping; status[k] says what happened (may be NULL). */
+/* Solve n inputs of tile (rt, ct) of layer l (v_tile: n x nr row voltages) and collect the column
+ * currents (i_cols: n x nc, amperes) through SendData, in one `dc` sweep of the index source Vidx:
+ *   external: the deck is loaded once with `external` row sources that read v_tile (GetVSRCData);
+ *   pwl:      one deck per chunk of o->pwl_chunk inputs whose rows are pwl(v(idx)) tables.
+ * An input whose point does not converge is retried from a cold start (ngspice's operating-point
+ * homotopy) and then with fixed-step gmin and source stepping; status[k] (may be NULL) says what
+ * happened, and a failed input's currents are NaN. XB_EINPUT when ngspice rejects the deck (the device's
+ * model files), XB_ERUNTIME when ngspice ended (ControlledExit): replace the process. */
 int xb_spice_solve_tile(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
                         const xb_netlist_options *o, const double *v_tile, size_t n, double *i_cols, int *status,
                         xb_error *err);
@@ -46,7 +66,8 @@ int xb_spice_solve_tile_op(xb_spice *s, const xb_chip *c, int l, size_t rt, size
                            xb_error *err);
 
 /* Node voltages of one input (v_rows: nr volts): v_row_node and v_col_node (nr x nc) are the voltages
- * of the row line and of the column line at each cell; their difference is what the cell sees. */
+ * of the row line and of the column line at each cell; their difference is what the cell sees. An
+ * operating point that does not converge (after a retry with stepping) gives NaN voltages, not an error. */
 int xb_spice_tile_cell_voltages(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
                                 const xb_netlist_options *o, const double *v_rows, double *v_row_node,
                                 double *v_col_node, xb_error *err);

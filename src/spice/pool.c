@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "pool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -10,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gsl/gsl_cblas.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
 
 #include "ngspice.h"
 #include "progress.h"
@@ -26,7 +30,9 @@ void xb_pool_defaults(xb_pool_options *o)
     o->chunk = 250;
     xb_netlist_defaults(&o->net);
     o->fault_unit = -1;
+    o->fault_quit_unit = -1;
     o->linear_sample = 20;
+    o->linear_seed = 1;
 }
 
 /* LOG_DIR/file as an absolute path: a worker changes into its own folder before it opens its log. */
@@ -41,13 +47,53 @@ static void worker_log_path(const char *log_dir, const char *file, char *out, si
         snprintf(out, cap, "%s/%s", log_dir, file);
 }
 
-/* A clean folder for a worker, with HOME pointing there: ngspice reads .spiceinit from both. */
-static int enter_clean_dir(char *dir)
+/* A worker runs in a folder of its own, with HOME pointing there. The parent makes it before the fork
+ * and removes it after reaping the worker, so a worker that was killed leaves nothing behind. */
+#define WORKER_DIR_TEMPLATE "/tmp/xbarsim-worker-XXXXXX"
+
+static int make_worker_dir(char dir[sizeof WORKER_DIR_TEMPLATE])
 {
-    if (!mkdtemp(dir) || chdir(dir) != 0)
+    memcpy(dir, WORKER_DIR_TEMPLATE, sizeof WORKER_DIR_TEMPLATE);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int enter_worker_dir(const char *dir)
+{
+    if (chdir(dir) != 0)
         return -1;
     setenv("HOME", dir, 1);
+    setenv("TMPDIR", dir, 1); /* xb_spice_open's scratch folder too, for a worker killed while it starts */
     return 0;
+}
+
+/* A folder and what a worker left in it: ngspice writes nothing by default, xb_spice_open's scratch
+ * folder (under TMPDIR, the worker's folder) is one level down. */
+static void remove_tree(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        char path[4200];
+        for (struct dirent *e; (e = readdir(d));) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            struct stat st;
+            if (depth > 0 && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                remove_tree(path, depth - 1);
+            else
+                unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void remove_worker_dir(char *dir)
+{
+    if (!dir[0])
+        return;
+    remove_tree(dir, 2);
+    dir[0] = '\0';
 }
 
 int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err),
@@ -59,28 +105,35 @@ int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void
         return xb_fail(err, XB_ENOMEM, "cannot map shared memory");
     xb_error *child_err = shm;
     memset(child_err, 0, sizeof *child_err);
+    char dir[sizeof WORKER_DIR_TEMPLATE];
+    if (make_worker_dir(dir) != 0) {
+        munmap(shm, bytes);
+        return xb_fail(err, XB_ERUNTIME, "cannot create a worker folder in /tmp: %s", strerror(errno));
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         munmap(shm, bytes);
+        remove_worker_dir(dir);
         return xb_fail(err, XB_ERUNTIME, "cannot start a worker: %s", strerror(errno));
     }
     if (pid == 0) {
-        char dir[] = "/tmp/xbarsim-worker-XXXXXX", log[8400];
+        char log[8400];
         worker_log_path(o->log_dir, "ngspice-single.log", log, sizeof log);
-        if (enter_clean_dir(dir) != 0)
+        if (enter_worker_dir(dir) != 0) {
+            xb_fail(child_err, XB_ERUNTIME, "a worker cannot enter its folder %s: %s", dir, strerror(errno));
             _exit(3);
+        }
         xb_spice *s = NULL;
         int rc = xb_spice_open(log[0] ? log : NULL, &s, child_err);
         if (!rc)
             rc = fn(s, ctx, (char *)shm + sizeof(xb_error), child_err);
         xb_spice_close(&s);
-        if (chdir("/") == 0)
-            rmdir(dir);
         _exit(rc ? 1 : 0);
     }
     int status = 0;
     waitpid(pid, &status, 0);
+    remove_worker_dir(dir);
     int rc = XB_OK;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         rc = xb_fail(err, child_err->code ? child_err->code : XB_ERUNTIME, "%s",
@@ -95,11 +148,19 @@ typedef struct unit {
     size_t rt, ct, k0, k1;
 } unit;
 
-/* What the workers write and the parent reads: in a MAP_SHARED mapping. */
+/* Why a worker ended, written by the worker before it exits and read by the parent when it reaps it. */
+typedef struct worker_report {
+    xb_error err;
+    int repeatable; /* 1: ngspice is alive and refused the work (a bad deck): a fresh worker fails the same way */
+} worker_report;
+
+/* What the workers write and the parent reads: in a MAP_SHARED mapping, followed by one worker_report
+ * per worker index. */
 typedef struct shared_hdr {
-    int fault_fired;
+    int fault_fired, quit_fired;
     int ngspice_version;
     int klu;
+    int rows_path;
     long peak_rss_kb;
     size_t inputs_retried, inputs_failed;
 } shared_hdr;
@@ -109,6 +170,7 @@ typedef struct worker {
     int cmd_fd;   /* parent writes unit numbers here */
     long unit;    /* the unit it holds, -1 if idle */
     int index;
+    char dir[sizeof WORKER_DIR_TEMPLATE]; /* its folder, removed by the parent when it ends */
 } worker;
 
 /* Messages from workers on the shared result pipe. */
@@ -119,39 +181,61 @@ typedef struct msg {
 } msg;
 
 static void worker_main(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *fail,
-                        shared_hdr *hdr, const unit *units, int index, int cmd_fd, int res_fd)
+                        shared_hdr *hdr, worker_report *reports, const unit *units, int index, const char *dir,
+                        int cmd_fd, int res_fd)
 {
+    worker_report *me = &reports[index];
     const xb_chip *c = p->chip;
     const xb_layer_map *L = &c->layers[l];
-    char dir[] = "/tmp/xbarsim-worker-XXXXXX", log[8400], name[64];
+    char log[8400], name[64];
     snprintf(name, sizeof name, "ngspice-worker-%d.log", index);
     worker_log_path(p->o.log_dir, name, log, sizeof log);
-    if (enter_clean_dir(dir) != 0)
+    if (enter_worker_dir(dir) != 0) {
+        xb_fail(&me->err, XB_ERUNTIME, "a worker cannot enter its folder %s: %s", dir, strerror(errno));
+        me->repeatable = 1;
         _exit(3);
+    }
     xb_error err = {0};
     xb_spice *s = NULL;
     int rc = xb_spice_open(log[0] ? log : NULL, &s, &err);
+    if (rc) {
+        me->err = err;
+        me->repeatable = 1;
+    }
     msg m = {index, -1, rc};
     if (write(res_fd, &m, sizeof m) != sizeof m || rc)
         _exit(4);
     __atomic_store_n(&hdr->ngspice_version, xb_spice_version(s), __ATOMIC_RELAXED);
     __atomic_store_n(&hdr->klu, xb_spice_klu(s), __ATOMIC_RELAXED);
+    __atomic_store_n(&hdr->rows_path, xb_spice_rows_path(s, &p->o.net), __ATOMIC_RELAXED);
     size_t max_nr = c->opt.tile_rows, max_nc = c->opt.tile_cols, chunk = p->o.chunk;
     double *v_tile = malloc(chunk * max_nr * sizeof *v_tile), *i_tile = malloc(chunk * max_nc * sizeof *i_tile);
     int *status = malloc(chunk * sizeof *status);
-    if (!v_tile || !i_tile || !status)
+    if (!v_tile || !i_tile || !status) {
+        xb_fail(&me->err, XB_ENOMEM, "a worker is out of memory for a unit of %zu inputs", chunk);
+        me->repeatable = 1;
         _exit(5);
+    }
     long u;
     while (read(cmd_fd, &u, sizeof u) == sizeof u) {
-        if (u == p->o.fault_unit && !__atomic_exchange_n(&hdr->fault_fired, 1, __ATOMIC_SEQ_CST))
+        if (u == p->o.fault_unit &&
+            (!__atomic_exchange_n(&hdr->fault_fired, 1, __ATOMIC_SEQ_CST) || p->o.fault_repeat))
             raise(SIGKILL);
+        if (u == p->o.fault_quit_unit &&
+            (!__atomic_exchange_n(&hdr->quit_fired, 1, __ATOMIC_SEQ_CST) || p->o.fault_repeat))
+            xb_spice_command(s, "quit"); /* ngspice calls ControlledExit: this library is done */
         const unit *w = &units[u];
         size_t r0, nr, c0, nc, k = w->k1 - w->k0;
         xb_chip_tile_bounds(c, l, w->rt, w->ct, &r0, &nr, &c0, &nc);
         xb_netlist_tile_rows(c, l, r0, nr, V + w->k0 * L->rows, k, v_tile);
         rc = xb_spice_solve_tile(s, c, l, w->rt, w->ct, p->dev, &p->o.net, v_tile, k, i_tile, status, &err);
-        if (rc || xb_spice_dead(s))
-            _exit(6); /* the parent hands the unit to a fresh worker */
+        if (rc || xb_spice_dead(s)) {
+            /* A dead library is this process's problem: a fresh worker takes the unit. A live one that
+             * refused the deck would refuse it in any worker: the parent stops the run. */
+            me->err = err;
+            me->repeatable = !xb_spice_dead(s) || xb_spice_deck_rejected(s);
+            _exit(6);
+        }
         size_t retried = 0, failed = 0;
         for (size_t q = 0; q < k; q++) {
             double *dst = I_rt + (w->rt * n + w->k0 + q) * L->cols + c0;
@@ -176,28 +260,33 @@ static void worker_main(xb_pool *p, int l, const double *V, size_t n, double *I_
                                                        __ATOMIC_SEQ_CST))
         ;
     xb_spice_close(&s);
-    if (chdir("/") == 0)
-        rmdir(dir);
     _exit(0);
 }
 
 static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *fail,
-                        shared_hdr *hdr, const unit *units, worker *wk, int index, int res_pipe[2])
+                        shared_hdr *hdr, worker_report *reports, const unit *units, worker *wk, int index,
+                        int res_pipe[2])
 {
+    memset(&reports[index], 0, sizeof reports[index]);
     int cmd[2];
-    if (pipe(cmd) != 0)
+    if (make_worker_dir(wk->dir) != 0)
         return -1;
+    if (pipe(cmd) != 0) {
+        remove_worker_dir(wk->dir);
+        return -1;
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(cmd[0]);
         close(cmd[1]);
+        remove_worker_dir(wk->dir);
         return -1;
     }
     if (pid == 0) {
         close(cmd[1]);
         close(res_pipe[0]);
-        worker_main(p, l, V, n, I_rt, fail, hdr, units, index, cmd[0], res_pipe[1]);
+        worker_main(p, l, V, n, I_rt, fail, hdr, reports, units, index, wk->dir, cmd[0], res_pipe[1]);
     }
     close(cmd[0]);
     wk->pid = pid;
@@ -209,6 +298,28 @@ static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_
 }
 
 static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+
+int xb_pool_linear_sample(size_t n, size_t ns, unsigned long seed, int l, size_t *pick, xb_error *err)
+{
+    if (ns > n)
+        return xb_fail(err, XB_EINPUT, "a sample of %zu from %zu inputs", ns, n);
+    if (!ns)
+        return XB_OK;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    size_t *all = malloc(n * sizeof *all);
+    if (!rng || !all) {
+        gsl_rng_free(rng);
+        free(all);
+        return xb_fail(err, XB_ENOMEM, "out of memory for the linear mode's sample");
+    }
+    gsl_rng_set(rng, seed + (unsigned long)l);
+    for (size_t k = 0; k < n; k++)
+        all[k] = k;
+    gsl_ran_choose(rng, pick, ns, all, n, sizeof *all); /* ascending, without repeats */
+    gsl_rng_free(rng);
+    free(all);
+    return XB_OK;
+}
 
 /* Linear mode: transfer matrices from unit inputs, products for every input, an exact sample to check. */
 static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, xb_error *err)
@@ -222,8 +333,9 @@ static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, d
     size_t ns = n < p->o.linear_sample ? n : p->o.linear_sample;
     double *Vs = malloc((ns ? ns : 1) * rows * sizeof *Vs);
     double *Is = malloc(L->n_row_tiles * (ns ? ns : 1) * cols * sizeof *Is);
+    size_t *pick = malloc((ns ? ns : 1) * sizeof *pick);
     int rc = XB_OK;
-    if (!U || !T || !Vs || !Is) {
+    if (!U || !T || !Vs || !Is || !pick) {
         rc = xb_fail(err, XB_ENOMEM, "out of memory for transfer matrices");
         goto done;
     }
@@ -239,12 +351,16 @@ static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, d
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)cols, (int)nr, 1.0 / vr, V + r0,
                     (int)rows, T + rt * R * cols, (int)cols, 0.0, I_rt + rt * n * cols, (int)cols);
     }
-    /* Measure the error on evenly spaced inputs, solved exactly. */
+    /* Measure the error on a seeded random sample of the inputs, solved exactly: evenly spaced inputs
+     * would follow any ordering of the test set (by class, by source). */
     if (ns) {
+        if ((rc = xb_pool_linear_sample(n, ns, p->o.linear_seed, l, pick, err)))
+            goto done;
         for (size_t q = 0; q < ns; q++)
-            memcpy(Vs + q * rows, V + (q * n / ns) * rows, rows * sizeof *Vs);
+            memcpy(Vs + q * rows, V + pick[q] * rows, rows * sizeof *Vs);
         if ((rc = exact_layer_currents(p, l, Vs, ns, Is, err)))
             goto done;
+        p->stats.linear_sampled += ns;
         for (size_t rt = 0; rt < L->n_row_tiles; rt++)
             for (size_t ct = 0; ct < L->n_col_tiles; ct++) {
                 size_t r0, nr, c0, nc;
@@ -257,7 +373,7 @@ static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, d
                     continue;
                 for (size_t q = 0; q < ns; q++)
                     for (size_t j = c0; j < c0 + nc; j++) {
-                        double e = fabs(I_rt[(rt * n + q * n / ns) * cols + j] - Is[(rt * ns + q) * cols + j]) / big;
+                        double e = fabs(I_rt[(rt * n + pick[q]) * cols + j] - Is[(rt * ns + q) * cols + j]) / big;
                         p->stats.linear_err_max = fmax(p->stats.linear_err_max, e);
                         p->stats.linear_err_sum += e;
                         p->stats.linear_checked++;
@@ -265,7 +381,7 @@ static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, d
             }
     }
 done:
-    free(U), free(T), free(Vs), free(Is);
+    free(U), free(T), free(Vs), free(Is), free(pick);
     return rc;
 }
 
@@ -300,17 +416,24 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
         queue[i] = (long)i;
     size_t q_head = 0, q_tail = n_units, done = 0;
 
-    /* Results, failure flags and counters live in shared memory the workers write into. */
+    /* Results, failure flags, counters and the workers' last words live in shared memory. */
+    size_t max_workers = (size_t)jobs + max_restarts + 2;
     size_t cur_bytes = L->n_row_tiles * n * L->cols * sizeof(double);
-    size_t bytes = sizeof(shared_hdr) + cur_bytes + n;
+    size_t rep_bytes = max_workers * sizeof(worker_report);
+    size_t bytes = sizeof(shared_hdr) + rep_bytes + cur_bytes + n;
     void *shm = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (shm == MAP_FAILED) {
-        free(units), free(queue);
+    unsigned char *deaths = calloc(n_units, 1); /* workers each unit has ended */
+    if (shm == MAP_FAILED || !deaths) {
+        if (shm != MAP_FAILED)
+            munmap(shm, bytes);
+        free(units), free(queue), free(deaths);
         return xb_fail(err, XB_ENOMEM, "cannot map %zu bytes of shared memory", bytes);
     }
     shared_hdr *hdr = shm;
-    double *cur = (double *)((char *)shm + sizeof(shared_hdr));
+    worker_report *reports = (worker_report *)((char *)shm + sizeof(shared_hdr));
+    double *cur = (double *)((char *)reports + rep_bytes);
     unsigned char *fail = (unsigned char *)cur + cur_bytes;
+    char last_words[1100] = "";
 
     worker *wk = calloc((size_t)jobs, sizeof *wk);
     int res[2];
@@ -324,7 +447,7 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, &old_sa);
     for (int i = 0; i < jobs; i++) {
-        if (start_worker(p, l, V, n, cur, fail, hdr, units, &wk[i], next_index++, res) != 0) {
+        if (start_worker(p, l, V, n, cur, fail, hdr, reports, units, &wk[i], next_index++, res) != 0) {
             rc = xb_fail(err, XB_ERUNTIME, "cannot start worker processes: %s", strerror(errno));
             goto stop;
         }
@@ -343,7 +466,9 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
                 if (wk[i].pid > 0 && wk[i].index == m.worker)
                     w = &wk[i];
             if (w && m.unit < 0 && m.status != 0) {
-                rc = xb_fail(err, XB_ERUNTIME, "a worker could not start libngspice");
+                const xb_error *we = &reports[w->index].err;
+                rc = xb_fail(err, we->code ? we->code : XB_ERUNTIME, "a worker could not start libngspice: %s",
+                             we->msg[0] ? we->msg : "no message");
                 goto stop;
             }
             if (w && m.unit >= 0) {
@@ -370,24 +495,50 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
                     continue;
                 wk[i].pid = 0;
                 live--;
+                remove_worker_dir(wk[i].dir);
                 if (wk[i].cmd_fd >= 0)
                     close(wk[i].cmd_fd);
                 wk[i].cmd_fd = -1;
                 int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
                 if (clean && wk[i].unit < 0)
                     break;
+                const worker_report *rep = &reports[wk[i].index];
+                if (rep->repeatable && rep->err.code) {
+                    /* ngspice refused the work with the library alive: every worker would. */
+                    rc = xb_fail(err, rep->err.code, "%s", rep->err.msg);
+                    goto stop;
+                }
+                if (rep->err.msg[0])
+                    snprintf(last_words, sizeof last_words, "%s", rep->err.msg);
+                else if (WIFSIGNALED(status))
+                    snprintf(last_words, sizeof last_words, "worker %d was killed by signal %d (%s)", wk[i].index,
+                             WTERMSIG(status), strsignal(WTERMSIG(status)));
+                else
+                    snprintf(last_words, sizeof last_words, "worker %d exited with status %d", wk[i].index,
+                             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
                 p->stats.workers_lost++;
                 if (wk[i].unit >= 0) {
+                    const unit *lu = &units[wk[i].unit];
+                    /* The same unit ending worker after worker is no bad luck: say what its workers said. */
+                    if (++deaths[wk[i].unit] >= 3) {
+                        rc = xb_fail(err, XB_ERUNTIME, "layer %d tile (%zu, %zu), inputs %zu..%zu ended %d workers; "
+                                     "the last: %s (ngspice logs in %s)", l + 1, lu->rt, lu->ct, lu->k0, lu->k1 - 1,
+                                     deaths[wk[i].unit], last_words,
+                                     p->o.log_dir[0] ? p->o.log_dir : "the run folder");
+                        goto stop;
+                    }
                     queue[q_tail++] = wk[i].unit;
                     p->stats.unit_retries++;
                     wk[i].unit = -1;
                 }
                 if (p->stats.workers_lost > max_restarts) {
-                    rc = xb_fail(err, XB_ERUNTIME, "%zu workers died; giving up (see the ngspice logs in %s)",
-                                 p->stats.workers_lost, p->o.log_dir[0] ? p->o.log_dir : "the run folder");
+                    rc = xb_fail(err, XB_ERUNTIME, "%zu workers died; giving up; the last: %s (see the ngspice logs "
+                                 "in %s)", p->stats.workers_lost, last_words,
+                                 p->o.log_dir[0] ? p->o.log_dir : "the run folder");
                     goto stop;
                 }
-                if (start_worker(p, l, V, n, cur, fail, hdr, units, &wk[i], next_index++, res) != 0) {
+                if ((size_t)next_index >= max_workers ||
+                    start_worker(p, l, V, n, cur, fail, hdr, reports, units, &wk[i], next_index++, res) != 0) {
                     rc = xb_fail(err, XB_ERUNTIME, "cannot restart a worker: %s", strerror(errno));
                     goto stop;
                 }
@@ -396,7 +547,8 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
             }
         }
         if (live == 0 && done < n_units) {
-            rc = xb_fail(err, XB_ERUNTIME, "every worker ended with %zu of %zu units left", n_units - done, n_units);
+            rc = xb_fail(err, XB_ERUNTIME, "every worker ended with %zu of %zu units left%s%s", n_units - done,
+                         n_units, last_words[0] ? "; the last: " : "", last_words);
             goto stop;
         }
     }
@@ -409,8 +561,20 @@ stop:
         for (int i = 0; i < jobs; i++)
             if (wk && wk[i].pid > 0)
                 kill(wk[i].pid, SIGKILL);
-    while (live > 0 && waitpid(-1, NULL, 0) > 0)
-        live--;
+    while (live > 0) {
+        pid_t pid = waitpid(-1, NULL, 0);
+        if (pid <= 0)
+            break;
+        for (int i = 0; i < jobs; i++)
+            if (wk && wk[i].pid == pid) {
+                wk[i].pid = 0;
+                remove_worker_dir(wk[i].dir);
+                live--;
+            }
+    }
+    for (int i = 0; i < jobs; i++)
+        if (wk)
+            remove_worker_dir(wk[i].dir);
     close(res[0]);
     close(res[1]);
     sigaction(SIGPIPE, &old_sa, NULL);
@@ -425,9 +589,11 @@ stop:
             p->stats.peak_rss_kb = hdr->peak_rss_kb;
         p->stats.ngspice_version = hdr->ngspice_version;
         snprintf(p->stats.solver, sizeof p->stats.solver, "%s", hdr->klu ? "KLU" : "Sparse 1.3");
+        snprintf(p->stats.row_sources, sizeof p->stats.row_sources, "%s", xb_spice_rows_name(hdr->rows_path));
     }
 done:
     munmap(shm, bytes);
+    free(deaths);
     free(wk);
     free(units);
     free(queue);
