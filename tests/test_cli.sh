@@ -2,42 +2,8 @@
 # test_cli: the command line as a user meets it: exit codes, messages, files written (real binary)
 set -u
 XB=${1:?usage: test_cli.sh path/to/xbarsim}
-XB=$(cd "$(dirname "$XB")" && pwd)/$(basename "$XB") # absolute: some checks run in other folders
-src=$(cd "$(dirname "$0")/.." && pwd)                  # the source tree: models/
-tmp=$(mktemp -d /tmp/xb_test_cli_XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-# expect CODE PATTERN -- command...: the exit code must be CODE and stdout+stderr must match PATTERN.
-expect() {
-    local code=$1 pattern=$2
-    shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && grep -qE -- "$pattern" <<<"$out"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        printf 'FAIL: %s\n  exit %s (want %s), output:\n%s\n  (wanted /%s/)\n' "$*" "$rc" "$code" "$out" "$pattern"
-    fi
-}
-
-# A tiny IDX dataset: 4x4 images, 3 classes, class c lights up row c. Written byte by byte.
-u32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
-make_split() { # prefix count
-    local f=$1 n=$2 i r c
-    { printf '\x00\x00\x08\x03'; u32 "$n"; u32 4; u32 4
-      for ((i = 0; i < n; i++)); do
-          for ((r = 0; r < 4; r++)); do for ((c = 0; c < 4; c++)); do
-              if ((r == i % 3)); then printf '\xff'; else printf '\x10'; fi
-          done; done
-      done; } >"$tmp/data/$f-images-idx3-ubyte"
-    { printf '\x00\x00\x08\x01'; u32 "$n"
-      for ((i = 0; i < n; i++)); do printf "\\x0$((i % 3))"; done; } >"$tmp/data/$f-labels-idx1-ubyte"
-}
-mkdir -p "$tmp/data"
-make_split train 60
-make_split t10k 30
+. "$(dirname "$0")/lib.sh"
+src=$(cd "$(dirname "$0")/.." && pwd) # the source tree: models/
 
 expect 2 'usage: xbarsim' -- "$XB"
 expect 2 "unknown command 'frobnicate'" -- "$XB" frobnicate
@@ -64,7 +30,7 @@ expect 0 'train: 60 images of 4x4, 3 classes' -- "$XB" data --dataset "$tmp/data
 expect 0 'test accuracy 100.00%' -- "$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 40 --batch 4 \
     --seed 3 -o "$tmp/out/w.npz"
 for f in w.npz w.train.csv w.json; do
-    if [ -s "$tmp/out/$f" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $f not written"; fi
+    check "$f not written" -- test -s "$tmp/out/$f"
 done
 expect 0 '"seed": 3' -- cat "$tmp/out/w.json"
 expect 0 'accuracy 100.00% \(30/30' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" -o "$tmp/ev"
@@ -76,15 +42,77 @@ if find "$tmp" -name '*.tmp.*' | grep -q .; then fail=$((fail + 1)); echo "FAIL:
 # Same seed, same threads: identical weight files.
 "$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 3 --seed 3 --threads 1 -o "$tmp/a.npz" >/dev/null
 "$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 3 --seed 3 --threads 1 -o "$tmp/b.npz" >/dev/null
-if cmp -s "$tmp/a.npz" "$tmp/b.npz"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: same seed, different files"; fi
+check "same seed, different files" -- cmp -s "$tmp/a.npz" "$tmp/b.npz"
 
 # The chip: program the tiny network with IGVVA, evaluate the conductance map with the behavioral model.
 expect 0 'programmed [0-9]+ of [0-9]+ cells \(igvva, device\[9\] levels\).* 0 failed' -- \
     "$XB" program -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" --levels device --tile 8x8 -o "$tmp/chip"
 for f in chip.npz cells.csv tiles.csv cdf.csv pulses.csv program.json; do
-    if [ -s "$tmp/chip/$f" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: program did not write $f"; fi
+    check "program did not write $f" -- test -s "$tmp/chip/$f"
 done
 expect 0 '^tile,layer,row_tile,col_tile' -- head -1 "$tmp/chip/tiles.csv"
+
+# --version names the linked libraries' versions, asked at run time; the JSON sidecars say the same.
+expect 0 'ngspice +[0-9]+ \(the linked libngspice, started to ask; built against [0-9]+\)' -- "$XB" --version
+expect 0 'libxml2 +[0-9]+\.[0-9]+\.[0-9]+ \(built against [0-9.]+\)' -- "$XB" --version
+expect 0 '"ngspice": "[0-9]+"' -- cat "$tmp/ev/run.json"
+expect 0 '"libxml2_build": "[0-9.]+"' -- cat "$tmp/ev/run.json"
+
+# program draws the CDF of read currents per level and the pulse histogram (data, script, pictures).
+for f in cdf-plot.csv cdf-plot.gp pulses-plot.csv pulses-plot.gp; do
+    check "program wrote $f" -- test -s "$tmp/chip/$f"
+done
+expect 0 '^# series 0: I_trg = [0-9.]+ uA \([0-9]+ cells\)' -- sed -n 2p "$tmp/chip/cdf-plot.csv"
+if command -v gnuplot >/dev/null; then
+    for f in cdf-plot.svg cdf-plot.png pulses-plot.svg pulses-plot.png; do
+        check "program drew $f" -- test -s "$tmp/chip/$f"
+    done
+fi
+expect 0 'gnuplot \(with svg and pngcairo\) was not found' -- env PATH=/nonexistent "$XB" program -q \
+    --weights "$tmp/out/w.npz" --dataset "$tmp/data" --levels device --tile 8x8 -o "$tmp/chip-nogp"
+check "without gnuplot: the script, no picture" -- \
+    test -s "$tmp/chip-nogp/cdf-plot.gp" -a ! -e "$tmp/chip-nogp/cdf-plot.svg"
+
+# Weights as a list of .npy files. npy FILE SHAPE COUNT [DESCR]: COUNT values 0.5 (<f8) or 1 (<i4).
+npy() {
+    local f=$1 shape=$2 n=$3 descr=${4:-<f8} hdr hl tot i
+    hdr="{'descr': '$descr', 'fortran_order': False, 'shape': $shape, }"
+    hl=${#hdr}; tot=$(( (10 + hl + 1 + 63) / 64 * 64 ))
+    { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $(((tot - 10) & 255)))\\x$(printf %02x $(((tot - 10) >> 8)))"
+      printf '%s' "$hdr"; printf '%*s' $((tot - 10 - hl - 1)) ''; printf '\n'
+      for ((i = 0; i < n; i++)); do
+          if [ "$descr" = '<i4' ]; then printf '\x01\x00\x00\x00'; else printf '\x00\x00\x00\x00\x00\x00\xe0\x3f'; fi
+      done; } >"$f"
+}
+mkdir -p "$tmp/npy"
+npy "$tmp/npy/W1.npy" '(16, 3)' 48; npy "$tmp/npy/b1.npy" '(3,)' 3
+npy "$tmp/npy/b1bad.npy" '(4,)' 4; npy "$tmp/npy/W1int.npy" '(16, 3)' 48 '<i4'
+expect 0 'programmed' -- "$XB" program -q --weights "$tmp/npy/W1.npy,$tmp/npy/b1.npy" --dataset "$tmp/data" \
+    --levels set3 --tile 8x8 -o "$tmp/chip-npy"
+expect 0 '"role": "weights:b1"' -- cat "$tmp/chip-npy/program.json"
+expect 0 "\"sha256\": \"$(sha256sum "$tmp/npy/b1.npy" | cut -c1-64)\"" -- cat "$tmp/chip-npy/program.json"
+expect 2 "$tmp/npy/b1bad.npy: b1 has shape \\(4,\\)" -- "$XB" program --weights "$tmp/npy/W1.npy,$tmp/npy/b1bad.npy" \
+    --dataset "$tmp/data" --tile 8x8 -o "$tmp/chip-bad"
+expect 2 "$tmp/npy/W1int.npy: W1 has dtype '<i4', expected float32" -- "$XB" eval --weights \
+    "$tmp/npy/W1int.npy,$tmp/npy/b1.npy" --dataset "$tmp/data"
+expect 0 'results ->' -- "$XB" eval -q --weights "$tmp/npy/W1.npy,$tmp/npy/b1.npy" --dataset "$tmp/data" \
+    -o "$tmp/ev-npy"
+expect 0 '"role": "weights:W1"' -- cat "$tmp/ev-npy/run.json"
+
+# abits:B: asymmetric levels from each layer's own range.
+expect 0 'programmed [0-9]+ of [0-9]+ cells \(igvva, abits:3 levels\)' -- "$XB" program -q --weights "$tmp/out/w.npz" \
+    --dataset "$tmp/data" --levels abits:3 --tile 8x8 -o "$tmp/chip-abits"
+expect 2 'level set "abits:17": bits must be an integer in 1..16' -- "$XB" eval --weights "$tmp/out/w.npz" \
+    --dataset "$tmp/data" --backend behavioral --levels abits:17
+
+# Device-level trial perturbations on conductances.
+expect 0 '5 trials: accuracy' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend behavioral \
+    --chip "$tmp/chip/chip.npz" --perturb d2d:sigma=0.1 --perturb stuck:lrs=0.01,hrs=0.02@1 --trials 5 -o "$tmp/evdev"
+expect 0 '"stuck:lrs=0.01,hrs=0.02@1"' -- cat "$tmp/evdev/run.json"
+expect 2 'lrs \+ hrs = 0.6 \+ 0.5 exceeds 1' -- "$XB" eval --weights "$tmp/out/w.npz" --dataset "$tmp/data" \
+    --backend behavioral --perturb stuck:lrs=0.6,hrs=0.5 --trials 2
+expect 2 'perturbation "d2d:sigma=-1": .*sigma = -1 must be finite and >= 0' -- "$XB" eval --weights "$tmp/out/w.npz" \
+    --dataset "$tmp/data" --backend behavioral --perturb d2d:sigma=-1 --trials 2
 expect 0 'behavioral accuracy 100.00% \(30/30' -- "$XB" eval -q --weights "$tmp/out/w.npz" --dataset "$tmp/data" \
     --backend behavioral --chip "$tmp/chip/chip.npz" -o "$tmp/evb"
 expect 0 'ideal,30,30,1,' -- cat "$tmp/evb/summary.csv"

@@ -54,7 +54,10 @@ static const char usage[] =
     "      --read-noise X        relative read noise of every cell, drawn at every inference (default 0)\n"
     "      --perturb SPEC[@L]    perturbation drawn afresh in every trial; repeatable. SPEC: c2c:ar=A,sigma=S,\n"
     "                            c2c-level:ar=A,sigma=S, mult:alpha=A, lognormal:sigma=S, additive:sigma=S\n"
-    "                            (layer outputs); @L: layers, e.g. @1, @2, @1+2 (default @all)\n"
+    "                            (layer outputs); on the programmed conductances, after the weight models:\n"
+    "                            d2d:sigma=S (g = max(0, g (1 + S N(0,1)))), stuck:lrs=P,hrs=Q (each cell at\n"
+    "                            g_max with probability P, at g_min with Q, P + Q <= 1; program's --stuck-lrs\n"
+    "                            uses the device's g_lrs_S instead); @L: layers, e.g. @1, @2, @1+2 (default @all)\n"
     "      --trials N            Monte Carlo trials (default 0: one nominal run)\n"
     "  -s, --seed N              seed of every random draw (default 1)\n";
 
@@ -415,9 +418,7 @@ static int run(int argc, char **argv)
                      m->sizes[m->n_layers], job.spec, test->n_classes);
         goto done;
     }
-    if (strchr(job.weights, ','))
-        xb_provenance_add_input(&prov, "weights", job.weights, "(several .npy files)", &err);
-    else if ((rc = xb_provenance_add_input(&prov, "weights", job.weights, NULL, &err)))
+    if ((rc = xb_provenance_add_weights(&prov, job.weights, &err)))
         goto done;
     xb_provenance_add_input(&prov, "test_images", test->images_path, test->images_sha256, &err);
     xb_provenance_add_input(&prov, "test_labels", test->labels_path, test->labels_sha256, &err);
@@ -547,6 +548,7 @@ static int run(int argc, char **argv)
         if ((rc = xb_circuit_classify(base, &dev, &po, &job.bo, cal ? cal->x : NULL, cal ? cal->n : 0, test->x,
                                       test->n, 0, "spice", rng, pred[2], &circ, &err)))
             goto done;
+        xb_versions_note_ngspice(circ.pool.stats.ngspice_version); /* run.json names the library that ran */
         xb_confusion_free(&conf);
         conf = xb_confusion_new((int)classes);
         if (!conf) {

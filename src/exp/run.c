@@ -149,6 +149,7 @@ typedef struct run_ctx {
     data_slot data[2];
     unsigned long clock;
     char net_key[8400];
+    char weights_recorded[4096]; /* the last weights spec written into the provenance */
     xb_mlp *net;
     char chip_key[32768];
     xb_chip *chip;     /* mapped and quantized, g_S at the targets */
@@ -251,7 +252,11 @@ static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *trai
     if (c->weights[0]) {
         if ((rc = xb_weights_load(c->weights, c->activation, &r->net, r->err)))
             return rc;
-        add_input(r, "weights", c->weights, strchr(c->weights, ',') ? "(several .npy files)" : NULL);
+        if (strcmp(r->weights_recorded, c->weights)) {
+            xb_error ignored = {0}; /* an unreadable file failed to load above */
+            xb_provenance_add_weights(&r->prov, c->weights, &ignored);
+            snprintf(r->weights_recorded, sizeof r->weights_recorded, "%s", c->weights);
+        }
     } else {
         char hex[65], path[4400];
         xb_sha256_hex(key, strlen(key), hex);
@@ -320,7 +325,7 @@ static int load_device(const xb_tb_config *c, xb_device *d, xb_error *err)
         snprintf(d->mosfet_model_name, sizeof d->mosfet_model_name, "%s", c->mosfet_model);
     if (c->rram_file[0])
         snprintf(d->rram_model_file, sizeof d->rram_model_file, "%s", c->rram_file);
-    if ((rc = xb_device_check(d, err)))
+    if ((rc = xb_device_check(d, err)) || (rc = xb_device_check_models(d, err)))
         return xb_error_prefix(err, "%s with the testbench's overrides", c->device_file);
     return XB_OK;
 }
@@ -686,13 +691,14 @@ static int example_circuit(run_ctx *r, const xb_circuit *circ, xb_error *err)
         rc = xb_fail(err, XB_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < ir.rows; i++)
         for (size_t j = 0; j < ir.cols; j++)
-            z[i * ir.cols + j] = xb_irdrop_deficit(&ir, i, j);
+            z[i * ir.cols + j] = xb_irdrop_current_deficit(&ir, i, j);
     char title[160];
     snprintf(title, sizeof title, "IR drop: layer %d, tile (%zu, %zu), every row at %.3g V", ir.layer + 1, ir.rt, ir.ct,
              ir.v_read_V);
     if (!rc)
-        rc = xb_heatmap_write(plots, "ir-drop", title, "column", "row", "drive lost on the wires (fraction)", z, ir.rows,
-                              ir.cols, r->render, err);
+        rc = xb_heatmap_write(plots, "ir-drop", title, "column", "row",
+                              "cell current lost to IR drop (fraction of ideal wires)", z, ir.rows, ir.cols, r->render,
+                              err);
     free(z);
     xb_irdrop_free(&ir);
     return rc;
@@ -857,6 +863,7 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
             rc = xb_circuit_classify(chip, &r->dev, &pool, &bo, cal.x, cal.n, test.x, test.n,
                                      is_example && t == 0 ? 20 : 0, "spice", rng, pred[2], &circ, err);
             if (!rc) {
+                xb_versions_note_ngspice(circ.pool.stats.ngspice_version);
                 size_t only_b = 0, only_s = 0, agree = 0;
                 for (size_t i = 0; i < test.n; i++) {
                     int ok_b = pred[1][i] == test.y[i], ok_s = pred[2][i] == test.y[i];
