@@ -1430,6 +1430,8 @@ static const xb_xml_hint tb_hints[] = {
 int xb_tb_load(const char *path, const char *xsd, xb_tb **out, xb_error *err)
 {
     *out = NULL;
+    if (!path)
+        return xb_fail(err, XB_EINPUT, "no testbench file given");
     xb_tb *tb = calloc(1, sizeof *tb);
     if (!tb)
         return xb_fail(err, XB_ENOMEM, "out of memory");
