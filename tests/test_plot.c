@@ -258,6 +258,7 @@ static void test_errorbars(const char *dir)
     CHECK(xb_figure_add(f, "circuit (SPICE) it's a_b^c @x", XB_PLOT_ERRORLINES, x, y1, lo1, hi1, 5) == XB_OK,
           "add 1");
     CHECK(xb_figure_add(f, "logistic fit", XB_PLOT_LINES, xf, yf, lof, hif, 5) == XB_OK, "add fit");
+    xb_figure_same_colour(f); /* the fit beside its data */
     xb_error err = {0};
     CHECK(xb_figure_write(f, dir, can_render, &err) == XB_OK, "write: %s", err.msg);
     xb_figure_free(&f);
@@ -284,6 +285,8 @@ static void test_errorbars(const char *dir)
     CHECK(file_contains(gp, "with yerrorlines"), "error-bar series should use yerrorlines");
     CHECK(file_contains(gp, "index 2 using 1:(valid(3) ? $3 : $2):(valid(4) ? $4 : $2) with filledcurves"),
           "a fitted line with bounds should have a band");
+    CHECK(file_contains(gp, "with lines lc 2 lw 2"), "the fit should take series 1's colour (lc 2)");
+    CHECK(file_contains(gp, "with yerrorlines lc 2 "), "series 1 keeps colour 2");
     CHECK(file_contains(gp, "set xlabel 'sigma_rel (1)'"), "x label missing");
     CHECK(file_contains(gp, "noenhanced"), "labels should be plain text");
     check_rendered(dir, name);

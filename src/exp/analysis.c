@@ -399,6 +399,7 @@ static int midpoint_group(const xb_analysis_ctx *a, const xb_tb_output *o, const
         }
         snprintf(label, sizeof label, "%s%sfit", key, key[0] ? " " : "");
         rc = xb_figure_add(fig, label, XB_PLOT_LINES, fx, fy, NULL, NULL, K);
+        xb_figure_same_colour(fig);
         snprintf(label, sizeof label, "mu = %.3g%s%s", fit.mu, key[0] ? " " : "", key);
         if (!rc && fit.mu >= v[0] && fit.mu <= v[m - 1])
             rc = xb_figure_vline(fig, fit.mu, label);

@@ -30,6 +30,7 @@ typedef struct series {
     xb_plot_style style;
     double *x, *y, *y_lo, *y_hi; /* y_lo and y_hi are NULL when absent */
     size_t n;
+    size_t slot;                 /* picks the colour and point type */
 } series;
 
 typedef struct vline {
@@ -43,7 +44,7 @@ struct xb_figure {
     char **categories;
     size_t n_categories;
     series *series;
-    size_t n_series;
+    size_t n_series, n_slots;
     vline *vlines;
     size_t n_vlines;
     /* The first failed call: callers may add series without checking each return, and the failure
@@ -317,7 +318,7 @@ int xb_figure_add(xb_figure *f, const char *label, xb_plot_style style, const do
     if (!grown)
         return figure_fail(f, XB_ENOMEM, "out of memory adding series '%s'", shown);
     f->series = grown;
-    series s = {.style = style, .n = n};
+    series s = {.style = style, .n = n, .slot = f->n_slots};
     int ok_x, ok_y, ok_lo, ok_hi;
     s.label = copy_str(label);
     s.x = copy_doubles(x, n, &ok_x);
@@ -333,7 +334,16 @@ int xb_figure_add(xb_figure *f, const char *label, xb_plot_style style, const do
         return figure_fail(f, XB_ENOMEM, "out of memory copying %zu points of series '%s'", n, shown);
     }
     f->series[f->n_series++] = s;
+    f->n_slots++;
     return XB_OK;
+}
+
+void xb_figure_same_colour(xb_figure *f)
+{
+    if (!f || f->n_series < 2 || f->series[f->n_series - 1].slot != f->n_slots - 1)
+        return;
+    f->series[f->n_series - 1].slot = f->series[f->n_series - 2].slot;
+    f->n_slots--;
 }
 
 int xb_figure_vline(xb_figure *f, double x, const char *label)
@@ -418,8 +428,8 @@ static int write_figure_csv(const xb_figure *f, const char *path, xb_error *err)
 static void put_series_clause(FILE *fp, const xb_figure *f, size_t k)
 {
     const series *s = &f->series[k];
-    int colour = (int)(k % N_COLOURS) + 1;
-    int pt = point_types[k % (sizeof point_types / sizeof point_types[0])];
+    int colour = (int)(s->slot % N_COLOURS) + 1;
+    int pt = point_types[s->slot % (sizeof point_types / sizeof point_types[0])];
     int bars = s->y_lo != NULL;
     /* A missing error-bar end falls back to y, so the point itself is still drawn. */
     const char *lo_hi = "(valid(3) ? $3 : $2):(valid(4) ? $4 : $2)";

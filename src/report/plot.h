@@ -47,6 +47,8 @@ int xb_figure_x_categories(xb_figure *f, const char *const *labels, size_t n);
 int xb_figure_add(xb_figure *f, const char *label, xb_plot_style style, const double *x, const double *y,
                   const double *y_lo, const double *y_hi, size_t n);
 
+/* Draw the last series added in the colour of the one before it (a fitted curve beside its data). */
+void xb_figure_same_colour(xb_figure *f);
 /* A dashed vertical marker at x with a label (may be NULL), e.g. the fitted midpoint noise level. */
 int xb_figure_vline(xb_figure *f, double x, const char *label);
 
