@@ -537,40 +537,12 @@ static int walk_tree(load_ctx *c, xmlNodePtr root, xb_device *d)
     return XB_OK;
 }
 
-/* The schema: the one given, else device.xsd beside the device file, else the source tree's. */
-static int find_schema(const char *path, const char *xsd_path, char *out, size_t cap, xb_error *err)
-{
-    if (xsd_path) {
-        if (!xb_is_file(xsd_path))
-            return xb_fail(err, XB_EINPUT, "schema %s: no such file; allowed: the path of device.xsd", xsd_path);
-        snprintf(out, cap, "%s", xsd_path);
-        return XB_OK;
-    }
-    const char *slash = strrchr(path, '/');
-    char beside[4200];
-    if (slash)
-        snprintf(beside, sizeof beside, "%.*s/device.xsd", (int)(slash - path), path);
-    else
-        snprintf(beside, sizeof beside, "device.xsd");
-    if (xb_is_file(beside)) {
-        snprintf(out, cap, "%s", beside);
-        return XB_OK;
-    }
-    const char *fallback = XB_SOURCE_DIR "/models/device.xsd";
-    if (xb_is_file(fallback)) {
-        snprintf(out, cap, "%s", fallback);
-        return XB_OK;
-    }
-    return xb_fail(err, XB_EINPUT, "%s: no schema found (looked for %s and %s); allowed: pass the path of device.xsd",
-                   path, beside, fallback);
-}
-
 int xb_device_load(const char *path, const char *xsd_path, xb_device *d, xb_error *err)
 {
     if (strlen(path) >= sizeof d->source_path)
         return xb_fail(err, XB_EINPUT, "%.200s...: path too long", path);
     char xsd[4200];
-    int rc = find_schema(path, xsd_path, xsd, sizeof xsd, err);
+    int rc = xb_xml_find_schema(path, xsd_path, "device.xsd", XB_SOURCE_DIR "/models/device.xsd", xsd, sizeof xsd, err);
     if (rc)
         return rc;
     xmlDocPtr doc = NULL;

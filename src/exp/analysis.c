@@ -132,9 +132,12 @@ static const char *metric_label(const xb_tb_output *o)
     return o->metric_delta ? "dACC = ACC - ACC(software) (percentage points)" : "accuracy (%)";
 }
 
-static void plots_dir(const xb_analysis_ctx *a, char *buf, size_t len)
+/* Figures go to OUT/plots. */
+static int write_figure(const xb_analysis_ctx *a, const xb_figure *fig, xb_error *err)
 {
-    snprintf(buf, len, "%s/plots", a->out);
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/plots", a->out);
+    return xb_figure_write(fig, dir, a->render, err);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -226,11 +229,8 @@ static int plot_group(const xb_analysis_ctx *a, const xb_tb_output *o, const xb_
                            x + m, x + 2 * m, x + 3 * m, m);
         free(x);
     }
-    if (!rc) {
-        char dir[4300];
-        plots_dir(a, dir, sizeof dir);
-        rc = xb_figure_write(fig, dir, a->render, err);
-    }
+    if (!rc)
+        rc = write_figure(a, fig, err);
     xb_figure_free(&fig);
     free(ks.key);
     free(cats);
@@ -276,9 +276,9 @@ static int run_plot(const xb_analysis_ctx *a, const xb_tb_output *o, xb_error *e
 static int open_table(const xb_analysis_ctx *a, const xb_tb_output *o, xb_atomic_file *f, const char *columns,
                       xb_error *err)
 {
-    char path[4400];
-    snprintf(path, sizeof path, "%s/%s.csv", a->out, o->name);
-    int rc = xb_atomic_open(f, path, err);
+    char file[128];
+    snprintf(file, sizeof file, "%s.csv", o->name);
+    int rc = xb_atomic_open_in(f, a->out, file, err);
     if (rc)
         return rc;
     for (int i = 0; i < o->n_by; i++)
@@ -521,11 +521,8 @@ static int run_table(const xb_analysis_ctx *a, const xb_tb_output *o, xb_error *
         else
             rc = xb_atomic_commit(&f, err);
     }
-    if (!rc && fig) {
-        char dir[4300];
-        plots_dir(a, dir, sizeof dir);
-        rc = xb_figure_write(fig, dir, a->render, err);
-    }
+    if (!rc && fig)
+        rc = write_figure(a, fig, err);
     xb_figure_free(&fig);
     free(ks.key);
     free(sel);

@@ -929,10 +929,8 @@ static void write_columns(FILE *fp, const xb_tb *tb, size_t k)
 static int write_points_csv(run_ctx *r, const point_result *pr, xb_error *err)
 {
     const xb_tb *tb = r->tb;
-    char path[4300];
-    snprintf(path, sizeof path, "%s/points.csv", r->out);
     xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
+    int rc = xb_atomic_open_in(&f, r->out, "points.csv", err);
     if (rc)
         return rc;
     fprintf(f.fp, "point,grid,trial,seed");
@@ -1041,10 +1039,8 @@ static int summarize(const run_ctx *r, const point_result *pr, xb_summary_row **
 static int write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_t n, xb_error *err)
 {
     const xb_tb *tb = r->tb;
-    char path[4300];
-    snprintf(path, sizeof path, "%s/summary.csv", r->out);
     xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
+    int rc = xb_atomic_open_in(&f, r->out, "summary.csv", err);
     if (rc)
         return rc;
     fprintf(f.fp, "point,grid");
@@ -1071,10 +1067,8 @@ static int write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_
 /* predictions.csv: the points' per-input files, one after the other. */
 static int write_predictions(run_ctx *r, char (*pred_paths)[4400], xb_error *err)
 {
-    char path[4300];
-    snprintf(path, sizeof path, "%s/predictions.csv", r->out);
     xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
+    int rc = xb_atomic_open_in(&f, r->out, "predictions.csv", err);
     if (rc)
         return rc;
     fprintf(f.fp, "point,trial,index,label,pred_ideal,pred_behavioral,pred_spice\n");
@@ -1105,10 +1099,8 @@ static int write_predictions(run_ctx *r, char (*pred_paths)[4400], xb_error *err
 static int write_run_json(run_ctx *r, const point_result *pr, size_t n_computed, double seconds, xb_error *err)
 {
     const xb_tb *tb = r->tb;
-    char path[4300];
-    snprintf(path, sizeof path, "%s/run.json", r->out);
     xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
+    int rc = xb_atomic_open_in(&f, r->out, "run.json", err);
     if (rc)
         return rc;
     xb_json j;
@@ -1189,10 +1181,8 @@ static int prepare_out(run_ctx *r, xb_error *err)
     size_t len;
     if ((rc = xb_read_file(xb_tb_path(r->tb), (size_t)1 << 20, &data, &len, err)))
         return rc;
-    char path[4400];
-    snprintf(path, sizeof path, "%s/testbench.xml", r->out);
     xb_atomic_file f;
-    if (!(rc = xb_atomic_open(&f, path, err))) {
+    if (!(rc = xb_atomic_open_in(&f, r->out, "testbench.xml", err))) {
         fwrite(data, 1, len, f.fp);
         rc = xb_atomic_commit(&f, err);
     }

@@ -1311,24 +1311,6 @@ static int read_output(loader *ld, const xmlNode *n)
 
 /* ------------------------------------------------------------------------------------------------ */
 
-static int find_schema(const char *path, const char *xsd, char *out, size_t cap, xb_error *err)
-{
-    if (xsd) {
-        if (!xb_is_file(xsd))
-            return xb_fail(err, XB_EINPUT, "schema %s: no such file", xsd);
-        snprintf(out, cap, "%s", xsd);
-        return XB_OK;
-    }
-    const char *slash = strrchr(path, '/');
-    snprintf(out, cap, "%.*s%stestbench.xsd", slash ? (int)(slash - path) : 0, path, slash ? "/" : "");
-    if (xb_is_file(out))
-        return XB_OK;
-    snprintf(out, cap, "%s", XB_SOURCE_DIR "/testbenches/testbench.xsd");
-    if (xb_is_file(out))
-        return XB_OK;
-    return xb_fail(err, XB_EINPUT, "%s: no testbench.xsd beside it or in %s/testbenches", path, XB_SOURCE_DIR);
-}
-
 static void read_quick(xb_tb *tb, const xmlNode *n)
 {
     tb->quick_images = 500;
@@ -1444,7 +1426,8 @@ int xb_tb_load(const char *path, const char *xsd, xb_tb **out, xb_error *err)
     snprintf(tb->dir, sizeof tb->dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
     char schema[4200];
     xmlDocPtr doc = NULL;
-    int rc = find_schema(path, xsd, schema, sizeof schema, err);
+    int rc = xb_xml_find_schema(path, xsd, "testbench.xsd", XB_SOURCE_DIR "/testbenches/testbench.xsd", schema,
+                                sizeof schema, err);
     if (!rc)
         rc = xb_sha256_file(path, tb->sha256, err);
     if (!rc)

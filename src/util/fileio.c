@@ -67,6 +67,17 @@ int xb_atomic_open(xb_atomic_file *f, const char *path, xb_error *err)
     return XB_OK;
 }
 
+int xb_atomic_open_in(xb_atomic_file *f, const char *dir, const char *name, xb_error *err)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        memset(f, 0, sizeof *f);
+        return xb_fail(err, XB_EINPUT, "%s/%s: path too long", dir, name);
+    }
+    return xb_atomic_open(f, path, err);
+}
+
 int xb_atomic_commit(xb_atomic_file *f, xb_error *err)
 {
     if (!f->fp)

@@ -17,6 +17,8 @@ typedef struct xb_atomic_file {
 
 /* Open path.tmp.PID for writing; creates missing parent folders. */
 int xb_atomic_open(xb_atomic_file *f, const char *path, xb_error *err);
+/* The same for DIR/NAME. */
+int xb_atomic_open_in(xb_atomic_file *f, const char *dir, const char *name, xb_error *err);
 /* Flush, fsync, close and rename into place. On failure the temporary is removed. */
 int xb_atomic_commit(xb_atomic_file *f, xb_error *err);
 /* Close and remove the temporary (error paths); safe to call after commit. */

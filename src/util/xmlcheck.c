@@ -233,6 +233,30 @@ done:
     return rc;
 }
 
+int xb_xml_find_schema(const char *path, const char *given, const char *name, const char *fallback, char *out,
+                       size_t cap, xb_error *err)
+{
+    if (given) {
+        if (!xb_is_file(given))
+            return xb_fail(err, XB_EINPUT, "schema %s: no such file; allowed: the path of %s", given, name);
+        snprintf(out, cap, "%s", given);
+        return XB_OK;
+    }
+    const char *slash = strrchr(path, '/');
+    char beside[4200];
+    snprintf(beside, sizeof beside, "%.*s%s%s", slash ? (int)(slash - path) : 0, path, slash ? "/" : "", name);
+    if (xb_is_file(beside)) {
+        snprintf(out, cap, "%s", beside);
+        return XB_OK;
+    }
+    if (xb_is_file(fallback)) {
+        snprintf(out, cap, "%s", fallback);
+        return XB_OK;
+    }
+    return xb_fail(err, XB_EINPUT, "%s: no schema found (looked for %s and %s); allowed: pass the path of %s", path,
+                   beside, fallback, name);
+}
+
 char *xb_xml_attr(const xmlNode *node, const char *name)
 {
     return (char *)xmlGetProp(node, (const xmlChar *)name);

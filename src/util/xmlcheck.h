@@ -24,6 +24,11 @@ typedef struct xb_xml_hint {
 int xb_xml_load(const char *path, const char *xsd, size_t max_bytes, const char *what, const xb_xml_hint *hints,
                 size_t n_hints, xmlDocPtr *doc, xb_error *err);
 
+/* The schema for the file at path: given (when not NULL, it must exist), else the file called name in
+ * path's folder, else fallback (the source tree's copy). XB_EINPUT naming the places looked at. */
+int xb_xml_find_schema(const char *path, const char *given, const char *name, const char *fallback, char *out,
+                       size_t cap, xb_error *err);
+
 /* The text of attribute name of node (NULL if absent); the caller frees it with xmlFree. */
 char *xb_xml_attr(const xmlNode *node, const char *name);
 
