@@ -225,6 +225,28 @@ int main(void)
     xb_circuit_free(&circ);
     free(pred), free(labels), free(za), free(zb);
 
+    /* A batch's failures land at its inputs' places in the forward call, not at the start. */
+    {
+        xb_pool bp = {.chip = c, .dev = &dev, .o = po};
+        unsigned char flags[10] = {0};
+        bp.failed = flags;
+        bp.failed_cap = sizeof flags;
+        const xb_layer_map *L0 = &c->layers[0];
+        double *V0 = malloc(3 * L0->rows * sizeof *V0), *I0 = malloc(L0->n_row_tiles * 3 * L0->cols * sizeof *I0);
+        xb_behav_layer_rows(b, 0, X, 3, NULL, V0, &err);
+        CHECK(xb_pool_layer_currents(&bp, 0, 5, V0, 3, I0, &err) == XB_OK, "batch at offset 5: %s", err.msg);
+        int outside = 0, inside = 0;
+        for (size_t k = 0; k < sizeof flags; k++) {
+            if (k >= 5 && k < 8)
+                inside += flags[k];
+            else
+                outside += flags[k];
+        }
+        CHECK(inside > 0 && outside == 0, "failures of inputs 5..7 flagged at 5..7: %d inside, %d outside", inside,
+              outside);
+        free(V0), free(I0);
+    }
+
     /* The linear mode's exact sample: seeded, random, ascending, without repeats. */
     size_t p1[10], p2[10], p3[10];
     xb_pool_linear_sample(100, 10, 7, 0, p1, &err);

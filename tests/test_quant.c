@@ -7,6 +7,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "check.h"
+#include "chip.h"
 #include "error.h"
 #include "quant.h"
 
@@ -171,6 +172,41 @@ static void test_uniform(void)
     CHECK(xb_levelset_parse("uniform:1", &u, &err) == XB_EINPUT && strstr(err.msg, "2..65536"),
           "uniform:1 is refused: %s", err.msg);
     CHECK(xb_levelset_parse("uniform:x", &u, &err) == XB_EINPUT, "uniform:x is refused");
+}
+
+/* Asymmetric levels of data of one sign still hold 0: the range widens to include it. */
+static void test_abits_one_sign(void)
+{
+    xb_levelset *a = NULL, *m = NULL;
+    xb_error err = {0};
+    double x[3] = {0.2, 0.5, 1.0};
+    CHECK(xb_levelset_parse("abits:2", &a, &err) == XB_OK, "abits:2 parses: %s", err.msg);
+    CHECK(a && xb_levelset_affine_materialize(a, x, 3, &m, &err) == XB_OK, "materialize: %s", err.msg);
+    if (m) {
+        double want[4] = {0, 1.0 / 3, 2.0 / 3, 1};
+        CHECK(m->n == 4, "4 levels, got %zu", m->n);
+        for (size_t i = 0; i < 4 && i < m->n; i++)
+            CHECK_REL(m->levels[i], want[i], 1e-15, "abits:2 on [0.2, 1]");
+    }
+    xb_levelset_free(&a);
+    xb_levelset_free(&m);
+}
+
+/* A level list longer than any fixed buffer reaches the parser whole, for every layer. */
+static void test_long_spec(void)
+{
+    char spec[4096];
+    size_t at = (size_t)snprintf(spec, sizeof spec, "levels:");
+    for (int i = 0; i < 100; i++)
+        at += (size_t)snprintf(spec + at, sizeof spec - at, "%s%.6f", i ? "," : "", -1 + 2.0 * i / 99);
+    xb_levelset *ls[2] = {0};
+    xb_error err = {0};
+    CHECK(strlen(spec) > 900, "the spec is long (%zu characters)", strlen(spec));
+    CHECK(xb_levelsets_parse(spec, 2, NULL, ls, NULL, 0, &err) == XB_OK, "long spec parses: %s", err.msg);
+    CHECK(ls[0] && ls[1] && ls[0]->n == 100 && ls[1]->n == 100, "100 levels on both layers, got %zu",
+          ls[0] ? ls[0]->n : 0);
+    xb_levelset_free(&ls[0]);
+    xb_levelset_free(&ls[1]);
 }
 
 static void test_normalization(void)
@@ -552,6 +588,8 @@ int main(void)
     test_paper_sets();
     test_bits();
     test_uniform();
+    test_long_spec();
+    test_abits_one_sign();
     test_normalization();
     test_affine();
     test_abits();

@@ -57,6 +57,40 @@ check "a fresh run gives the same numbers" -- same_numbers "$tmp/points.before" 
 sed 's/values="0 1.5"/values="0 2"/' "$tmp/ideal.xml" >"$tmp/ideal3.xml"
 expect 0 '2 points \(1 computed' -- "$XB" run -q "$tmp/ideal3.xml" -o "$tmp/r1"
 
+# Finished points are reused only while the files they read are unchanged: an edited device file
+# recomputes the points that use it.
+src=$(cd "$(dirname "$0")/.." && pwd)
+sed -e "s|<mosfet_model_file>nmos_l1.lib<|<mosfet_model_file>$src/models/nmos_l1.lib<|" \
+    -e "s|<rram_model_file>rram.lib<|<rram_model_file>$src/models/rram.lib<|" "$src/models/hfo2_1t1r.xml" >"$tmp/dev.xml"
+cat >"$tmp/device.xml" <<'XML'
+<?xml version="1.0"?>
+<testbench name="device" version="1">
+  <dataset name="data" calib="20"/>
+  <network hidden="4" epochs="30" batch="4" lr="0.1" seed="3"/>
+  <device file="dev.xml"/>
+  <chip tile="8x8" program="exact"/>
+  <sweep>
+    <axis param="montecarlo.seed" values="1 2"/>
+  </sweep>
+  <output>
+  </output>
+</testbench>
+XML
+expect 0 '2 points \(2 computed' -- "$XB" run -q "$tmp/device.xml" -o "$tmp/d1"
+expect 0 '2 points \(0 computed' -- "$XB" run -q "$tmp/device.xml" -o "$tmp/d1"
+sed -i 's|<sigma_d2d>0.03<|<sigma_d2d>0.3<|' "$tmp/dev.xml"
+expect 0 '2 points \(2 computed' -- "$XB" run -q "$tmp/device.xml" -o "$tmp/d1"
+# The example point is computed again when its example folder is gone, and when its example changes.
+rm -r "$tmp/d1/example"
+expect 0 '2 points \(1 computed' -- "$XB" run -q "$tmp/device.xml" -o "$tmp/d1"
+check "example netlist written again" -- test -s "$tmp/d1/example/L1_T0_0.cir"
+sed 's|</output>|  <example layer="2"/>\n  </output>|' "$tmp/device.xml" >"$tmp/device2.xml"
+expect 0 '2 points \(1 computed' -- "$XB" run -q "$tmp/device2.xml" -o "$tmp/d1"
+check "the example of layer 2" -- test -s "$tmp/d1/example/L2_T0_0.cir"
+sed 's|</output>|  <example layer="3"/>\n  </output>|' "$tmp/device.xml" >"$tmp/device3.xml"
+expect 2 'device3.xml:[0-9]+: element <example>: layer 3; point 1.s network has 2 layers' -- \
+    "$XB" run -q "$tmp/device3.xml" -o "$tmp/d3"
+
 # The circuit: IGVVA-programmed device levels, ngspice on every input, the example folder.
 cat >"$tmp/circuit.xml" <<'XML'
 <?xml version="1.0"?>

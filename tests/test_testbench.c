@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "mc.h"
 #include "mlp.h"
 #include "testbench.h"
 
@@ -145,13 +146,13 @@ static void test_layers_mask(void)
 {
     unsigned long long m;
     xb_error err = {0};
-    CHECK(xb_tb_layers_mask("all", 3, &m, &err) == XB_OK && m == 7, "all of 3");
-    CHECK(xb_tb_layers_mask("first", 3, &m, &err) == XB_OK && m == 1, "first");
-    CHECK(xb_tb_layers_mask("last", 3, &m, &err) == XB_OK && m == 4, "last");
-    CHECK(xb_tb_layers_mask("1+3", 3, &m, &err) == XB_OK && m == 5, "1+3");
-    CHECK(xb_tb_layers_mask("4", 3, &m, &err) == XB_EINPUT && strstr(err.msg, "3 layers"), "layer 4 of 3: %s", err.msg);
-    CHECK(xb_tb_layers_mask("1+", 3, &m, &err) == XB_EINPUT, "dangling +");
-    CHECK(xb_tb_layers_mask("0", 3, &m, &err) == XB_EINPUT, "layer 0");
+    CHECK(xb_layers_parse("all", 3, &m, &err) == XB_OK && m == 7, "all of 3");
+    CHECK(xb_layers_parse("first", 3, &m, &err) == XB_OK && m == 1, "first");
+    CHECK(xb_layers_parse("last", 3, &m, &err) == XB_OK && m == 4, "last");
+    CHECK(xb_layers_parse("1+3", 3, &m, &err) == XB_OK && m == 5, "1+3");
+    CHECK(xb_layers_parse("4", 3, &m, &err) == XB_EINPUT && strstr(err.msg, "3 layers"), "layer 4 of 3: %s", err.msg);
+    CHECK(xb_layers_parse("1+", 3, &m, &err) == XB_EINPUT, "dangling +");
+    CHECK(xb_layers_parse("0", 3, &m, &err) == XB_EINPUT, "layer 0");
 }
 
 #define HEAD "<?xml version=\"1.0\"?>\n<testbench name=\"t\">\n"

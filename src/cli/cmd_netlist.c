@@ -190,7 +190,7 @@ static int run(int argc, char **argv)
         goto done;
     /* The same inputs through the library driver, in a worker process. */
     xb_pool pool = {.chip = chip, .dev = &dev, .o = po, .label = "netlist"};
-    if ((rc = xb_pool_layer_currents(&pool, l, V, n_inputs, I, &err)))
+    if ((rc = xb_pool_layer_currents(&pool, l, 0, V, n_inputs, I, &err)))
         goto done;
     size_t r0, nr, c0, nc;
     xb_chip_tile_bounds(chip, l, rt, ct, &r0, &nr, &c0, &nc);

@@ -136,13 +136,12 @@ int xb_levelset_affine_materialize(const xb_levelset *ls, const double *x, size_
         if (i == 0 || x[i] > hi)
             hi = x[i];
     }
-    if (!(lo < hi)) {
-        /* No spread to take a scale from: widen to include 0 (then every value is a level). */
-        lo = fmin(lo, 0.0);
-        hi = fmax(hi, 0.0);
-        if (!(lo < hi))
-            lo = -1.0, hi = 1.0;
-    }
+    /* The range always holds 0, so the zero point is a code and 0 a level (a weight of 0, an idle pair,
+     * stays exactly 0); data of one sign, or all equal, widen towards it. */
+    lo = fmin(lo, 0.0);
+    hi = fmax(hi, 0.0);
+    if (!(lo < hi))
+        lo = -1.0, hi = 1.0;
     xb_affine_quant q;
     int rc = xb_affine_init(lo, hi, bits, &q, err);
     if (rc)

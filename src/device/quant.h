@@ -97,7 +97,7 @@ int xb_levelset_device(const double *g, size_t n, xb_levelset **out, xb_error *e
 int xb_levelset_explicit(const double *levels, size_t n, xb_levelset **out, xb_error *err);
 
 /* Asymmetric b-bit quantization as a level set, bits in 1..16 ("abits:B"). The levels depend on the
- * data: for a layer whose (normalized) weights span [lo, hi] they are the 2^B values
+ * data: for a layer whose (normalized) weights span [lo, hi], widened to include 0, they are the 2^B values
  *   l_q = (q - zero_point) * scale,  q = 0 .. 2^B - 1,
  *   scale = (hi - lo) / (2^B - 1),   zero_point = round(-lo / scale)   (C round, half away from 0)
  * (xb_affine_init's parameters), so 0 is always a level and the levels reach past [lo, hi] by less
@@ -106,9 +106,8 @@ int xb_levelset_explicit(const double *levels, size_t n, xb_levelset **out, xb_e
  * quantize nearest-level like every other set. */
 int xb_levelset_affine(int bits, xb_levelset **out, xb_error *err);
 
-/* The levels of an "abits:B" set for the data x[n] (finite): [lo, hi] = [min x, max x]. A layer whose
- * values are all equal has no range of its own: [min(lo, 0), max(hi, 0)] is used, and [-1, 1] when every
- * value is 0, so the set stays defined and each value still lands on a level. *out is a new
+/* The levels of an "abits:B" set for the data x[n] (finite): [lo, hi] = [min(min x, 0), max(max x, 0)],
+ * and [-1, 1] when every value is 0, so the set stays defined and each value still lands on a level. *out is a new
  * materialized set (kind XB_LEVELS_AFFINE, n = 2^B, affine filled in) the caller frees. */
 int xb_levelset_affine_materialize(const xb_levelset *ls, const double *x, size_t n, xb_levelset **out,
                                    xb_error *err);

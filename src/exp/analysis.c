@@ -293,10 +293,8 @@ static void table_lead(const xb_analysis_ctx *a, const xb_tb_output *o, const xb
     for (int i = 0; i < o->n_by; i++) {
         char v[256];
         value_text(a, s, o->by[i], v, sizeof v);
-        if (strpbrk(v, ",\""))
-            fprintf(fp, "\"%s\",", v); /* level-set lists and hidden sizes hold commas */
-        else
-            fprintf(fp, "%s,", v);
+        xb_csv_field(fp, v); /* level-set lists and hidden sizes hold commas */
+        fputc(',', fp);
     }
     fprintf(fp, "%s,", xb_backend_name(s->backend));
 }

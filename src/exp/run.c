@@ -62,21 +62,6 @@ static unsigned long trial_seed(unsigned long seed, size_t trial)
     return (unsigned long)(z & 0xffffffffULL);
 }
 
-/* A CSV field: quoted when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *fp, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, fp);
-        return;
-    }
-    fputc('"', fp);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            fputc('"', fp);
-        fputc(*p, fp);
-    }
-    fputc('"', fp);
-}
 
 /* %.17g, or an empty field for a value that does not apply. */
 static void csv_num(FILE *fp, double v)
@@ -156,6 +141,13 @@ typedef struct run_ctx {
     xb_device dev;     /* the device of chip_key, overrides applied */
     xb_provenance prov;
     int render;
+    struct hash_entry {
+        char path[4096], sha256[65];
+    } *hashes;             /* SHA-256 of input files, each read once */
+    size_t n_hashes;
+    struct point_inputs {
+        char data[65], weights[65], device[65];
+    } in;                  /* what the current point reads, by content */
     size_t example_point; /* 0-based */
     const xb_tb_output *example;
     int any_spice;
@@ -163,6 +155,7 @@ typedef struct run_ctx {
 
 static void ctx_free(run_ctx *r)
 {
+    free(r->hashes);
     for (int i = 0; i < 2; i++) {
         xb_dataset_free(&r->data[i].train);
         xb_dataset_free(&r->data[i].test);
@@ -221,15 +214,81 @@ static xb_dataset head(const xb_dataset *d, size_t n)
 }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* Networks */
+/* Inputs by content: a finished point is reused only while the files it read are unchanged */
 
-static void network_key(const xb_tb_config *c, char *key, size_t len)
+/* SHA-256 of a file into out, computed once per run; "?" when it cannot be read (loading it fails
+ * later, with the reason). Copied out: the cache moves as it grows. */
+static void file_hash(run_ctx *r, const char *path, char out[65])
 {
-    if (c->weights[0]) {
-        snprintf(key, len, "weights=%s;activation=%d", c->weights, c->activation);
+    for (size_t i = 0; i < r->n_hashes; i++)
+        if (!strcmp(r->hashes[i].path, path)) {
+            memcpy(out, r->hashes[i].sha256, 65);
+            return;
+        }
+    xb_error ignored = {0};
+    if (xb_sha256_file(path, out, &ignored)) {
+        snprintf(out, 65, "?");
         return;
     }
-    size_t at = (size_t)snprintf(key, len, "train;dataset=%s;hidden=", c->dataset);
+    struct hash_entry *grown = realloc(r->hashes, (r->n_hashes + 1) * sizeof *grown);
+    if (!grown)
+        return;
+    r->hashes = grown;
+    snprintf(grown[r->n_hashes].path, sizeof grown[0].path, "%s", path);
+    memcpy(grown[r->n_hashes++].sha256, out, 65);
+}
+
+/* Append the hash of a file to joined (at most len characters in all). */
+static void add_hash(run_ctx *r, const char *path, char *joined, size_t len)
+{
+    char h[65];
+    file_hash(r, path, h);
+    size_t at = strlen(joined);
+    snprintf(joined + at, len > at ? len - at : 0, "%s", h);
+}
+
+static void hash_inputs(run_ctx *r, const xb_tb_config *c, struct point_inputs *in)
+{
+    char joined[4096] = "", folder[4096], img[4200], lab[4200];
+    xb_error ignored = {0};
+    if (!xb_dataset_resolve(c->dataset, folder, sizeof folder, &ignored))
+        for (int split = 0; split < 2; split++)
+            if (!xb_dataset_find_files(folder, split ? XB_SPLIT_TEST : XB_SPLIT_TRAIN, img, lab, sizeof img, &ignored)) {
+                add_hash(r, img, joined, sizeof joined);
+                add_hash(r, lab, joined, sizeof joined);
+            }
+    xb_sha256_hex(joined, strlen(joined), in->data);
+    /* Weights: every file of a comma list. */
+    joined[0] = '\0';
+    for (const char *p = c->weights; *p;) {
+        size_t len = strcspn(p, ",");
+        char path[4096];
+        snprintf(path, sizeof path, "%.*s", (int)(len < sizeof path ? len : sizeof path - 1), p);
+        add_hash(r, path, joined, sizeof joined);
+        p += len + (p[len] == ',');
+    }
+    xb_sha256_hex(joined, strlen(joined), in->weights);
+    /* The device file and the model files it names (or the testbench's overrides). */
+    xb_device d;
+    joined[0] = '\0';
+    if (!xb_device_load(c->device_file, NULL, &d, &ignored)) {
+        add_hash(r, c->device_file, joined, sizeof joined);
+        add_hash(r, c->mosfet_file[0] ? c->mosfet_file : d.mosfet_model_file, joined, sizeof joined);
+        add_hash(r, c->rram_file[0] ? c->rram_file : d.rram_model_file, joined, sizeof joined);
+    }
+    xb_sha256_hex(joined, strlen(joined), in->device);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Networks */
+
+static void network_key(const xb_tb_config *c, const struct point_inputs *in, char *key, size_t len)
+{
+    if (c->weights[0]) {
+        snprintf(key, len, "weights=%s;sha=%s;activation=%d", c->weights, in->weights, c->activation);
+        return;
+    }
+    size_t at = (size_t)snprintf(key, len, "train;dataset=%s;sha=%s;hidden=", c->dataset, in->data);
     for (int i = 0; i < c->n_hidden && at < len; i++)
         at += (size_t)snprintf(key + at, len - at, "%s%zu", i ? "," : "", c->hidden[i]);
     if (at < len)
@@ -242,7 +301,7 @@ static void network_key(const xb_tb_config *c, char *key, size_t len)
 static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *train, xb_mlp **out)
 {
     char key[8400];
-    network_key(c, key, sizeof key);
+    network_key(c, &r->in, key, sizeof key);
     if (r->net && !strcmp(key, r->net_key)) {
         *out = r->net;
         return XB_OK;
@@ -339,7 +398,7 @@ static int levels_spec(const xb_tb_config *c, int n_layers, char *spec, size_t l
         const char *s = "none";
         for (int i = 0; i < c->n_levels; i++) {
             unsigned long long mask;
-            int rc = xb_tb_layers_mask(c->levels[i].layers, n_layers, &mask, err);
+            int rc = xb_layers_parse(c->levels[i].layers, n_layers, &mask, err);
             if (rc)
                 return xb_error_prefix(err, "levels %s", c->levels[i].id);
             if (mask >> l & 1)
@@ -444,7 +503,7 @@ static int plan(run_ctx *r)
         char param[128];
         for (int i = 0; i < c.n_levels; i++) {
             xb_levelset *ls = NULL;
-            if (xb_tb_layers_mask(c.levels[i].layers, n_layers, &mask, r->err) ||
+            if (xb_layers_parse(c.levels[i].layers, n_layers, &mask, r->err) ||
                 (strcmp(c.levels[i].spec, "device") && xb_levelset_parse(c.levels[i].spec, &ls, r->err))) {
                 snprintf(param, sizeof param, "%s.%s", c.levels[i].id, ls ? "layers" : "spec");
                 xb_tb_where(tb, k, param, where, sizeof where);
@@ -453,11 +512,15 @@ static int plan(run_ctx *r)
             xb_levelset_free(&ls);
         }
         for (int i = 0; i < c.n_perturb; i++)
-            if (xb_tb_layers_mask(c.perturb[i].layers, n_layers, &mask, r->err)) {
+            if (xb_layers_parse(c.perturb[i].layers, n_layers, &mask, r->err)) {
                 snprintf(param, sizeof param, "%s.layers", c.perturb[i].id);
                 xb_tb_where(tb, k, param, where, sizeof where);
                 return xb_error_prefix(r->err, "%s: point %zu, perturbation %s", where, k + 1, c.perturb[i].id);
             }
+        if (r->example && k == r->example_point && r->example->layer > (size_t)n_layers)
+            return xb_fail(r->err, XB_EINPUT, "%s:%d: element <example>: layer %zu; point %zu's network has %d layer%s",
+                           xb_tb_path(tb), r->example->line, r->example->layer, k + 1, n_layers,
+                           n_layers == 1 ? "" : "s");
         r->any_spice |= (c.backends & XB_BACKEND_SPICE) != 0;
     }
     return XB_OK;
@@ -466,13 +529,14 @@ static int plan(run_ctx *r)
 /* ------------------------------------------------------------------------------------------------ */
 /* The state folder: one file per finished point, named by a hash of its configuration */
 
-static void config_text(const xb_tb_config *c, char *buf, size_t len)
+static void config_text(const xb_tb_config *c, const struct point_inputs *in, char *buf, size_t len)
 {
-    size_t at = (size_t)snprintf(buf, len, "xbarsim %s state 2|%s|%zu|%zu|", XB_VERSION, c->dataset, c->images, c->calib);
+    size_t at = (size_t)snprintf(buf, len, "xbarsim %s state 3|%s|%s|%zu|%zu|", XB_VERSION, c->dataset, in->data,
+                                 c->images, c->calib);
     char key[8400];
-    network_key(c, key, sizeof key);
+    network_key(c, in, key, sizeof key);
 #define PUT(...) at += (size_t)snprintf(buf + (at < len ? at : len), at < len ? len - at : 0, __VA_ARGS__)
-    PUT("%s|%s;%.17g;%.17g;%.17g;%.17g;%.17g;%.17g;%s;%s;%s|", key, c->device_file, c->v_read_V, c->vg_read_V,
+    PUT("%s|%s;%s;%.17g;%.17g;%.17g;%.17g;%.17g;%.17g;%s;%s;%s|", key, c->device_file, in->device, c->v_read_V, c->vg_read_V,
         c->sigma_d2d, c->p_stuck_lrs, c->p_stuck_hrs, c->sigma_c2c, c->mosfet_file, c->mosfet_model, c->rram_file);
     PUT("%s;%d;%d;%zux%zu;%d|", c->norm, c->single_ended, c->digital_bias, c->tile_rows, c->tile_cols, c->program);
     for (int i = 0; i < c->n_levels; i++)
@@ -489,22 +553,33 @@ static void config_text(const xb_tb_config *c, char *buf, size_t len)
 #undef PUT
 }
 
-static void point_file(const run_ctx *r, const xb_tb_config *c, char *path, size_t len, const char *suffix)
+/* The example point's state also depends on what its example draws. */
+static void example_text(const run_ctx *r, char *buf, size_t len)
+{
+    const xb_tb_output *e = r->example;
+    snprintf(buf, len, "|example %zu %zu %zu %zu", e ? e->layer : 1, e ? e->row_tile : 0, e ? e->col_tile : 0,
+             e ? e->input : 0);
+}
+
+static void point_file(const run_ctx *r, size_t k, const xb_tb_config *c, char *path, size_t len, const char *suffix)
 {
     char text[32768], hex[65];
-    config_text(c, text, sizeof text);
+    config_text(c, &r->in, text, sizeof text);
+    if (k == r->example_point)
+        example_text(r, text + strlen(text), sizeof text - strlen(text));
     xb_sha256_hex(text, strlen(text), hex);
     snprintf(path, len, "%s/points/%.24s%s", r->state, hex, suffix);
 }
 
-static int write_point_state(const char *path, const xb_tb_config *c, const point_result *pr, xb_error *err)
+static int write_point_state(const char *path, const xb_tb_config *c, const struct point_inputs *in,
+                             const point_result *pr, xb_error *err)
 {
     xb_atomic_file f;
     int rc = xb_atomic_open(&f, path, err);
     if (rc)
         return rc;
     char text[32768];
-    config_text(c, text, sizeof text);
+    config_text(c, in, text, sizeof text);
     fprintf(f.fp, "# %s\n%s\n", text, state_header);
     for (size_t t = 0; t < pr->trials; t++) {
         const trial_result *tr = &pr->t[t];
@@ -589,12 +664,6 @@ static int read_point_state(const char *path, point_result *pr, xb_error *err)
 /* ------------------------------------------------------------------------------------------------ */
 /* The example folder: one tile's netlist, and the circuit's pictures */
 
-static int cmp_double(const void *p, const void *q)
-{
-    double a = *(const double *)p, b = *(const double *)q;
-    return (a > b) - (a < b);
-}
-
 static int example_programming(run_ctx *r, const xb_program_result *pr, const xb_chip *chip, xb_error *err)
 {
     char dir[4300], path[4400];
@@ -606,38 +675,12 @@ static int example_programming(run_ctx *r, const xb_program_result *pr, const xb
         rc = xb_igvva_write_pulse_hist_csv(path, pr->res, pr->n_programmed, err);
     if (rc || !pr->grouped)
         return rc;
-    if ((rc = join_path(path, sizeof path, dir, "cdf.csv", err)) || (rc = xb_igvva_write_cdf_csv(path, pr->i_trg_A, pr->res, pr->n_programmed, err)))
+    if ((rc = join_path(path, sizeof path, dir, "cdf.csv", err)) ||
+        (rc = xb_igvva_write_cdf_csv(path, pr->i_trg_A, pr->res, pr->n_programmed, err)))
         return rc;
     /* The picture device engineers know: per level, the CDF of the final verify reads. */
-    xb_figure *fig = xb_figure_new("cdf-read-currents", "Programmed read currents per level (IGVVA)",
-                                   "read current (uA)", "cumulative probability");
-    if (!fig)
-        return xb_fail(err, XB_ENOMEM, "out of memory");
-    size_t n = pr->n_programmed;
-    double *x = malloc((n ? n : 1) * sizeof *x), *y = malloc((n ? n : 1) * sizeof *y);
-    if (!x || !y)
-        rc = xb_fail(err, XB_ENOMEM, "out of memory");
-    for (int g = 0; !rc && g < pr->stats.n_groups; g++) {
-        double trg = pr->stats.group[g].i_trg_A;
-        size_t m = 0;
-        for (size_t k = 0; k < n; k++)
-            if (pr->i_trg_A[k] == trg)
-                x[m++] = pr->res[k].i_read_A * 1e6;
-        qsort(x, m, sizeof *x, cmp_double);
-        for (size_t k = 0; k < m; k++)
-            y[k] = (double)(k + 1) / (double)m;
-        char label[64];
-        snprintf(label, sizeof label, "%.4g uA (%zu cells)", trg * 1e6, m);
-        rc = xb_figure_add(fig, label, XB_PLOT_STEPS, x, y, NULL, NULL, m);
-    }
-    if (!rc) {
-        snprintf(dir, sizeof dir, "%s/example/plots", r->out);
-        rc = xb_figure_write(fig, dir, r->render, err);
-    }
-    free(x);
-    free(y);
-    xb_figure_free(&fig);
-    return rc;
+    snprintf(dir, sizeof dir, "%s/example/plots", r->out);
+    return xb_igvva_write_cdf_plot(dir, "cdf-read-currents", pr->i_trg_A, pr->res, pr->n_programmed, r->render, err);
 }
 
 static int example_circuit(run_ctx *r, const xb_circuit *circ, xb_error *err)
@@ -710,12 +753,16 @@ static int example_netlist(run_ctx *r, const xb_tb_config *c, const xb_chip *chi
     const xb_tb_output *e = r->example;
     int l = e ? (int)e->layer - 1 : 0;
     size_t rt = e ? e->row_tile : 0, ct = e ? e->col_tile : 0, input = e ? e->input : 0;
+    /* plan() checked the layer; the tiles and images are known only now. */
     if (l >= chip->n_layers || rt >= chip->layers[l].n_row_tiles || ct >= chip->layers[l].n_col_tiles ||
         input >= test->n)
-        return xb_fail(err, XB_EINPUT, "%s:%d: element <example>: layer %d tile (%zu, %zu) input %zu does not exist; the "
-                       "network has %d layers, layer %d has %zu x %zu tiles, %zu test images", xb_tb_path(r->tb),
-                       e ? e->line : 1, l + 1, rt, ct, input, chip->n_layers, l + 1, chip->layers[l < chip->n_layers ? l : 0].n_row_tiles,
-                       chip->layers[l < chip->n_layers ? l : 0].n_col_tiles, test->n);
+        return xb_fail(err, XB_EINPUT, "%s:%d: element <example>: tile (%zu, %zu) of layer %d, test image %zu: layer %d "
+                       "has %zu x %zu tiles (row tiles 0..%zu, column tiles 0..%zu) and there are %zu test images",
+                       xb_tb_path(r->tb), e ? e->line : 1, rt, ct, l + 1, input, l + 1,
+                       chip->layers[l < chip->n_layers ? l : 0].n_row_tiles,
+                       chip->layers[l < chip->n_layers ? l : 0].n_col_tiles,
+                       chip->layers[l < chip->n_layers ? l : 0].n_row_tiles - 1,
+                       chip->layers[l < chip->n_layers ? l : 0].n_col_tiles - 1, test->n);
     const xb_layer_map *L = &chip->layers[l];
     double *V = malloc(L->rows * sizeof *V);
     if (!V)
@@ -794,7 +841,7 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
         if (c->perturb[i].model.kind == XB_PERTURB_NONE)
             continue;
         lp[n_lp].model = c->perturb[i].model;
-        if ((rc = xb_tb_layers_mask(c->perturb[i].layers, m->n_layers, &lp[n_lp].layers, err)))
+        if ((rc = xb_layers_parse(c->perturb[i].layers, m->n_layers, &lp[n_lp].layers, err)))
             goto done;
         n_lp++;
     }
@@ -914,7 +961,7 @@ static void write_columns_header(FILE *fp, const xb_tb *tb)
 {
     for (size_t c = 0; c < xb_tb_n_columns(tb); c++) {
         fputc(',', fp);
-        csv_field(fp, xb_tb_column(tb, c));
+        xb_csv_field(fp, xb_tb_column(tb, c));
     }
 }
 
@@ -922,7 +969,7 @@ static void write_columns(FILE *fp, const xb_tb *tb, size_t k)
 {
     for (size_t c = 0; c < xb_tb_n_columns(tb); c++) {
         fputc(',', fp);
-        csv_field(fp, xb_tb_value(tb, k, c));
+        xb_csv_field(fp, xb_tb_value(tb, k, c));
     }
 }
 
@@ -945,7 +992,7 @@ static int write_points_csv(run_ctx *r, const point_result *pr, xb_error *err)
             for (int b = 0; b < N_BACKENDS; b++)
                 a[b] = tr->correct[b] / n;
             fprintf(f.fp, "%zu,", k + 1);
-            csv_field(f.fp, xb_tb_grid(tb, k));
+            xb_csv_field(f.fp, xb_tb_grid(tb, k));
             fprintf(f.fp, ",%zu,%lu", t, tr->seed);
             write_columns(f.fp, tb, k);
             fprintf(f.fp, ",%zu,%zu,%zu,%zu", pr[k].synapses, pr[k].layers, pr[k].neurons, pr[k].images);
@@ -1051,7 +1098,7 @@ static int write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_
     for (size_t i = 0; i < n; i++) {
         const xb_summary_row *s = &rows[i];
         fprintf(f.fp, "%zu,", s->point + 1);
-        csv_field(f.fp, xb_tb_grid(tb, s->point));
+        xb_csv_field(f.fp, xb_tb_grid(tb, s->point));
         write_columns(f.fp, tb, s->point);
         fprintf(f.fp, ",%.17g,%.17g,%.17g,%s,%lu,%zu,%zu", s->synapses, s->layers, s->neurons,
                 xb_backend_name(s->backend), s->seed, s->trials, s->images);
@@ -1226,16 +1273,23 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
         if ((rc = xb_tb_config_of(tb, k, o->quick, &c, err)))
             break;
         char path[4400];
-        point_file(&r, &c, path, sizeof path, ".csv");
+        hash_inputs(&r, &c, &r.in);
+        point_file(&r, k, &c, path, sizeof path, ".csv");
         if (c.backends & XB_BACKEND_SPICE)
-            point_file(&r, &c, pred_paths[k], sizeof pred_paths[k], "-predictions.csv");
-        if (xb_is_file(path) && (!pred_paths[k][0] || xb_is_file(pred_paths[k]))) {
+            point_file(&r, k, &c, pred_paths[k], sizeof pred_paths[k], "-predictions.csv");
+        /* The example point is computed again when its example folder is gone. */
+        char deck[4400];
+        const xb_tb_output *e = r.example;
+        snprintf(deck, sizeof deck, "%s/example/L%zu_T%zu_%zu.cir", r.out, e ? e->layer : 1, e ? e->row_tile : 0,
+                 e ? e->col_tile : 0);
+        int example_ok = k != r.example_point || xb_is_file(deck);
+        if (example_ok && xb_is_file(path) && (!pred_paths[k][0] || xb_is_file(pred_paths[k]))) {
             rc = read_point_state(path, &pr[k], err);
             pr[k].seed = c.seed;
             continue;
         }
         double t0 = xb_now();
-        if ((rc = eval_point(&r, k, &c, &pr[k], pred_paths[k])) || (rc = write_point_state(path, &c, &pr[k], err)))
+        if ((rc = eval_point(&r, k, &c, &pr[k], pred_paths[k])) || (rc = write_point_state(path, &c, &r.in, &pr[k], err)))
             break;
         pr[k].seed = c.seed;
         n_computed++;

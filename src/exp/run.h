@@ -13,7 +13,8 @@
 //   state/          finished points (one file each, named by a hash of the point's configuration) and
 //                   trained networks: a run that stops resumes where it stopped, and a changed
 //                   testbench recomputes only the points whose configuration changed
-// Every file is written under a temporary name and renamed when complete.
+// Every data file is written under a temporary name and renamed when complete (gnuplot draws the pictures
+// from the data and scripts beside them).
 #ifndef XB_RUN_H
 #define XB_RUN_H
 

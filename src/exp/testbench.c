@@ -13,6 +13,7 @@
 #include <libxml/tree.h>
 
 #include "fileio.h"
+#include "mc.h"
 #include "mlp.h"
 #include "xmlcheck.h"
 
@@ -824,40 +825,13 @@ static int check_layers_form(cfg_reader *r, const char *key, char *out, size_t l
         return rc;
     unsigned long long mask;
     xb_error tmp = {0};
-    if (xb_tb_layers_mask(out, 64, &mask, &tmp)) {
+    if (xb_layers_parse(out, 64, &mask, &tmp)) {
         const setting *s = get(r, key, "layers");
         return bad_value(r, s, "allowed: all, first, last, or layer numbers joined by '+', e.g. 1 or 1+2");
     }
     return XB_OK;
 }
 
-int xb_tb_layers_mask(const char *sel, int n_layers, unsigned long long *mask, xb_error *err)
-{
-    *mask = 0;
-    if (n_layers < 1 || n_layers > 64)
-        return xb_fail(err, XB_EINPUT, "a network of %d layers", n_layers);
-    if (!strcmp(sel, "all")) {
-        *mask = n_layers == 64 ? ~0ULL : (1ULL << n_layers) - 1;
-        return XB_OK;
-    }
-    if (!strcmp(sel, "first") || !strcmp(sel, "last")) {
-        *mask = 1ULL << (sel[0] == 'f' ? 0 : n_layers - 1);
-        return XB_OK;
-    }
-    const char *p = sel;
-    while (*p) {
-        char *end;
-        long k = strtol(p, &end, 10);
-        if (end == p || k < 1 || (*end && *end != '+') || (*end == '+' && !end[1]))
-            return xb_fail(err, XB_EINPUT, "layers '%s': allowed: all, first, last, or numbers joined by '+'", sel);
-        if (k > n_layers)
-            return xb_fail(err, XB_EINPUT, "layers '%s': the network has %d layer%s; allowed: 1..%d, all, first, last",
-                           sel, n_layers, n_layers == 1 ? "" : "s", n_layers);
-        *mask |= 1ULL << (k - 1);
-        p = *end ? end + 1 : end;
-    }
-    return *mask ? XB_OK : xb_fail(err, XB_EINPUT, "layers '%s': empty", sel);
-}
 
 static int read_hidden(cfg_reader *r, xb_tb_config *c)
 {

@@ -137,10 +137,6 @@ void xb_tb_where(const xb_tb *tb, size_t k, const char *param, char *buf, size_t
 size_t xb_tb_n_outputs(const xb_tb *tb);
 const xb_tb_output *xb_tb_output_at(const xb_tb *tb, size_t i);
 
-/* Layer selector -> bit mask (bit l: layer l+1): "all", "first", "last", or 1-based numbers joined by
- * '+', e.g. "1+3". XB_EINPUT if a layer does not exist. */
-int xb_tb_layers_mask(const char *sel, int n_layers, unsigned long long *mask, xb_error *err);
-
 /* "ideal" / "behavioral" / "spice" for one XB_BACKEND_* bit. */
 const char *xb_backend_name(unsigned backend);
 

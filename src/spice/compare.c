@@ -63,10 +63,10 @@ double xb_tile_error_percentile(const xb_tile_error *t, double q)
     return t->max;
 }
 
-int xb_compare_source(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err)
+int xb_compare_source(void *ctx, int l, size_t first, const double *V, size_t n, double *I_rt, xb_error *err)
 {
     xb_circuit_compare *cc = ctx;
-    int rc = xb_pool_layer_currents(cc->pool, l, V, n, I_rt, err);
+    int rc = xb_pool_layer_currents(cc->pool, l, first, V, n, I_rt, err);
     if (rc)
         return rc;
     const xb_chip *c = cc->chip;

@@ -43,7 +43,7 @@ typedef struct xb_circuit_compare {
 
 int xb_compare_init(xb_circuit_compare *cc, xb_pool *pool, const xb_chip *chip, xb_error *err);
 void xb_compare_free(xb_circuit_compare *cc);
-int xb_compare_source(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+int xb_compare_source(void *ctx, int l, size_t first, const double *V, size_t n, double *I_rt, xb_error *err);
 
 /* Percentile q (0..1) of a tile's relative errors, from the histogram (bin upper edge). */
 double xb_tile_error_percentile(const xb_tile_error *t, double q);

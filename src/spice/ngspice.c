@@ -127,7 +127,9 @@ static int on_init_data(pvecinfoall info, int id, void *ud)
     s->n_vecs = info->veccount;
     s->vec_col = malloc((size_t)(info->veccount > 0 ? info->veccount : 1) * sizeof *s->vec_col);
     if (!s->vec_col) {
-        s->n_vecs = 0;
+        /* No map from vectors to columns: on_data cannot store this analysis's currents, so its points
+         * must not count as solved. */
+        s->n_vecs = -1;
         return 0;
     }
     for (int k = 0; k < info->veccount; k++) {
@@ -147,6 +149,8 @@ static int on_data(pvecvaluesall all, int count, int id, void *ud)
     (void)count, (void)id;
     xb_spice *s = ud;
     size_t k = s->base + s->points_done;
+    if (s->n_vecs < 0)
+        return 0; /* out of memory in on_init_data: the point is not done */
     if (s->i_cols && k < s->n_points && all->veccount == s->n_vecs)
         for (int v = 0; v < all->veccount; v++)
             if (s->vec_col[v] >= 0)
@@ -229,7 +233,10 @@ int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
     const char *tmp = getenv("TMPDIR");
     snprintf(scratch, sizeof scratch, "%s/xbarsim-init-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int moved = here >= 0 && mkdtemp(scratch) && chdir(scratch) == 0;
+    int made = here >= 0 && mkdtemp(scratch) != NULL;
+    int moved = made && chdir(scratch) == 0;
+    if (made && !moved)
+        rmdir(scratch);
     if (moved) {
         snprintf(guard, sizeof guard, "%s/.spiceinit", scratch);
         FILE *g = fopen(guard, "w");

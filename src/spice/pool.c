@@ -297,7 +297,8 @@ static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_
     return 0;
 }
 
-static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *failed,
+                                xb_error *err);
 
 int xb_pool_linear_sample(size_t n, size_t ns, unsigned long seed, int l, size_t *pick, xb_error *err)
 {
@@ -322,7 +323,8 @@ int xb_pool_linear_sample(size_t n, size_t ns, unsigned long seed, int l, size_t
 }
 
 /* Linear mode: transfer matrices from unit inputs, products for every input, an exact sample to check. */
-static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, xb_error *err)
+static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *failed,
+                                 xb_error *err)
 {
     const xb_chip *c = p->chip;
     const xb_layer_map *L = &c->layers[l];
@@ -334,16 +336,24 @@ static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, d
     double *Vs = malloc((ns ? ns : 1) * rows * sizeof *Vs);
     double *Is = malloc(L->n_row_tiles * (ns ? ns : 1) * cols * sizeof *Is);
     size_t *pick = malloc((ns ? ns : 1) * sizeof *pick);
+    unsigned char *fail = calloc(R > ns ? R : (ns ? ns : 1), 1);
     int rc = XB_OK;
-    if (!U || !T || !Vs || !Is || !pick) {
+    if (!U || !T || !Vs || !Is || !pick || !fail) {
         rc = xb_fail(err, XB_ENOMEM, "out of memory for transfer matrices");
         goto done;
     }
     for (size_t k = 0; k < R; k++)
         for (size_t i = k; i < rows; i += R)
             U[k * rows + i] = vr;
-    if ((rc = exact_layer_currents(p, l, U, R, T, err)))
+    if ((rc = exact_layer_currents(p, l, U, R, T, fail, err)))
         goto done;
+    for (size_t k = 0; k < R; k++)
+        if (fail[k]) {
+            /* Every input of the layer would inherit the bad column of the transfer matrix. */
+            rc = xb_fail(err, XB_ERUNTIME, "layer %d: the unit-input solve of local row %zu did not converge, so the "
+                         "transfer matrices cannot be extracted; use --spice-mode exact", l + 1, k);
+            goto done;
+        }
     for (size_t rt = 0; rt < L->n_row_tiles; rt++) {
         size_t r0, nr, c0, nc;
         xb_chip_tile_bounds(c, l, rt, 0, &r0, &nr, &c0, &nc);
@@ -358,8 +368,11 @@ static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, d
             goto done;
         for (size_t q = 0; q < ns; q++)
             memcpy(Vs + q * rows, V + pick[q] * rows, rows * sizeof *Vs);
-        if ((rc = exact_layer_currents(p, l, Vs, ns, Is, err)))
+        memset(fail, 0, ns);
+        if ((rc = exact_layer_currents(p, l, Vs, ns, Is, fail, err)))
             goto done;
+        for (size_t q = 0; failed && q < ns; q++)
+            failed[pick[q]] |= fail[q];
         p->stats.linear_sampled += ns;
         for (size_t rt = 0; rt < L->n_row_tiles; rt++)
             for (size_t ct = 0; ct < L->n_col_tiles; ct++) {
@@ -381,17 +394,21 @@ static int linear_layer_currents(xb_pool *p, int l, const double *V, size_t n, d
             }
     }
 done:
-    free(U), free(T), free(Vs), free(Is), free(pick);
+    free(U), free(T), free(Vs), free(Is), free(pick), free(fail);
     return rc;
 }
 
-int xb_pool_layer_currents(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err)
+int xb_pool_layer_currents(void *ctx, int l, size_t first, const double *V, size_t n, double *I_rt, xb_error *err)
 {
     xb_pool *p = ctx;
-    return p->o.linear ? linear_layer_currents(p, l, V, n, I_rt, err) : exact_layer_currents(p, l, V, n, I_rt, err);
+    /* Failed solves are flagged at the inputs' places in the whole forward call. */
+    unsigned char *failed = p->failed && first + n <= p->failed_cap ? p->failed + first : NULL;
+    return p->o.linear ? linear_layer_currents(p, l, V, n, I_rt, failed, err)
+                       : exact_layer_currents(p, l, V, n, I_rt, failed, err);
 }
 
-static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, xb_error *err)
+static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *failed,
+                                xb_error *err)
 {
     const xb_layer_map *L = &p->chip->layers[l];
     size_t chunk = p->o.chunk ? p->o.chunk : 250;
@@ -438,6 +455,9 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
     worker *wk = calloc((size_t)jobs, sizeof *wk);
     int res[2];
     int rc = XB_OK, live = 0, next_index = 0;
+    size_t lost = 0; /* in this call: the restart budget is per layer call */
+    for (int i = 0; wk && i < jobs; i++)
+        wk[i].cmd_fd = -1; /* slots never started hold no pipe (not stdin) */
     if (!wk || pipe(res) != 0) {
         rc = xb_fail(err, XB_ERUNTIME, "cannot set up worker pipes: %s", strerror(errno));
         goto done;
@@ -517,6 +537,7 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
                     snprintf(last_words, sizeof last_words, "worker %d exited with status %d", wk[i].index,
                              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
                 p->stats.workers_lost++;
+                lost++;
                 if (wk[i].unit >= 0) {
                     const unit *lu = &units[wk[i].unit];
                     /* The same unit ending worker after worker is no bad luck: say what its workers said. */
@@ -531,9 +552,9 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
                     p->stats.unit_retries++;
                     wk[i].unit = -1;
                 }
-                if (p->stats.workers_lost > max_restarts) {
-                    rc = xb_fail(err, XB_ERUNTIME, "%zu workers died; giving up; the last: %s (see the ngspice logs "
-                                 "in %s)", p->stats.workers_lost, last_words,
+                if (lost > max_restarts) {
+                    rc = xb_fail(err, XB_ERUNTIME, "%zu workers died in layer %d; giving up; the last: %s (see the "
+                                 "ngspice logs in %s)", lost, l + 1, last_words,
                                  p->o.log_dir[0] ? p->o.log_dir : "the run folder");
                     goto stop;
                 }
@@ -580,9 +601,8 @@ stop:
     sigaction(SIGPIPE, &old_sa, NULL);
     if (!rc) {
         memcpy(I_rt, cur, cur_bytes);
-        if (p->failed && p->failed_cap >= n)
-            for (size_t k = 0; k < n; k++)
-                p->failed[k] |= fail[k];
+        for (size_t k = 0; failed && k < n; k++)
+            failed[k] |= fail[k];
         p->stats.inputs_retried += hdr->inputs_retried;
         p->stats.inputs_failed += hdr->inputs_failed;
         if (hdr->peak_rss_kb > p->stats.peak_rss_kb)

@@ -56,14 +56,15 @@ typedef struct xb_pool {
     const xb_device *dev;
     xb_pool_options o;
     xb_pool_stats stats;
-    unsigned char *failed; /* per input of the current forward call: 1 if any of its solves failed */
+    unsigned char *failed; /* per input of the current forward call: 1 if any of its solves failed (input
+                              first + k of a batch is failed[first + k]) */
     size_t failed_cap;
     const char *label;     /* progress label */
 } xb_pool;
 
 /* A xb_tile_current_fn (behavioral.h): solve every tile of layer l for n inputs with row voltages V
  * (exactly, or through the extracted transfer matrices in the linear mode). */
-int xb_pool_layer_currents(void *pool, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+int xb_pool_layer_currents(void *pool, int l, size_t first, const double *V, size_t n, double *I_rt, xb_error *err);
 
 /* The inputs the linear mode re-solves exactly for layer l: ns of n (ns <= n), drawn without repeats by
  * gsl_rng_mt19937 seeded with seed + l, in ascending order. XB_ENOMEM or XB_OK. */

@@ -253,3 +253,18 @@ int xb_sha256_file(const char *path, char hex[65], xb_error *err)
     sha256_final(&c, hex);
     return XB_OK;
 }
+
+void xb_csv_field(FILE *fp, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, fp);
+        return;
+    }
+    fputc('"', fp);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            fputc('"', fp);
+        fputc(*p, fp);
+    }
+    fputc('"', fp);
+}

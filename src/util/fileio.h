@@ -24,6 +24,9 @@ int xb_atomic_commit(xb_atomic_file *f, xb_error *err);
 /* Close and remove the temporary (error paths); safe to call after commit. */
 void xb_atomic_abort(xb_atomic_file *f);
 
+/* Write s as one CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line break. */
+void xb_csv_field(FILE *fp, const char *s);
+
 /* Read a whole file into a malloc'd buffer (NUL-terminated for convenience; *len excludes the NUL).
  * Files larger than max_bytes are refused with XB_EINPUT. */
 int xb_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, xb_error *err);

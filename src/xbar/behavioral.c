@@ -19,6 +19,7 @@ struct xb_behav {
     void *source_ctx;
     double *Irt;                        /* n_row_tiles x CHUNK x cols from the source */
     int source_rc;
+    size_t batch_first;                 /* index of the current batch's first input in the forward call */
     xb_error *source_err;
 };
 
@@ -85,7 +86,7 @@ static void column_currents(xb_behav *b, int l, const double *V, size_t n, gsl_r
     int ncols = (int)L->cols, nrows = (int)L->rows;
     int external = b->source && !calibrating;
     if (external) {
-        b->source_rc = b->source(b->source_ctx, l, V, n, b->Irt, b->source_err);
+        b->source_rc = b->source(b->source_ctx, l, b->batch_first, V, n, b->Irt, b->source_err);
         if (b->source_rc)
             return;
     }
@@ -190,6 +191,7 @@ int xb_behav_layer_rows(xb_behav *b, int l, const double *X, size_t n, gsl_rng *
         return xb_fail(err, XB_EINPUT, "layer %d / %zu inputs out of range", l + 1, n);
     b->source_rc = XB_OK;
     b->source_err = err;
+    b->batch_first = 0;
     run_layers_until(b, X, n, rng, 0, NULL, l);
     if (b->source_rc)
         return b->source_rc;
@@ -281,6 +283,7 @@ int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, doubl
     b->source_err = err;
     for (size_t s = 0; s < n; s += CHUNK) {
         size_t nb = n - s < CHUNK ? n - s : CHUNK;
+        b->batch_first = s;
         run_layers(b, X + s * in, nb, rng, 0, z);
         if (b->source_rc) {
             free(z);

@@ -36,11 +36,13 @@ int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, doubl
 
 /* Where column currents come from. By default the model computes them (I = V.G, ideal wires); a
  * circuit solver can supply them instead: fill I_rt (n_row_tiles x n x cols, row tile by row tile) with
- * the column currents of each row tile of layer l for the n inputs' row voltages V (n x rows).
+ * the column currents of each row tile of layer l for the n inputs' row voltages V (n x rows). The
+ * forward pass works in batches: these n are inputs first .. first+n-1 of the call.
  * Non-zero return: the forward pass stops with that status (err filled). Everything after the column
  * currents (ADC per tile, partial sums, pair subtraction, scaling, activation) is shared. Calibration
  * of the ADC always uses the model's own currents. */
-typedef int (*xb_tile_current_fn)(void *ctx, int l, const double *V, size_t n, double *I_rt, xb_error *err);
+typedef int (*xb_tile_current_fn)(void *ctx, int l, size_t first, const double *V, size_t n, double *I_rt,
+                                  xb_error *err);
 void xb_behav_set_current_source(xb_behav *b, xb_tile_current_fn fn, void *ctx);
 
 /* Row voltages of layer l (n x rows, volts) for n network inputs (n <= 1024): earlier layers run through

@@ -59,9 +59,12 @@ int xb_levelsets_parse(const char *spec, int n_layers, const xb_device *d, xb_le
     const char *p = spec;
     for (int l = 0; l < n_layers && !rc; l++) {
         size_t len = strcspn(p, "/");
-        char tok[256];
-        snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), p);
-        rc = !strcmp(tok, "device") ? levelset_from_device(d, &ls[l], err) : xb_levelset_parse(tok, &ls[l], err);
+        char *tok = strndup(p, len); /* explicit level lists can be long */
+        if (!tok)
+            rc = xb_fail(err, XB_ENOMEM, "out of memory");
+        else
+            rc = !strcmp(tok, "device") ? levelset_from_device(d, &ls[l], err) : xb_levelset_parse(tok, &ls[l], err);
+        free(tok);
         if (n_spec > 1)
             p += len + (p[len] == '/');
     }
@@ -274,18 +277,10 @@ int xb_chip_quantize(xb_chip *c, const xb_levelset *const *ls, xb_error *err)
             continue;
         xb_layer_map *L = &c->layers[l];
         size_t n = L->rows * L->fan_out;
-        const xb_levelset *use = ls[l];
-        xb_levelset *own = NULL;
-        int rc = XB_OK;
-        if (use->kind == XB_LEVELS_AFFINE && use->n == 0) {
-            /* abits:B: this layer's levels from this layer's own normalized weights (bias rows too,
-             * since they share the layer's scale and its conductance range). */
-            rc = xb_levelset_affine_materialize(use, L->wn, n, &own, err);
-            use = own;
-        }
-        if (!rc)
-            rc = xb_quantize(use, none, L->wn, n, L->wn, NULL, NULL, err);
-        if (!rc && use->kind == XB_LEVELS_AFFINE) {
+        /* abits:B takes this layer's levels from its own normalized weights (bias rows too, since they
+         * share the layer's scale and its conductance range): xb_quantize builds them. */
+        int rc = xb_quantize(ls[l], none, L->wn, n, L->wn, NULL, NULL, err);
+        if (!rc && ls[l]->kind == XB_LEVELS_AFFINE) {
             /* The zero point is rounded so that 0 is a level, which can put the outermost level up to
              * scale/2 beyond [-1, 1], i.e. beyond the conductance range. Shrink the layer's normalized
              * weights into [-1, 1] and grow its weight scale by the same factor: every quantized weight
@@ -297,7 +292,6 @@ int xb_chip_quantize(xb_chip *c, const xb_levelset *const *ls, xb_error *err)
                 L->w_scale *= top;
             }
         }
-        xb_levelset_free(&own);
         if (rc)
             return xb_error_prefix(err, "quantizing layer %d onto %s", l + 1, ls[l]->name);
     }

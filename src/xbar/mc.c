@@ -7,6 +7,34 @@
 
 #include <gsl/gsl_cdf.h>
 
+int xb_layers_parse(const char *sel, int n_layers, unsigned long long *mask, xb_error *err)
+{
+    *mask = 0;
+    if (n_layers < 1 || n_layers > 64)
+        return xb_fail(err, XB_EINPUT, "a network of %d layers", n_layers);
+    if (!strcmp(sel, "all")) {
+        *mask = n_layers == 64 ? ~0ULL : (1ULL << n_layers) - 1;
+        return XB_OK;
+    }
+    if (!strcmp(sel, "first") || !strcmp(sel, "last")) {
+        *mask = 1ULL << (sel[0] == 'f' ? 0 : n_layers - 1);
+        return XB_OK;
+    }
+    const char *p = sel;
+    while (*p) {
+        char *end;
+        long k = strtol(p, &end, 10);
+        if (end == p || k < 1 || (*end && *end != '+') || (*end == '+' && !end[1]))
+            return xb_fail(err, XB_EINPUT, "layers '%s': allowed: all, first, last, or numbers joined by '+'", sel);
+        if (k > n_layers)
+            return xb_fail(err, XB_EINPUT, "layers '%s': the network has %d layer%s; allowed: 1..%d, all, first, last",
+                           sel, n_layers, n_layers == 1 ? "" : "s", n_layers);
+        *mask |= 1ULL << (k - 1);
+        p = *end ? end + 1 : end;
+    }
+    return *mask ? XB_OK : xb_fail(err, XB_EINPUT, "layers '%s': empty", sel);
+}
+
 int xb_layer_perturb_parse(const char *text, int n_layers, xb_layer_perturb *out, xb_error *err)
 {
     char spec[256];
@@ -19,21 +47,9 @@ int xb_layer_perturb_parse(const char *text, int n_layers, xb_layer_perturb *out
     int rc = xb_perturb_parse(spec, &out->model, err);
     if (rc)
         return rc;
-    out->layers = 0;
-    if (!at || !strcmp(at + 1, "all")) {
-        out->layers = n_layers >= 64 ? ~0ULL : (1ULL << n_layers) - 1;
-        return XB_OK;
-    }
-    const char *p = at + 1;
-    while (*p) {
-        char *end;
-        long k = strtol(p, &end, 10);
-        if (end == p || k < 1 || k > n_layers || (*end && *end != '+'))
-            return xb_fail(err, XB_EINPUT, "perturbation '%s': layers after '@' must be 'all' or numbers 1..%d "
-                           "joined by '+', e.g. @1 or @1+2", text, n_layers);
-        out->layers |= 1ULL << (k - 1);
-        p = *end ? end + 1 : end;
-    }
+    if (xb_layers_parse(at ? at + 1 : "all", n_layers, &out->layers, err))
+        return xb_fail(err, XB_EINPUT, "perturbation '%s': layers after '@' must be all, first, last or numbers 1..%d "
+                       "joined by '+', e.g. @1 or @1+2", text, n_layers);
     return XB_OK;
 }
 

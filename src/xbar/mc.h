@@ -18,7 +18,11 @@ typedef struct xb_layer_perturb {
     unsigned long long layers;
 } xb_layer_perturb;
 
-/* Parse "SPEC" or "SPEC@LAYERS" where LAYERS is "all", "1", "2", "1+3", ... (1-based). */
+/* Layer selector -> bit mask (bit l: layer l+1): "all", "first", "last", or 1-based numbers joined by
+ * '+', e.g. "1+3". XB_EINPUT if a layer does not exist or the selector is malformed. */
+int xb_layers_parse(const char *sel, int n_layers, unsigned long long *mask, xb_error *err);
+
+/* Parse "SPEC" or "SPEC@LAYERS" where LAYERS is a selector as xb_layers_parse reads it. */
 int xb_layer_perturb_parse(const char *text, int n_layers, xb_layer_perturb *out, xb_error *err);
 
 /* One trial's chip: start from base, apply the weight-domain models to the normalized weights of the
