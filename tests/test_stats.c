@@ -383,6 +383,14 @@ static void test_intervals(void)
     CHECK_REL(p, 0.036888425707049914, 1e-9, "McNemar chi2 p 30/15");
     xb_mcnemar(0, 0, &stat, &p);
     CHECK(stat == 0 && p == 1, "McNemar without discordant pairs: p = 1");
+    /* Two classifiers on the same inputs: input 1 only the first gets right, input 3 only the second. */
+    const int pa[4] = {0, 1, 2, 1}, pb[4] = {0, 2, 2, 0};
+    const unsigned char lab[4] = {0, 1, 2, 0};
+    xb_paired pair;
+    xb_paired_compare(pa, pb, lab, 4, &pair);
+    CHECK(pair.agree == 2 && pair.only_a == 1 && pair.only_b == 1 && pair.p == 1, "paired: agree %zu, %zu/%zu, p %g",
+          pair.agree, pair.only_a, pair.only_b, pair.p);
+    CHECK(xb_count_correct(pa, lab, 4) == 3 && xb_count_correct(pb, lab, 4) == 3, "correct counts");
 
     /* Monte Carlo summary: mean, sample std, Student-t 95% interval of the mean. */
     double v[5] = {1, 2, 3, 4, 5};

@@ -104,14 +104,6 @@ typedef struct eval_job {
     xb_pool_options pool;
 } eval_job;
 
-static size_t count_correct(const int *pred, const unsigned char *y, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += pred[i] == y[i];
-    return k;
-}
-
 static int write_trials(const char *dir, const double *acc, size_t trials, double acc_ideal, xb_error *err)
 {
     char path[4200];
@@ -148,7 +140,7 @@ static int write_trials(const char *dir, const double *acc, size_t trials, doubl
 static int write_run_json(const char *dir, const xb_provenance *prov, const xb_mlp *m, const eval_job *job,
                           const xb_class_result *r, int n_backends, const double *acc, size_t trials,
                           const char *levels, double seconds, const xb_circuit *circ,
-                          size_t mc_b, size_t mc_c, double mc_stat, double mc_p, xb_error *err)
+                          const xb_paired *pair, xb_error *err)
 {
     char path[4200], desc[256];
     snprintf(path, sizeof path, "%s/run.json", dir);
@@ -251,10 +243,10 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
             xb_json_object_end(&j);
         }
         xb_json_object_begin(&j, "mcnemar_behavioral_vs_spice");
-        xb_json_int(&j, "only_behavioral_correct", (long long)mc_b);
-        xb_json_int(&j, "only_spice_correct", (long long)mc_c);
-        xb_json_number(&j, "chi2", mc_stat);
-        xb_json_number(&j, "p_value", mc_p);
+        xb_json_int(&j, "only_behavioral_correct", (long long)pair->only_a);
+        xb_json_int(&j, "only_spice_correct", (long long)pair->only_b);
+        xb_json_number(&j, "chi2", pair->stat);
+        xb_json_number(&j, "p_value", pair->p);
         xb_json_object_end(&j);
         xb_json_object_end(&j);
     }
@@ -396,8 +388,7 @@ static int run(int argc, char **argv)
     gsl_rng *rng = NULL;
     int *pred[3] = {NULL, NULL, NULL};
     xb_circuit circ = {0};
-    double mc_stat = NAN, mc_p = NAN;
-    size_t mc_b = 0, mc_c = 0;
+    xb_paired pair = {0, 0, 0, NAN, NAN};
     double *acc = NULL;
     char levels[512] = "none";
     xb_device dev;
@@ -510,7 +501,7 @@ static int run(int argc, char **argv)
                 }
                 if (!rc)
                     rc = xb_behav_forward(bm, test->x, test->n, rng, NULL, tp, &err);
-                acc[t] = (double)count_correct(tp, test->y, test->n) / (double)test->n;
+                acc[t] = (double)xb_count_correct(tp, test->y, test->n) / (double)test->n;
                 char status[64];
                 snprintf(status, sizeof status, "last %.2f%%", 100 * acc[t]);
                 xb_progress_update(&bar, t + 1, status);
@@ -557,12 +548,7 @@ static int run(int argc, char **argv)
         }
         xb_class_result_tally(&r[2], conf, test->y, pred[2], test->n);
         n_backends = 3;
-        for (size_t k = 0; k < test->n; k++) {
-            int bo_ok = pred[1][k] == test->y[k], sp_ok = pred[2][k] == test->y[k];
-            mc_b += bo_ok && !sp_ok;
-            mc_c += !bo_ok && sp_ok;
-        }
-        xb_mcnemar(mc_b, mc_c, &mc_stat, &mc_p);
+        xb_paired_compare(pred[1], pred[2], test->y, test->n, &pair);
         char path[4200];
         snprintf(path, sizeof path, "%s/tile_errors.csv", job.out);
         if ((rc = xb_compare_write_csv(&circ.cc, path, &err)))
@@ -586,7 +572,7 @@ static int run(int argc, char **argv)
     if (job.trials && (rc = write_trials(job.out, acc, job.trials, r[0].accuracy, &err)))
         goto done;
     if ((rc = write_run_json(job.out, &prov, m, &job, r, n_backends, acc, job.trials, levels, seconds,
-                             spice ? &circ : NULL, mc_b, mc_c, mc_stat, mc_p, &err)))
+                             spice ? &circ : NULL, &pair, &err)))
         goto done;
     char desc[256];
     if (!job.quiet)
@@ -595,12 +581,9 @@ static int run(int argc, char **argv)
         printf("%-10s accuracy %.2f%% (%zu/%zu, 95%% CI %.2f-%.2f%%)\n", r[b].backend, 100 * r[b].accuracy,
                r[b].correct, r[b].n, 100 * r[b].ci95_lo, 100 * r[b].ci95_hi);
     if (spice) {
-        size_t agree = 0;
-        for (size_t k = 0; k < test->n; k++)
-            agree += pred[1][k] == pred[2][k];
         printf("behavioral vs spice: %zu of %zu predictions agree; McNemar p = %.3g (%zu/%zu discordant); "
                "%zu solves retried, %zu failed; %s, peak worker memory %.1f MB\n",
-               agree, test->n, mc_p, mc_b, mc_c, circ.pool.stats.inputs_retried, circ.pool.stats.inputs_failed,
+               pair.agree, test->n, pair.p, pair.only_a, pair.only_b, circ.pool.stats.inputs_retried, circ.pool.stats.inputs_failed,
                circ.pool.stats.solver, circ.pool.stats.peak_rss_kb / 1024.0);
         printf("dACC: behavioral %+.2f%%, spice %+.2f%% against ideal; spice %+.2f%% against behavioral\n",
                100 * (r[1].accuracy - r[0].accuracy), 100 * (r[2].accuracy - r[0].accuracy),

@@ -99,3 +99,23 @@ void xb_mcnemar(size_t b, size_t c, double *stat, double *p)
         *p = gsl_cdf_chisq_Q(*stat, 1);
     }
 }
+
+size_t xb_count_correct(const int *pred, const unsigned char *labels, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += pred[i] == labels[i];
+    return k;
+}
+
+void xb_paired_compare(const int *a, const int *b, const unsigned char *labels, size_t n, xb_paired *out)
+{
+    out->agree = out->only_a = out->only_b = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ok_a = a[i] == labels[i], ok_b = b[i] == labels[i];
+        out->agree += a[i] == b[i];
+        out->only_a += ok_a && !ok_b;
+        out->only_b += !ok_a && ok_b;
+    }
+    xb_mcnemar(out->only_a, out->only_b, &out->stat, &out->p);
+}

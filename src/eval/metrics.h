@@ -32,4 +32,15 @@ size_t xb_confusion_unpredicted(const xb_confusion *c, int label);
  * correction. *stat receives the chi-square statistic (0 when b + c = 0, p = 1). */
 void xb_mcnemar(size_t b, size_t c, double *stat, double *p);
 
+/* How many of n predictions equal their labels. */
+size_t xb_count_correct(const int *pred, const unsigned char *labels, size_t n);
+
+/* Two classifiers on the same inputs: agreements, the discordant pairs and McNemar's test on them. */
+typedef struct xb_paired {
+    size_t agree;        /* inputs both predict the same */
+    size_t only_a, only_b; /* inputs only the first / only the second gets right */
+    double stat, p;      /* xb_mcnemar(only_a, only_b) */
+} xb_paired;
+void xb_paired_compare(const int *a, const int *b, const unsigned char *labels, size_t n, xb_paired *out);
+
 #endif

@@ -62,7 +62,6 @@ static unsigned long trial_seed(unsigned long seed, size_t trial)
     return (unsigned long)(z & 0xffffffffULL);
 }
 
-
 /* %.17g, or an empty field for a value that does not apply. */
 static void csv_num(FILE *fp, double v)
 {
@@ -409,6 +408,14 @@ static int levels_spec(const xb_tb_config *c, int n_layers, char *spec, size_t l
     return at < len ? XB_OK : xb_fail(err, XB_EINPUT, "level-set specs too long");
 }
 
+/* The device part of a point's identity: the file, its contents and every override. */
+static void device_text(const xb_tb_config *c, const struct point_inputs *in, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s;%s;%.17g;%.17g;%.17g;%.17g;%.17g;%.17g;%s;%s;%s", c->device_file, in->device, c->v_read_V,
+             c->vg_read_V, c->sigma_d2d, c->p_stuck_lrs, c->p_stuck_hrs, c->sigma_c2c, c->mosfet_file, c->mosfet_model,
+             c->rram_file);
+}
+
 /* The chip of network m as c maps it, before programming; kept while points share it. */
 static int get_chip(run_ctx *r, const xb_tb_config *c, const xb_mlp *m, const xb_dataset *train, xb_chip **out)
 {
@@ -420,10 +427,10 @@ static int get_chip(run_ctx *r, const xb_tb_config *c, const xb_mlp *m, const xb
     char *key = malloc(klen);
     if (!key)
         return xb_fail(r->err, XB_ENOMEM, "out of memory");
-    snprintf(key, klen, "%s|dev=%s;%.17g;%.17g;%.17g;%.17g;%.17g;%.17g;%s;%s;%s|%s;%d;%d;%zux%zu;calib=%zu|%s",
-             r->net_key, c->device_file, c->v_read_V, c->vg_read_V, c->sigma_d2d, c->p_stuck_lrs, c->p_stuck_hrs,
-             c->sigma_c2c, c->mosfet_file, c->mosfet_model, c->rram_file, c->norm, c->single_ended, c->digital_bias,
-             c->tile_rows, c->tile_cols, c->calib, spec);
+    char dev[13000];
+    device_text(c, &r->in, dev, sizeof dev);
+    snprintf(key, klen, "%s|dev=%s|%s;%d;%d;%zux%zu;calib=%zu|%s", r->net_key, dev, c->norm, c->single_ended,
+             c->digital_bias, c->tile_rows, c->tile_cols, c->calib, spec);
     if (r->chip && !strcmp(key, r->chip_key)) {
         free(key);
         *out = r->chip;
@@ -533,11 +540,11 @@ static void config_text(const xb_tb_config *c, const struct point_inputs *in, ch
 {
     size_t at = (size_t)snprintf(buf, len, "xbarsim %s state 3|%s|%s|%zu|%zu|", XB_VERSION, c->dataset, in->data,
                                  c->images, c->calib);
-    char key[8400];
+    char key[8400], dev[13000];
     network_key(c, in, key, sizeof key);
+    device_text(c, in, dev, sizeof dev);
 #define PUT(...) at += (size_t)snprintf(buf + (at < len ? at : len), at < len ? len - at : 0, __VA_ARGS__)
-    PUT("%s|%s;%s;%.17g;%.17g;%.17g;%.17g;%.17g;%.17g;%s;%s;%s|", key, c->device_file, in->device, c->v_read_V, c->vg_read_V,
-        c->sigma_d2d, c->p_stuck_lrs, c->p_stuck_hrs, c->sigma_c2c, c->mosfet_file, c->mosfet_model, c->rram_file);
+    PUT("%s|%s|", key, dev);
     PUT("%s;%d;%d;%zux%zu;%d|", c->norm, c->single_ended, c->digital_bias, c->tile_rows, c->tile_cols, c->program);
     for (int i = 0; i < c->n_levels; i++)
         PUT("L%s@%s;", c->levels[i].spec, c->levels[i].layers);
@@ -666,10 +673,11 @@ static int read_point_state(const char *path, point_result *pr, xb_error *err)
 
 static int example_programming(run_ctx *r, const xb_program_result *pr, const xb_chip *chip, xb_error *err)
 {
+    /* The writers create the folders they write into. */
     char dir[4300], path[4400];
     snprintf(dir, sizeof dir, "%s/example", r->out);
-    int rc = xb_mkdir_p(dir, err);
-    if (!rc && (rc = join_path(path, sizeof path, dir, "cells.csv", err)) == XB_OK)
+    int rc = join_path(path, sizeof path, dir, "cells.csv", err);
+    if (!rc)
         rc = xb_program_write_cells_csv(path, chip, pr, err);
     if (!rc && (rc = join_path(path, sizeof path, dir, "pulses.csv", err)) == XB_OK)
         rc = xb_igvva_write_pulse_hist_csv(path, pr->res, pr->n_programmed, err);
@@ -687,8 +695,8 @@ static int example_circuit(run_ctx *r, const xb_circuit *circ, xb_error *err)
 {
     char dir[4300], path[4400];
     snprintf(dir, sizeof dir, "%s/example", r->out);
-    int rc = xb_mkdir_p(dir, err);
-    if (!rc && !(rc = join_path(path, sizeof path, dir, "tile_errors.csv", err)))
+    int rc = join_path(path, sizeof path, dir, "tile_errors.csv", err);
+    if (!rc)
         rc = xb_compare_write_csv(&circ->cc, path, err);
     if (!rc && !(rc = join_path(path, sizeof path, dir, "currents.csv", err)))
         rc = xb_compare_write_samples_csv(&circ->cc, path, err);
@@ -754,16 +762,12 @@ static int example_netlist(run_ctx *r, const xb_tb_config *c, const xb_chip *chi
     int l = e ? (int)e->layer - 1 : 0;
     size_t rt = e ? e->row_tile : 0, ct = e ? e->col_tile : 0, input = e ? e->input : 0;
     /* plan() checked the layer; the tiles and images are known only now. */
-    if (l >= chip->n_layers || rt >= chip->layers[l].n_row_tiles || ct >= chip->layers[l].n_col_tiles ||
-        input >= test->n)
+    const xb_layer_map *L = &chip->layers[l];
+    if (rt >= L->n_row_tiles || ct >= L->n_col_tiles || input >= test->n)
         return xb_fail(err, XB_EINPUT, "%s:%d: element <example>: tile (%zu, %zu) of layer %d, test image %zu: layer %d "
                        "has %zu x %zu tiles (row tiles 0..%zu, column tiles 0..%zu) and there are %zu test images",
-                       xb_tb_path(r->tb), e ? e->line : 1, rt, ct, l + 1, input, l + 1,
-                       chip->layers[l < chip->n_layers ? l : 0].n_row_tiles,
-                       chip->layers[l < chip->n_layers ? l : 0].n_col_tiles,
-                       chip->layers[l < chip->n_layers ? l : 0].n_row_tiles - 1,
-                       chip->layers[l < chip->n_layers ? l : 0].n_col_tiles - 1, test->n);
-    const xb_layer_map *L = &chip->layers[l];
+                       xb_tb_path(r->tb), e ? e->line : 1, rt, ct, l + 1, input, l + 1, L->n_row_tiles, L->n_col_tiles,
+                       L->n_row_tiles - 1, L->n_col_tiles - 1, test->n);
     double *V = malloc(L->rows * sizeof *V);
     if (!V)
         return xb_fail(err, XB_ENOMEM, "out of memory");
@@ -772,9 +776,7 @@ static int example_netlist(run_ctx *r, const xb_tb_config *c, const xb_chip *chi
     snprintf(path, sizeof path, "%s/L%d_T%zu_%zu.cir", dir, l + 1, rt, ct);
     snprintf(note, sizeof note, "xbarsim run %s: point %zu, test image %zu", xb_tb_path(r->tb), r->example_point + 1,
              input);
-    int rc = xb_mkdir_p(dir, err);
-    if (!rc)
-        rc = xb_behav_layer_rows((xb_behav *)bm, l, test->x + input * test->dim, 1, NULL, V, err);
+    int rc = xb_behav_layer_rows((xb_behav *)bm, l, test->x + input * test->dim, 1, NULL, V, err);
     if (!rc)
         rc = xb_netlist_write_file(path, chip, l, rt, ct, &r->dev, &c->pool.net, V, 1, note, err);
     free(V);
@@ -783,14 +785,6 @@ static int example_netlist(run_ctx *r, const xb_tb_config *c, const xb_chip *chi
 
 /* ------------------------------------------------------------------------------------------------ */
 /* One point */
-
-static size_t count_correct(const int *pred, const unsigned char *y, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += pred[i] == y[i];
-    return k;
-}
 
 static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result *pr, const char *pred_path)
 {
@@ -833,7 +827,7 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
     /* The software reference of every trial: the trained network itself. */
     if ((rc = xb_mlp_predict(m, test.x, test.n, pred[0], err)))
         goto done;
-    double correct_ideal = (double)count_correct(pred[0], test.y, test.n);
+    double correct_ideal = (double)xb_count_correct(pred[0], test.y, test.n);
 
     xb_layer_perturb lp[XB_TB_MAX_PERTURB];
     int n_lp = 0;
@@ -893,7 +887,7 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
             goto done;
         if (behavioral || spice) {
             rc = xb_behav_forward(bm, test.x, test.n, rng, NULL, pred[1], err);
-            tr->correct[1] = (double)count_correct(pred[1], test.y, test.n);
+            tr->correct[1] = (double)xb_count_correct(pred[1], test.y, test.n);
         }
         if (!rc && is_example && t == 0)
             rc = example_netlist(r, c, chip, bm, &test, err);
@@ -911,17 +905,11 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
                                      is_example && t == 0 ? 20 : 0, "spice", rng, pred[2], &circ, err);
             if (!rc) {
                 xb_versions_note_ngspice(circ.pool.stats.ngspice_version);
-                size_t only_b = 0, only_s = 0, agree = 0;
-                for (size_t i = 0; i < test.n; i++) {
-                    int ok_b = pred[1][i] == test.y[i], ok_s = pred[2][i] == test.y[i];
-                    only_b += ok_b && !ok_s;
-                    only_s += !ok_b && ok_s;
-                    agree += pred[1][i] == pred[2][i];
-                }
-                double stat;
-                xb_mcnemar(only_b, only_s, &stat, &tr->mcnemar_p);
-                tr->correct[2] = (double)count_correct(pred[2], test.y, test.n);
-                tr->agree = (double)agree;
+                xb_paired pair;
+                xb_paired_compare(pred[1], pred[2], test.y, test.n, &pair);
+                tr->mcnemar_p = pair.p;
+                tr->correct[2] = (double)xb_count_correct(pred[2], test.y, test.n);
+                tr->agree = (double)pair.agree;
                 tr->failed = (double)circ.n_failed;
                 xb_compare_totals(&circ.cc, &tr->i_err_mean, &tr->i_err_max);
                 if (is_example && t == 0)

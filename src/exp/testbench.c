@@ -1086,8 +1086,10 @@ static int split_list(loader *ld, int line, const char *text, char list[][128], 
 /* Points an output draws as one (same values of x, series and by) must be the same point in every
  * other column too; otherwise a parameter that also varies would be silently averaged or overdrawn.
  * Sort the points by their named values, then compare each with the first of its run. */
-static const xb_tb *cover_tb;
-static const xb_tb_output *cover_out;
+typedef struct cover_ctx {
+    const xb_tb *tb;
+    const xb_tb_output *o;
+} cover_ctx;
 
 static int named_in(const xb_tb_output *o, const char *col)
 {
@@ -1099,12 +1101,13 @@ static int named_in(const xb_tb_output *o, const char *col)
     return named;
 }
 
-static int cmp_named(const void *pa, const void *pb)
+static int cmp_named(const void *pa, const void *pb, void *arg)
 {
+    const cover_ctx *cc = arg;
     size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-    for (size_t c = 0; c < cover_tb->n_columns; c++)
-        if (named_in(cover_out, cover_tb->columns[c])) {
-            int d = strcmp(xb_tb_value(cover_tb, a, c), xb_tb_value(cover_tb, b, c));
+    for (size_t c = 0; c < cc->tb->n_columns; c++)
+        if (named_in(cc->o, cc->tb->columns[c])) {
+            int d = strcmp(xb_tb_value(cc->tb, a, c), xb_tb_value(cc->tb, b, c));
             if (d)
                 return d;
         }
@@ -1124,9 +1127,8 @@ static int check_covered(loader *ld, const xb_tb_output *o)
     for (size_t k = 0; k < tb->n_points; k++)
         if (!o->grid[0] || !strcmp(xb_tb_grid(tb, k), o->grid))
             idx[n++] = k;
-    cover_tb = tb;
-    cover_out = o;
-    qsort(idx, n, sizeof *idx, cmp_named);
+    cover_ctx cc = {tb, o};
+    qsort_r(idx, n, sizeof *idx, cmp_named, &cc);
     int rc = XB_OK;
     size_t first = 0;
     for (size_t i = 1; i < n && !rc; i++) {
