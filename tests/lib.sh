@@ -42,3 +42,65 @@ make_split() { # prefix count
 mkdir -p "$tmp/data"
 make_split train 60
 make_split t10k 30
+
+# Golden outputs (tests/golden/): numeric result files of the shipped examples, replayed exactly.
+# golden_put FILE DEST: FILE with its timing columns (seconds) dropped and the source and scratch folders
+# replaced by @SRC@ and @TMP@, as DEST; a file of more than 256 kB is kept as its SHA-256 (DEST.sha256).
+golden_put() {
+    local f=$1 dest=$2 norm
+    norm=$(mktemp "$tmp/golden.XXXXXX")
+    case "$f" in
+    *.csv)
+        # Fields split at commas outside double quotes (hidden sizes and level lists are quoted).
+        awk 'function split_csv(line, f,   n, i, c, q, cur) {
+                 n = 0; q = 0; cur = ""
+                 for (i = 1; i <= length(line); i++) {
+                     c = substr(line, i, 1)
+                     if (c == "\"") q = !q
+                     if (c == "," && !q) { f[++n] = cur; cur = "" } else cur = cur c
+                 }
+                 f[++n] = cur
+                 return n
+             }
+             { nf = split_csv($0, fld) }
+             NR == 1 { for (i = 1; i <= nf; i++) drop[i] = (fld[i] == "seconds") }
+             { out = ""; n = 0
+               for (i = 1; i <= nf; i++) if (!drop[i]) { out = out (n++ ? "," : "") fld[i] }
+               print out }' "$f" ;;
+    *) cat "$f" ;;
+    esac | sed -e "s#$src#@SRC@#g" -e "s#$tmp#@TMP@#g" >"$norm"
+    mkdir -p "$(dirname "$dest")"
+    if [ "$(wc -c <"$norm")" -gt 262144 ]; then
+        sha256sum <"$norm" | cut -d' ' -f1 >"$dest.sha256"
+    else
+        cp "$norm" "$dest"
+    fi
+    rm -f "$norm"
+}
+
+# golden_compare EXPECTED_DIR ACTUAL_DIR LABEL: every golden file must be reproduced exactly, and no new
+# one may appear. With XB_GOLDEN_UPDATE=1 the expected folder is rewritten instead (commit it, saying why
+# the numbers moved).
+golden_compare() {
+    local want=$1 got=$2 label=$3 f
+    if [ "${XB_GOLDEN_UPDATE:-0}" = 1 ]; then
+        rm -rf "$want" && mkdir -p "$(dirname "$want")" && cp -r "$got" "$want"
+        echo "golden: rewrote $want"
+        return
+    fi
+    if [ ! -d "$want" ]; then
+        fail=$((fail + 1)); echo "FAIL: $label: no golden folder $want (make it with XB_GOLDEN_UPDATE=1)"; return
+    fi
+    for f in $( (cd "$want" && find . -type f; cd "$got" && find . -type f) | sort -u); do
+        if [ ! -f "$got/$f" ]; then
+            fail=$((fail + 1)); echo "FAIL: $label: $f is no longer written"
+        elif [ ! -f "$want/$f" ]; then
+            fail=$((fail + 1)); echo "FAIL: $label: $f is new (no golden copy)"
+        elif cmp -s "$want/$f" "$got/$f"; then
+            pass=$((pass + 1))
+        else
+            fail=$((fail + 1)); echo "FAIL: $label: $f differs from its golden copy:"
+            diff "$want/$f" "$got/$f" | head -6
+        fi
+    done
+}

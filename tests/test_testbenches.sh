@@ -28,7 +28,12 @@ for tb in "$src"/testbenches/*.xml; do
         check "$name: a gnuplot script for $plot" -- compgen -G "$out/plots/$plot*.gp" >/dev/null
     done
     check "$name: an example netlist" -- compgen -G "$out/example/L*_T*.cir" >/dev/null
+    # The numeric results (every top-level CSV: points, summary, predictions, analysis tables), for the
+    # golden comparison below.
+    for f in "$out"/*.csv; do golden_put "$f" "$tmp/golden/$name/$(basename "$f")"; done
 done
+# Behaviour stays as it was: the quick runs reproduce tests/golden/testbenches exactly.
+golden_compare "$src/tests/golden/testbenches" "$tmp/golden" "testbenches"
 # The spice study compares the backends input by input and draws its circuit pictures.
 check "circuit-vs-behavioral: predictions per input" -- test -s "$tmp/circuit-vs-behavioral/predictions.csv"
 check "circuit-vs-behavioral: IR-drop map" -- test -s "$tmp/circuit-vs-behavioral/example/plots/ir-drop.gp"
