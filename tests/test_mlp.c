@@ -414,8 +414,21 @@ static void test_versions(void)
     free(txt);
 }
 
+/* The per-architecture learning-rate defaults (one place for train and testbenches): the SLP and
+ * sigmoid values the reference results were trained with, and the smaller ReLU step. */
+static void test_default_lr(void)
+{
+    CHECK(xb_train_default_lr(0, XB_ACT_SIGMOID) == 0.01 && xb_train_default_lr(0, XB_ACT_RELU) == 0.01,
+          "SLP default lr 0.01");
+    CHECK(xb_train_default_lr(1, XB_ACT_SIGMOID) == 0.1 && xb_train_default_lr(2, XB_ACT_SIGMOID) == 0.1,
+          "sigmoid MLP default lr 0.1");
+    CHECK(xb_train_default_lr(1, XB_ACT_RELU) == 0.01 && xb_train_default_lr(2, XB_ACT_RELU) == 0.01,
+          "ReLU MLP default lr 0.01");
+}
+
 int main(void)
 {
+    test_default_lr();
     size_t s1[2] = {7, 4}, s2[3] = {6, 5, 3}, s3[4] = {5, 6, 4, 3};
     check_gradient(XB_ACT_IDENTITY, 1, s1);
     check_gradient(XB_ACT_SIGMOID, 2, s2);

@@ -12,8 +12,12 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include "chip.h"
 #include "check.h"
+#include "device.h"
 #include "error.h"
+#include "mc.h"
+#include "npz.h"
 #include "perturb.h"
 
 #define N 200000
@@ -454,6 +458,105 @@ static void test_parse(void)
     gsl_rng_free(r);
 }
 
+/* Per-trial stuck faults (xb_mc_perturb_chip) put a cell at the device's g_lrs_S / g_hrs_S, the values
+ * program's --stuck-lrs / --stuck-hrs use, not at the mapping's g_max_S (the top level, below g_lrs_S),
+ * also for a chip read back from its conductance map; a map of format 1 (no such values) is refused. */
+static int all_equal(const xb_chip *c, double v)
+{
+    for (int l = 0; l < c->n_layers; l++)
+        for (size_t i = 0; i < c->layers[l].rows * c->layers[l].cols; i++)
+            if (c->layers[l].g_S[i] != v)
+                return 0;
+    return 1;
+}
+
+static void test_trial_stuck_device_values(void)
+{
+    xb_error err = {0};
+    xb_device d;
+    xb_device_defaults(&d);
+    size_t sizes[3] = {12, 6, 4};
+    xb_mlp *m = xb_mlp_new(2, sizes, XB_ACT_SIGMOID);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 5);
+    xb_mlp_init(m, rng);
+    xb_map_options o;
+    xb_map_defaults(&o);
+    xb_map_options_from_device(&o, &d);
+    CHECK(o.g_lrs_S == d.g_lrs_S && o.g_hrs_S == d.g_hrs_S, "map options carry the device's LRS/HRS");
+    CHECK(d.g_lrs_S > o.g_max_S * 1.01, "the test discriminates: g_lrs %g S above g_max %g S", d.g_lrs_S, o.g_max_S);
+    xb_chip *base = NULL;
+    CHECK(xb_chip_map(m, &o, NULL, 0, &base, &err) == XB_OK, "map: %s", err.msg);
+    xb_chip *chip = xb_chip_clone(base);
+    xb_behav_options bo;
+    xb_behav_defaults(&bo);
+    xb_layer_perturb p;
+
+    CHECK(xb_layer_perturb_parse("stuck:lrs=1", 2, &p, &err) == XB_OK, "parse: %s", err.msg);
+    CHECK(xb_mc_perturb_chip(base, &p, 1, rng, chip, &bo, &err) == XB_OK, "trial: %s", err.msg);
+    CHECK(all_equal(chip, d.g_lrs_S), "stuck:lrs=1: every cell at the device's g_lrs_S = %g S", d.g_lrs_S);
+    CHECK(xb_layer_perturb_parse("stuck:hrs=1", 2, &p, &err) == XB_OK, "parse: %s", err.msg);
+    CHECK(xb_mc_perturb_chip(base, &p, 1, rng, chip, &bo, &err) == XB_OK, "trial: %s", err.msg);
+    CHECK(all_equal(chip, d.g_hrs_S), "stuck:hrs=1: every cell at the device's g_hrs_S = %g S", d.g_hrs_S);
+
+    /* The conductance map records them: a chip read back sticks its cells at the same values. */
+    char dir[] = "/tmp/test_perturb_XXXXXX", path[64], path1[64];
+    CHECK(mkdtemp(dir) != NULL, "temporary folder");
+    snprintf(path, sizeof path, "%s/chip.npz", dir);
+    snprintf(path1, sizeof path1, "%s/chip-v1.npz", dir);
+    xb_chip *loaded = NULL;
+    CHECK(xb_chip_save(base, path, &err) == XB_OK && xb_chip_load(path, &loaded, &err) == XB_OK, "round trip: %s",
+          err.msg);
+    if (loaded) {
+        CHECK(loaded->opt.g_lrs_S == d.g_lrs_S && loaded->opt.g_hrs_S == d.g_hrs_S, "map keeps g_lrs/g_hrs");
+        xb_chip *lc = xb_chip_clone(loaded);
+        CHECK(xb_layer_perturb_parse("stuck:lrs=1", 2, &p, &err) == XB_OK, "parse: %s", err.msg);
+        CHECK(xb_mc_perturb_chip(loaded, &p, 1, rng, lc, &bo, &err) == XB_OK, "trial: %s", err.msg);
+        CHECK(all_equal(lc, d.g_lrs_S), "loaded chip: stuck-at-LRS at g_lrs_S");
+        xb_chip_free(&lc);
+        xb_chip_free(&loaded);
+    }
+
+    /* A format-1 map (10 chip parameters, no LRS/HRS) still loads, but a stuck model is refused. */
+    xb_npz *z = NULL;
+    CHECK(xb_npz_read(path, &z, &err) == XB_OK, "read map: %s", err.msg);
+    if (z) {
+        size_t n = 0;
+        while (xb_npz_at(z, n))
+            n++;
+        const xb_ndarray **arr = calloc(n, sizeof *arr);
+        size_t s10[1] = {10};
+        xb_ndarray *v1 = xb_ndarray_new("chip", 1, s10);
+        for (size_t i = 0; i < n; i++)
+            arr[i] = strcmp(xb_npz_at(z, i)->name, "chip") ? xb_npz_at(z, i) : v1;
+        memcpy(v1->data, xb_npz_get(z, "chip")->data, 10 * sizeof(double));
+        v1->data[0] = 1;
+        CHECK(xb_npz_write(path1, arr, n, XB_DT_F8, &err) == XB_OK, "write v1 map: %s", err.msg);
+        CHECK(xb_chip_load(path1, &loaded, &err) == XB_OK, "format 1 loads: %s", err.msg);
+        if (loaded) {
+            xb_chip *lc = xb_chip_clone(loaded);
+            CHECK(xb_mc_perturb_chip(loaded, &p, 1, rng, lc, &bo, &err) == XB_EINPUT &&
+                      strstr(err.msg, "xbarsim program"),
+                  "format 1: stuck refused: %s", err.msg);
+            CHECK(xb_layer_perturb_parse("d2d:sigma=0.1", 2, &p, &err) == XB_OK &&
+                      xb_mc_perturb_chip(loaded, &p, 1, rng, lc, &bo, &err) == XB_OK,
+                  "format 1: d2d still runs: %s", err.msg);
+            xb_chip_free(&lc);
+            xb_chip_free(&loaded);
+        }
+        xb_ndarray_free(&v1);
+        free(arr);
+        xb_npz_free(&z);
+    }
+    remove(path);
+    remove(path1);
+    remove(dir);
+    xb_chip_free(&chip);
+    xb_chip_free(&base);
+    xb_mlp_free(&m);
+    gsl_rng_free(rng);
+}
+
 int main(void)
 {
     test_c2c();
@@ -462,5 +565,6 @@ int main(void)
     test_conductance_kinds();
     test_reproducible();
     test_parse();
+    test_trial_stuck_device_values();
     return check_summary("test_perturb");
 }

@@ -458,10 +458,11 @@ static void test_nnary(void)
     xb_levelset_free(&ls);
 
     /* Thresholds where the division rounds the wrong way (0.3 / 0.1 = 2.9999999999999996). */
-    xb_levelset_nnary(10, 0.1, 1.0, &ls, &err);
-    CHECK(q1(ls, 0.3) == 2.0, "0.3 < 3*0.1 as doubles");
-    CHECK(q1(ls, 3 * 0.1) == 3.0, "3*0.1 itself");
-    CHECK(q1(ls, 0.7) == 6.0, "0.7 < 7*0.1 as doubles");
+    /* mu = 1/16 keeps every level i * mu exact and the outermost, 10/16, inside [-1, 1]. */
+    CHECK(xb_levelset_nnary(10, 0.1, 0.0625, &ls, &err) == XB_OK, "nnary k=10: %s", err.msg);
+    CHECK(q1(ls, 0.3) == 2 * 0.0625, "0.3 < 3*0.1 as doubles");
+    CHECK(q1(ls, 3 * 0.1) == 3 * 0.0625, "3*0.1 itself");
+    CHECK(q1(ls, 0.7) == 6 * 0.0625, "0.7 < 7*0.1 as doubles");
     int mismatches = 0;
     srand(7);
     for (int t = 0; t < 20000; t++) {
@@ -470,12 +471,20 @@ static void test_nnary(void)
             x = (rand() % 25 - 12) * 0.1;
         if (t % 4 == 1)
             x = nextafter((rand() % 25 - 12) * 0.1, t % 8 < 4 ? 0 : 2);
-        if (q1(ls, x) != nnary_ref(x, 10, 0.1, 1.0))
+        if (q1(ls, x) != nnary_ref(x, 10, 0.1, 0.0625))
             mismatches++;
     }
     CHECK(mismatches == 0, "n-nary vs formula: %d mismatches", mismatches);
     xb_levelset_free(&ls);
 
+    /* Levels beyond +-1 would sit above g_max: refused, with the set, its K*MU and the allowed range. */
+    CHECK(xb_levelset_nnary(3, 0.1, 0.5, &ls, &err) == XB_EINPUT && ls == NULL && strstr(err.msg, "1.5") &&
+              strstr(err.msg, "K * MU <= 1"),
+          "nnary k*mu = 1.5 refused: %s", err.msg);
+    CHECK(xb_levelset_nnary(4, 0.1, 0.25, &ls, &err) == XB_OK && ls->levels[8] == 1.0, "nnary k*mu = 1 exactly");
+    xb_levelset_free(&ls);
+    CHECK(xb_levelset_nnary(4, 0.1, nextafter(0.25, 1), &ls, &err) == XB_EINPUT && ls == NULL,
+          "nnary k*mu one ulp above 1 refused");
     CHECK(xb_levelset_nnary(0, 0.1, 0.1, &ls, &err) == XB_EINPUT, "k=0");
     CHECK(xb_levelset_nnary(1, 0, 0.1, &ls, &err) == XB_EINPUT, "delta=0");
     CHECK(xb_levelset_nnary(1, 0.1, -1, &ls, &err) == XB_EINPUT, "mu<0");
@@ -581,6 +590,21 @@ static void test_parse(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         parse_bad(bad[i]);
     parse_bad(NULL);
+
+    /* Levels beyond +-1 map above g_max: refused (exit 2), naming the spec, the value and [-1, 1]. */
+    static const char *const beyond[] = {"levels:-1,0,1.5", "levels:-1.0000001,1", "levels:2", "nnary:3:0.1:0.5",
+                                         "nnary:1:0.1:1.01", "levels:0,0.5,1,-3"};
+    static const char *const value[] = {"1.5", "-1.0000001", "2", "1.5", "1.01", "-3"};
+    for (size_t i = 0; i < sizeof beyond / sizeof beyond[0]; i++) {
+        parse_bad(beyond[i]);
+        xb_levelset_parse(beyond[i], &ls, &err);
+        CHECK(strstr(err.msg, value[i]) && (strstr(err.msg, "[-1, 1]") || strstr(err.msg, "K * MU <= 1")) &&
+                  strstr(err.msg, "g_max"),
+              "\"%s\": message names the value %s and the range: %s", beyond[i], value[i], err.msg);
+        xb_levelset_free(&ls);
+    }
+    parse_ok("levels:-1,1", 2, -1, 1);
+    parse_ok("nnary:4:0.1:0.25", 9, -1, 1);
 }
 
 int main(void)

@@ -56,8 +56,8 @@ static const char usage[] =
     "                            c2c-level:ar=A,sigma=S, mult:alpha=A, lognormal:sigma=S, additive:sigma=S\n"
     "                            (layer outputs); on the programmed conductances, after the weight models:\n"
     "                            d2d:sigma=S (g = max(0, g (1 + S N(0,1)))), stuck:lrs=P,hrs=Q (each cell at\n"
-    "                            g_max with probability P, at g_min with Q, P + Q <= 1; program's --stuck-lrs\n"
-    "                            uses the device's g_lrs_S instead); @L: layers, e.g. @1, @2, @1+2 (default @all)\n"
+    "                            the device's g_lrs_S with probability P, at its g_hrs_S with Q, P + Q <= 1,\n"
+    "                            as program's --stuck-lrs/--stuck-hrs); @L: layers, e.g. @1, @2, @1+2 (default @all)\n"
     "      --trials N            Monte Carlo trials (default 0: one nominal run)\n"
     "  -s, --seed N              seed of every random draw (default 1)\n";
 

@@ -27,7 +27,8 @@ static const char usage[] =
     "  -a, --activation NAME     hidden activation: sigmoid (default) or relu\n"
     "  -e, --epochs N            passes over the training set (default 15)\n"
     "  -b, --batch N             mini-batch size (default 32)\n"
-    "      --lr X                initial learning rate (default 0.1; 0.01 for the SLP)\n"
+    "      --lr X                initial learning rate (default: 0.01 for the SLP, 0.1 for a sigmoid MLP,\n"
+    "                            0.01 for a ReLU MLP; He-normal init for ReLU layers, Glorot-uniform else)\n"
     "      --momentum X          momentum (default 0.9)\n"
     "      --weight-decay X      L2 penalty on weights (default 0)\n"
     "      --lr-decay X          multiply the learning rate by X every --lr-step epochs (default 1)\n"
@@ -43,7 +44,8 @@ static const char usage[] =
     "examples:\n"
     "  xbarsim train --hidden none --epochs 10 -o slp.npz          # SLP 784-10 on MNIST\n"
     "  xbarsim train --hidden 100 --activation sigmoid -o mlp.npz  # 784-100-10, 15 epochs\n"
-    "  xbarsim train --dataset fashion-mnist --hidden 100 --activation relu --lr 0.05\n";
+    "  xbarsim train --dataset fashion-mnist --hidden 100 --activation relu   # ReLU, lr 0.01\n"
+    "  xbarsim train --dataset fashion-mnist --hidden 300,100 --activation relu --val-split 0.1\n";
 
 enum { O_LR = 1000, O_MOM, O_WD, O_DECAY, O_STEP, O_VAL, O_LIMIT, O_F32 };
 
@@ -182,12 +184,12 @@ static int run(int argc, char **argv)
     int n_hidden;
     if (parse_hidden(hidden_s, hidden, &n_hidden))
         return 2;
-    /* Softmax regression wants a smaller step than a sigmoid MLP with the same momentum. */
-    if (!lr_given && n_hidden == 0)
-        o.lr = 0.01;
     int act = xb_activation_parse(act_s);
     if (act != XB_ACT_SIGMOID && act != XB_ACT_RELU)
         return xb_cli_usage_error("train", "--activation '%s': expected sigmoid or relu", act_s);
+    /* The architecture's default step (xb_train_default_lr) unless --lr was given. */
+    if (!lr_given)
+        o.lr = xb_train_default_lr(n_hidden, (xb_activation)act);
     xb_cli_set_threads((int)threads);
 
     char out_buf[4096], arch[256];

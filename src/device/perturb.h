@@ -22,9 +22,9 @@
 //  stuck      stuck-at faults ("faulty devices" in the same study; stuck-at-LRS/HRS of DESIGN.md): one
 //             uniform u per cell; u < P: g = g_lrs; P <= u < P + Q: g = g_hrs; else unchanged.
 //             P, Q >= 0, P + Q <= 1.
-// As trial perturbations (xb_mc_perturb_chip) they are drawn afresh in every Monte Carlo trial and
-// g_lrs / g_hrs are the mapping's conductance range g_max_S / g_min_S (see mc.h for why); at program
-// time (program.h) they are drawn once, with the device file's g_lrs_S / g_hrs_S.
+// As trial perturbations (xb_mc_perturb_chip) they are drawn afresh in every Monte Carlo trial; at
+// program time (program.h) they are drawn once. Both times g_lrs / g_hrs are the device file's
+// g_lrs_S / g_hrs_S (a trial reads them from the chip's options, which a conductance map records).
 #ifndef XB_PERTURB_H
 #define XB_PERTURB_H
 

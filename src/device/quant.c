@@ -11,8 +11,9 @@
 #define SPEC_HELP                                                                                  \
     "allowed: none, set1..set5, bits:B (B in 1..16, symmetric), abits:B (B in 1..16, asymmetric: "  \
     "scale and zero point from each layer's range), uniform:N (N in 2..65536), "                   \
-    "nnary:K:DELTA:MU (K >= 1, DELTA > 0, MU > 0), "                                               \
-    "levels:L1,L2,... (finite, distinct)"
+    "nnary:K:DELTA:MU (K >= 1, DELTA > 0, MU > 0, K * MU <= 1), "                                  \
+    "levels:L1,L2,... (finite, distinct, each in [-1, 1]); levels are in normalized units, where "  \
+    "+-1 is the full conductance range g_min..g_max"
 
 /* One allocation holds the struct and its levels, so a single free releases both. */
 static int levelset_alloc(xb_levelset_kind kind, size_t n, xb_levelset **out, xb_error *err)
@@ -182,6 +183,12 @@ int xb_levelset_nnary(int k, double delta, double mu, xb_levelset **out, xb_erro
                        "nnary:%d:%g:%g: need an order K in 1..32767, a threshold DELTA > 0 and a level "
                        "MU > 0",
                        k, delta, mu);
+    /* Levels beyond +-1 would map above g_max (docs/device-layer.md, section 3): refused, not clipped. */
+    if (!(k * mu <= 1.0))
+        return xb_fail(err, XB_EINPUT,
+                       "nnary:%d:%g:%g: the outermost levels +-K*MU = +-%.17g lie beyond +-1, which would map "
+                       "above g_max; allowed: K * MU <= 1 (levels in normalized units, +-1 = g_max)",
+                       k, delta, mu, k * mu);
     int rc = levelset_alloc(XB_LEVELS_NNARY, (size_t)(2 * k + 1), out, err);
     if (rc)
         return rc;
@@ -241,6 +248,11 @@ int xb_levelset_explicit(const double *levels, size_t n, xb_levelset **out, xb_e
     for (size_t i = 0; i < n; i++)
         if (!isfinite(levels[i]))
             return xb_fail(err, XB_EINPUT, "explicit levels: level %zu is not a finite number", i + 1);
+        else if (!(fabs(levels[i]) <= 1.0)) /* would map above g_max: refused, not clipped */
+            return xb_fail(err, XB_EINPUT,
+                           "explicit levels: level %zu (%.17g) lies outside [-1, 1], which would map above "
+                           "g_max; allowed: levels in [-1, 1] (normalized units, +-1 = g_max)",
+                           i + 1, levels[i]);
     int rc = levelset_alloc(XB_LEVELS_EXPLICIT, n, out, err);
     if (rc)
         return rc;
@@ -339,7 +351,11 @@ int xb_levelset_parse(const char *spec, xb_levelset **out, xb_error *err)
                            "level set \"%s\": expected nnary:K:DELTA:MU with an integer order K >= 1, a "
                            "threshold DELTA > 0 and a level MU > 0, e.g. nnary:2:0.01:0.01; " SPEC_HELP,
                            spec);
-        return xb_levelset_nnary(k, delta, mu, out, err);
+        xb_error sub = {0};
+        int rc = xb_levelset_nnary(k, delta, mu, out, &sub);
+        if (rc)
+            return xb_fail(err, rc, "level set \"%s\": %s", spec, sub.msg);
+        return XB_OK;
     }
     if (strncmp(spec, "levels:", 7) == 0) {
         const char *p = spec + 7;
@@ -369,7 +385,8 @@ int xb_levelset_parse(const char *spec, xb_levelset **out, xb_error *err)
         int rc = xb_levelset_explicit(vals, n, out, &sub);
         free(vals);
         if (rc)
-            return xb_fail(err, rc, "level set \"%s\": %s; " SPEC_HELP, spec, sub.msg);
+            return xb_fail(err, rc, "level set \"%s\": %s%s", spec, sub.msg,
+                           strstr(sub.msg, "allowed:") ? "" : "; " SPEC_HELP);
         return XB_OK;
     }
     return xb_fail(err, XB_EINPUT, "level set \"%s\" is not understood; " SPEC_HELP, spec);

@@ -78,7 +78,9 @@ int xb_levelset_bits(int bits, xb_levelset **out, xb_error *err);
  * uniform:3 = {-1, 0, 1} = Set 2, uniform:9 = Set 3. Even N has no zero level. */
 int xb_levelset_uniform(int n, xb_levelset **out, xb_error *err);
 
-/* n-nary (n = 2k+1) levels {-k mu, ..., -mu, 0, mu, ..., k mu}, k >= 1, delta > 0, mu > 0. Quantizing x
+/* n-nary (n = 2k+1) levels {-k mu, ..., -mu, 0, mu, ..., k mu}, k >= 1, delta > 0, mu > 0 and
+ * k mu <= 1 (levels beyond +-1 would map above g_max: XB_EINPUT naming the set, its k mu and the
+ * allowed range; they are refused, not clipped). Quantizing x
  * (normalized units; use XB_NORM_NONE to work in weight units as the paper does) follows formula (3):
  *   q(x) = 0            for -delta < x < delta
  *        = +i mu         for i delta <= x < (i+1) delta,       i = 1 .. k-1
@@ -93,7 +95,9 @@ int xb_levelset_nnary(int k, double delta, double mu, xb_levelset **out, xb_erro
  * (j >= n-1: plus side i = j-(n-1), minus side 0; j < n-1: plus side 0, minus side i = n-1-j). */
 int xb_levelset_device(const double *g, size_t n, xb_levelset **out, xb_error *err);
 
-/* An explicit list of n >= 1 finite levels (any order; sorted here; duplicates are an error). */
+/* An explicit list of n >= 1 finite levels in [-1, 1] (any order; sorted here; duplicates are an
+ * error). A level beyond +-1 would map above g_max and is XB_EINPUT naming its position and value
+ * (refused, not clipped). */
 int xb_levelset_explicit(const double *levels, size_t n, xb_levelset **out, xb_error *err);
 
 /* Asymmetric b-bit quantization as a level set, bits in 1..16 ("abits:B"). The levels depend on the
@@ -118,7 +122,7 @@ int xb_levelset_none(xb_levelset **out, xb_error *err);
 /* Parse a spec: "none", "set1".."set5", "bits:B" (B in 1..16, symmetric), "abits:B" (B in 1..16,
  * asymmetric with scale and zero point, levels from each layer's range), "uniform:N" (N in 2..65536),
  * "nnary:K:DELTA:MU",
- * "levels:L1,L2,..." (explicit list). Bad specs fail with XB_EINPUT naming the spec and what is
+ * "levels:L1,L2,..." (explicit list, each in [-1, 1]; nnary needs K*MU <= 1). Bad specs fail with XB_EINPUT naming the spec and what is
  * allowed. */
 int xb_levelset_parse(const char *spec, xb_levelset **out, xb_error *err);
 

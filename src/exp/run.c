@@ -335,7 +335,7 @@ static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *trai
             xb_train_defaults(&to);
             to.epochs = c->epochs;
             to.batch = c->batch;
-            to.lr = isnan(c->lr) ? (c->n_hidden ? 0.1 : 0.01) : c->lr;
+            to.lr = isnan(c->lr) ? xb_train_default_lr(c->n_hidden, (xb_activation)c->activation) : c->lr;
             to.momentum = c->momentum;
             to.weight_decay = c->weight_decay;
             to.seed = c->train_seed;

@@ -26,6 +26,13 @@ void xb_train_defaults(xb_train_options *o)
     o->progress = stderr;
 }
 
+double xb_train_default_lr(int n_hidden, xb_activation act)
+{
+    if (n_hidden == 0)
+        return 0.01;
+    return act == XB_ACT_RELU ? 0.01 : 0.1;
+}
+
 /* Copy the listed rows of d into a contiguous batch. */
 static void gather(const xb_dataset *d, const size_t *rows, size_t n, double *X, unsigned char *y)
 {

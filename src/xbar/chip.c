@@ -24,6 +24,8 @@ void xb_map_defaults(xb_map_options *o)
     o->v_read_V = 0.2;
     o->g_min_S = 1e-6;   /* overwritten from the device file by callers that have one */
     o->g_max_S = 400e-6;
+    o->g_lrs_S = o->g_max_S; /* stuck-at values; overwritten from the device file likewise */
+    o->g_hrs_S = o->g_min_S;
 }
 
 void xb_map_options_from_device(xb_map_options *o, const xb_device *d)
@@ -31,6 +33,8 @@ void xb_map_options_from_device(xb_map_options *o, const xb_device *d)
     o->v_read_V = d->v_read_V;
     o->g_min_S = d->g_hrs_S;
     o->g_max_S = xb_device_level_G(d, d->n_levels - 1);
+    o->g_lrs_S = d->g_lrs_S;
+    o->g_hrs_S = d->g_hrs_S;
 }
 
 static int levelset_from_device(const xb_device *d, xb_levelset **out, xb_error *err)
@@ -428,9 +432,12 @@ int xb_chip_write_tile_map(const xb_chip *c, const char *path, xb_error *err)
 
 /* ---- conductance map files ---- */
 
-#define N_CHIP_PARAMS 8   /* format_version, n_layers, scheme, bias, tile_rows, tile_cols, v_read, clip */
+/* Format 2: format_version, n_layers, scheme, bias, tile_rows, tile_cols, v_read, clip, g_min, g_max,
+ * g_lrs, g_hrs. Format 1 lacks the last two (its stuck-at values are unknown, NaN). */
+#define N_CHIP_PARAMS 12
+#define N_CHIP_PARAMS_V1 10
 #define N_LAYER_PARAMS 6  /* fan_in, fan_out, n_bias_rows, activation, in_scale, w_scale */
-#define MAP_FORMAT_VERSION 1
+#define MAP_FORMAT_VERSION 2
 
 int xb_chip_save(const xb_chip *c, const char *path, xb_error *err)
 {
@@ -439,13 +446,13 @@ int xb_chip_save(const xb_chip *c, const char *path, xb_error *err)
     int rc = XB_OK;
     if (!arr)
         return xb_fail(err, XB_ENOMEM, "out of memory");
-    size_t s1[1] = {N_CHIP_PARAMS + 2};
+    size_t s1[1] = {N_CHIP_PARAMS};
     xb_ndarray *p = arr[n++] = xb_ndarray_new("chip", 1, s1);
     if (!p)
         goto oom;
-    double cp[N_CHIP_PARAMS + 2] = {MAP_FORMAT_VERSION, c->n_layers, c->opt.scheme, c->opt.bias,
-                                    (double)c->opt.tile_rows, (double)c->opt.tile_cols, c->opt.v_read_V,
-                                    c->opt.clip, c->opt.g_min_S, c->opt.g_max_S};
+    double cp[N_CHIP_PARAMS] = {MAP_FORMAT_VERSION, c->n_layers, c->opt.scheme, c->opt.bias,
+                                (double)c->opt.tile_rows, (double)c->opt.tile_cols, c->opt.v_read_V,
+                                c->opt.clip, c->opt.g_min_S, c->opt.g_max_S, c->opt.g_lrs_S, c->opt.g_hrs_S};
     memcpy(p->data, cp, sizeof cp);
     for (int k = 0; k < c->n_layers; k++) {
         const xb_layer_map *L = &c->layers[k];
@@ -520,13 +527,21 @@ int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
     if (rc)
         return rc;
     xb_chip *c = NULL;
-    const xb_ndarray *a = need(z, path, "chip", 1, N_CHIP_PARAMS + 2, 0, err);
+    /* Format 1 maps (no stuck-at values) still load; their g_lrs_S / g_hrs_S are NaN. */
+    const xb_ndarray *a = xb_npz_get(z, "chip");
+    int v1 = a && a->dtype != XB_DT_STR && a->ndim == 1 && a->count >= 1 && a->data[0] == 1;
+    a = need(z, path, "chip", 1, v1 ? N_CHIP_PARAMS_V1 : N_CHIP_PARAMS, 0, err);
     if (!a)
         goto bad;
     const double *cp = a->data;
-    if (cp[0] != MAP_FORMAT_VERSION) {
-        xb_fail(err, XB_EINPUT, "%s: conductance map format %g, this build reads format %d", path, cp[0],
+    if (!v1 && cp[0] != MAP_FORMAT_VERSION) {
+        xb_fail(err, XB_EINPUT, "%s: conductance map format %g, this build reads formats 1 and %d", path, cp[0],
                 MAP_FORMAT_VERSION);
+        goto bad;
+    }
+    if (!v1 && !(cp[10] >= 0 && isfinite(cp[10]) && cp[11] >= 0 && isfinite(cp[11]))) {
+        xb_fail(err, XB_EINPUT, "%s: chip[10] (g_lrs %g S) and chip[11] (g_hrs %g S) must be finite and >= 0",
+                path, cp[10], cp[11]);
         goto bad;
     }
     if (!(cp[1] >= 1 && cp[1] <= 64) || (cp[2] != 0 && cp[2] != 1) || (cp[3] != 0 && cp[3] != 1) ||
@@ -548,6 +563,8 @@ int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
     c->opt.clip = cp[7];
     c->opt.g_min_S = cp[8];
     c->opt.g_max_S = cp[9];
+    c->opt.g_lrs_S = v1 ? NAN : cp[10];
+    c->opt.g_hrs_S = v1 ? NAN : cp[11];
     if (c->opt.scheme == XB_MAP_DIFFERENTIAL && c->opt.tile_cols % 2) {
         xb_fail(err, XB_EINPUT, "%s: odd tile width %zu with differential mapping", path, c->opt.tile_cols);
         goto bad;

@@ -26,11 +26,14 @@ typedef struct xb_map_options {
     double clip;                 /* > 0: clip in_scale*W to [-clip*in_scale, clip*in_scale]; 0: max-abs */
     double v_read_V;
     double g_min_S, g_max_S;     /* conductance range of the mapping */
+    double g_lrs_S, g_hrs_S;     /* the device's LRS / HRS conductances: where stuck-at cells sit (NaN:
+                                    unknown, from a map of format 1) */
 } xb_map_options;
 
 void xb_map_defaults(xb_map_options *o);
 
-/* The device's read voltage, and its conductance range: the HRS to the top level target. */
+/* The device's read voltage, its conductance range (the HRS to the top level target) and its LRS and
+ * HRS conductances (g_lrs_S, g_hrs_S: the values of stuck-at cells). */
 struct xb_device;
 void xb_map_options_from_device(xb_map_options *o, const struct xb_device *d);
 

@@ -99,17 +99,19 @@ int xb_mc_perturb_chip(const xb_chip *base, const xb_layer_perturb *p, int n_p, 
     if (!g_touched)
         return XB_OK;
     /* Conductance-domain models act on the cells as they now are: the programmed state moved by the
-     * weight-domain models. Stuck cells take the mapping's range, g_max_S (LRS) and g_min_S (HRS),
-     * because a chip loaded from a conductance map carries no device file: g_min_S is the device's HRS
-     * and g_max_S its top level, so a stuck-at-LRS cell here reads as the strongest programmed weight
-     * (the device's own g_lrs_S, a full SET, lies above it: this is the milder fault). */
+     * weight-domain models. Stuck cells take the device's LRS and HRS conductances (g_lrs_S, g_hrs_S
+     * of the device file, carried in the chip's options and its conductance map), as at program time. */
+    for (int i = 0; i < n_p; i++)
+        if (p[i].model.kind == XB_PERTURB_STUCK && !(isfinite(chip->opt.g_lrs_S) && isfinite(chip->opt.g_hrs_S)))
+            return xb_fail(err, XB_EINPUT, "perturbation stuck: the chip does not record the device's LRS/HRS "
+                           "conductances (a conductance map of format 1); write it again with xbarsim program");
     for (int l = 0; l < base->n_layers; l++) {
         xb_layer_map *L = &chip->layers[l];
         for (int i = 0; i < n_p; i++) {
             if (!(p[i].layers >> l & 1) || !xb_perturb_on_conductances(&p[i].model))
                 continue;
-            int rc = xb_perturb_apply_g(&p[i].model, rng, L->g_S, L->rows * L->cols, chip->opt.g_max_S,
-                                        chip->opt.g_min_S, NULL, err);
+            int rc = xb_perturb_apply_g(&p[i].model, rng, L->g_S, L->rows * L->cols, chip->opt.g_lrs_S,
+                                        chip->opt.g_hrs_S, NULL, err);
             if (rc)
                 return xb_error_prefix(err, "layer %d", l + 1);
         }

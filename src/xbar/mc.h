@@ -29,11 +29,10 @@ int xb_layer_perturb_parse(const char *text, int n_layers, xb_layer_perturb *out
  * layers they name, and move each cell's conductance by the change of its target, so programming
  * errors already in base->g_S are kept. Output-domain (additive) models set bo->sigma_out.
  * Then the conductance-domain models (d2d, stuck) act on the g_S of every cell (rows x cols, reference
- * and idle cells included) of the layers they name. Stuck cells take the mapping's range: g_max_S for
- * LRS and g_min_S for HRS. The mapping's range stands in for the device's LRS/HRS because a chip loaded
- * from a conductance map carries no device file; g_min_S is the device's HRS (xb_map_options_from_device)
- * and g_max_S its top level target, below the device's g_lrs_S, so this stuck-at-LRS is the milder
- * fault (program's --stuck-lrs, drawn once at program time, uses the device's g_lrs_S).
+ * and idle cells included) of the layers they name. Stuck cells take the device's LRS and HRS
+ * conductances, chip->opt.g_lrs_S and g_hrs_S (xb_map_options_from_device; a conductance map carries
+ * them), the values program's --stuck-lrs / --stuck-hrs use; a chip without them (NaN: a map of
+ * format 1) makes a stuck model XB_EINPUT.
  * Draw order from rng (for reproducibility): layer by layer, the weight-domain models in the order
  * given; then layer by layer, the conductance-domain models in the order given.
  * chip must be a clone of base. */
