@@ -86,7 +86,8 @@ static void set_resume_hint(int argc, char **argv, const char *out)
     if (getcwd(cwd, sizeof cwd)) {
         put_word(cmd, sizeof cmd, "cd");
         put_word(cmd, sizeof cmd, cwd);
-        put_word(cmd, sizeof cmd, "&&");
+        size_t at = strlen(cmd);
+        snprintf(cmd + at, sizeof cmd - at, " &&");
     }
     put_word(cmd, sizeof cmd, xb_cli_program());
     for (int i = 0; i < argc; i++)

@@ -705,7 +705,7 @@ static int read_point_state(const char *path, size_t trials_expected, point_resu
                 continue;
             }
             if (x < 0 || x > hi || (whole && x != floor(x)) || (f == 2 && x < 1)) {
-                snprintf(what, sizeof what, "field %d (%s) is %.17g; allowed: %s from %g to %.17g", f + 1,
+                snprintf(what, sizeof what, "field %d (%s) is %.15g; allowed: %s from %g to %.15g", f + 1,
                          state_fields[f], x, whole ? "a whole number" : "a number", f == 2 ? 1.0 : 0.0, hi);
                 rc = state_bad(err, path, line_no, what);
             }
