@@ -146,7 +146,9 @@ static void remove_worker_dir(char *dir)
 int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err),
                     void *ctx, void *result, size_t result_bytes, xb_error *err)
 {
-    size_t bytes = sizeof(xb_error) + result_bytes;
+    /* The result follows the error record at an offset aligned for any type (it holds doubles). */
+    const size_t at = (sizeof(xb_error) + 15) / 16 * 16;
+    size_t bytes = at + result_bytes;
     void *shm = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shm == MAP_FAILED)
         return xb_fail(err, XB_ENOMEM, "cannot map shared memory");
@@ -175,7 +177,7 @@ int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void
         xb_spice *s = NULL;
         int rc = xb_spice_open(log[0] ? log : NULL, &s, child_err);
         if (!rc)
-            rc = fn(s, ctx, (char *)shm + sizeof(xb_error), child_err);
+            rc = fn(s, ctx, (char *)shm + at, child_err);
         xb_spice_close(&s);
         _exit(rc ? 1 : 0);
     }
@@ -189,7 +191,7 @@ int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void
         rc = xb_fail(err, child_err->code ? child_err->code : XB_ERUNTIME, "%s",
                      child_err->msg[0] ? child_err->msg : "the ngspice worker died");
     else
-        memcpy(result, (char *)shm + sizeof(xb_error), result_bytes);
+        memcpy(result, (char *)shm + at, result_bytes);
     munmap(shm, bytes);
     return rc;
 }
