@@ -31,6 +31,20 @@ void xb_cli_set_threads(int n);
 /* The BLAS thread count in force. */
 int xb_cli_threads(void);
 
+/* Check an output folder / file given by an option (see xb_check_out_dir): 0, or print the error
+ * and return 2. */
+int xb_cli_out_dir(const char *cmd, const char *opt, const char *path);
+int xb_cli_out_file(const char *cmd, const char *opt, const char *path);
+
+/* SIGINT and SIGTERM: stop the workers, remove the temporaries and worker folders (xb_cleanup_now),
+ * print that cmd was stopped and, when set, how to resume, and exit 128 + the signal (130, 143). */
+void xb_cli_catch_signals(const char *cmd);
+/* The text printed after a stop (NULL: none); copied. */
+void xb_cli_set_resume_hint(const char *text);
+/* The path the tool was started by (argv[0]), for commands printed back to the user. */
+void xb_cli_set_program(const char *argv0);
+const char *xb_cli_program(void);
+
 /* Print a command's usage to stdout (for --help). */
 void xb_cli_print_usage(const xb_command *c);
 

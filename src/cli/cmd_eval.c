@@ -125,6 +125,8 @@ static int write_trials(const char *dir, const double *acc, size_t trials, doubl
     xb_mc_stats s[2];
     xb_mc_stats_of(acc, trials, &s[0]);
     xb_mc_stats_of(d, trials, &s[1]);
+    xb_mc_stats_clamp(&s[0], 0, 1);
+    xb_mc_stats_clamp(&s[1], -1, 1);
     free(d);
     snprintf(path, sizeof path, "%s/mc_summary.csv", dir);
     if ((rc = xb_atomic_open(&f, path, err)))
@@ -191,6 +193,7 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
     if (trials) {
         xb_mc_stats s;
         xb_mc_stats_of(acc, trials, &s);
+        xb_mc_stats_clamp(&s, 0, 1);
         xb_json_object_begin(&j, "monte_carlo");
         xb_json_int(&j, "trials", (long long)trials);
         xb_json_number(&j, "accuracy_mean", s.mean);
@@ -375,6 +378,8 @@ static int run(int argc, char **argv)
         snprintf(out_buf, sizeof out_buf, "results/eval/%s-%s", base, job.backend);
         job.out = out_buf;
     }
+    if (xb_cli_out_dir("eval", "--out", job.out))
+        return 2;
 
     xb_error err = {0};
     xb_provenance prov;
@@ -598,6 +603,7 @@ static int run(int argc, char **argv)
     if (job.trials) {
         xb_mc_stats s;
         xb_mc_stats_of(acc, job.trials, &s);
+        xb_mc_stats_clamp(&s, 0, 1);
         printf("%zu trials: accuracy %.2f%% +- %.2f%% (95%% CI of the mean %.2f-%.2f%%), dACC %+.2f%%\n",
                job.trials, 100 * s.mean, 100 * s.std, 100 * s.ci95_lo, 100 * s.ci95_hi,
                100 * (s.mean - r[0].accuracy));

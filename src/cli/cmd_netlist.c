@@ -118,6 +118,8 @@ static int run(int argc, char **argv)
     int hidden = -1;
     if (act_s && (hidden = xb_activation_parse(act_s)) < 0)
         return xb_cli_usage_error("netlist", "--activation '%s': expected sigmoid, relu or identity", act_s);
+    if (xb_cli_out_dir("netlist", "--out", out))
+        return 2;
 
     xb_error err = {0};
     xb_mlp *m = NULL;

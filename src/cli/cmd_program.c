@@ -170,6 +170,8 @@ static int run(int argc, char **argv)
         snprintf(out_buf, sizeof out_buf, "results/program/%.*s", (int)len, base);
         out = out_buf;
     }
+    if (xb_cli_out_dir("program", "--out", out))
+        return 2;
 
     xb_error err = {0};
     xb_provenance prov;

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "run.h"
@@ -52,6 +53,51 @@ static void list_points(const xb_tb *tb)
     }
 }
 
+/* Append s to buf as one shell word. */
+static void put_word(char *buf, size_t len, const char *s)
+{
+    size_t at = strlen(buf);
+    int plain = s[0] != '\0';
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:,+-@%", *p))
+            plain = 0;
+    if (at + 1 < len && at)
+        buf[at++] = ' ';
+    if (!plain && at + 1 < len)
+        buf[at++] = '\'';
+    for (const char *p = s; *p && at + 5 < len; p++) {
+        if (*p == '\'') {
+            memcpy(buf + at, "'\\''", 4);
+            at += 4;
+        } else {
+            buf[at++] = *p;
+        }
+    }
+    if (!plain && at + 1 < len)
+        buf[at++] = '\'';
+    buf[at < len ? at : len - 1] = '\0';
+}
+
+/* What a stopped run prints: the command that resumes it (this one without --fresh), runnable from
+ * any folder. */
+static void set_resume_hint(int argc, char **argv, const char *out)
+{
+    char cmd[8000] = "", cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) {
+        put_word(cmd, sizeof cmd, "cd");
+        put_word(cmd, sizeof cmd, cwd);
+        size_t at = strlen(cmd);
+        snprintf(cmd + at, sizeof cmd - at, " &&");
+    }
+    put_word(cmd, sizeof cmd, xb_cli_program());
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--fresh"))
+            put_word(cmd, sizeof cmd, argv[i]);
+    char hint[8192];
+    snprintf(hint, sizeof hint, "the finished points are kept in %s/state; resume with:\n  %s\n", out, cmd);
+    xb_cli_set_resume_hint(hint);
+}
+
 static int run(int argc, char **argv)
 {
     xb_run_options o;
@@ -90,14 +136,23 @@ static int run(int argc, char **argv)
     if (optind + 1 < argc)
         return xb_cli_usage_error("run", "unexpected argument '%s' (one testbench per run)", argv[optind + 1]);
     o.jobs = (int)jobs;
+    if (o.out && !list && xb_cli_out_dir("run", "--out", o.out))
+        return 2;
     xb_cli_set_threads((int)threads);
     xb_error err = {0};
     xb_tb *tb = NULL;
     int rc = xb_tb_load(argv[optind], NULL, &tb, &err);
-    if (!rc && list)
+    if (!rc && list) {
         list_points(tb);
-    else if (!rc)
+    } else if (!rc) {
+        char out[4096];
+        if (o.out)
+            snprintf(out, sizeof out, "%s", o.out);
+        else
+            xb_run_default_out(tb, o.quick, out, sizeof out);
+        set_resume_hint(argc, argv, out);
         rc = xb_run_testbench(tb, &o, &err);
+    }
     xb_tb_free(&tb);
     return xb_cli_fail("run", rc, &err);
 }

@@ -204,6 +204,8 @@ static int run(int argc, char **argv)
     size_t out_len = strlen(out);
     if (out_len < 5 || strcmp(out + out_len - 4, ".npz"))
         return xb_cli_usage_error("train", "--out '%s': the weights file must end in .npz", out);
+    if (xb_cli_out_file("train", "--out", out))
+        return 2;
 
     xb_error err = {0};
     xb_provenance prov;

@@ -73,5 +73,7 @@ int main(int argc, char **argv)
             xb_cli_print_usage(c);
             return 0;
         }
+    xb_cli_set_program(argv[0]);
+    xb_cli_catch_signals(c->name);
     return c->run(argc - 1, argv + 1);
 }

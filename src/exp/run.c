@@ -604,8 +604,21 @@ static int write_point_state(const char *path, const xb_tb_config *c, const stru
     return xb_atomic_commit(&f, err);
 }
 
-/* Parse a state file back (the numbers were written with %.17g, so they read back exactly). */
-static int read_point_state(const char *path, point_result *pr, xb_error *err)
+/* Parse a state file back (the numbers were written with %.17g, so they read back exactly). Every field
+ * is checked: a state file is a result of an earlier run that anyone may have edited or truncated, and a
+ * wrong number in it would pass silently into every table and plot. */
+static const char *const state_fields[15] = {"trial", "seed", "images", "synapses", "layers", "neurons",
+                                             "correct_ideal", "correct_behavioral", "correct_spice",
+                                             "agree_behavioral_spice", "mcnemar_p", "current_rel_err_mean",
+                                             "current_rel_err_max", "inputs_failed", "seconds"};
+
+static int state_bad(xb_error *err, const char *path, size_t line, const char *what)
+{
+    return xb_fail(err, XB_EINPUT, "%s:%zu: %s; this state file of a finished point is damaged: delete it (or run "
+                   "with --fresh) to recompute the point", path, line, what);
+}
+
+static int read_point_state(const char *path, size_t trials_expected, point_result *pr, xb_error *err)
 {
     memset(pr, 0, sizeof *pr);
     unsigned char *data = NULL;
@@ -613,29 +626,100 @@ static int read_point_state(const char *path, point_result *pr, xb_error *err)
     int rc = xb_read_file(path, (size_t)1 << 30, &data, &len, err);
     if (rc)
         return rc;
-    char *save = NULL, *line = strtok_r((char *)data, "\n", &save);
-    size_t cap = 0;
-    while (line && (line[0] == '#' || !strncmp(line, "trial,", 6)))
-        line = strtok_r(NULL, "\n", &save);
-    for (; line && !rc; line = strtok_r(NULL, "\n", &save)) {
+    char *text = (char *)data, what[300];
+    size_t cap = 0, line_no = 0;
+    if (len == 0 || text[len - 1] != '\n') {
+        size_t last = 1;
+        for (size_t i = 0; i < len; i++)
+            last += text[i] == '\n';
+        rc = state_bad(err, path, last, "the file is empty or its last line is cut short (no line end)");
+    }
+    if (!rc && strlen(text) != len)
+        rc = state_bad(err, path, 1, "the file holds a NUL byte");
+    for (char *line = text, *nl; !rc && line < text + len; line = nl + 1) {
+        nl = strchr(line, '\n');
+        *nl = '\0';
+        line_no++;
+        if (line_no == 1 && line[0] == '#')
+            continue;
+        if (line_no <= 2 && !strcmp(line, state_header))
+            continue;
+        if (line_no <= 2) {
+            rc = state_bad(err, path, line_no, line_no == 1 ? "expected the configuration comment (# ...)"
+                                                            : "expected the column header");
+            break;
+        }
         double v[15];
         int nf = 0;
         const char *p = line;
-        for (; nf < 15; nf++) {
-            char *end;
-            v[nf] = (*p == ',' || !*p) ? NAN : strtod(p, &end);
-            if (*p != ',' && *p)
-                p = end;
-            if (*p == ',')
-                p++;
-            else {
-                nf++;
+        for (;;) {
+            const char *end_field = p + strcspn(p, ",");
+            if (nf == 15) {
+                rc = state_bad(err, path, line_no, "more than 15 fields");
                 break;
             }
+            const char *name = state_fields[nf];
+            if (end_field == p) {
+                v[nf] = NAN; /* a backend that did not run */
+            } else {
+                char *end;
+                errno = 0;
+                v[nf] = strtod(p, &end);
+                if (end != end_field || errno == ERANGE || !isfinite(v[nf])) {
+                    snprintf(what, sizeof what, "field %d (%s) is '%.*s', not a finite number", nf + 1, name,
+                             (int)(end_field - p < 40 ? end_field - p : 40), p);
+                    rc = state_bad(err, path, line_no, what);
+                    break;
+                }
+            }
+            nf++;
+            if (!*end_field)
+                break;
+            p = end_field + 1;
         }
+        if (rc)
+            break;
         if (nf != 15) {
-            rc = xb_fail(err, XB_EINPUT, "%s: a line with %d fields, expected 15; delete the file (or run with --fresh) "
-                         "to recompute the point", path, nf);
+            snprintf(what, sizeof what, "a line with %d fields, expected 15", nf);
+            rc = state_bad(err, path, line_no, what);
+            break;
+        }
+        /* What each field may hold. Counts are whole numbers; the correct-prediction counts and the
+         * failed inputs are at most the images. */
+        double images = v[2];
+        for (int f = 0; f < 15 && !rc; f++) {
+            int optional = f >= 7 && f <= 13, whole = f <= 9 || f == 13;
+            double hi = f == 1 ? 4294967295.0 : (f >= 6 && f <= 9) || f == 13 ? images : f == 10 ? 1.0
+                      : f == 0 ? (double)(trials_expected ? trials_expected - 1 : 0) : 9007199254740992.0;
+            if (f == 11 || f == 12)
+                hi = 1e12; /* a relative current error: large when a column current is near zero */
+            if (f == 14)
+                hi = 1e9;
+            double x = v[f];
+            if (isnan(x)) {
+                if (!optional) {
+                    snprintf(what, sizeof what, "field %d (%s) is empty; it must hold a number", f + 1,
+                             state_fields[f]);
+                    rc = state_bad(err, path, line_no, what);
+                }
+                continue;
+            }
+            if (x < 0 || x > hi || (whole && x != floor(x)) || (f == 2 && x < 1)) {
+                snprintf(what, sizeof what, "field %d (%s) is %.15g; allowed: %s from %g to %.15g", f + 1,
+                         state_fields[f], x, whole ? "a whole number" : "a number", f == 2 ? 1.0 : 0.0, hi);
+                rc = state_bad(err, path, line_no, what);
+            }
+        }
+        if (rc)
+            break;
+        if ((size_t)v[0] != pr->trials) {
+            snprintf(what, sizeof what, "trial %.0f where trial %zu was expected", v[0], pr->trials);
+            rc = state_bad(err, path, line_no, what);
+            break;
+        }
+        if (pr->trials && ((size_t)v[2] != pr->images || (size_t)v[3] != pr->synapses ||
+                           (size_t)v[4] != pr->layers || (size_t)v[5] != pr->neurons)) {
+            rc = state_bad(err, path, line_no, "images, synapses, layers or neurons differ from the first trial's");
             break;
         }
         if (pr->trials == cap) {
@@ -663,8 +747,15 @@ static int read_point_state(const char *path, point_result *pr, xb_error *err)
         tr->seconds = v[14];
     }
     free(data);
-    if (!rc && !pr->trials)
-        rc = xb_fail(err, XB_EINPUT, "%s: no trials; delete it (or run with --fresh) to recompute the point", path);
+    if (!rc && pr->trials != trials_expected) {
+        snprintf(what, sizeof what, "%zu trial%s, the point has %zu", pr->trials, pr->trials == 1 ? "" : "s",
+                 trials_expected);
+        rc = state_bad(err, path, line_no, what);
+    }
+    if (rc) {
+        free(pr->t);
+        memset(pr, 0, sizeof *pr);
+    }
     return rc;
 }
 
@@ -794,7 +885,7 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
     if (rc)
         return rc;
     xb_dataset test = head(test_all, c->images);
-    xb_mlp *m;
+    xb_mlp *m = NULL;
     if ((rc = get_network(r, c, train, &m)))
         return rc;
     if (m->sizes[0] != test.dim || m->sizes[m->n_layers] < (size_t)test.n_classes) {
@@ -803,7 +894,7 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
         return xb_fail(err, XB_EINPUT, "%s: the network takes %zu inputs and has %zu outputs; %s has %zu pixels and %d "
                        "classes", where, m->sizes[0], m->sizes[m->n_layers], c->dataset, test.dim, test.n_classes);
     }
-    xb_chip *base;
+    xb_chip *base = NULL;
     if ((rc = get_chip(r, c, m, train, &base)))
         return rc;
     xb_dataset cal = head(train, c->calib);
@@ -1045,6 +1136,8 @@ static int summarize(const run_ctx *r, const point_result *pr, xb_summary_row **
             xb_mc_stats a, d;
             xb_mc_stats_of(acc, s->trials, &a);
             xb_mc_stats_of(dacc, s->trials, &d);
+            xb_mc_stats_clamp(&a, 0, 1);
+            xb_mc_stats_clamp(&d, -1, 1);
             s->acc_mean = a.mean;
             s->acc_std = a.std;
             s->dacc_mean = d.mean;
@@ -1059,8 +1152,8 @@ static int summarize(const run_ctx *r, const point_result *pr, xb_summary_row **
                 /* One trial: the interval of the accuracy itself, from the images. */
                 s->acc_lo = s->wilson_lo;
                 s->acc_hi = s->wilson_hi;
-                s->dacc_lo = s->wilson_lo - (a.mean - d.mean);
-                s->dacc_hi = s->wilson_hi - (a.mean - d.mean);
+                s->dacc_lo = fmax(-1.0, s->wilson_lo - (a.mean - d.mean));
+                s->dacc_hi = fmin(1.0, s->wilson_hi - (a.mean - d.mean));
             }
         }
     }
@@ -1171,7 +1264,9 @@ static int write_run_json(run_ctx *r, const point_result *pr, size_t n_computed,
 
 /* ------------------------------------------------------------------------------------------------ */
 
-static int prepare_out(run_ctx *r, xb_error *err)
+/* The results folder, checked before anything runs: a run must not compute for an hour and then
+ * find it cannot write. */
+static int choose_out(run_ctx *r, xb_error *err)
 {
     const xb_run_options *o = r->o;
     if (o->out && strlen(o->out) >= sizeof r->out)
@@ -1182,6 +1277,17 @@ static int prepare_out(run_ctx *r, xb_error *err)
         xb_run_default_out(r->tb, o->quick, r->out, sizeof r->out);
     snprintf(r->state, sizeof r->state, "%.4000s/state", r->out);
     snprintf(r->logs, sizeof r->logs, "%.4000s/logs", r->out);
+    return xb_check_out_dir(r->out, o->out ? "--out" : "the results folder (change it with --out)", err);
+}
+
+static int prepare_out(run_ctx *r, xb_error *err)
+{
+    const xb_run_options *o = r->o;
+    /* What a killed run left: temporaries of processes that are gone (plots/, example/plots/ and
+     * state/points/ are the deepest folders a run writes). */
+    size_t stale = xb_remove_stale_temps(r->out, 2);
+    if (stale)
+        say(o, "removed %zu temporar%s left by a stopped run in %s/", stale, stale == 1 ? "y" : "ies", r->out);
     char dir[4400];
     snprintf(dir, sizeof dir, "%s/points", r->state);
     int rc = xb_mkdir_p(dir, err);
@@ -1248,6 +1354,8 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
     double t_start = xb_now();
     int rc = pr && pred_paths ? XB_OK : xb_fail(err, XB_ENOMEM, "out of memory");
     if (!rc)
+        rc = choose_out(&r, err);
+    if (!rc)
         rc = plan(&r);
     if (!rc)
         rc = prepare_out(&r, err);
@@ -1272,7 +1380,7 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
                  e ? e->col_tile : 0);
         int example_ok = k != r.example_point || xb_is_file(deck);
         if (example_ok && xb_is_file(path) && (!pred_paths[k][0] || xb_is_file(pred_paths[k]))) {
-            rc = read_point_state(path, &pr[k], err);
+            rc = read_point_state(path, c.trials, &pr[k], err);
             pr[k].seed = c.seed;
             continue;
         }

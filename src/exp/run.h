@@ -14,7 +14,9 @@
 //                   trained networks: a run that stops resumes where it stopped, and a changed
 //                   testbench recomputes only the points whose configuration changed
 // Every data file is written under a temporary name and renamed when complete (gnuplot draws the pictures
-// from the data and scripts beside them).
+// from the data and scripts beside them, also to temporaries). The results folder is checked before
+// anything runs; a run starting there removes the temporaries of stopped runs (NAME.tmp.PID of PIDs
+// that are gone); a state file that does not read back exactly as written is refused (XB_EINPUT).
 #ifndef XB_RUN_H
 #define XB_RUN_H
 

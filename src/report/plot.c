@@ -199,16 +199,20 @@ static void put_label_cmd(FILE *fp, const char *cmd, const char *text)
 }
 
 /* Labels are plain text (noenhanced): names such as i_col_A must not turn into subscripts. */
+/* xbarsim renders under temporary names, which it passes in xbarsim_svg and xbarsim_png, and renames
+ * the pictures into place once both are complete; run by hand, the script writes NAME.svg and NAME.png. */
 static void put_svg_terminal(FILE *fp, const char *name)
 {
     fputs("\nset terminal svg size 800,560 dynamic background rgb 'white' noenhanced\n", fp);
-    fprintf(fp, "set output '%s.svg'\n", name);
+    fprintf(fp, "if (!exists('xbarsim_svg')) xbarsim_svg = '%s.svg'\n", name);
+    fputs("set output xbarsim_svg\n", fp);
 }
 
 static void put_png_terminal(FILE *fp, const char *name)
 {
     fputs("\nset terminal pngcairo size 1000,700 noenhanced\n", fp);
-    fprintf(fp, "set output '%s.png'\n", name);
+    fprintf(fp, "if (!exists('xbarsim_png')) xbarsim_png = '%s.png'\n", name);
+    fputs("set output xbarsim_png\n", fp);
     fputs("replot\n", fp);
     fputs("unset output\n", fp);
 }
@@ -821,12 +825,36 @@ static int write_log(const char *path, const char *text, size_t len, xb_error *e
     return xb_atomic_commit(&af, err);
 }
 
+/* Is the file a whole picture? An SVG ends with </svg>, a PNG with its IEND chunk: gnuplot on a full
+ * disk can exit 0 with a truncated file. */
+static int picture_complete(const char *path, int png)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    unsigned char head[8] = {0}, tail[64];
+    size_t nh = fread(head, 1, sizeof head, fp);
+    long size = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    size_t nt = 0;
+    if (size > 0 && fseek(fp, size > (long)sizeof tail ? size - (long)sizeof tail : 0, SEEK_SET) == 0)
+        nt = fread(tail, 1, sizeof tail, fp);
+    fclose(fp);
+    if (png) {
+        static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+        return nh == 8 && !memcmp(head, sig, 8) && nt >= 12 && !memcmp(tail + nt - 12, iend, 12);
+    }
+    while (nt > 0 && (tail[nt - 1] == '\n' || tail[nt - 1] == '\r' || tail[nt - 1] == ' ' || tail[nt - 1] == '\t'))
+        nt--;
+    return nh > 0 && nt >= 6 && !memcmp(tail + nt - 6, "</svg>", 6);
+}
+
 int xb_plot_render(const char *dir, const char *name, xb_error *err)
 {
     int rc = check_name(name, err);
     if (rc)
         return rc;
-    char gp[4200], svg[4200], png[4200], log[4200];
+    char gp[4200], svg[4200], png[4200], log[4200], svg_tmp[4300], png_tmp[4300];
     if ((rc = figure_path(gp, sizeof gp, dir, name, "gp", err)) ||
         (rc = figure_path(svg, sizeof svg, dir, name, "svg", err)) ||
         (rc = figure_path(png, sizeof png, dir, name, "png", err)) ||
@@ -834,19 +862,27 @@ int xb_plot_render(const char *dir, const char *name, xb_error *err)
         return rc;
     if (!xb_is_file(gp))
         return xb_fail(err, XB_EINPUT, "%s does not exist", gp);
-    /* gnuplot writes the pictures in place, not atomically: old ones go first, so that a picture
-     * present afterwards is always this run's, and partial ones go after a failure. */
+    /* gnuplot draws to temporaries in the same folder (the script's xbarsim_svg and xbarsim_png),
+     * renamed into place only when it succeeded and both pictures are complete. Old pictures go
+     * first, so that a picture present afterwards is always this run's. */
+    long pid = (long)getpid();
+    snprintf(svg_tmp, sizeof svg_tmp, "%s.tmp.%ld", svg, pid);
+    snprintf(png_tmp, sizeof png_tmp, "%s.tmp.%ld", png, pid);
     remove(svg);
     remove(png);
-    char prog[] = "gnuplot", script[XB_PLOT_NAME_MAX + 8];
+    xb_cleanup_track_file(svg_tmp);
+    xb_cleanup_track_file(png_tmp);
+    char prog[] = "gnuplot", e[] = "-e", script[XB_PLOT_NAME_MAX + 8], vars[2 * XB_PLOT_NAME_MAX + 96];
     snprintf(script, sizeof script, "%s.gp", name);
-    char *argv[] = {prog, script, NULL};
+    snprintf(vars, sizeof vars, "xbarsim_svg = '%s.svg.tmp.%ld'; xbarsim_png = '%s.png.tmp.%ld'", name, pid, name,
+             pid);
+    char *argv[] = {prog, e, vars, script, NULL};
     char *out = NULL;
     size_t out_len = 0;
     int code = -1;
     rc = run_gnuplot(dir_or_here(dir), argv, &out, &out_len, &code, err);
     if (rc == XB_ENOMEM)
-        return rc;
+        goto finish;
     /* The log holds gnuplot's warnings (points skipped, ranges adjusted) even when it succeeds; an old
      * log would describe an older run. */
     xb_error log_err = {0}; /* a log that cannot be written does not make the pictures wrong */
@@ -864,8 +900,22 @@ int xb_plot_render(const char *dir, const char *name, xb_error *err)
                          line[0] ? line : "no message", out_len ? "; its full output is in " : "",
                          out_len ? log : "");
     }
-    if (!rc && (!xb_is_file(svg) || !xb_is_file(png)))
+    /* A hand-edited script may name its outputs itself: then it wrote the pictures in place. */
+    const char *got_svg = xb_is_file(svg_tmp) ? svg_tmp : svg, *got_png = xb_is_file(png_tmp) ? png_tmp : png;
+    if (!rc && (!xb_is_file(got_svg) || !xb_is_file(got_png)))
         rc = xb_fail(err, XB_ERUNTIME, "gnuplot ran %s but did not write both %s.svg and %s.png", gp, name, name);
+    if (!rc && (!picture_complete(got_svg, 0) || !picture_complete(got_png, 1)))
+        rc = xb_fail(err, XB_ERUNTIME, "gnuplot ran %s but %s is incomplete (a full disk?); no picture was kept", gp,
+                     !picture_complete(got_svg, 0) ? got_svg : got_png);
+    if (!rc && got_svg == svg_tmp && rename(svg_tmp, svg) != 0)
+        rc = xb_fail(err, XB_ERUNTIME, "cannot rename %s to %s: %s", svg_tmp, svg, strerror(errno));
+    if (!rc && got_png == png_tmp && rename(png_tmp, png) != 0)
+        rc = xb_fail(err, XB_ERUNTIME, "cannot rename %s to %s: %s", png_tmp, png, strerror(errno));
+finish:
+    remove(svg_tmp);
+    remove(png_tmp);
+    xb_cleanup_untrack_file(svg_tmp);
+    xb_cleanup_untrack_file(png_tmp);
     if (rc) {
         remove(svg);
         remove(png);

@@ -3,8 +3,11 @@
 // Every figure is written as NAME.csv (the data), NAME.gp (a readable gnuplot script that reads NAME.csv
 // and writes NAME.svg and NAME.png) and, when rendered, NAME.svg and NAME.png, side by side, so a user can
 // restyle a figure by editing NAME.gp and running `gnuplot NAME.gp` in its folder. The CSV and the script
-// are written atomically; gnuplot writes the pictures itself, so stale pictures are removed before it runs
-// and partial ones after it fails, and NAME.log holds gnuplot's output when it printed anything.
+// are written atomically; gnuplot draws the pictures to NAME.svg.tmp.PID and NAME.png.tmp.PID (the
+// script's xbarsim_svg and xbarsim_png, which default to the final names when it is run by hand), renamed
+// into place only when gnuplot exited 0 and both are whole (an SVG ends with </svg>, a PNG with IEND);
+// stale pictures are removed before it runs, so a failure leaves none, and NAME.log holds gnuplot's output
+// when it printed anything.
 #ifndef XB_PLOT_H
 #define XB_PLOT_H
 

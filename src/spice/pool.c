@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include "fileio.h"
 #include "ngspice.h"
 #include "progress.h"
 
@@ -48,13 +50,79 @@ static void worker_log_path(const char *log_dir, const char *file, char *out, si
 }
 
 /* A worker runs in a folder of its own, with HOME pointing there. The parent makes it before the fork
- * and removes it after reaping the worker, so a worker that was killed leaves nothing behind. */
-#define WORKER_DIR_TEMPLATE "/tmp/xbarsim-worker-XXXXXX"
+ * and removes it after reaping the worker, so a worker that was killed leaves nothing behind. The
+ * folder's name carries the parent's PID: folders of a parent that is gone (killed with SIGKILL before
+ * its workers could clean up) are removed when the next pool starts. A worker dies with its parent
+ * (PR_SET_PDEATHSIG), removing its folder first; on SIGINT/SIGTERM the parent's handler stops the
+ * workers and removes their folders (xb_cleanup_now). */
+#define WORKER_DIR_PREFIX "xbarsim-worker-"
+#define WORKER_DIR_MAX 64
 
-static int make_worker_dir(char dir[sizeof WORKER_DIR_TEMPLATE])
+/* Folders of workers whose parent process is gone. */
+static void remove_orphan_worker_dirs(void)
 {
-    memcpy(dir, WORKER_DIR_TEMPLATE, sizeof WORKER_DIR_TEMPLATE);
-    return mkdtemp(dir) ? 0 : -1;
+    DIR *d = opendir("/tmp");
+    if (!d)
+        return;
+    char path[4200];
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t np = sizeof WORKER_DIR_PREFIX - 1;
+        if (strncmp(e->d_name, WORKER_DIR_PREFIX, np))
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + np, &end, 10);
+        if (end == e->d_name + np || *end != '-' || pid <= 0 || xb_pid_alive(pid))
+            continue;
+        snprintf(path, sizeof path, "/tmp/%s", e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+            xb_remove_tree_signal_safe(path, 2);
+    }
+    closedir(d);
+}
+
+static int make_worker_dir(char dir[WORKER_DIR_MAX])
+{
+    static int swept;
+    if (!swept) {
+        swept = 1;
+        remove_orphan_worker_dirs();
+    }
+    snprintf(dir, WORKER_DIR_MAX, "/tmp/" WORKER_DIR_PREFIX "%ld-XXXXXX", (long)getpid());
+    if (!mkdtemp(dir)) {
+        dir[0] = '\0';
+        return -1;
+    }
+    xb_cleanup_track_worker(dir, 0);
+    return 0;
+}
+
+/* In a worker: its own folder, removed on the signals that end it (its parent's handler has its own). */
+static char worker_own_dir[WORKER_DIR_MAX];
+
+static void on_worker_signal(int sig)
+{
+    xb_remove_tree_signal_safe(worker_own_dir, 2);
+    _exit(128 + sig);
+}
+
+/* First thing in a forked worker: end with the parent, cleaning up. */
+static void worker_guard(const char *dir, pid_t parent)
+{
+    snprintf(worker_own_dir, sizeof worker_own_dir, "%s", dir);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_worker_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGHUP);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) /* the parent died before the line above */
+        on_worker_signal(SIGTERM);
 }
 
 static int enter_worker_dir(const char *dir)
@@ -66,58 +134,40 @@ static int enter_worker_dir(const char *dir)
     return 0;
 }
 
-/* A folder and what a worker left in it: ngspice writes nothing by default, xb_spice_open's scratch
- * folder (under TMPDIR, the worker's folder) is one level down. */
-static void remove_tree(const char *dir, int depth)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        char path[4200];
-        for (struct dirent *e; (e = readdir(d));) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            struct stat st;
-            if (depth > 0 && lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(path, depth - 1);
-            else
-                unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static void remove_worker_dir(char *dir)
 {
     if (!dir[0])
         return;
-    remove_tree(dir, 2);
+    xb_remove_tree_signal_safe(dir, 2);
+    xb_cleanup_untrack_worker(dir);
     dir[0] = '\0';
 }
 
 int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err),
                     void *ctx, void *result, size_t result_bytes, xb_error *err)
 {
-    size_t bytes = sizeof(xb_error) + result_bytes;
+    /* The result follows the error record at an offset aligned for any type (it holds doubles). */
+    const size_t at = (sizeof(xb_error) + 15) / 16 * 16;
+    size_t bytes = at + result_bytes;
     void *shm = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shm == MAP_FAILED)
         return xb_fail(err, XB_ENOMEM, "cannot map shared memory");
     xb_error *child_err = shm;
     memset(child_err, 0, sizeof *child_err);
-    char dir[sizeof WORKER_DIR_TEMPLATE];
+    char dir[WORKER_DIR_MAX];
     if (make_worker_dir(dir) != 0) {
         munmap(shm, bytes);
         return xb_fail(err, XB_ERUNTIME, "cannot create a worker folder in /tmp: %s", strerror(errno));
     }
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0) {
         munmap(shm, bytes);
         remove_worker_dir(dir);
         return xb_fail(err, XB_ERUNTIME, "cannot start a worker: %s", strerror(errno));
     }
     if (pid == 0) {
+        worker_guard(dir, parent);
         char log[8400];
         worker_log_path(o->log_dir, "ngspice-single.log", log, sizeof log);
         if (enter_worker_dir(dir) != 0) {
@@ -127,19 +177,21 @@ int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void
         xb_spice *s = NULL;
         int rc = xb_spice_open(log[0] ? log : NULL, &s, child_err);
         if (!rc)
-            rc = fn(s, ctx, (char *)shm + sizeof(xb_error), child_err);
+            rc = fn(s, ctx, (char *)shm + at, child_err);
         xb_spice_close(&s);
         _exit(rc ? 1 : 0);
     }
+    xb_cleanup_track_worker(dir, pid);
     int status = 0;
-    waitpid(pid, &status, 0);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
     remove_worker_dir(dir);
     int rc = XB_OK;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         rc = xb_fail(err, child_err->code ? child_err->code : XB_ERUNTIME, "%s",
                      child_err->msg[0] ? child_err->msg : "the ngspice worker died");
     else
-        memcpy(result, (char *)shm + sizeof(xb_error), result_bytes);
+        memcpy(result, (char *)shm + at, result_bytes);
     munmap(shm, bytes);
     return rc;
 }
@@ -170,7 +222,7 @@ typedef struct worker {
     int cmd_fd;   /* parent writes unit numbers here */
     long unit;    /* the unit it holds, -1 if idle */
     int index;
-    char dir[sizeof WORKER_DIR_TEMPLATE]; /* its folder, removed by the parent when it ends */
+    char dir[WORKER_DIR_MAX]; /* its folder, removed by the parent when it ends */
 } worker;
 
 /* Messages from workers on the shared result pipe. */
@@ -276,7 +328,7 @@ static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_
         return -1;
     }
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0) {
         close(cmd[0]);
         close(cmd[1]);
@@ -284,11 +336,13 @@ static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_
         return -1;
     }
     if (pid == 0) {
+        worker_guard(wk->dir, parent);
         close(cmd[1]);
         close(res_pipe[0]);
         worker_main(p, l, V, n, I_rt, fail, hdr, reports, units, index, wk->dir, cmd[0], res_pipe[1]);
     }
     close(cmd[0]);
+    xb_cleanup_track_worker(wk->dir, pid);
     wk->pid = pid;
     wk->cmd_fd = cmd[1];
     wk->unit = -1;

@@ -1,11 +1,16 @@
 // fileio: atomic result files, whole-file reads, directories and content hashes
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int xb_mkdir_p(const char *path, xb_error *err)
@@ -64,6 +69,7 @@ int xb_atomic_open(xb_atomic_file *f, const char *path, xb_error *err)
     f->fp = fopen(f->tmp_path, "wb");
     if (!f->fp)
         return xb_fail(err, XB_ERUNTIME, "cannot write %s: %s", f->tmp_path, strerror(errno));
+    xb_cleanup_track_file(f->tmp_path);
     return XB_OK;
 }
 
@@ -89,14 +95,17 @@ int xb_atomic_commit(xb_atomic_file *f, xb_error *err)
     f->fp = NULL;
     if (bad) {
         remove(f->tmp_path);
+        xb_cleanup_untrack_file(f->tmp_path);
         return xb_fail(err, XB_ERUNTIME, "writing %s failed: %s", f->path, strerror(saved));
     }
     if (rename(f->tmp_path, f->path) != 0) {
         saved = errno;
         remove(f->tmp_path);
+        xb_cleanup_untrack_file(f->tmp_path);
         return xb_fail(err, XB_ERUNTIME, "cannot rename %s to %s: %s", f->tmp_path, f->path,
                        strerror(saved));
     }
+    xb_cleanup_untrack_file(f->tmp_path);
     return XB_OK;
 }
 
@@ -106,7 +115,304 @@ void xb_atomic_abort(xb_atomic_file *f)
         fclose(f->fp);
         f->fp = NULL;
         remove(f->tmp_path);
+        xb_cleanup_untrack_file(f->tmp_path);
     }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Output locations */
+
+/* Can a file be created in the existing folder dir? 0, or the errno of the failure. */
+static int probe_write(const char *dir)
+{
+    char probe[4200];
+    int n = snprintf(probe, sizeof probe, "%s/.xbarsim-write-check-XXXXXX", dir);
+    if (n < 0 || (size_t)n >= sizeof probe)
+        return ENAMETOOLONG;
+    int fd = mkstemp(probe);
+    if (fd < 0)
+        return errno;
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
+int xb_check_out_dir(const char *path, const char *what, xb_error *err)
+{
+    if (!path[0])
+        return xb_fail(err, XB_EINPUT, "%s '': an empty output path; give a folder, such as %s results/mine",
+                       what, what);
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf)
+        return xb_fail(err, XB_EINPUT, "%s %.100s...: path too long (at most %zu characters)", what, path,
+                       sizeof buf - 1);
+    memcpy(buf, path, n + 1);
+    /* The nearest part of the path that exists. */
+    struct stat st;
+    int depth = 0;
+    for (;;) {
+        while (n > 1 && buf[n - 1] == '/')
+            buf[--n] = '\0';
+        if (stat(buf, &st) == 0)
+            break;
+        if (errno == ENOTDIR) {
+            /* A component above is a file: find it for the message. */
+        } else if (errno != ENOENT) {
+            return xb_fail(err, XB_EINPUT, "%s %s: cannot use %s: %s; choose another output folder", what, path,
+                           buf, strerror(errno));
+        }
+        char *slash = strrchr(buf, '/');
+        if (!slash) {
+            snprintf(buf, sizeof buf, ".");
+            if (stat(buf, &st) != 0)
+                return xb_fail(err, XB_EINPUT, "%s %s: the current folder cannot be read: %s", what, path,
+                               strerror(errno));
+            depth++;
+            break;
+        }
+        if (slash == buf)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        n = strlen(buf);
+        depth++;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (depth == 0)
+            return xb_fail(err, XB_EINPUT, "%s %s: this is an existing file, not a folder; give a folder (a new one "
+                           "is created) or move the file away", what, path);
+        return xb_fail(err, XB_EINPUT, "%s %s: %s is a file, so no folder can be made under it; give a folder "
+                       "path whose parents are folders", what, path, buf);
+    }
+    int e = probe_write(buf);
+    if (e)
+        return xb_fail(err, XB_EINPUT, "%s %s: nothing can be written in %s (%s); choose a writable output folder",
+                       what, path, buf, strerror(e));
+    return XB_OK;
+}
+
+int xb_check_out_file(const char *path, const char *what, xb_error *err)
+{
+    if (!path[0])
+        return xb_fail(err, XB_EINPUT, "%s '': an empty output path; give a file name", what);
+    if (xb_is_dir(path))
+        return xb_fail(err, XB_EINPUT, "%s %s: this is a folder; give a file name", what, path);
+    char dir[4096];
+    if (strlen(path) >= sizeof dir)
+        return xb_fail(err, XB_EINPUT, "%s %.100s...: path too long (at most %zu characters)", what, path,
+                       sizeof dir - 1);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    char what_dir[4300];
+    snprintf(what_dir, sizeof what_dir, "%s %s: its folder", what, path);
+    return xb_check_out_dir(dir, what_dir, err);
+}
+
+int xb_pid_alive(long pid)
+{
+    if (pid <= 0)
+        return 0;
+    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+/* NAME.tmp.DIGITS: the PID, or -1. */
+static long temp_pid(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t)
+        return -1;
+    const char *next;
+    while ((next = strstr(t + 1, ".tmp.")))
+        t = next;
+    const char *d = t + 5;
+    if (!*d)
+        return -1;
+    long pid = 0;
+    for (; *d; d++) {
+        if (*d < '0' || *d > '9' || pid > 100000000L)
+            return -1;
+        pid = pid * 10 + (*d - '0');
+    }
+    return pid;
+}
+
+size_t xb_remove_stale_temps(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t removed = 0;
+    char path[4400];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        int n = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof path)
+            continue;
+        struct stat st;
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth > 0)
+                removed += xb_remove_stale_temps(path, depth - 1);
+            continue;
+        }
+        long pid = temp_pid(e->d_name);
+        if (S_ISREG(st.st_mode) && pid > 0 && (pid == (long)getpid() || !xb_pid_alive(pid)) && unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Cleanup on a fatal signal: fixed tables, claimed and released with atomics, read by the handler */
+
+#define TRACKED_FILES 128
+#define TRACKED_WORKERS 1100
+
+static struct tracked_file {
+    int used;
+    char path[4160];
+} tracked_files[TRACKED_FILES];
+
+static struct tracked_worker {
+    int used;
+    long pid;
+    char dir[128];
+} tracked_workers[TRACKED_WORKERS];
+
+void xb_cleanup_track_file(const char *path)
+{
+    if (strlen(path) >= sizeof tracked_files[0].path)
+        return;
+    for (int i = 0; i < TRACKED_FILES; i++) {
+        int expected = 0;
+        /* 2: claimed, being filled; the handler ignores it. */
+        if (__atomic_compare_exchange_n(&tracked_files[i].used, &expected, 2, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST)) {
+            strcpy(tracked_files[i].path, path);
+            __atomic_store_n(&tracked_files[i].used, 1, __ATOMIC_SEQ_CST);
+            return;
+        }
+    }
+}
+
+void xb_cleanup_untrack_file(const char *path)
+{
+    for (int i = 0; i < TRACKED_FILES; i++)
+        if (__atomic_load_n(&tracked_files[i].used, __ATOMIC_SEQ_CST) == 1 && !strcmp(tracked_files[i].path, path)) {
+            __atomic_store_n(&tracked_files[i].used, 0, __ATOMIC_SEQ_CST);
+            return;
+        }
+}
+
+void xb_cleanup_track_worker(const char *dir, long pid)
+{
+    if (strlen(dir) >= sizeof tracked_workers[0].dir)
+        return;
+    for (int i = 0; i < TRACKED_WORKERS; i++)
+        if (__atomic_load_n(&tracked_workers[i].used, __ATOMIC_SEQ_CST) == 1 && !strcmp(tracked_workers[i].dir, dir)) {
+            __atomic_store_n(&tracked_workers[i].pid, pid, __ATOMIC_SEQ_CST);
+            return;
+        }
+    for (int i = 0; i < TRACKED_WORKERS; i++) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&tracked_workers[i].used, &expected, 2, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST)) {
+            strcpy(tracked_workers[i].dir, dir);
+            tracked_workers[i].pid = pid;
+            __atomic_store_n(&tracked_workers[i].used, 1, __ATOMIC_SEQ_CST);
+            return;
+        }
+    }
+}
+
+void xb_cleanup_untrack_worker(const char *dir)
+{
+    for (int i = 0; i < TRACKED_WORKERS; i++)
+        if (__atomic_load_n(&tracked_workers[i].used, __ATOMIC_SEQ_CST) == 1 && !strcmp(tracked_workers[i].dir, dir)) {
+            __atomic_store_n(&tracked_workers[i].used, 0, __ATOMIC_SEQ_CST);
+            return;
+        }
+}
+
+/* The kernel's directory entry (getdents64 is a plain system call: safe in a signal handler, unlike
+ * readdir, which allocates). */
+struct dirent64_raw {
+    unsigned long long ino;
+    long long off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+};
+
+static size_t safe_len(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+void xb_remove_tree_signal_safe(const char *dir, int depth)
+{
+    for (int pass = 0; pass < 3; pass++) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            break;
+        char buf[4096] __attribute__((aligned(8)));
+        long got;
+        while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+            for (long at = 0; at < got;) {
+                struct dirent64_raw *e = (struct dirent64_raw *)(void *)(buf + at);
+                at += e->reclen;
+                if (e->name[0] == '.' && (!e->name[1] || (e->name[1] == '.' && !e->name[2])))
+                    continue;
+                if (unlinkat(fd, e->name, 0) == 0 || errno != EISDIR)
+                    continue;
+                /* A folder: one level down, by its full path. */
+                char sub[4200];
+                size_t a = safe_len(dir), b = safe_len(e->name);
+                if (depth <= 0 || a + b + 2 > sizeof sub)
+                    continue;
+                memcpy(sub, dir, a);
+                sub[a] = '/';
+                memcpy(sub + a + 1, e->name, b + 1);
+                xb_remove_tree_signal_safe(sub, depth - 1);
+            }
+        }
+        close(fd);
+        if (rmdir(dir) == 0 || errno != ENOTEMPTY)
+            break;
+    }
+}
+
+void xb_cleanup_now(void)
+{
+    for (int i = 0; i < TRACKED_WORKERS; i++) {
+        struct tracked_worker *w = &tracked_workers[i];
+        if (__atomic_load_n(&w->used, __ATOMIC_SEQ_CST) != 1)
+            continue;
+        long pid = __atomic_load_n(&w->pid, __ATOMIC_SEQ_CST);
+        if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
+            while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        xb_remove_tree_signal_safe(w->dir, 2);
+        __atomic_store_n(&w->used, 0, __ATOMIC_SEQ_CST);
+    }
+    for (int i = 0; i < TRACKED_FILES; i++)
+        if (__atomic_load_n(&tracked_files[i].used, __ATOMIC_SEQ_CST) == 1) {
+            unlink(tracked_files[i].path);
+            __atomic_store_n(&tracked_files[i].used, 0, __ATOMIC_SEQ_CST);
+        }
 }
 
 int xb_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *len, xb_error *err)

@@ -38,6 +38,35 @@ int xb_mkdir_p(const char *path, xb_error *err);
 int xb_is_file(const char *path);
 int xb_is_dir(const char *path);
 
+/* Output locations, checked before any long computation starts. XB_EINPUT, naming what (an option
+ * such as "--out") and the path, for an empty path, a path under a regular file, an existing file
+ * where a folder is wanted (or a folder where a file is), and a location nothing can be written in
+ * (a probe file is created and removed in the folder, or in its nearest existing ancestor: permission
+ * bits alone do not stop root). Nothing is created. */
+int xb_check_out_dir(const char *path, const char *what, xb_error *err);
+int xb_check_out_file(const char *path, const char *what, xb_error *err);
+
+/* Is there a process with this id (kill(pid, 0) does not say ESRCH)? */
+int xb_pid_alive(long pid);
+
+/* Remove the temporaries NAME.tmp.PID (of xb_atomic_open and the plot renderer) in dir and in its
+ * subfolders down to depth levels whose PID is not a live process, or is this process (a run that
+ * starts owns none yet): what a killed run left. Symbolic links are not followed. Returns how many. */
+size_t xb_remove_stale_temps(const char *dir, int depth);
+
+/* Cleanup on a fatal signal. The process keeps a table of its open temporaries (xb_atomic_open adds
+ * them, commit and abort drop them) and of its worker processes and their folders (src/spice/pool.c);
+ * xb_cleanup_now kills and reaps those workers, removes their folders and every temporary. It uses
+ * only async-signal-safe calls, so a SIGINT/SIGTERM handler may call it. The tables are fixed-size: a
+ * temporary that finds no free slot is simply not tracked. */
+void xb_cleanup_track_file(const char *path);
+void xb_cleanup_untrack_file(const char *path);
+void xb_cleanup_track_worker(const char *dir, long pid); /* pid 0: the folder exists, no worker yet */
+void xb_cleanup_untrack_worker(const char *dir);
+void xb_cleanup_now(void);
+/* Remove dir and what it holds down to depth levels of subfolders, with async-signal-safe calls only. */
+void xb_remove_tree_signal_safe(const char *dir, int depth);
+
 /* SHA-256 of a buffer / a file, as 64 lowercase hex characters plus NUL. */
 void xb_sha256_hex(const void *data, size_t len, char hex[65]);
 int xb_sha256_file(const char *path, char hex[65], xb_error *err);

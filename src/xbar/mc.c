@@ -143,3 +143,11 @@ void xb_mc_stats_of(const double *v, size_t n, xb_mc_stats *s)
     s->ci95_lo = s->mean - half;
     s->ci95_hi = s->mean + half;
 }
+
+void xb_mc_stats_clamp(xb_mc_stats *s, double lo, double hi)
+{
+    if (!isnan(s->ci95_lo))
+        s->ci95_lo = fmin(fmax(s->ci95_lo, lo), hi);
+    if (!isnan(s->ci95_hi))
+        s->ci95_hi = fmin(fmax(s->ci95_hi, lo), hi);
+}

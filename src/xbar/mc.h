@@ -45,5 +45,8 @@ typedef struct xb_mc_stats {
     double mean, std, ci95_lo, ci95_hi, min, max;
 } xb_mc_stats;
 void xb_mc_stats_of(const double *v, size_t n, xb_mc_stats *s);
+/* Clamp the interval to [lo, hi], the values the quantity can take: an accuracy's t-interval over
+ * few trials otherwise reaches past 100 % (accuracy: [0, 1]; a difference of accuracies: [-1, 1]). */
+void xb_mc_stats_clamp(xb_mc_stats *s, double lo, double hi);
 
 #endif
