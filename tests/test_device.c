@@ -434,6 +434,81 @@ static void test_models(void)
           strstr(err.msg, "nmos1t1r"), "struct with a wrong model name: %s", err.msg);
 }
 
+/* Absurd values are refused at load with the file, the line, the element and the allowed range; model
+ * paths come back absolute whatever the working folder; a device node as a model file is named as such. */
+static void test_ranges_and_paths(void)
+{
+    printf("ranges and paths (messages shown):\n");
+    static const struct {
+        const char *from, *to, *element, *range;
+    } bad[] = {
+        {"<v_read_V>0.2</v_read_V>", "<v_read_V>1e6</v_read_V>", "v_read_V", "<= 5 V"},
+        {"<vg_read_V>2.5</vg_read_V>", "<vg_read_V>300</vg_read_V>", "vg_read_V", "<= 20 V"},
+        {"<g_lrs_S>9e-4</g_lrs_S>", "<g_lrs_S>1e3</g_lrs_S>", "g_lrs_S", "<= 1 S"},
+        {"<g_hrs_S>5e-6</g_hrs_S>", "<g_hrs_S>1e-15</g_hrs_S>", "g_hrs_S", "1e-12 S <="},
+        {"<t_set_s>1e-6</t_set_s>", "<t_set_s>50</t_set_s>", "t_set_s", "<= 1 s"},
+        {"<k_n_A_per_V2>250e-6</k_n_A_per_V2>", "<k_n_A_per_V2>1e30</k_n_A_per_V2>", "k_n_A_per_V2", "<= 1 A/V^2"},
+        {"<sigma_read>0.01</sigma_read>", "<sigma_read>1e9</sigma_read>", "sigma_read", "<= 10"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char *s = variant(bad[k].from, bad[k].to), name[64];
+        snprintf(name, sizeof name, "range_%s.xml", bad[k].element);
+        char path[256];
+        tpath(path, sizeof path, name);
+        write_text(path, s);
+        xb_device d;
+        xb_error err = {0};
+        char want[320];
+        snprintf(want, sizeof want, "%s:%d: element <%s>", path, line_in(s, bad[k].to), bad[k].element);
+        CHECK(xb_device_load(path, NULL, &d, &err) == XB_EINPUT && strstr(err.msg, want) &&
+              strstr(err.msg, bad[k].range), "%s: want '%s' and '%s': %s", name, want, bad[k].range, err.msg);
+        printf("  %-22s -> %s\n", name, err.msg);
+        unlink(path);
+        free(s);
+    }
+    xb_device d;
+    xb_device_defaults(&d);
+    d.v_read_V = INFINITY;
+    xb_error err = {0};
+    CHECK(xb_device_check(&d, &err) == XB_EINPUT && strstr(err.msg, "v_read_V"), "infinite read voltage: %s", err.msg);
+
+    /* Relative model paths resolve against the device file's folder, to absolute paths, from any
+     * working folder: ngspice reads them in a worker's folder of its own. */
+    char path[256], cwd[4096];
+    char *s = variant("<v_read_V>0.2</v_read_V>", "<v_read_V>0.2</v_read_V>");
+    tpath(path, sizeof path, "rel.xml");
+    write_text(path, s);
+    free(s);
+    if (getcwd(cwd, sizeof cwd) && chdir(tmpdir) == 0) {
+        memset(&d, 0, sizeof d);
+        CHECK(xb_device_load("rel.xml", NULL, &d, &err) == XB_OK, "relative device file: %s", err.msg);
+        char want[4400];
+        snprintf(want, sizeof want, "%s/nmos_l1.lib", tmpdir);
+        CHECK(!strcmp(d.mosfet_model_file, want), "mosfet_model_file %s, want %s", d.mosfet_model_file, want);
+        snprintf(want, sizeof want, "%s/rram.lib", tmpdir);
+        CHECK(!strcmp(d.rram_model_file, want), "rram_model_file %s, want %s", d.rram_model_file, want);
+        CHECK(d.mosfet_model_file[0] == '/', "absolute: %s", d.mosfet_model_file);
+        if (chdir("/") == 0) {
+            char rel[300];
+            snprintf(rel, sizeof rel, "%s/rel.xml", tmpdir + 1); /* relative to / */
+            memset(&d, 0, sizeof d);
+            CHECK(xb_device_load(rel, NULL, &d, &err) == XB_OK && !strcmp(d.rram_model_file, want),
+                  "from /: %s (%s)", d.rram_model_file, err.msg);
+        }
+        CHECK(chdir(cwd) == 0, "back to %s", cwd);
+    }
+    unlink(path);
+
+    s = variant("<mosfet_model_file>nmos_l1.lib</mosfet_model_file>", "<mosfet_model_file>/dev/zero</mosfet_model_file>");
+    tpath(path, sizeof path, "devzero.xml");
+    write_text(path, s);
+    CHECK(xb_device_load(path, NULL, &d, &err) == XB_EINPUT && strstr(err.msg, "not a regular file") &&
+          !strstr(err.msg, "does not exist"), "/dev/zero: %s", err.msg);
+    printf("  %-22s -> %s\n", "devzero.xml", err.msg);
+    unlink(path);
+    free(s);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/xb_test_device_XXXXXX");
@@ -469,6 +544,7 @@ int main(void)
     test_malformed();
     test_lax_schema();
     test_models();
+    test_ranges_and_paths();
 
     char xsd_copy[256];
     tpath(xsd_copy, sizeof xsd_copy, "device.xsd");

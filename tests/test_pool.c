@@ -2,7 +2,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -17,6 +20,7 @@
 #include "device.h"
 #include "metrics.h"
 #include "pool.h"
+#include "progress.h"
 
 static char dir[] = "/tmp/xb_test_pool_XXXXXX";
 
@@ -37,6 +41,25 @@ static double max_rel(const double *a, const double *b, size_t n)
     for (size_t i = 0; i < n; i++)
         w = fmax(w, fabs(a[i] - b[i]) / big);
     return w;
+}
+
+/* A one-off solve that never ends (as ngspice does with an absurd card); and one that checks where its
+ * result lives: doubles stored there must be aligned (UBSan checks the stores). */
+static int spin_forever(struct xb_spice *sp, void *ctx, void *result, xb_error *err)
+{
+    (void)sp, (void)ctx, (void)result, (void)err;
+    for (;;)
+        pause();
+    return 0;
+}
+
+static int store_doubles(struct xb_spice *sp, void *ctx, void *result, xb_error *err)
+{
+    (void)sp, (void)ctx, (void)err;
+    double *out = result;
+    out[0] = 1.5;
+    out[1] = ((uintptr_t)result % _Alignof(max_align_t)) == 0 ? 1 : 0;
+    return XB_OK;
 }
 
 int main(void)
@@ -245,6 +268,63 @@ int main(void)
         CHECK(inside > 0 && outside == 0, "failures of inputs 5..7 flagged at 5..7: %d inside, %d outside", inside,
               outside);
         free(V0), free(I0);
+    }
+
+    /* A MOSFET card that sends ngspice into an endless loop (kp = 1e30): every unit runs past its time
+     * limit, its inputs are solved again one at a time, each one runs past its own limit and is failed
+     * like an input that never converges; the call ends, in bounded time, without an error. */
+    {
+        char card[300], line[400];
+        snprintf(card, sizeof card, "%s/kp.lib", dir);
+        snprintf(line, sizeof line, ".model nmos1t1r nmos level=1 vto=0.5 kp=1e30 lambda=0 gamma=0 phi=0.6\n");
+        write_text(card, line);
+        xb_device kp_dev = dev;
+        snprintf(kp_dev.mosfet_model_file, sizeof kp_dev.mosfet_model_file, "%s", card);
+        const xb_layer_map *L0 = &c->layers[0];
+        const size_t nk = 3;
+        double *Vk = malloc(nk * L0->rows * sizeof *Vk), *Ik = malloc(L0->n_row_tiles * nk * L0->cols * sizeof *Ik);
+        unsigned char kflags[3] = {0};
+        xb_behav_layer_rows(b, 0, X, nk, NULL, Vk, &err);
+        xb_pool kp = {.chip = c, .dev = &kp_dev, .failed = kflags, .failed_cap = nk};
+        xb_pool_defaults(&kp.o);
+        kp.o.jobs = 2;
+        kp.o.chunk = 3;
+        kp.o.quiet = 1;
+        kp.o.solve_timeout_s = 0.2;
+        CHECK(fabs(xb_pool_unit_timeout_s(&kp.o, 3) - 0.2 * 5) < 1e-12, "unit limit 0.2 x (3 + 2): %g",
+              xb_pool_unit_timeout_s(&kp.o, 3));
+        double t0 = xb_now();
+        int krc = xb_pool_layer_currents(&kp, 0, 0, Vk, nk, Ik, &err);
+        double took = xb_now() - t0;
+        size_t tiles = L0->n_row_tiles * L0->n_col_tiles;
+        printf("kp = 1e30: %.1f s, %zu units timed out, %zu input solves timed out\n", took, kp.stats.units_timed_out,
+               kp.stats.inputs_timed_out);
+        CHECK(krc == XB_OK, "a card that hangs ngspice: no error (%s)", err.msg);
+        CHECK(kflags[0] && kflags[1] && kflags[2], "every input failed: %d %d %d", kflags[0], kflags[1], kflags[2]);
+        CHECK(kp.stats.units_timed_out == tiles && kp.stats.inputs_timed_out == tiles * nk,
+              "%zu units and %zu input solves timed out, want %zu and %zu", kp.stats.units_timed_out,
+              kp.stats.inputs_timed_out, tiles, tiles * nk);
+        CHECK(kp.stats.workers_lost == 0, "time-outs are not lost workers (%zu)", kp.stats.workers_lost);
+        /* tiles units of 1 s and tiles x 3 inputs of 0.6 s on 2 workers, plus the workers' start. */
+        CHECK(took < 60, "bounded time: %.1f s", took);
+        free(Vk), free(Ik);
+        unlink(card);
+
+        /* The one-off solve: its limit, then a clear error. */
+        xb_pool_options oo;
+        xb_pool_defaults(&oo);
+        oo.solve_timeout_s = 0.2;
+        double res[2] = {0, 0};
+        int timed = 0;
+        t0 = xb_now();
+        krc = xb_pool_run_one_timed(&oo, spin_forever, NULL, res, sizeof res, &timed, &err);
+        took = xb_now() - t0;
+        printf("a one-off solve that never ends -> %.1f s: %s\n", took, err.msg);
+        CHECK(krc == XB_ERUNTIME && timed && strstr(err.msg, "time limit"), "run_one past its limit: rc %d, %s", krc,
+              err.msg);
+        CHECK(took >= 0.6 - 0.05 && took < 10, "run_one stopped after its 0.6 s limit: %.2f s", took);
+        CHECK(xb_pool_run_one(&oo, store_doubles, NULL, res, sizeof res, &err) == XB_OK && res[0] == 1.5 &&
+                  res[1] == 1, "run_one's result is aligned: %g %g (%s)", res[0], res[1], err.msg);
     }
 
     /* The linear mode's exact sample: seeded, random, ascending, without repeats. */

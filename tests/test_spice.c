@@ -406,6 +406,9 @@ static void test_load_errors(xb_spice *s, const xb_device *dev0)
                   cases[k].value, err.msg);
             CHECK(xb_spice_deck_rejected(s) && !xb_spice_dead(s), "%s: a rejected deck, the library alive",
                   cases[k].what);
+            /* The reason, not ngspice's echo of the deck's or the card's lines around it. */
+            CHECK(!strstr(err.msg, "w=1e-06 l=1e-06") && !strstr(err.msg, "Error on line"),
+                  "%s: no echoed netlist lines: %s", cases[k].what, err.msg);
             if (p == 0)
                 printf("  %-28s -> %s\n", cases[k].what, err.msg);
         }
@@ -416,6 +419,80 @@ static void test_load_errors(xb_spice *s, const xb_device *dev0)
               "after %s: the next deck solves as before (%s)", cases[k].what, err.msg);
     }
     unlink(old_rram);
+    xb_chip_free(&c);
+}
+
+/* NaN, infinities and absurd values never reach ngspice (a `DC -nan` source overflows its stack): the deck
+ * writer and every solver refuse them with XB_EINPUT naming the value, and the library stays alive. */
+static void test_bad_values(xb_spice *s, const xb_device *dev0)
+{
+    const size_t R = 2, C = 4, n = 2; /* C even: differential pairs */
+    double g[8], v[4], got[8], vr[8], vc[8];
+    for (size_t i = 0; i < R * C; i++)
+        g[i] = 20e-6 + 5e-6 * (double)i;
+    for (size_t i = 0; i < n * R; i++)
+        v[i] = 0.1;
+    enum { READ_V, COND, R_ROW, GATE, ROW_V, V0, N_CASES };
+    static const char *const what[N_CASES] = {"read voltage", "conductance", "wire resistance", "gate voltage",
+                                              "row voltage", "rram_v0"};
+    static const char *const says[N_CASES] = {"read voltage", "conductance", "wire resistances", "gate voltage",
+                                              "row voltage", "rram_v0"};
+    const double bad[3] = {NAN, INFINITY, 1e30};
+    for (int k = 0; k < N_CASES; k++)
+        for (int b = 0; b < 3; b++) {
+            xb_chip *c = make_tile(R, C, g);
+            xb_device d = *dev0;
+            xb_netlist_options o;
+            xb_netlist_defaults(&o);
+            double vv[4];
+            memcpy(vv, v, sizeof vv);
+            if (k == READ_V)
+                c->opt.v_read_V = bad[b];
+            else if (k == COND)
+                c->layers[0].g_S[5] = bad[b];
+            else if (k == R_ROW)
+                o.r_row_ohm = bad[b];
+            else if (k == GATE)
+                d.vg_read_V = b == 0 ? NAN : -bad[b];
+            else if (k == ROW_V)
+                vv[3] = -bad[b];
+            else
+                o.rram_v0_V = bad[b];
+            xb_error err = {0};
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *mem = open_memstream(&buf, &len);
+            int rc = xb_netlist_write_tile(mem, c, 0, 0, 0, &d, &o, XB_DECK_SWEEP, vv, n, NULL, &err);
+            fclose(mem);
+            CHECK(rc == XB_EINPUT && strstr(err.msg, says[k]), "deck with a %s of %g: rc %d: %s", what[k], bad[b], rc,
+                  err.msg);
+            CHECK(!buf || !strstr(buf, "nan") , "%s %g: nothing of the deck written", what[k], bad[b]);
+            free(buf);
+            if (b == 0)
+                printf("  %-16s -> %s\n", what[k], err.msg);
+            for (int p = 0; p < 2; p++) {
+                o.row_drive = paths[p];
+                memset(&err, 0, sizeof err);
+                rc = xb_spice_solve_tile(s, c, 0, 0, 0, &d, &o, vv, n, got, NULL, &err);
+                CHECK(rc == XB_EINPUT && strstr(err.msg, says[k]), "solve (%s rows) with a %s of %g: rc %d: %s",
+                      xb_spice_rows_name(paths[p]), what[k], bad[b], rc, err.msg);
+            }
+            rc = xb_spice_solve_tile_op(s, c, 0, 0, 0, &d, &o, vv, n, got, &err);
+            CHECK(rc == XB_EINPUT, "alter + op with a %s of %g: rc %d", what[k], bad[b], rc);
+            if (k != ROW_V) {
+                rc = xb_spice_tile_cell_voltages(s, c, 0, 0, 0, &d, &o, vv, vr, vc, &err);
+                CHECK(rc == XB_EINPUT, "cell voltages with a %s of %g: rc %d", what[k], bad[b], rc);
+            }
+            CHECK(!xb_spice_dead(s), "%s %g: the library is alive", what[k], bad[b]);
+            xb_chip_free(&c);
+        }
+    /* A good tile afterwards solves. */
+    xb_chip *c = make_tile(R, C, g);
+    xb_netlist_options o;
+    xb_netlist_defaults(&o);
+    xb_error err = {0};
+    CHECK(xb_spice_solve_tile(s, c, 0, 0, 0, dev0, &o, v, n, got, NULL, &err) == XB_OK && isfinite(got[0]) &&
+              got[0] > 0, "a good tile after the refusals: %s", err.msg);
     xb_chip_free(&c);
 }
 
@@ -596,6 +673,8 @@ int main(void)
     test_irdrop(s, &dev, rng);
     printf("decks ngspice rejects (messages shown):\n");
     test_load_errors(s, &dev);
+    printf("values refused before ngspice sees them (messages shown):\n");
+    test_bad_values(s, &dev);
     test_nonconvergence(s, &dev, rng);
     test_memory_flat(s, &dev);
     test_controlled_exit(s, &dev);

@@ -17,6 +17,18 @@ const struct option xb_cli_chip_options[] = {
     {"bias", required_argument, 0, O_BIAS},     {"tile", required_argument, 0, O_TILE},
     {"calib", required_argument, 0, O_CALIB},   {0, 0, 0, 0}};
 
+enum { O_SOLVE_TIMEOUT = 2100 };
+
+const struct option xb_cli_spice_options[] = {{"solve-timeout", required_argument, 0, O_SOLVE_TIMEOUT}, {0, 0, 0, 0}};
+
+int xb_cli_spice_option(const char *cmd, int c, const char *arg, xb_pool_options *o, int *bad)
+{
+    if (c != O_SOLVE_TIMEOUT)
+        return 0;
+    /* At least a millisecond per input; at most a day. */
+    *bad = xb_cli_double(cmd, "--solve-timeout", arg, 1e-3, 86400, &o->solve_timeout_s);
+    return 1;
+}
 
 void xb_cli_chip_defaults(xb_cli_chip *o)
 {

@@ -9,6 +9,7 @@
 #include "dataset.h"
 #include "device.h"
 #include "mlp.h"
+#include "pool.h"
 
 typedef struct xb_cli_chip {
     const char *device;   /* device XML (default models/hfo2_1t1r.xml of the source tree) */
@@ -41,6 +42,19 @@ extern const struct option xb_cli_chip_options[];
     "      --tile RxC            tile size (default 64x64, the 4-kbit array)\n" \
     "      --calib N             training images used to calibrate ReLU input ranges and the ADC (default 256)\n"
 
+/* Spice options shared by every command that solves through the worker pool (codes 2100..2199),
+ * terminated by {0}. */
+extern const struct option xb_cli_spice_options[];
+#define XB_CLI_SPICE_N_OPTIONS 1
+
+#define XB_CLI_SPICE_USAGE \
+    "      --solve-timeout SECONDS  time limit per input (default 20): a work unit of N inputs may take\n" \
+    "                            SECONDS x (N + 2); past it its worker is stopped and the inputs are solved\n" \
+    "                            again one at a time (SECONDS x 3 each); an input past its own limit counts\n" \
+    "                            as failed, like one that does not converge (docs/circuit.md)\n"
+
+/* Handle spice option code c into o; returns 1 if it was one of ours (and sets *bad on a bad value). */
+int xb_cli_spice_option(const char *cmd, int c, const char *arg, xb_pool_options *o, int *bad);
 
 void xb_cli_chip_defaults(xb_cli_chip *o);
 /* Handle option code c; returns 1 if it was one of ours (and sets *bad on a bad value), else 0. */

@@ -74,6 +74,7 @@ static const char usage_spice[] =
     "                            input is one product; exact only for linear cells (--cells linear)\n"
     "      --linear-sample N     inputs per layer, drawn at random (mt19937, --seed), re-solved exactly to\n"
     "                            measure the linear mode's error (default 20)\n"
+    XB_CLI_SPICE_USAGE
     "      writes also tile_errors.csv (per tile: relative error of the circuit's column currents\n"
     "      against I = V.G, mean, p99, max), ir_drop.csv (the tile that strays most, every row at v_read:\n"
     "      per cell the row and column line voltages, the voltage deficit, the cell current from Kirchhoff's\n"
@@ -284,6 +285,8 @@ static int run(int argc, char **argv)
     int n_opts = 24;
     for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
         opts[n_opts++] = xb_cli_chip_options[i];
+    for (int i = 0; i < XB_CLI_SPICE_N_OPTIONS; i++)
+        opts[n_opts++] = xb_cli_spice_options[i];
     memset(&opts[n_opts], 0, sizeof opts[0]);
     int c, bad = 0;
     size_t bits;
@@ -291,7 +294,8 @@ static int run(int argc, char **argv)
     optind = 1;
     while (!bad && (c = getopt_long(argc, argv, ":w:d:B:a:o:j:qs:", opts, NULL)) != -1) {
         const char *opt = argv[optind - 1];
-        if (xb_cli_chip_option("eval", c, optarg, &job.chip_opt, &bad))
+        if (xb_cli_chip_option("eval", c, optarg, &job.chip_opt, &bad) ||
+            xb_cli_spice_option("eval", c, optarg, &job.pool, &bad))
             continue;
         switch (c) {
         case 'w': job.weights = optarg; break;

@@ -38,6 +38,8 @@ static const char usage[] =
     "      --cells 1t1r|linear   cell model (default 1t1r)\n"
     "      --r-row OHM, --r-col OHM   wire resistance per cell segment (default 1)\n"
     "      --rram-v0 V           RRAM sinh I-V nonlinearity voltage (default 0: linear)\n"
+    XB_CLI_SPICE_USAGE
+    "                            (an expected current that fails is written as NaN, and said on stderr)\n"
     "  -o, --out DIR             folder for the decks (default netlists/generated)\n"
     XB_CLI_CHIP_USAGE
     "\n"
@@ -69,13 +71,15 @@ static int run(int argc, char **argv)
     int n_opts = 14;
     for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
         opts[n_opts++] = xb_cli_chip_options[i];
+    for (int i = 0; i < XB_CLI_SPICE_N_OPTIONS; i++)
+        opts[n_opts++] = xb_cli_spice_options[i];
     memset(&opts[n_opts], 0, sizeof opts[0]);
     int c, bad = 0;
     opterr = 0;
     optind = 1;
     while (!bad && (c = getopt_long(argc, argv, ":w:d:a:o:", opts, NULL)) != -1) {
         const char *opt = argv[optind - 1];
-        if (xb_cli_chip_option("netlist", c, optarg, &copt, &bad))
+        if (xb_cli_chip_option("netlist", c, optarg, &copt, &bad) || xb_cli_spice_option("netlist", c, optarg, &po, &bad))
             continue;
         switch (c) {
         case 'w': weights = optarg; break;
@@ -127,6 +131,7 @@ static int run(int argc, char **argv)
     xb_dataset *test = NULL;
     xb_behav *b = NULL;
     double *V = NULL, *I = NULL;
+    unsigned char *failed = NULL;
     xb_device dev;
     char note[4096];
     size_t used = (size_t)snprintf(note, sizeof note, "xbarsim");
@@ -181,7 +186,8 @@ static int run(int argc, char **argv)
         goto done;
     V = malloc(n_inputs * L->rows * sizeof *V);
     I = malloc(L->n_row_tiles * n_inputs * L->cols * sizeof *I);
-    if (!V || !I) {
+    failed = calloc(n_inputs, 1);
+    if (!V || !I || !failed) {
         rc = xb_fail(&err, XB_ENOMEM, "out of memory");
         goto done;
     }
@@ -191,7 +197,7 @@ static int run(int argc, char **argv)
     if ((rc = xb_netlist_write_file(path, chip, l, rt, ct, &dev, &po.net, V, n_inputs, note, &err)))
         goto done;
     /* The same inputs through the library driver, in a worker process. */
-    xb_pool pool = {.chip = chip, .dev = &dev, .o = po, .label = "netlist"};
+    xb_pool pool = {.chip = chip, .dev = &dev, .o = po, .label = "netlist", .failed = failed, .failed_cap = n_inputs};
     if ((rc = xb_pool_layer_currents(&pool, l, 0, V, n_inputs, I, &err)))
         goto done;
     size_t r0, nr, c0, nc;
@@ -205,19 +211,29 @@ static int run(int argc, char **argv)
     for (size_t j = 0; j < nc; j++)
         fprintf(f.fp, ",i_vsense%zu_A", j);
     fputc('\n', f.fp);
+    size_t n_failed = 0;
     for (size_t k = 0; k < n_inputs; k++) {
         fprintf(f.fp, "%zu,%zu", k, input + k);
+        n_failed += failed[k];
         for (size_t j = 0; j < nc; j++)
-            fprintf(f.fp, ",%.17g", I[(rt * n_inputs + k) * L->cols + c0 + j]);
+            if (failed[k])
+                fprintf(f.fp, ",nan"); /* never converged, or ran past its time limit */
+            else
+                fprintf(f.fp, ",%.17g", I[(rt * n_inputs + k) * L->cols + c0 + j]);
         fputc('\n', f.fp);
     }
     if ((rc = xb_atomic_commit(&f, &err)))
         goto done;
     printf("%s (%zu x %zu tile, %zu input%s) and %s (currents from libngspice %s)\n", path, nr, nc, n_inputs,
            n_inputs == 1 ? "" : "s", epath, pool.stats.solver);
+    if (n_failed)
+        fprintf(stderr, "xbarsim netlist: %zu of %zu input%s failed in libngspice (no convergence, or past the time "
+                "limit of --solve-timeout): their expected currents are NaN\n", n_failed, n_inputs,
+                n_inputs == 1 ? "" : "s");
 done:
     free(V);
     free(I);
+    free(failed);
     xb_behav_free(&b);
     xb_dataset_free(&test);
     xb_chip_free(&chip);

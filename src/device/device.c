@@ -1,5 +1,5 @@
 // device: the HfO2 1T1R cell description: built-in defaults, checked loading of XML device files
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include "device.h"
 
 #include <ctype.h>
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libxml/tree.h>
 
@@ -113,35 +115,59 @@ static double zero_noise_read_A(const xb_device *d, double vg)
         }                                                                    \
     } while (0)
 
-static int positive(double x) { return isfinite(x) && x > 0; }
-static int non_negative(double x) { return isfinite(x) && x >= 0; }
 static int probability(double x) { return isfinite(x) && x >= 0 && x <= 1; }
+/* lo < x <= hi (a positive quantity with a physical ceiling) and lo <= x <= hi. */
+static int in_open_closed(double x, double lo, double hi) { return isfinite(x) && x > lo && x <= hi; }
+static int in_closed(double x, double lo, double hi) { return isfinite(x) && x >= lo && x <= hi; }
+
+/* The ranges a device value must lie in (models/README.md lists them): wide enough for any RRAM cell and
+ * access transistor, narrow enough that a typo of six orders of magnitude (a read voltage of 1e6 V, a
+ * conductance of 1e3 S) is refused here instead of reaching ngspice or the programming model. */
+#define V_MAX 20.0        /* volts on any terminal (read, gate, SET) */
+#define V_READ_MAX 5.0    /* a read that does not disturb the cell */
+#define G_MIN 1e-12       /* siemens: 1 TOhm */
+#define G_MAX 1.0         /* siemens: 1 Ohm */
+#define I_MAX 0.1         /* amperes: read targets and verify windows */
+#define SIGMA_MAX 10.0    /* relative spreads */
 
 static int device_rules(const xb_device *d, violation *v)
 {
     const xb_igvva_params *p = &d->igvva;
-    RULE(positive(d->v_read_V), "v_read_V", -1, "%g V is not a read voltage; allowed: > 0", d->v_read_V);
-    RULE(positive(d->vg_read_V), "vg_read_V", -1, "%g V; allowed: > 0", d->vg_read_V);
-    RULE(positive(d->g_hrs_S), "g_hrs_S", -1, "%g S; allowed: > 0", d->g_hrs_S);
-    RULE(positive(d->g_lrs_S) && d->g_lrs_S > d->g_hrs_S, "g_lrs_S", -1,
-         "%g S is not above g_hrs_S = %g S; allowed: g_hrs_S < g_lrs_S", d->g_lrs_S, d->g_hrs_S);
+    RULE(in_open_closed(d->v_read_V, 0, V_READ_MAX), "v_read_V", -1,
+         "%g V is not a read voltage; allowed: 0 < v_read_V <= %g V", d->v_read_V, V_READ_MAX);
+    RULE(in_open_closed(d->vg_read_V, 0, V_MAX), "vg_read_V", -1, "%g V; allowed: 0 < vg_read_V <= %g V", d->vg_read_V,
+         V_MAX);
+    RULE(in_closed(d->g_hrs_S, G_MIN, G_MAX), "g_hrs_S", -1, "%g S; allowed: %g S <= g_hrs_S <= %g S", d->g_hrs_S,
+         G_MIN, G_MAX);
+    RULE(in_closed(d->g_lrs_S, G_MIN, G_MAX) && d->g_lrs_S > d->g_hrs_S, "g_lrs_S", -1,
+         "%g S is not above g_hrs_S = %g S or not at most %g S; allowed: g_hrs_S < g_lrs_S <= %g S", d->g_lrs_S,
+         d->g_hrs_S, G_MAX, G_MAX);
 
-    RULE(positive(p->v_set_V), "v_set_V", -1, "%g V; allowed: > 0", p->v_set_V);
-    RULE(positive(p->t_set_s), "t_set_s", -1, "%g s; allowed: > 0", p->t_set_s);
-    RULE(isfinite(p->vg_start_V), "vg_start_V", -1, "%g V; allowed: a finite voltage", p->vg_start_V);
-    RULE(positive(p->vg_step_V), "vg_step_V", -1, "%g V; allowed: > 0", p->vg_step_V);
-    RULE(isfinite(p->vg_max_V) && p->vg_max_V > p->vg_start_V, "vg_max_V", -1,
-         "%g V is not above vg_start_V = %g V; allowed: vg_start_V < vg_max_V", p->vg_max_V, p->vg_start_V);
-    RULE(positive(p->tolerance_A), "tolerance_A", -1, "%g A; allowed: > 0", p->tolerance_A);
+    RULE(in_open_closed(p->v_set_V, 0, V_MAX), "v_set_V", -1, "%g V; allowed: 0 < v_set_V <= %g V", p->v_set_V, V_MAX);
+    RULE(in_open_closed(p->t_set_s, 0, 1), "t_set_s", -1, "%g s; allowed: 0 < t_set_s <= 1 s", p->t_set_s);
+    RULE(in_closed(p->vg_start_V, -V_MAX, V_MAX), "vg_start_V", -1, "%g V; allowed: -%g V <= vg_start_V <= %g V",
+         p->vg_start_V, V_MAX, V_MAX);
+    RULE(in_open_closed(p->vg_step_V, 0, V_MAX), "vg_step_V", -1, "%g V; allowed: 0 < vg_step_V <= %g V", p->vg_step_V,
+         V_MAX);
+    RULE(in_closed(p->vg_max_V, -V_MAX, V_MAX) && p->vg_max_V > p->vg_start_V, "vg_max_V", -1,
+         "%g V is not above vg_start_V = %g V or not at most %g V; allowed: vg_start_V < vg_max_V <= %g V", p->vg_max_V,
+         p->vg_start_V, V_MAX, V_MAX);
+    RULE(in_open_closed(p->tolerance_A, 0, I_MAX), "tolerance_A", -1, "%g A; allowed: 0 < tolerance_A <= %g A",
+         p->tolerance_A, I_MAX);
     RULE(p->max_pulses >= 1, "max_pulses", -1, "%d; allowed: >= 1", p->max_pulses);
     RULE(p->max_retries >= 0, "max_retries", -1, "%d; allowed: >= 0", p->max_retries);
-    RULE(positive(p->k_n_A_per_V2), "k_n_A_per_V2", -1, "%g A/V^2; allowed: > 0", p->k_n_A_per_V2);
-    RULE(isfinite(p->v_th_V), "v_th_V", -1, "%g V; allowed: a finite voltage", p->v_th_V);
-    RULE(positive(p->v_c_V), "v_c_V", -1, "%g V; allowed: > 0", p->v_c_V);
-    RULE(non_negative(p->sigma_c2c), "sigma_c2c", -1, "%g is negative; allowed: sigma >= 0", p->sigma_c2c);
+    RULE(in_open_closed(p->k_n_A_per_V2, 0, 1), "k_n_A_per_V2", -1, "%g A/V^2; allowed: 0 < k_n_A_per_V2 <= 1 A/V^2",
+         p->k_n_A_per_V2);
+    RULE(in_closed(p->v_th_V, -V_MAX, V_MAX), "v_th_V", -1, "%g V; allowed: -%g V <= v_th_V <= %g V", p->v_th_V, V_MAX,
+         V_MAX);
+    RULE(in_open_closed(p->v_c_V, 0, V_MAX), "v_c_V", -1, "%g V; allowed: 0 < v_c_V <= %g V", p->v_c_V, V_MAX);
+    RULE(in_closed(p->sigma_c2c, 0, SIGMA_MAX), "sigma_c2c", -1, "%g; allowed: 0 <= sigma <= %g", p->sigma_c2c,
+         SIGMA_MAX);
 
-    RULE(non_negative(d->sigma_d2d), "sigma_d2d", -1, "%g is negative; allowed: sigma >= 0", d->sigma_d2d);
-    RULE(non_negative(d->sigma_read), "sigma_read", -1, "%g is negative; allowed: sigma >= 0", d->sigma_read);
+    RULE(in_closed(d->sigma_d2d, 0, SIGMA_MAX), "sigma_d2d", -1, "%g; allowed: 0 <= sigma <= %g", d->sigma_d2d,
+         SIGMA_MAX);
+    RULE(in_closed(d->sigma_read, 0, SIGMA_MAX), "sigma_read", -1, "%g; allowed: 0 <= sigma <= %g", d->sigma_read,
+         SIGMA_MAX);
     RULE(probability(d->p_stuck_lrs), "p_stuck_lrs", -1, "%g is not a probability; allowed: 0 <= p <= 1",
          d->p_stuck_lrs);
     RULE(probability(d->p_stuck_hrs), "p_stuck_hrs", -1, "%g is not a probability; allowed: 0 <= p <= 1",
@@ -150,10 +176,10 @@ static int device_rules(const xb_device *d, violation *v)
          "p_stuck_lrs + p_stuck_hrs = %g; allowed: a sum <= 1", d->p_stuck_lrs + d->p_stuck_hrs);
 
     /* Metres: a value of 1 is someone's "1 um" and would make a metre-wide transistor. */
-    RULE(positive(d->access_w_m) && d->access_w_m <= 1e-3, "access_w_m", -1,
-         "%g m is not a transistor width; allowed: metres up to 1e-3, such as 1e-6 for 1 um", d->access_w_m);
-    RULE(positive(d->access_l_m) && d->access_l_m <= 1e-3, "access_l_m", -1,
-         "%g m is not a transistor length; allowed: metres up to 1e-3, such as 1e-6 for 1 um", d->access_l_m);
+    RULE(in_closed(d->access_w_m, 1e-9, 1e-3), "access_w_m", -1,
+         "%g m is not a transistor width; allowed: 1e-9 to 1e-3 metres, such as 1e-6 for 1 um", d->access_w_m);
+    RULE(in_closed(d->access_l_m, 1e-9, 1e-3), "access_l_m", -1,
+         "%g m is not a transistor length; allowed: 1e-9 to 1e-3 metres, such as 1e-6 for 1 um", d->access_l_m);
 
     RULE(d->n_levels >= 2 && d->n_levels <= XB_DEVICE_MAX_LEVELS, "levels", -1,
          "%d level(s); allowed: 2 to %d <i_trg_A> targets", d->n_levels, XB_DEVICE_MAX_LEVELS);
@@ -161,7 +187,8 @@ static int device_rules(const xb_device *d, violation *v)
     double i_last = zero_noise_read_A(d, vg_last);
     for (int l = 0; l < d->n_levels; l++) {
         double t = d->i_trg_A[l];
-        RULE(positive(t), "i_trg_A", l, "level %d target %g A; allowed: > 0", l, t);
+        RULE(in_open_closed(t, 0, I_MAX), "i_trg_A", l, "level %d target %g A; allowed: 0 < i_trg_A <= %g A", l, t,
+             I_MAX);
         if (l > 0) {
             double prev = d->i_trg_A[l - 1];
             RULE(t > prev, "i_trg_A", l, "level %d target %g A is not above level %d (%g A); allowed: ascending targets",
@@ -238,17 +265,33 @@ static int spice_file_defines(const char *path, const char *kind, const char *na
     return found ? DEFINES_YES : includes ? DEFINES_UNKNOWN : DEFINES_NO;
 }
 
+/* NULL when path is a readable regular file, else what is wrong with it. */
+static const char *model_file_problem(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? "does not exist" : "cannot be read";
+    if (!S_ISREG(st.st_mode))
+        return S_ISDIR(st.st_mode) ? "is a folder, not a regular file" : "is not a regular file (a device or pipe)";
+    if (access(path, R_OK) != 0)
+        return "cannot be read (permission denied)";
+    return NULL;
+}
+
 static int model_rules(const xb_device *d, violation *v)
 {
     char seen[300];
-    RULE(xb_is_file(d->mosfet_model_file), "mosfet_model_file", -1,
-         "model file %s does not exist; allowed: the path of a SPICE model card holding the access transistor's "
+    const char *why;
+    why = model_file_problem(d->mosfet_model_file);
+    RULE(!why, "mosfet_model_file", -1,
+         "model file %s %s; allowed: the path of a SPICE model card holding the access transistor's "
          ".model, absolute or relative to the device file's folder (such as nmos_l1.lib)",
-         d->mosfet_model_file);
-    RULE(xb_is_file(d->rram_model_file), "rram_model_file", -1,
-         "model file %s does not exist; allowed: the path of a SPICE file with the RRAM and 1T1R cell "
+         d->mosfet_model_file, why);
+    why = model_file_problem(d->rram_model_file);
+    RULE(!why, "rram_model_file", -1,
+         "model file %s %s; allowed: the path of a SPICE file with the RRAM and 1T1R cell "
          "subcircuits, absolute or relative to the device file's folder (such as rram.lib)",
-         d->rram_model_file);
+         d->rram_model_file, why);
     int m = spice_file_defines(d->mosfet_model_file, "model", d->mosfet_model_name, seen, sizeof seen);
     RULE(m != DEFINES_NO, "mosfet_model_name", -1,
          "%s defines no .model %s (its models: %s); allowed: the name of a .model in mosfet_model_file",
@@ -440,22 +483,36 @@ static int read_string(load_ctx *c, xmlNodePtr parent, const char *name, char *b
     return bad ? XB_EINPUT : XB_OK;
 }
 
-/* A model file named in the device file: relative names are relative to the device file's folder. */
+/* A model file named in the device file: relative names are relative to the device file's folder. The
+ * result is absolute (and without . or .. where the file exists): ngspice reads it in a worker's own
+ * folder, so a path relative to the working folder of the command would not be found there. */
 static int read_model_path(load_ctx *c, xmlNodePtr parent, const char *name, char *buf, size_t cap)
 {
-    char rel[4096];
+    char rel[4096], joined[8400], cwd[4096] = "";
     int rc = read_string(c, parent, name, rel, sizeof rel);
     if (rc)
         return rc;
     const char *slash = strrchr(c->path, '/');
+    if (rel[0] != '/' && c->path[0] != '/' && !getcwd(cwd, sizeof cwd))
+        return xb_fail(c->err, XB_ERUNTIME, "%s:%d: element <%s>: cannot resolve %s: the working folder is unknown "
+                       "(%s)", c->path, line_of(c, name, -1), name, rel, strerror(errno));
     int n;
-    if (rel[0] == '/' || !slash)
-        n = snprintf(buf, cap, "%s", rel);
+    if (rel[0] == '/')
+        n = snprintf(joined, sizeof joined, "%s", rel);
+    else if (!slash)
+        n = snprintf(joined, sizeof joined, "%s/%s", cwd, rel);
     else
-        n = snprintf(buf, cap, "%.*s/%s", (int)(slash - c->path), c->path, rel);
-    if (n < 0 || (size_t)n >= cap)
+        n = snprintf(joined, sizeof joined, "%s%s%.*s/%s", cwd, cwd[0] ? "/" : "", (int)(slash - c->path), c->path,
+                     rel);
+    char *real = n >= 0 && (size_t)n < sizeof joined ? realpath(joined, NULL) : NULL;
+    const char *use = real ? real : joined;
+    if (n < 0 || (size_t)n >= sizeof joined || strlen(use) >= cap) {
+        free(real);
         return xb_fail(c->err, XB_EINPUT, "%s:%d: element <%s>: the resolved path is too long; allowed: %zu characters",
                        c->path, line_of(c, name, -1), name, cap - 1);
+    }
+    snprintf(buf, cap, "%s", use);
+    free(real);
     return XB_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libxml/tree.h>
 
@@ -804,6 +805,11 @@ static int get_path(cfg_reader *r, const char *key, const char *attr, const char
     int n = s->value[0] == '/' ? snprintf(out, len, "%s", s->value) : snprintf(out, len, "%s/%s", r->tb->dir, s->value);
     if (n < 0 || (size_t)n >= len)
         return bad_value(r, s, "allowed: a shorter path");
+    /* Without . and .. where the path exists (tb->dir is absolute, so the path is too). */
+    char *real = realpath(out, NULL);
+    if (real && strlen(real) < len)
+        snprintf(out, len, "%s", real);
+    free(real);
     return XB_OK;
 }
 
@@ -1399,7 +1405,22 @@ int xb_tb_load(const char *path, const char *xsd, xb_tb **out, xb_error *err)
     }
     snprintf(tb->path, sizeof tb->path, "%s", path);
     const char *slash = strrchr(path, '/');
-    snprintf(tb->dir, sizeof tb->dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    /* The folder relative paths start at, made absolute: the device's model files end up in decks that
+     * ngspice reads in a worker's own folder, where a path relative to this working folder is lost. */
+    char cwd[2048];
+    int len = slash ? (int)(slash - path) : 0;
+    if (slash == path)
+        len = 1; /* the root folder */
+    if (path[0] == '/')
+        snprintf(tb->dir, sizeof tb->dir, "%.*s", len, path);
+    else if (!getcwd(cwd, sizeof cwd)) {
+        free(tb);
+        return xb_fail(err, XB_ERUNTIME, "%s: cannot resolve its folder: the working folder is unknown (%s)", path,
+                       strerror(errno));
+    } else if (snprintf(tb->dir, sizeof tb->dir, "%s%s%.*s", cwd, len ? "/" : "", len, path) >= (int)sizeof tb->dir) {
+        free(tb);
+        return xb_fail(err, XB_EINPUT, "%.200s...: path too long", path);
+    }
     char schema[4200];
     xmlDocPtr doc = NULL;
     int rc = xb_xml_find_schema(path, xsd, "testbench.xsd", XB_SOURCE_DIR "/testbenches/testbench.xsd", schema,

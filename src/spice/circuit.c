@@ -1,6 +1,7 @@
 // circuit: classify inputs on a programmed chip whose tiles are solved through libngspice
 #include "circuit.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,9 +168,19 @@ int xb_circuit_irdrop(const xb_circuit *r, xb_irdrop *out, xb_error *err)
     if (rc)
         return rc;
     /* v_row_node_V and v_col_node_V are adjacent: the worker fills both. */
-    rc = xb_pool_run_one(&r->pool.o, irdrop_solve, &job, out->v_row_node_V,
-                         2 * out->rows * out->cols * sizeof(double), err);
-    if (rc) {
+    int timed_out = 0;
+    xb_error terr = {0};
+    rc = xb_pool_run_one_timed(&r->pool.o, irdrop_solve, &job, out->v_row_node_V,
+                               2 * out->rows * out->cols * sizeof(double), &timed_out, &terr);
+    if (rc && timed_out) {
+        /* As for an operating point that does not converge: the map holds NaN and the run goes on. */
+        fprintf(stderr, "xbarsim: the IR-drop map of layer %d tile (%zu, %zu): %s; its voltages are NaN\n",
+                te->layer + 1, te->rt, te->ct, terr.msg);
+        for (size_t k = 0; k < 2 * out->rows * out->cols; k++)
+            out->v_row_node_V[k] = NAN;
+        rc = XB_OK;
+    } else if (rc) {
+        *err = terr;
         xb_irdrop_free(out);
         return rc;
     }

@@ -104,10 +104,79 @@ static void cell_comment(FILE *fp, const xb_chip *c, int l, size_t row, size_t c
     fprintf(fp, "; G target %.6g S, programmed %.6g S\n", L->g_target_S[k], L->g_S[k]);
 }
 
+/* What a deck may hold (netlist.h, xb_netlist_check). */
+#define DECK_V_MAX 100.0    /* volts on a row or the word line */
+#define DECK_G_MAX 1e3      /* siemens per cell (1 mOhm) */
+#define DECK_R_MAX 1e9      /* ohms per wire segment */
+#define DECK_V0_MAX 1e3     /* volts: the sinh RRAM's nonlinearity voltage */
+
+static int finite_in(double x, double lo, double hi) { return isfinite(x) && x >= lo && x <= hi; }
+
+int xb_netlist_check(const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                     const xb_netlist_options *o, const double *v_rows, size_t n, xb_error *err)
+{
+    if (l < 0 || l >= c->n_layers)
+        return xb_fail(err, XB_EINPUT, "layer %d: the chip has %d layers", l + 1, c->n_layers);
+    const xb_layer_map *L = &c->layers[l];
+    if (rt >= L->n_row_tiles || ct >= L->n_col_tiles)
+        return xb_fail(err, XB_EINPUT, "layer %d tile (%zu, %zu): the layer has %zu x %zu tiles", l + 1, rt, ct,
+                       L->n_row_tiles, L->n_col_tiles);
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+    if (!finite_in(c->opt.v_read_V, 1e-12, DECK_V_MAX))
+        return xb_fail(err, XB_EINPUT, "layer %d tile (%zu, %zu): the chip's read voltage %g V; allowed: a finite "
+                       "voltage in (0, %g] V", l + 1, rt, ct, c->opt.v_read_V, DECK_V_MAX);
+    if (!finite_in(o->r_row_ohm, 0, DECK_R_MAX) || !finite_in(o->r_col_ohm, 0, DECK_R_MAX))
+        return xb_fail(err, XB_EINPUT, "wire resistances %g ohm (row), %g ohm (column) per segment; allowed: 0 to %g "
+                       "ohm", o->r_row_ohm, o->r_col_ohm, DECK_R_MAX);
+    if (!finite_in(o->rram_v0_V, 0, DECK_V0_MAX))
+        return xb_fail(err, XB_EINPUT, "RRAM nonlinearity voltage rram_v0 %g V; allowed: 0 (linear) to %g V",
+                       o->rram_v0_V, DECK_V0_MAX);
+    if (o->reltol > 0 && (!finite_in(o->reltol, 0, 1) || !finite_in(o->abstol, 0, 1) || !finite_in(o->vntol, 0, 1)))
+        return xb_fail(err, XB_EINPUT, "solver tolerances reltol %g, abstol %g, vntol %g; allowed: 0 to 1",
+                       o->reltol, o->abstol, o->vntol);
+    if (!o->linear_cells) {
+        if (!finite_in(dev->vg_read_V, -DECK_V_MAX, DECK_V_MAX))
+            return xb_fail(err, XB_EINPUT, "device %s: gate voltage vg_read_V %g V; allowed: a finite voltage within "
+                           "+-%g V", dev->name, dev->vg_read_V, DECK_V_MAX);
+        if (!finite_in(dev->access_w_m, 1e-12, 1) || !finite_in(dev->access_l_m, 1e-12, 1))
+            return xb_fail(err, XB_EINPUT, "device %s: access transistor W = %g m, L = %g m; allowed: finite sizes in "
+                           "(0, 1] m", dev->name, dev->access_w_m, dev->access_l_m);
+    }
+    for (size_t i = 0; i < nr; i++)
+        for (size_t j = 0; j < nc; j++) {
+            size_t row = r0 + i, col = c0 + j;
+            double g = L->g_S[row * L->cols + col];
+            if (!finite_in(g, 0, DECK_G_MAX))
+                return xb_fail(err, XB_EINPUT, "layer %d row %zu col %zu: conductance %g S; allowed: a finite value "
+                               "from 0 to %g S", l + 1, row, col, g, DECK_G_MAX);
+            if (g > 0 && !o->linear_cells) {
+                double gr = xb_netlist_cell_rram_g(dev, o, g);
+                if (!finite_in(gr, 1e-300, 1e300))
+                    return xb_fail(err, XB_EINPUT, "layer %d row %zu col %zu: the RRAM conductance for %g S is %g S; "
+                                   "allowed: a finite positive value (check the device's read point)", l + 1, row, col,
+                                   g, gr);
+            }
+        }
+    for (size_t k = 0; v_rows && k < n; k++)
+        for (size_t i = 0; i < nr; i++)
+            if (!finite_in(v_rows[k * nr + i], -DECK_V_MAX, DECK_V_MAX))
+                return xb_fail(err, XB_EINPUT, "layer %d tile (%zu, %zu), input %zu, row %zu: row voltage %g V; "
+                               "allowed: a finite voltage within +-%g V", l + 1, rt, ct, k, r0 + i,
+                               v_rows[k * nr + i], DECK_V_MAX);
+    return XB_OK;
+}
+
 int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
                           const xb_netlist_options *o, xb_deck_kind kind, const double *v_rows, size_t n,
                           const char *note, xb_error *err)
 {
+    int has_rows = kind == XB_DECK_OP || kind == XB_DECK_SWEEP || kind == XB_DECK_PWL;
+    int crc = xb_netlist_check(c, l, rt, ct, dev, o, has_rows ? v_rows : NULL, kind == XB_DECK_OP ? 1 : n, err);
+    if (crc)
+        return crc;
+    if (has_rows && !v_rows)
+        return xb_fail(err, XB_EINPUT, "a deck with row voltages needs them");
     const xb_layer_map *L = &c->layers[l];
     size_t r0, nr, c0, nc;
     xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);

@@ -55,6 +55,16 @@ void xb_netlist_defaults(xb_netlist_options *o);
 void xb_netlist_tile_rows(const xb_chip *c, int l, size_t r0, size_t nr, const double *v_layer_rows, size_t n,
                           double *v_tile);
 
+/* Can the deck of tile (rt, ct) of layer l be written and solved? Every number it would hold is finite and
+ * in range: the chip's read voltage (0, 100] V, every cell conductance of the tile 0..1e3 S (and the RRAM
+ * conductance derived from it finite), wire resistances 0..1e9 ohm, rram_v0 0..1e3 V, the gate voltage and
+ * the row voltages v_rows (n x nr, may be NULL) within +-100 V, the access transistor's W and L in (0, 1] m.
+ * XB_EINPUT naming the value and its place otherwise: ngspice handed a NaN or an infinity does not fail
+ * cleanly (a `DC -nan` source overflows its stack). xb_netlist_write_tile and the solvers of ngspice.h
+ * call it. */
+int xb_netlist_check(const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                     const xb_netlist_options *o, const double *v_rows, size_t n, xb_error *err);
+
 /* Write the deck of tile (rt, ct) of layer l. v_rows: n x nr row voltages (XB_DECK_OP: n = 1;
  * XB_DECK_SWEEP and XB_DECK_PWL: n inputs; XB_DECK_EXTERNAL, XB_DECK_ALTER: ignored). note: one line
  * for the header (command line). */

@@ -68,6 +68,24 @@ static int is_load_error(const char *msg)
     return 0;
 }
 
+/* Of what ngspice prints while it reads a deck, the lines that say what is wrong. It also echoes the
+ * deck's and the included model files' lines around an error ("Error on line:", then the line): those
+ * are left out, so a message names the problem, not pages of a PDK card. */
+static int is_load_reason(const char *msg)
+{
+    static const char *const why[] = {"error", "warning", "can't", "cannot", "could not", "unknown", "unable",
+                                      "not found", "no such", "undefined", "invalid", "missing"};
+    static const char *const noise[] = {"error on line", "cannot recover", "please check", "netlist line no",
+                                        "cannot compute substitute"};
+    for (size_t k = 0; k < sizeof noise / sizeof noise[0]; k++)
+        if (contains_ci(msg, noise[k]))
+            return 0;
+    for (size_t k = 0; k < sizeof why / sizeof why[0]; k++)
+        if (contains_ci(msg, why[k]))
+            return 1;
+    return 0;
+}
+
 static int on_char(char *text, int id, void *ud)
 {
     (void)id;
@@ -87,8 +105,10 @@ static int on_char(char *text, int id, void *ud)
     if (s->loading && is_stderr) {
         /* ngspice repeats a message for every cell instance: keep each once, so the fix still fits. */
         size_t used = strlen(s->load_msgs);
-        if (*msg && !strstr(s->load_msgs, msg) && used + 4 < sizeof s->load_msgs)
-            snprintf(s->load_msgs + used, sizeof s->load_msgs - used, "%s%s", used ? " | " : "", msg);
+        char one[128]; /* a reason that quotes a line is cut short */
+        snprintf(one, sizeof one, "%s", msg);
+        if (*msg && is_load_reason(msg) && !strstr(s->load_msgs, one) && used + 4 < sizeof s->load_msgs)
+            snprintf(s->load_msgs + used, sizeof s->load_msgs - used, "%s%s", used ? " | " : "", one);
         if (is_load_error(msg))
             s->load_failed = 1;
     }
@@ -442,6 +462,10 @@ int xb_spice_solve_tile(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t 
             status[k] = XB_SOLVE_OK;
     if (n == 0)
         return XB_OK;
+    /* The external path's row voltages never pass through the deck writer's check. */
+    int crc = xb_netlist_check(c, l, rt, ct, dev, o, v_tile, n, err);
+    if (crc)
+        return crc;
     int pwl = xb_spice_rows_path(s, o) == XB_ROWS_PWL;
     size_t chunk = pwl ? (o->pwl_chunk ? o->pwl_chunk : 250) : n;
     s->nr = nr;
@@ -477,8 +501,8 @@ int xb_spice_solve_tile_op(xb_spice *s, const xb_chip *c, int l, size_t rt, size
 {
     size_t r0, nr, c0, nc;
     xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
-    int rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err);
-    if (rc)
+    int rc = xb_netlist_check(c, l, rt, ct, dev, o, v_tile, n, err);
+    if (rc || (rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err)))
         return rc;
     s->v_tile = NULL;
     s->nr = nr;
@@ -522,8 +546,8 @@ int xb_spice_tile_cell_voltages(xb_spice *s, const xb_chip *c, int l, size_t rt,
 {
     size_t r0, nr, c0, nc;
     xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
-    int rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err);
-    if (rc)
+    int rc = xb_netlist_check(c, l, rt, ct, dev, o, v_rows, 1, err);
+    if (rc || (rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err)))
         return rc;
     char cmd[128], name[64];
     for (size_t i = 0; i < nr; i++) {

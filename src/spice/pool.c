@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gsl/gsl_cblas.h>
@@ -35,6 +36,7 @@ void xb_pool_defaults(xb_pool_options *o)
     o->fault_quit_unit = -1;
     o->linear_sample = 20;
     o->linear_seed = 1;
+    o->solve_timeout_s = XB_POOL_SOLVE_TIMEOUT_S;
 }
 
 /* LOG_DIR/file as an absolute path: a worker changes into its own folder before it opens its log. */
@@ -143,12 +145,29 @@ static void remove_worker_dir(char *dir)
     dir[0] = '\0';
 }
 
+/* Where the result starts in a one-off worker's shared block: after the error record, aligned for any
+ * type the callback stores there (doubles, from xb_spice_tile_cell_voltages). */
+#define RUN_ONE_RESULT_OFFSET ((sizeof(xb_error) + 63) / 64 * 64)
+
+double xb_pool_unit_timeout_s(const xb_pool_options *o, size_t n_inputs)
+{
+    double t = o->solve_timeout_s > 0 ? o->solve_timeout_s : XB_POOL_SOLVE_TIMEOUT_S;
+    return t * ((double)n_inputs + 2);
+}
+
 int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err),
                     void *ctx, void *result, size_t result_bytes, xb_error *err)
 {
-    /* The result follows the error record at an offset aligned for any type (it holds doubles). */
-    const size_t at = (sizeof(xb_error) + 15) / 16 * 16;
-    size_t bytes = at + result_bytes;
+    return xb_pool_run_one_timed(o, fn, ctx, result, result_bytes, NULL, err);
+}
+
+int xb_pool_run_one_timed(const xb_pool_options *o,
+                          int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err), void *ctx,
+                          void *result, size_t result_bytes, int *timed_out_out, xb_error *err)
+{
+    if (timed_out_out)
+        *timed_out_out = 0;
+    size_t bytes = RUN_ONE_RESULT_OFFSET + result_bytes;
     void *shm = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shm == MAP_FAILED)
         return xb_fail(err, XB_ENOMEM, "cannot map shared memory");
@@ -177,21 +196,41 @@ int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void
         xb_spice *s = NULL;
         int rc = xb_spice_open(log[0] ? log : NULL, &s, child_err);
         if (!rc)
-            rc = fn(s, ctx, (char *)shm + at, child_err);
+            rc = fn(s, ctx, (char *)shm + RUN_ONE_RESULT_OFFSET, child_err);
         xb_spice_close(&s);
         _exit(rc ? 1 : 0);
     }
     xb_cleanup_track_worker(dir, pid);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    /* One solve, one input's time limit: a model card that sends ngspice into an endless loop must not
+     * hang the command. */
+    double limit = xb_pool_unit_timeout_s(o, 1), deadline = xb_now() + limit;
+    int status = 0, timed_out = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            break;
+        if (xb_now() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            timed_out = 1;
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     remove_worker_dir(dir);
     int rc = XB_OK;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (timed_out_out)
+        *timed_out_out = timed_out;
+    if (timed_out)
+        rc = xb_fail(err, XB_ERUNTIME, "the ngspice solve ran past its time limit of %g s (solve_timeout_s %g s x 3) and "
+                     "was stopped; the device's model cards may send ngspice into an endless loop (see the ngspice log"
+                     "%s%s)", limit, limit / 3, o->log_dir[0] ? " in " : "", o->log_dir);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         rc = xb_fail(err, child_err->code ? child_err->code : XB_ERUNTIME, "%s",
                      child_err->msg[0] ? child_err->msg : "the ngspice worker died");
     else
-        memcpy(result, (char *)shm + at, result_bytes);
+        memcpy(result, (char *)shm + RUN_ONE_RESULT_OFFSET, result_bytes);
     munmap(shm, bytes);
     return rc;
 }
@@ -200,6 +239,14 @@ typedef struct unit {
     size_t rt, ct, k0, k1;
 } unit;
 
+/* What the parent sends a worker: the unit itself (units made after the fork, the one-input retries of
+ * a unit that ran past its time limit, exist only in the parent) and its number. Under PIPE_BUF bytes,
+ * so a write is whole. */
+typedef struct job {
+    long id;
+    unit u;
+} job;
+
 /* Why a worker ended, written by the worker before it exits and read by the parent when it reaps it. */
 typedef struct worker_report {
     xb_error err;
@@ -207,7 +254,7 @@ typedef struct worker_report {
 } worker_report;
 
 /* What the workers write and the parent reads: in a MAP_SHARED mapping, followed by one worker_report
- * per worker index. */
+ * per worker slot (a replacement reuses its slot's report once the parent has read it). */
 typedef struct shared_hdr {
     int fault_fired, quit_fired;
     int ngspice_version;
@@ -219,8 +266,10 @@ typedef struct shared_hdr {
 
 typedef struct worker {
     pid_t pid;
-    int cmd_fd;   /* parent writes unit numbers here */
+    int cmd_fd;   /* parent writes jobs here */
     long unit;    /* the unit it holds, -1 if idle */
+    double deadline; /* when the unit it holds runs out of time (xb_now) */
+    long killed_unit; /* the unit it held when the parent killed it for its time, else -1 */
     int index;
     char dir[WORKER_DIR_MAX]; /* its folder, removed by the parent when it ends */
 } worker;
@@ -233,10 +282,8 @@ typedef struct msg {
 } msg;
 
 static void worker_main(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *fail,
-                        shared_hdr *hdr, worker_report *reports, const unit *units, int index, const char *dir,
-                        int cmd_fd, int res_fd)
+                        shared_hdr *hdr, worker_report *me, int index, const char *dir, int cmd_fd, int res_fd)
 {
-    worker_report *me = &reports[index];
     const xb_chip *c = p->chip;
     const xb_layer_map *L = &c->layers[l];
     char log[8400], name[64];
@@ -268,15 +315,16 @@ static void worker_main(xb_pool *p, int l, const double *V, size_t n, double *I_
         me->repeatable = 1;
         _exit(5);
     }
-    long u;
-    while (read(cmd_fd, &u, sizeof u) == sizeof u) {
+    job jb;
+    while (read(cmd_fd, &jb, sizeof jb) == sizeof jb) {
+        long u = jb.id;
         if (u == p->o.fault_unit &&
             (!__atomic_exchange_n(&hdr->fault_fired, 1, __ATOMIC_SEQ_CST) || p->o.fault_repeat))
             raise(SIGKILL);
         if (u == p->o.fault_quit_unit &&
             (!__atomic_exchange_n(&hdr->quit_fired, 1, __ATOMIC_SEQ_CST) || p->o.fault_repeat))
             xb_spice_command(s, "quit"); /* ngspice calls ControlledExit: this library is done */
-        const unit *w = &units[u];
+        const unit *w = &jb.u;
         size_t r0, nr, c0, nc, k = w->k1 - w->k0;
         xb_chip_tile_bounds(c, l, w->rt, w->ct, &r0, &nr, &c0, &nc);
         xb_netlist_tile_rows(c, l, r0, nr, V + w->k0 * L->rows, k, v_tile);
@@ -316,10 +364,9 @@ static void worker_main(xb_pool *p, int l, const double *V, size_t n, double *I_
 }
 
 static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *fail,
-                        shared_hdr *hdr, worker_report *reports, const unit *units, worker *wk, int index,
-                        int res_pipe[2])
+                        shared_hdr *hdr, worker_report *report, worker *wk, int index, int res_pipe[2])
 {
-    memset(&reports[index], 0, sizeof reports[index]);
+    memset(report, 0, sizeof *report);
     int cmd[2];
     if (make_worker_dir(wk->dir) != 0)
         return -1;
@@ -339,13 +386,14 @@ static int start_worker(xb_pool *p, int l, const double *V, size_t n, double *I_
         worker_guard(wk->dir, parent);
         close(cmd[1]);
         close(res_pipe[0]);
-        worker_main(p, l, V, n, I_rt, fail, hdr, reports, units, index, wk->dir, cmd[0], res_pipe[1]);
+        worker_main(p, l, V, n, I_rt, fail, hdr, report, index, wk->dir, cmd[0], res_pipe[1]);
     }
     close(cmd[0]);
     xb_cleanup_track_worker(wk->dir, pid);
     wk->pid = pid;
     wk->cmd_fd = cmd[1];
     wk->unit = -1;
+    wk->killed_unit = -1;
     wk->index = index;
     p->stats.workers_started++;
     return 0;
@@ -461,6 +509,62 @@ int xb_pool_layer_currents(void *ctx, int l, size_t first, const double *V, size
                        : exact_layer_currents(p, l, V, n, I_rt, failed, err);
 }
 
+/* The parent's list of units: the layer's (tile, chunk) units, then one-input retries of units that ran
+ * past their time limit. Grows; only the parent reads it. */
+typedef struct unit_list {
+    unit *u;
+    unsigned char *deaths; /* workers each unit has ended */
+    size_t n, cap;
+    long *queue;           /* units to hand out: queue[head..tail) */
+    size_t head, tail, qcap;
+} unit_list;
+
+static int units_grow(unit_list *ul, size_t more)
+{
+    if (ul->n + more > ul->cap) {
+        size_t cap = (ul->n + more) * 2;
+        unit *u = realloc(ul->u, cap * sizeof *u);
+        if (!u)
+            return -1;
+        ul->u = u;
+        unsigned char *d = realloc(ul->deaths, cap);
+        if (!d)
+            return -1;
+        memset(d + ul->cap, 0, cap - ul->cap);
+        ul->deaths = d;
+        ul->cap = cap;
+    }
+    if (ul->tail + more > ul->qcap) {
+        size_t cap = (ul->tail + more) * 2;
+        long *q = realloc(ul->queue, cap * sizeof *q);
+        if (!q)
+            return -1;
+        ul->queue = q;
+        ul->qcap = cap;
+    }
+    return 0;
+}
+
+static int units_add(unit_list *ul, unit u)
+{
+    if (units_grow(ul, 1))
+        return -1;
+    ul->u[ul->n] = u;
+    ul->queue[ul->tail++] = (long)ul->n++;
+    return 0;
+}
+
+static int units_requeue(unit_list *ul, long id)
+{
+    if (units_grow(ul, 1))
+        return -1;
+    ul->queue[ul->tail++] = id;
+    return 0;
+}
+
+/* Time-out notices on stderr: a few, then a count in the statistics only. */
+#define TIMEOUT_NOTICES 10
+
 static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *failed,
                                 xb_error *err)
 {
@@ -472,32 +576,26 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
     if ((size_t)jobs > n_units)
         jobs = (int)n_units;
     size_t max_restarts = (size_t)jobs * 4 + 8;
-    unit *units = malloc(n_units * sizeof *units);
-    long *queue = malloc((n_units + max_restarts + 1) * sizeof *queue); /* room for every re-queue */
-    if (!units || !queue) {
-        free(units), free(queue);
+    unit_list ul = {0};
+    if (units_grow(&ul, n_units)) {
+        free(ul.u), free(ul.deaths), free(ul.queue);
         return xb_fail(err, XB_ENOMEM, "out of memory for work units");
     }
-    size_t u = 0;
     for (size_t rt = 0; rt < L->n_row_tiles; rt++)
         for (size_t ct = 0; ct < L->n_col_tiles; ct++)
             for (size_t k0 = 0; k0 < n; k0 += chunk)
-                units[u++] = (unit){rt, ct, k0, k0 + chunk < n ? k0 + chunk : n};
-    for (size_t i = 0; i < n_units; i++)
-        queue[i] = (long)i;
-    size_t q_head = 0, q_tail = n_units, done = 0;
+                units_add(&ul, (unit){rt, ct, k0, k0 + chunk < n ? k0 + chunk : n});
+    /* Units finished (or failed for their time) out of ul.n: a unit split into one-input retries counts
+     * as finished, its retries as units of their own. */
+    size_t done = 0, notices = 0;
 
     /* Results, failure flags, counters and the workers' last words live in shared memory. */
-    size_t max_workers = (size_t)jobs + max_restarts + 2;
     size_t cur_bytes = L->n_row_tiles * n * L->cols * sizeof(double);
-    size_t rep_bytes = max_workers * sizeof(worker_report);
+    size_t rep_bytes = (size_t)jobs * sizeof(worker_report);
     size_t bytes = sizeof(shared_hdr) + rep_bytes + cur_bytes + n;
     void *shm = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    unsigned char *deaths = calloc(n_units, 1); /* workers each unit has ended */
-    if (shm == MAP_FAILED || !deaths) {
-        if (shm != MAP_FAILED)
-            munmap(shm, bytes);
-        free(units), free(queue), free(deaths);
+    if (shm == MAP_FAILED) {
+        free(ul.u), free(ul.deaths), free(ul.queue);
         return xb_fail(err, XB_ENOMEM, "cannot map %zu bytes of shared memory", bytes);
     }
     shared_hdr *hdr = shm;
@@ -507,21 +605,21 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
     char last_words[1100] = "";
 
     worker *wk = calloc((size_t)jobs, sizeof *wk);
-    int res[2];
+    int res[2] = {-1, -1};
     int rc = XB_OK, live = 0, next_index = 0;
     size_t lost = 0; /* in this call: the restart budget is per layer call */
     for (int i = 0; wk && i < jobs; i++)
         wk[i].cmd_fd = -1; /* slots never started hold no pipe (not stdin) */
+    struct sigaction sa = {0}, old_sa;
     if (!wk || pipe(res) != 0) {
         rc = xb_fail(err, XB_ERUNTIME, "cannot set up worker pipes: %s", strerror(errno));
         goto done;
     }
     /* A worker that dies must not take the parent down with SIGPIPE. */
-    struct sigaction sa = {0}, old_sa;
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, &old_sa);
     for (int i = 0; i < jobs; i++) {
-        if (start_worker(p, l, V, n, cur, fail, hdr, reports, units, &wk[i], next_index++, res) != 0) {
+        if (start_worker(p, l, V, n, cur, fail, hdr, &reports[i], &wk[i], next_index++, res) != 0) {
             rc = xb_fail(err, XB_ERUNTIME, "cannot start worker processes: %s", strerror(errno));
             goto stop;
         }
@@ -531,7 +629,7 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
     char label[64];
     snprintf(label, sizeof label, "%s layer %d", p->label ? p->label : "spice", l + 1);
     xb_progress_start(&bar, stderr, label, n_units, p->o.quiet);
-    while (done < n_units) {
+    while (done < ul.n) {
         struct pollfd pfd = {.fd = res[0], .events = POLLIN};
         msg m;
         if (poll(&pfd, 1, 200) > 0 && read(res[0], &m, sizeof m) == sizeof m) {
@@ -540,26 +638,38 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
                 if (wk[i].pid > 0 && wk[i].index == m.worker)
                     w = &wk[i];
             if (w && m.unit < 0 && m.status != 0) {
-                const xb_error *we = &reports[w->index].err;
+                const xb_error *we = &reports[w - wk].err;
                 rc = xb_fail(err, we->code ? we->code : XB_ERUNTIME, "a worker could not start libngspice: %s",
                              we->msg[0] ? we->msg : "no message");
                 goto stop;
             }
-            if (w && m.unit >= 0) {
+            if (w && m.unit >= 0 && m.unit == w->unit) {
                 w->unit = -1;
                 done++;
                 p->stats.units++;
-                xb_progress_update(&bar, done, "");
+                xb_progress_update(&bar, done < n_units ? done : n_units, "");
             }
-            if (w && w->unit < 0 && q_head < q_tail) {
-                w->unit = queue[q_head++];
+            if (w && w->killed_unit >= 0) {
+                /* Killed for its time: it takes nothing more; the reaping below starts its successor. */
+            } else if (w && w->unit < 0 && ul.head < ul.tail) {
+                w->unit = ul.queue[ul.head++];
+                const unit *u = &ul.u[w->unit];
+                job jb = {w->unit, *u};
+                w->deadline = xb_now() + xb_pool_unit_timeout_s(&p->o, u->k1 - u->k0);
                 /* A failed write means it died: the reaping below hands the unit out again. */
-                (void)!write(w->cmd_fd, &w->unit, sizeof w->unit);
+                (void)!write(w->cmd_fd, &jb, sizeof jb);
             } else if (w && w->unit < 0 && w->cmd_fd >= 0) {
                 close(w->cmd_fd); /* nothing left for it: it finishes */
                 w->cmd_fd = -1;
             }
         }
+        /* Units past their time: ngspice is spinning in an analysis that will not end. */
+        double now = xb_now();
+        for (int i = 0; i < jobs; i++)
+            if (wk[i].pid > 0 && wk[i].unit >= 0 && wk[i].killed_unit < 0 && now > wk[i].deadline) {
+                wk[i].killed_unit = wk[i].unit;
+                kill(wk[i].pid, SIGKILL);
+            }
         /* Reap ended workers; a unit held by a dead one goes back in the queue for a fresh worker. */
         int status;
         pid_t pid;
@@ -573,47 +683,88 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
                 if (wk[i].cmd_fd >= 0)
                     close(wk[i].cmd_fd);
                 wk[i].cmd_fd = -1;
+                long timed = wk[i].killed_unit;
+                wk[i].killed_unit = -1;
                 int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-                if (clean && wk[i].unit < 0)
-                    break;
-                const worker_report *rep = &reports[wk[i].index];
-                if (rep->repeatable && rep->err.code) {
-                    /* ngspice refused the work with the library alive: every worker would. */
-                    rc = xb_fail(err, rep->err.code, "%s", rep->err.msg);
-                    goto stop;
-                }
-                if (rep->err.msg[0])
-                    snprintf(last_words, sizeof last_words, "%s", rep->err.msg);
-                else if (WIFSIGNALED(status))
-                    snprintf(last_words, sizeof last_words, "worker %d was killed by signal %d (%s)", wk[i].index,
-                             WTERMSIG(status), strsignal(WTERMSIG(status)));
-                else
-                    snprintf(last_words, sizeof last_words, "worker %d exited with status %d", wk[i].index,
-                             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-                p->stats.workers_lost++;
-                lost++;
-                if (wk[i].unit >= 0) {
-                    const unit *lu = &units[wk[i].unit];
-                    /* The same unit ending worker after worker is no bad luck: say what its workers said. */
-                    if (++deaths[wk[i].unit] >= 3) {
-                        rc = xb_fail(err, XB_ERUNTIME, "layer %d tile (%zu, %zu), inputs %zu..%zu ended %d workers; "
-                                     "the last: %s (ngspice logs in %s)", l + 1, lu->rt, lu->ct, lu->k0, lu->k1 - 1,
-                                     deaths[wk[i].unit], last_words,
+                if (timed >= 0 && wk[i].unit == timed) {
+                    /* Killed for its time: not the worker's fault, so no death is counted. A unit of several
+                     * inputs is solved again one input at a time; a single input is failed. */
+                    const unit lu = ul.u[timed];
+                    double limit = xb_pool_unit_timeout_s(&p->o, lu.k1 - lu.k0);
+                    size_t r0, nr, c0, nc;
+                    xb_chip_tile_bounds(p->chip, l, lu.rt, lu.ct, &r0, &nr, &c0, &nc);
+                    wk[i].unit = -1;
+                    done++;
+                    if (lu.k1 - lu.k0 > 1) {
+                        p->stats.units_timed_out++;
+                        if (!p->o.quiet && notices++ < TIMEOUT_NOTICES)
+                            fprintf(stderr, "\nxbarsim: layer %d tile (%zu, %zu), inputs %zu..%zu ran past the time "
+                                    "limit of %g s; solving them one at a time\n", l + 1, lu.rt, lu.ct, lu.k0,
+                                    lu.k1 - 1, limit);
+                        for (size_t k = lu.k0; k < lu.k1; k++)
+                            if (units_add(&ul, (unit){lu.rt, lu.ct, k, k + 1})) {
+                                rc = xb_fail(err, XB_ENOMEM, "out of memory for work units");
+                                goto stop;
+                            }
+                    } else {
+                        p->stats.inputs_timed_out++;
+                        p->stats.inputs_failed++;
+                        fail[lu.k0] = 1;
+                        for (size_t j = 0; j < nc; j++)
+                            cur[(lu.rt * n + lu.k0) * L->cols + c0 + j] = 0; /* unknown, as for a failed solve */
+                        if (!p->o.quiet && notices++ < TIMEOUT_NOTICES)
+                            fprintf(stderr, "\nxbarsim: layer %d tile (%zu, %zu), input %zu ran past its time limit "
+                                    "of %g s (solve_timeout_s, --solve-timeout): failed\n", l + 1, lu.rt, lu.ct,
+                                    lu.k0, limit);
+                    }
+                } else {
+                    if (clean && wk[i].unit < 0 && timed < 0)
+                        break;
+                    const worker_report *rep = &reports[i];
+                    if (timed < 0 && rep->repeatable && rep->err.code) {
+                        /* ngspice refused the work with the library alive: every worker would. */
+                        rc = xb_fail(err, rep->err.code, "%s", rep->err.msg);
+                        goto stop;
+                    }
+                    if (timed < 0) {
+                        if (rep->err.msg[0])
+                            snprintf(last_words, sizeof last_words, "%s", rep->err.msg);
+                        else if (WIFSIGNALED(status))
+                            snprintf(last_words, sizeof last_words, "worker %d was killed by signal %d (%s)",
+                                     wk[i].index, WTERMSIG(status), strsignal(WTERMSIG(status)));
+                        else
+                            snprintf(last_words, sizeof last_words, "worker %d exited with status %d", wk[i].index,
+                                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                        p->stats.workers_lost++;
+                        lost++;
+                    }
+                    if (wk[i].unit >= 0) {
+                        const unit *lu = &ul.u[wk[i].unit];
+                        /* The same unit ending worker after worker is no bad luck: say what its workers said. */
+                        if (++ul.deaths[wk[i].unit] >= 3) {
+                            rc = xb_fail(err, XB_ERUNTIME, "layer %d tile (%zu, %zu), inputs %zu..%zu ended %d "
+                                         "workers; the last: %s (ngspice logs in %s)", l + 1, lu->rt, lu->ct, lu->k0,
+                                         lu->k1 - 1, ul.deaths[wk[i].unit], last_words,
+                                         p->o.log_dir[0] ? p->o.log_dir : "the run folder");
+                            goto stop;
+                        }
+                        if (units_requeue(&ul, wk[i].unit)) {
+                            rc = xb_fail(err, XB_ENOMEM, "out of memory for work units");
+                            goto stop;
+                        }
+                        p->stats.unit_retries++;
+                        wk[i].unit = -1;
+                    }
+                    if (lost > max_restarts) {
+                        rc = xb_fail(err, XB_ERUNTIME, "%zu workers died in layer %d; giving up; the last: %s (see "
+                                     "the ngspice logs in %s)", lost, l + 1, last_words,
                                      p->o.log_dir[0] ? p->o.log_dir : "the run folder");
                         goto stop;
                     }
-                    queue[q_tail++] = wk[i].unit;
-                    p->stats.unit_retries++;
-                    wk[i].unit = -1;
                 }
-                if (lost > max_restarts) {
-                    rc = xb_fail(err, XB_ERUNTIME, "%zu workers died in layer %d; giving up; the last: %s (see the "
-                                 "ngspice logs in %s)", lost, l + 1, last_words,
-                                 p->o.log_dir[0] ? p->o.log_dir : "the run folder");
-                    goto stop;
-                }
-                if ((size_t)next_index >= max_workers ||
-                    start_worker(p, l, V, n, cur, fail, hdr, reports, units, &wk[i], next_index++, res) != 0) {
+                if (done >= ul.n)
+                    break; /* nothing left: no successor */
+                if (start_worker(p, l, V, n, cur, fail, hdr, &reports[i], &wk[i], next_index++, res) != 0) {
                     rc = xb_fail(err, XB_ERUNTIME, "cannot restart a worker: %s", strerror(errno));
                     goto stop;
                 }
@@ -621,9 +772,9 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
                 break;
             }
         }
-        if (live == 0 && done < n_units) {
-            rc = xb_fail(err, XB_ERUNTIME, "every worker ended with %zu of %zu units left%s%s", n_units - done,
-                         n_units, last_words[0] ? "; the last: " : "", last_words);
+        if (live == 0 && done < ul.n) {
+            rc = xb_fail(err, XB_ERUNTIME, "every worker ended with %zu of %zu units left%s%s", ul.n - done, ul.n,
+                         last_words[0] ? "; the last: " : "", last_words);
             goto stop;
         }
     }
@@ -667,10 +818,10 @@ stop:
     }
 done:
     munmap(shm, bytes);
-    free(deaths);
     free(wk);
-    free(units);
-    free(queue);
+    free(ul.u);
+    free(ul.deaths);
+    free(ul.queue);
     p->stats.seconds += xb_now() - t0;
     return rc;
 }

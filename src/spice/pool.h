@@ -8,6 +8,14 @@
 // workers stops the run with the last worker's message. An error that a fresh worker would meet again
 // (ngspice rejecting a deck: a missing include file, an unknown model) stops the run at once, with
 // ngspice's message.
+//
+// Time limits: ngspice can spin for ever inside one analysis (a model card with absurd parameters, such
+// as kp = 1e30). A unit of n inputs may run xb_pool_unit_timeout_s (solve_timeout_s x (n + 2): the 2 for
+// the deck's load and its first, full operating point) after the worker takes it. Past that the parent
+// kills the worker and hands the unit's inputs out again one at a time, each with the limit of a
+// one-input unit (solve_timeout_s x 3); an input that overruns its own limit is failed like a point that
+// never converges (NaN currents in the solver, 0 here, flagged in failed[], its prediction -1) and the
+// run goes on. xb_pool_run_one gives its one solve the one-input limit and then fails with XB_ERUNTIME.
 #ifndef XB_POOL_H
 #define XB_POOL_H
 
@@ -16,6 +24,10 @@
 #include "chip.h"
 #include "device.h"
 #include "netlist.h"
+
+/* Default seconds per input of a unit's time limit: about 80 times a 64 x 64 1T1R tile's cost per input
+ * in a sweep, and 8 times the first, full operating point of a deck (docs/circuit.md). */
+#define XB_POOL_SOLVE_TIMEOUT_S 20.0
 
 typedef struct xb_pool_options {
     int jobs;              /* worker processes (default: the core count) */
@@ -32,6 +44,8 @@ typedef struct xb_pool_options {
     size_t linear_sample;  /* inputs re-solved exactly per layer to measure the linear mode's error (20) */
     unsigned long linear_seed; /* the sample is drawn at random (gsl_rng_mt19937 seeded with
                               linear_seed + layer index, 0-based) among the layer's inputs (default 1) */
+    double solve_timeout_s;  /* seconds per input of a unit's time limit (default XB_POOL_SOLVE_TIMEOUT_S;
+                              <= 0 also means the default): see the top of this file */
 } xb_pool_options;
 
 void xb_pool_defaults(xb_pool_options *o);
@@ -40,7 +54,10 @@ void xb_pool_defaults(xb_pool_options *o);
 typedef struct xb_pool_stats {
     size_t units, unit_retries;          /* units solved; units handed out again after a worker died */
     size_t workers_started, workers_lost;
-    size_t inputs_retried, inputs_failed; /* input x tile solves that needed stepping / never converged */
+    size_t inputs_retried, inputs_failed; /* input x tile solves that needed stepping / never converged
+                                            or ran past their time limit */
+    size_t units_timed_out;              /* units stopped at their time limit (their inputs re-solved alone) */
+    size_t inputs_timed_out;             /* input x tile solves stopped at their own limit (in inputs_failed) */
     long peak_rss_kb;                    /* largest peak resident memory of a worker */
     size_t linear_checked;               /* column currents compared in the linear mode's exact sample */
     size_t linear_sampled;               /* inputs in those samples, over every layer */
@@ -70,10 +87,18 @@ int xb_pool_layer_currents(void *pool, int l, size_t first, const double *V, siz
  * gsl_rng_mt19937 seeded with seed + l, in ascending order. XB_ENOMEM or XB_OK. */
 int xb_pool_linear_sample(size_t n, size_t ns, unsigned long seed, int l, size_t *pick, xb_error *err);
 
+/* The time limit of a unit of n_inputs inputs: solve_timeout_s x (n_inputs + 2) seconds. */
+double xb_pool_unit_timeout_s(const xb_pool_options *o, size_t n_inputs);
+
 /* Run fn once in a fresh worker process (clean folder, its own libngspice); fn may write up to
- * result_bytes into result, which the caller then reads. */
+ * result_bytes into result, which the caller then reads. Past the one-input time limit
+ * (xb_pool_unit_timeout_s(o, 1)) the worker is killed and the call fails with XB_ERUNTIME. */
 struct xb_spice;
 int xb_pool_run_one(const xb_pool_options *o, int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err),
                     void *ctx, void *result, size_t result_bytes, xb_error *err);
+/* The same; *timed_out (may be NULL) says whether it failed for its time limit. */
+int xb_pool_run_one_timed(const xb_pool_options *o,
+                          int (*fn)(struct xb_spice *s, void *ctx, void *result, xb_error *err), void *ctx,
+                          void *result, size_t result_bytes, int *timed_out, xb_error *err);
 
 #endif
