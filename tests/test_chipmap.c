@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "chip.h"
+#include "device.h"
 #include "mlp.h"
 #include "npz.h"
 
@@ -138,6 +139,28 @@ static void test_huge_declared(void)
     xb_chip_free(&c);
 }
 
+/* A device whose HRS is not below its top level gives an empty range: the message names the device file. */
+static void test_empty_range_names_device(void)
+{
+    xb_device d;
+    xb_device_defaults(&d);
+    snprintf(d.source_path, sizeof d.source_path, "/some/where/hot.xml");
+    d.g_hrs_S = 1.0;
+    xb_map_options o;
+    xb_map_defaults(&o);
+    xb_map_options_from_device(&o, &d);
+    size_t sizes[2] = {2, 2};
+    xb_mlp *m = xb_mlp_new(1, sizes, XB_ACT_SIGMOID);
+    xb_chip *c = NULL;
+    xb_error err = {0};
+    int rc = m ? xb_chip_map(m, &o, NULL, 0, &c, &err) : -1;
+    CHECK(rc == XB_EINPUT && c == NULL, "empty range: rc %d", rc);
+    CHECK(strstr(err.msg, "/some/where/hot.xml: empty conductance range") && strstr(err.msg, "g_hrs_S"),
+          "empty range names the device file: %s", err.msg);
+    xb_chip_free(&c);
+    xb_mlp_free(&m);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/xb_test_chipmap_XXXXXX");
@@ -149,6 +172,7 @@ int main(void)
     test_round_trip();
     test_bad_values();
     test_huge_declared();
+    test_empty_range_names_device();
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

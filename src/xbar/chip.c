@@ -31,6 +31,7 @@ void xb_map_options_from_device(xb_map_options *o, const xb_device *d)
     o->v_read_V = d->v_read_V;
     o->g_min_S = d->g_hrs_S;
     o->g_max_S = xb_device_level_G(d, d->n_levels - 1);
+    snprintf(o->range_source, sizeof o->range_source, "%s", d->source_path);
 }
 
 static int levelset_from_device(const xb_device *d, xb_levelset **out, xb_error *err)
@@ -194,7 +195,12 @@ int xb_chip_map(const xb_mlp *m, const xb_map_options *o, const double *calib, s
         return xb_fail(err, XB_EINPUT, "tile width %zu is odd; differential pairs need an even tile width",
                        o->tile_cols);
     if (!(o->g_max_S > o->g_min_S && o->g_min_S >= 0))
-        return xb_fail(err, XB_EINPUT, "conductance range [%g, %g] S is empty", o->g_min_S, o->g_max_S);
+        return o->range_source[0]
+                   ? xb_fail(err, XB_EINPUT, "%s: empty conductance range [%g, %g] S: g_hrs_S is not below the top "
+                             "level's target conductance (its i_trg_A / v_read_V); allowed: 0 <= g_hrs_S < "
+                             "i_trg_A[last] / v_read_V", o->range_source, o->g_min_S, o->g_max_S)
+                   : xb_fail(err, XB_EINPUT, "empty conductance range [%g, %g] S; allowed: 0 <= g_min < g_max",
+                             o->g_min_S, o->g_max_S);
     if (!(o->v_read_V > 0))
         return xb_fail(err, XB_EINPUT, "read voltage %g V must be positive", o->v_read_V);
     double max_in[64];
@@ -598,6 +604,7 @@ int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
     c->opt.clip = cp[7];
     c->opt.g_min_S = cp[8];
     c->opt.g_max_S = cp[9];
+    snprintf(c->opt.range_source, sizeof c->opt.range_source, "%s", path);
     if (c->opt.scheme == XB_MAP_DIFFERENTIAL && c->opt.tile_cols % 2) {
         xb_fail(err, XB_EINPUT, "%s: chip[5] (tile columns) is %zu; allowed: an even width with differential "
                 "mapping (chip[2] = 0)", path, c->opt.tile_cols);

@@ -26,6 +26,7 @@ typedef struct xb_map_options {
     double clip;                 /* > 0: clip in_scale*W to [-clip*in_scale, clip*in_scale]; 0: max-abs */
     double v_read_V;
     double g_min_S, g_max_S;     /* conductance range of the mapping */
+    char range_source[4096];     /* the file the range came from, for messages ("" when set by hand) */
 } xb_map_options;
 
 void xb_map_defaults(xb_map_options *o);
