@@ -67,6 +67,7 @@ static int src_read(idx_src *s, void *buf, size_t n, size_t *got, xb_error *err)
         if (s->zs.avail_in == 0) /* end of file inside a member */
             return gz_corrupt(s, "unexpected end of file", err);
         size_t left = n - *got;
+        uInt in_before = s->zs.avail_in;
         s->zs.next_out = p + *got;
         s->zs.avail_out = left > (1u << 30) ? (1u << 30) : (uInt)left;
         uInt before = s->zs.avail_out;
@@ -78,6 +79,8 @@ static int src_read(idx_src *s, void *buf, size_t n, size_t *got, xb_error *err)
             return xb_fail(err, XB_ENOMEM, "%s: out of memory inflating gzip data", s->path);
         if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR || zr == Z_STREAM_ERROR)
             return gz_corrupt(s, s->zs.msg ? s->zs.msg : "invalid data", err);
+        if (zr == Z_BUF_ERROR && made == 0 && s->zs.avail_in == in_before) /* no progress: never spin */
+            return gz_corrupt(s, "no progress", err);
         if (zr == Z_STREAM_END) {
             /* gzip allows concatenated members (as gunzip does); anything else ends the data */
             if (s->zs.avail_in == 0 && (rc = gz_fill(s, err)))
