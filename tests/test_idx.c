@@ -226,6 +226,62 @@ static void test_bad_files(void)
     expect_bad_idx(missing, NULL, "missing file");
 }
 
+/* Memory and messages on hostile gzip files (the limits in idx.h). */
+static void test_gzip_limits(void)
+{
+    /* 80 MB of zeros behind a valid header and trailer: ~80 kB of gzip, more than 100 times smaller */
+    uint32_t dims[3] = {102041, 28, 28};
+    size_t n = (size_t)dims[0] * dims[1] * dims[2];
+    unsigned char *big = calloc(1, n + 16);
+    if (!big)
+        return;
+    size_t len = make_idx(big, 0, 8, 3, dims, NULL, n, 0);
+    const char *p = put("bomb.gz", big, len, 1);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && st.st_size * 100 < (off_t)len, "bomb ratio: %lld bytes", (long long)st.st_size);
+    expect_bad_idx(p, "decompression bomb", "gzip bomb refused");
+    expect_bad_idx(p, "at most 67108864", "gzip bomb names the limit");
+    xb_idx hdr;
+    xb_error err = {0};
+    CHECK(xb_idx_read_header(p, &hdr, &err) == XB_EINPUT, "header-only read applies the limit: %s", err.msg);
+
+    /* the same size of varied bytes compresses little and loads */
+    for (size_t i = 0; i < n; i++)
+        big[16 + i] = (unsigned char)((i * 2654435761u) >> 13);
+    p = put("varied.gz", big, len, 1);
+    xb_idx *a = NULL;
+    CHECK(xb_idx_read(p, &a, &err) == XB_OK, "80 MB of varied bytes load: %s", err.msg);
+    CHECK(a && a->count == n && a->data[n - 1] == big[16 + n - 1], "varied payload intact");
+    xb_idx_free(&a);
+    CHECK(xb_idx_read_header(p, &hdr, &err) == XB_OK && hdr.count == n && !hdr.data && hdr.dims[0] == 102041,
+          "header-only read: %zu", hdr.count);
+
+    /* a flipped byte in the middle of the stream: the message gives the real uncompressed position */
+    uint32_t d2[1] = {200000};
+    for (size_t i = 0; i < d2[0]; i++)
+        big[8 + i] = (unsigned char)(i * i % 251);
+    len = make_idx(big, 0, 8, 1, d2, big + 8, d2[0], 0);
+    p = put("flip.gz", big, len, 1);
+    FILE *f = fopen(p, "r+b");
+    if (f && stat(p, &st) == 0) {
+        fseek(f, st.st_size / 2, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, st.st_size / 2, SEEK_SET);
+        fputc(c ^ 0x55, f);
+    }
+    if (f)
+        fclose(f);
+    a = (xb_idx *)1;
+    int rc = xb_idx_read(p, &a, &err);
+    CHECK(rc == XB_EINPUT && a == NULL, "flipped byte: rc %d", rc);
+    const char *at = strstr(err.msg, "after ");
+    unsigned long long pos = 0;
+    CHECK(at && sscanf(at, "after %llu uncompressed bytes", &pos) == 1 && pos > 1000 && pos <= len + 64,
+          "corrupt gzip names the real position (%llu): %s", pos, err.msg);
+    CHECK(strstr(err.msg, "compressed byte offset") != NULL, "corrupt gzip names the file offset: %s", err.msg);
+    free(big);
+}
+
 static void expect_bad_load(const char *img, const char *lab, const char *needle, const char *what)
 {
     xb_dataset *d = (xb_dataset *)1;
@@ -251,6 +307,16 @@ static void test_bad_dataset(void)
     expect_bad_load(img, lab3, lab3, "labels with 3 dims");
     expect_bad_load(img, lab3, "3 dimensions, expected 1", "labels with 3 dims message");
     expect_bad_load(lab, lab, "expected 3", "images with 1 dim");
+    /* shapes are cross-checked on the headers, before a payload is read */
+    char badcrc[4096];
+    snprintf(badcrc, sizeof badcrc, "%s", put("m_crc.gz", buf, make_idx(buf, 0, 8, 3, idims, pixels, 12, 0), 1));
+    struct stat st;
+    FILE *f = fopen(badcrc, "r+b");
+    if (f && stat(badcrc, &st) == 0 && fseek(f, st.st_size - 8, SEEK_SET) == 0) /* the CRC-32 */
+        fputc(0x5A, f);
+    if (f)
+        fclose(f);
+    expect_bad_load(badcrc, lab, "counts differ", "count mismatch found before the payload is read");
 }
 
 static void test_folders(void)
@@ -350,6 +416,7 @@ int main(void)
     test_valid();
     test_bad_files();
     test_bad_dataset();
+    test_gzip_limits();
     test_folders();
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary("test_idx");

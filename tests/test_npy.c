@@ -11,6 +11,7 @@
 #include "check.h"
 #include "fileio.h"
 #include "npy.h"
+#include "weights.h"
 #include "npz.h"
 
 /* Byte-exact images as numpy.save writes them (format 1.0, header padded to 64 bytes). */
@@ -655,6 +656,131 @@ static void test_npz(void)
     xb_npz_free(&z);
 }
 
+/* Replace every occurrence of from by to (same length) in the file: names in local and central headers. */
+static void patch_file(const char *path, const char *from, const char *to)
+{
+    size_t n = 0, k = strlen(from);
+    unsigned char *b = slurp(path, &n);
+    for (size_t i = 0; b && i + k <= n; i++)
+        if (memcmp(b + i, from, k) == 0)
+            memcpy(b + i, to, k);
+    if (b)
+        write_bytes(path, b, n);
+    free(b);
+}
+
+/* Archives that used to take memory or give runtime errors for bad input (issue: every bad input
+ * refused cleanly). */
+static void test_npz_limits(void)
+{
+    char path[256];
+    static const char dict10[] = "{'descr': '<f8', 'fortran_order': False, 'shape': (10,), }";
+    size_t hl = 0;
+    unsigned char *h = make_npy(1, dict10, NULL, 0, &hl);
+    unsigned char zeros10[80] = {0};
+
+    /* two members of one name: a named input error, not "File already exists" */
+    tpath(path, sizeof path, "dup.npz");
+    unsigned char *m10 = make_npy(1, dict10, zeros10, sizeof zeros10, &hl);
+    const char *names[2] = {"a.npy", "b.npy"};
+    const void *data[2] = {m10, m10};
+    size_t lens[2] = {hl, hl};
+    make_zip(path, names, data, lens, 2, 0);
+    patch_file(path, "b.npy", "a.npy");
+    expect_npz_bad("duplicate members", path, "duplicate member name 'a.npy'", NULL);
+
+    /* a (10,) header followed by 8 MB of zeros: the header's size disagrees with the directory's,
+     * found on the first chunk instead of after inflating everything */
+    size_t big = (size_t)8 << 20;
+    unsigned char *bomb = calloc(1, big + 256);
+    if (bomb && h) {
+        memcpy(bomb, m10, hl);
+        tpath(path, sizeof path, "liar.npz");
+        const void *d1[1] = {bomb};
+        size_t l1[1] = {big};
+        make_zip(path, names, d1, l1, 1, 0);
+        expect_npz_bad("header against directory", path, "header announces 208 bytes", "declares 8388608");
+    }
+    free(bomb);
+
+    /* 80 MB of zeros under a consistent header: more than 100 times the deflated size, past 64 MiB */
+    static const char dictbig[] = "{'descr': '<f8', 'fortran_order': False, 'shape': (10000000,), }";
+    size_t bl = 0;
+    unsigned char *hb = make_npy(1, dictbig, NULL, 0, &bl);
+    size_t total = bl + 80000000;
+    bomb = calloc(1, total);
+    if (bomb && hb) {
+        memcpy(bomb, hb, bl);
+        tpath(path, sizeof path, "bomb.npz");
+        const void *d1[1] = {bomb};
+        size_t l1[1] = {total};
+        make_zip(path, names, d1, l1, 1, 0);
+        expect_npz_bad("deflate bomb", path, "decompression bomb", "at most 100 times");
+    }
+    free(bomb);
+    free(hb);
+    free(h);
+    free(m10);
+}
+
+/* Weights: non-finite and absurd values and empty layers, each named with its position. */
+static void expect_weights_bad(const char *label, const xb_ndarray *W, const xb_ndarray *b, const char *kw1,
+                               const char *kw2)
+{
+    char path[256];
+    tpath(path, sizeof path, "w.npz");
+    const xb_ndarray *arr[2] = {W, b};
+    xb_error err = {0};
+    CHECK(xb_npz_write(path, arr, 2, XB_DT_F8, &err) == XB_OK, "%s: write: %s", label, err.msg);
+    xb_mlp *m = (xb_mlp *)1;
+    int rc = xb_weights_load_npz(path, XB_ACT_SIGMOID, &m, &err);
+    CHECK(rc == XB_EINPUT, "%s: rc %d (%s)", label, rc, err.msg);
+    CHECK(m == NULL, "%s: out not cleared", label);
+    CHECK(strstr(err.msg, path) != NULL, "%s: message lacks the path: %s", label, err.msg);
+    CHECK(strstr(err.msg, kw1) != NULL, "%s: message lacks '%s': %s", label, kw1, err.msg);
+    if (kw2)
+        CHECK(strstr(err.msg, kw2) != NULL, "%s: message lacks '%s': %s", label, kw2, err.msg);
+    if (m != (xb_mlp *)1)
+        xb_mlp_free(&m);
+}
+
+static void test_weight_values(void)
+{
+    size_t ws[2] = {4, 3}, bs[1] = {3}, w0[2] = {4, 0}, b0[1] = {0};
+    xb_ndarray *W = xb_ndarray_new("W1", 2, ws), *b = xb_ndarray_new("b1", 1, bs);
+    if (!W || !b)
+        return;
+    for (size_t i = 0; i < W->count; i++)
+        W->data[i] = 0.25 * (double)i - 1;
+    W->data[7] = INFINITY;
+    expect_weights_bad("Inf weight", W, b, "W1[7] (row 2, column 1) is inf", "allowed: finite numbers");
+    W->data[7] = NAN;
+    expect_weights_bad("NaN weight", W, b, "W1[7] (row 2, column 1) is nan", NULL);
+    W->data[7] = 1e300;
+    expect_weights_bad("absurd weight", W, b, "W1[7] (row 2, column 1) is 1e+300", "+-1e+30");
+    W->data[7] = 0.5;
+    b->data[2] = NAN;
+    expect_weights_bad("NaN bias", W, b, "b1[2] is nan", NULL);
+    b->data[2] = 0;
+    xb_ndarray *Wz = xb_ndarray_new("W1", 2, w0), *bz = xb_ndarray_new("b1", 1, b0);
+    if (Wz && bz)
+        expect_weights_bad("empty layer", Wz, bz, "W1 has shape (4, 0), an empty layer", "at least 1");
+    xb_ndarray_free(&Wz);
+    xb_ndarray_free(&bz);
+    /* the same arrays, all finite, load */
+    char path[256];
+    tpath(path, sizeof path, "w.npz");
+    const xb_ndarray *arr[2] = {W, b};
+    xb_error err = {0};
+    xb_mlp *m = NULL;
+    CHECK(xb_npz_write(path, arr, 2, XB_DT_F8, &err) == XB_OK && xb_weights_load_npz(path, -1, &m, &err) == XB_OK,
+          "finite weights load: %s", err.msg);
+    CHECK(m && m->W[0][7] == 0.5, "weight kept");
+    xb_mlp_free(&m);
+    xb_ndarray_free(&W);
+    xb_ndarray_free(&b);
+}
+
 static void cleanup_dir(void)
 {
     DIR *d = opendir(tmpdir);
@@ -684,6 +810,8 @@ int main(void)
     test_malformed();
     test_fuzz();
     test_npz();
+    test_npz_limits();
+    test_weight_values();
     cleanup_dir();
     return check_summary("test_npy");
 }

@@ -110,25 +110,33 @@ int xb_dataset_load_files(const char *images, const char *labels, xb_dataset **o
     if (!out)
         return xb_fail(err, XB_ERUNTIME, "xb_dataset_load_files: out is NULL");
     *out = NULL;
-    xb_idx *im = NULL, *lb = NULL;
+    xb_idx *im = NULL, *lb = NULL, ih, lh;
     xb_dataset *d = NULL;
-    int rc = xb_idx_read(images, &im, err);
+    /* both headers first: the shapes must agree before either payload takes memory */
+    int rc = xb_idx_read_header(images, &ih, err);
     if (!rc)
-        rc = xb_idx_read(labels, &lb, err);
-    if (!rc && im->ndim != 3)
+        rc = xb_idx_read_header(labels, &lh, err);
+    if (!rc && ih.ndim != 3)
         rc = xb_fail(err, XB_EINPUT,
                      "%s: images file has %d dimensions, expected 3 (count, rows, cols); "
                      "is it a labels file?",
-                     images, im->ndim);
-    if (!rc && lb->ndim != 1)
+                     images, ih.ndim);
+    if (!rc && lh.ndim != 1)
         rc = xb_fail(err, XB_EINPUT,
                      "%s: labels file has %d dimensions, expected 1 (count); is it an images file?",
-                     labels, lb->ndim);
-    if (!rc && im->dims[0] != lb->dims[0])
+                     labels, lh.ndim);
+    if (!rc && ih.dims[0] != lh.dims[0])
         rc = xb_fail(err, XB_EINPUT,
                      "image and label counts differ: %s holds %zu images, %s holds %zu labels; "
                      "use the images and labels of the same split",
-                     images, im->dims[0], labels, lb->dims[0]);
+                     images, ih.dims[0], labels, lh.dims[0]);
+    if (!rc)
+        rc = xb_idx_read(images, &im, err);
+    if (!rc)
+        rc = xb_idx_read(labels, &lb, err);
+    /* the files may have changed between the two reads */
+    if (!rc && (im->ndim != 3 || lb->ndim != 1 || im->dims[0] != lb->dims[0]))
+        rc = xb_fail(err, XB_EINPUT, "%s, %s: the files changed while being read; try again", images, labels);
     if (!rc && im->count > (size_t)-1 / sizeof(double))
         rc = xb_fail(err, XB_EINPUT, "%s: %zu pixels do not fit in memory here", images, im->count);
     if (!rc && (!(d = calloc(1, sizeof *d)) || !(d->x = malloc(im->count * sizeof *d->x))))

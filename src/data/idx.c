@@ -9,43 +9,88 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-/* One open source of bytes: exactly one of fp (raw file) and gz (gzip stream) is set. */
+/* Input chunk of the gzip reader. */
+#define IDX_GZ_CHUNK ((size_t)1 << 16)
+/* First payload buffer of a gzip file; it doubles as data arrives (never sized from the header alone). */
+#define IDX_GZ_FIRST ((size_t)1 << 20)
+
+/* One open source of bytes: a raw file (gz_on 0) or a gzip file inflated here, so that every byte
+ * produced is counted (limits and the position of corrupt data are exact). */
 typedef struct idx_src {
     const char *path;
     FILE *fp;
-    gzFile gz;
+    int gz_on;          /* gzip: inflating through zs */
+    int gz_ended;       /* gzip: the last member ended and no further member follows */
+    z_stream zs;
+    unsigned long long out_pos; /* gzip: uncompressed bytes delivered so far */
+    unsigned long long in_pos;  /* gzip: compressed bytes read from the file so far */
+    unsigned char in[IDX_GZ_CHUNK];
 } idx_src;
+
+static int gz_fill(idx_src *s, xb_error *err)
+{
+    size_t r = fread(s->in, 1, sizeof s->in, s->fp);
+    if (r == 0 && ferror(s->fp))
+        return xb_fail(err, XB_ERUNTIME, "%s: read error: %s", s->path, strerror(errno));
+    s->in_pos += r;
+    s->zs.next_in = s->in;
+    s->zs.avail_in = (uInt)r;
+    return XB_OK;
+}
+
+/* Where the stream broke, for messages: uncompressed bytes delivered and the compressed offset. */
+static int gz_corrupt(idx_src *s, const char *why, xb_error *err)
+{
+    unsigned long long at = s->in_pos - s->zs.avail_in;
+    return xb_fail(err, XB_EINPUT,
+                   "%s: corrupt or truncated gzip data after %llu uncompressed bytes (compressed byte "
+                   "offset %llu; zlib: %s); re-download the file",
+                   s->path, s->out_pos, at, why);
+}
 
 /* Read up to n bytes into buf; *got says how many arrived (fewer means end of data).
  * A decompression failure is bad input (corrupt or cut-off file); a read failure is an I/O error. */
 static int src_read(idx_src *s, void *buf, size_t n, size_t *got, xb_error *err)
 {
     *got = 0;
-    if (s->fp) {
+    if (!s->gz_on) {
         *got = fread(buf, 1, n, s->fp);
         if (*got < n && ferror(s->fp))
             return xb_fail(err, XB_ERUNTIME, "%s: read error: %s", s->path, strerror(errno));
         return XB_OK;
     }
     unsigned char *p = buf;
-    while (*got < n) {
-        /* gzread takes an unsigned length, so feed it bounded chunks */
+    while (*got < n && !s->gz_ended) {
+        int rc;
+        if (s->zs.avail_in == 0 && (rc = gz_fill(s, err)))
+            return rc;
+        if (s->zs.avail_in == 0) /* end of file inside a member */
+            return gz_corrupt(s, "unexpected end of file", err);
         size_t left = n - *got;
-        unsigned chunk = left > (1u << 30) ? (1u << 30) : (unsigned)left;
-        int r = gzread(s->gz, p + *got, chunk);
-        if (r < 0) {
-            int zerr = Z_OK;
-            const char *zmsg = gzerror(s->gz, &zerr);
-            if (zerr == Z_ERRNO)
-                return xb_fail(err, XB_ERUNTIME, "%s: read error: %s", s->path, strerror(errno));
-            return xb_fail(err, XB_EINPUT,
-                           "%s: corrupt or truncated gzip data after %zu bytes (zlib: %s); "
-                           "re-download the file",
-                           s->path, *got, zmsg ? zmsg : "unknown error");
+        uInt in_before = s->zs.avail_in;
+        s->zs.next_out = p + *got;
+        s->zs.avail_out = left > (1u << 30) ? (1u << 30) : (uInt)left;
+        uInt before = s->zs.avail_out;
+        int zr = inflate(&s->zs, Z_NO_FLUSH);
+        size_t made = before - s->zs.avail_out;
+        *got += made;
+        s->out_pos += made;
+        if (zr == Z_MEM_ERROR)
+            return xb_fail(err, XB_ENOMEM, "%s: out of memory inflating gzip data", s->path);
+        if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR || zr == Z_STREAM_ERROR)
+            return gz_corrupt(s, s->zs.msg ? s->zs.msg : "invalid data", err);
+        if (zr == Z_BUF_ERROR && made == 0 && s->zs.avail_in == in_before) /* no progress: never spin */
+            return gz_corrupt(s, "no progress", err);
+        if (zr == Z_STREAM_END) {
+            /* gzip allows concatenated members (as gunzip does); anything else ends the data */
+            if (s->zs.avail_in == 0 && (rc = gz_fill(s, err)))
+                return rc;
+            if (s->zs.avail_in >= 1 && s->zs.next_in[0] == 0x1f &&
+                (s->zs.avail_in < 2 || s->zs.next_in[1] == 0x8b))
+                inflateReset(&s->zs);
+            else
+                s->gz_ended = 1;
         }
-        if (r == 0)
-            break;
-        *got += (size_t)r;
     }
     return XB_OK;
 }
@@ -174,14 +219,36 @@ static int check_gzip_isize(const char *path, uint32_t isize, const xb_idx *a, s
                    path, (unsigned long)isize, want, hdr, a->count);
 }
 
-int xb_idx_read(const char *path, xb_idx **out, xb_error *err)
+/* Most a gzip IDX file may expand to: deflate itself reaches ~1032:1, real image and label data
+ * 1.5:1 to 6:1, so a file that expands more than XB_IDX_MAX_GZIP_RATIO times (and past the floor)
+ * is a decompression bomb or a corrupt header, not a data set. */
+static unsigned long long gzip_limit(unsigned long long compressed)
 {
-    if (!out)
-        return xb_fail(err, XB_ERUNTIME, "xb_idx_read: out is NULL");
-    *out = NULL;
+    unsigned long long lim = compressed > XB_IDX_MAX_BYTES ? XB_IDX_MAX_BYTES : compressed * XB_IDX_MAX_GZIP_RATIO;
+    return lim < XB_IDX_GZIP_FLOOR ? XB_IDX_GZIP_FLOOR : lim;
+}
+
+static int check_gzip_ratio(const char *path, unsigned long long compressed, const xb_idx *a, size_t hdr,
+                            xb_error *err)
+{
+    unsigned long long want = (unsigned long long)hdr + a->count, lim = gzip_limit(compressed);
+    if (want <= lim)
+        return XB_OK;
+    return xb_fail(err, XB_EINPUT,
+                   "%s: the IDX header announces %llu bytes from a %llu-byte gzip file; allowed: at most "
+                   "%llu (%d times the compressed size, at least %llu MiB): a file that expands more is "
+                   "a decompression bomb or corrupt, re-download it",
+                   path, want, compressed, lim, XB_IDX_MAX_GZIP_RATIO, XB_IDX_GZIP_FLOOR >> 20);
+}
+
+/* Open path, recognise gzip by content and read and check the header (sizes against the file: its
+ * length when raw; the trailer and the expansion limit when gzip). On success *src is open at the
+ * first data byte and a holds ndim, dims and count (no data). */
+static int idx_open(const char *path, idx_src **src, xb_idx *a, xb_error *err)
+{
+    *src = NULL;
     if (!path || !*path)
         return xb_fail(err, XB_EINPUT, "xb_idx_read: empty path");
-
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return xb_fail(err, errno == ENOENT || errno == EACCES ? XB_EINPUT : XB_ERUNTIME,
@@ -212,61 +279,124 @@ int xb_idx_read(const char *path, xb_idx **out, xb_error *err)
                            path, (long long)st.st_size);
         }
         isize = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
-        fclose(fp);
-        fp = NULL;
-    } else if (fseek(fp, 0, SEEK_SET) != 0) {
+    }
+    if (fseek(fp, 0, SEEK_SET) != 0) {
         int e = errno;
         fclose(fp);
         return xb_fail(err, XB_ERUNTIME, "%s: cannot seek: %s", path, strerror(e));
     }
 
-    idx_src s = {.path = path, .fp = fp, .gz = NULL};
+    idx_src *s = calloc(1, sizeof *s);
+    if (!s) {
+        fclose(fp);
+        return xb_fail(err, XB_ENOMEM, "%s: out of memory", path);
+    }
+    s->path = path;
+    s->fp = fp;
     if (is_gzip) {
-        s.gz = gzopen(path, "rb");
-        if (!s.gz)
-            return xb_fail(err, XB_ERUNTIME, "cannot open %s with zlib: %s", path,
-                           errno ? strerror(errno) : "out of memory");
-        gzbuffer(s.gz, 1u << 18); /* larger buffer: fewer reads on the 47 MB MNIST images */
+        if (inflateInit2(&s->zs, 15 + 16) != Z_OK) { /* 15 + 16: a gzip wrapper, its CRC checked */
+            fclose(fp);
+            free(s);
+            return xb_fail(err, XB_ENOMEM, "%s: out of memory for zlib", path);
+        }
+        s->gz_on = 1;
     }
-
-    xb_idx *a = calloc(1, sizeof *a);
-    int rc = a ? XB_OK : xb_fail(err, XB_ENOMEM, "%s: out of memory", path);
+    *src = s;
     size_t hdr = 0;
+    int rc = read_header(s, a, &hdr, err);
     if (!rc)
-        rc = read_header(&s, a, &hdr, err);
+        rc = is_gzip ? check_gzip_isize(path, isize, a, hdr, err) : check_raw_size(path, &st, a, hdr, err);
+    if (!rc && is_gzip)
+        rc = check_gzip_ratio(path, (unsigned long long)st.st_size, a, hdr, err);
+    return rc;
+}
+
+static void idx_close(idx_src **s)
+{
+    if (!*s)
+        return;
+    if ((*s)->gz_on)
+        inflateEnd(&(*s)->zs);
+    fclose((*s)->fp);
+    free(*s);
+    *s = NULL;
+}
+
+int xb_idx_read_header(const char *path, xb_idx *hdr, xb_error *err)
+{
+    if (!hdr)
+        return xb_fail(err, XB_ERUNTIME, "xb_idx_read_header: hdr is NULL");
+    memset(hdr, 0, sizeof *hdr);
+    idx_src *s = NULL;
+    int rc = idx_open(path, &s, hdr, err);
+    idx_close(&s);
+    if (rc)
+        memset(hdr, 0, sizeof *hdr);
+    return rc;
+}
+
+/* The payload: raw files are already held to their size on disk; gzip data must arrive before
+ * memory is given to it, so the buffer starts small and doubles. */
+static int read_payload(idx_src *s, xb_idx *a, xb_error *err)
+{
+    size_t cap = !s->gz_on || a->count < IDX_GZ_FIRST ? a->count : IDX_GZ_FIRST, got = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu data bytes", s->path, cap);
+    for (;;) {
+        size_t n = 0;
+        int rc = src_read(s, buf + got, cap - got, &n, err);
+        got += n;
+        if (rc) {
+            free(buf);
+            return rc;
+        }
+        if (got < cap || cap == a->count)
+            break;
+        size_t ncap = cap > a->count / 2 ? a->count : 2 * cap;
+        unsigned char *nb = realloc(buf, ncap);
+        if (!nb) {
+            free(buf);
+            return xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu data bytes", s->path, ncap);
+        }
+        buf = nb;
+        cap = ncap;
+    }
+    if (got < a->count) {
+        free(buf);
+        return xb_fail(err, XB_EINPUT,
+                       "%s: expected %zu data bytes from the header, file has %zu; "
+                       "the file is truncated, re-download it",
+                       s->path, a->count, got);
+    }
+    a->data = buf;
+    return XB_OK;
+}
+
+int xb_idx_read(const char *path, xb_idx **out, xb_error *err)
+{
+    if (!out)
+        return xb_fail(err, XB_ERUNTIME, "xb_idx_read: out is NULL");
+    *out = NULL;
+    xb_idx *a = calloc(1, sizeof *a);
+    if (!a)
+        return xb_fail(err, XB_ENOMEM, "%s: out of memory", path ? path : "(null)");
+    idx_src *s = NULL;
+    int rc = idx_open(path, &s, a, err);
     if (!rc)
-        rc = is_gzip ? check_gzip_isize(path, isize, a, hdr, err)
-                     : check_raw_size(path, &st, a, hdr, err);
-    if (!rc) {
-        a->data = malloc(a->count);
-        if (!a->data)
-            rc = xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu data bytes", path, a->count);
-    }
-    if (!rc) {
-        size_t got = 0;
-        rc = src_read(&s, a->data, a->count, &got, err);
-        if (!rc && got < a->count)
-            rc = xb_fail(err, XB_EINPUT,
-                         "%s: expected %zu data bytes from the header, file has %zu; "
-                         "the file is truncated, re-download it",
-                         path, a->count, got);
-    }
+        rc = read_payload(s, a, err);
     if (!rc) {
         /* one more read must hit the end; for gzip it also makes zlib verify the CRC */
         unsigned char extra[64];
         size_t got = 0;
-        rc = src_read(&s, extra, sizeof extra, &got, err);
+        rc = src_read(s, extra, sizeof extra, &got, err);
         if (!rc && got > 0)
             rc = xb_fail(err, XB_EINPUT,
                          "%s: extra bytes after the %zu data bytes the header announces; "
                          "the file is corrupt, re-download it",
                          path, a->count);
     }
-
-    if (s.fp)
-        fclose(s.fp);
-    if (s.gz)
-        gzclose(s.gz);
+    idx_close(&s);
     if (rc) {
         xb_idx_free(&a);
         return rc;

@@ -604,6 +604,35 @@ static int decode_ucs4(const unsigned char *p, const npy_descr *d, size_t elem, 
     return XB_OK;
 }
 
+int xb_npy_image_size(const void *buf, size_t len, const char *what, size_t *total, xb_error *err)
+{
+    *total = 0;
+    if (!what)
+        what = "(npy buffer)";
+    const unsigned char *b = buf;
+    if (len < 12 || !b)
+        return XB_OK; /* too short to tell; the whole image is checked when parsed */
+    if (memcmp(b, npy_magic, sizeof npy_magic) != 0 || b[6] < 1 || b[6] > 3 || b[7] != 0)
+        return XB_OK; /* xb_npy_parse says what is wrong */
+    size_t pre = b[6] == 1 ? 10 : 12;
+    size_t hlen = b[6] == 1 ? (size_t)load_uint(b + 8, 2, 0) : (size_t)load_uint(b + 8, 4, 0);
+    if (hlen > len - pre)
+        return XB_OK;
+    npy_descr d;
+    int fortran = 0, ndim = 0;
+    size_t shape[XB_NDARRAY_MAXDIM] = {0}, count, nbytes, sum;
+    int rc = parse_header((const char *)b + pre, hlen, what, &d, &fortran, &ndim, shape, err);
+    if (rc)
+        return rc;
+    char sh[256];
+    if (shape_count(ndim, shape, &count) || mul_overflows(count, d.itemsize, &nbytes) ||
+        __builtin_add_overflow(pre + hlen, nbytes, &sum))
+        return xb_fail(err, XB_EINPUT, "%s: shape overflow: the header's shape %s of %s has more bytes than "
+                       "can be addressed", what, xb_shape_str(ndim, shape, sh, sizeof sh), d.text);
+    *total = sum;
+    return XB_OK;
+}
+
 int xb_npy_parse(const void *buf, size_t len, const char *what, xb_ndarray **out, xb_error *err)
 {
     if (!what)

@@ -64,6 +64,13 @@ const char *xb_shape_str(int ndim, const size_t *shape, char *buf, size_t len);
  * caller owns; on failure *out is NULL and err says why (XB_EINPUT for bad input, XB_ENOMEM). */
 int xb_npy_parse(const void *buf, size_t len, const char *what, xb_ndarray **out, xb_error *err);
 
+/* The total length a .npy image must have, from its preamble and header at buf[0..len) (a prefix of
+ * the image is enough): *total is set, or 0 when the prefix is too short or not a .npy preamble (then
+ * xb_npy_parse on the whole image says what is wrong). XB_EINPUT for a header that cannot be parsed
+ * or whose shape overflows. Lets a reader refuse a member whose stated size disagrees with its
+ * header before inflating it. */
+int xb_npy_image_size(const void *buf, size_t len, const char *what, size_t *total, xb_error *err);
+
 /* Read and parse the .npy file at path; files above XB_NPY_MAX_BYTES are refused. */
 int xb_npy_read(const char *path, xb_ndarray **out, xb_error *err);
 

@@ -107,7 +107,24 @@ static int read_member(zip_t *za, zip_uint64_t index, size_t declared, const cha
         zip_fclose(zf);
         return xb_fail(err, XB_ENOMEM, "%s: out of memory reading the member", what);
     }
+    int peeked = 0;
     for (;;) {
+        if (got == cap && !peeked) {
+            /* the .npy header in the first chunk fixes the member's size: hold the directory to it
+             * before inflating the rest (a bomb declares gigabytes behind a header of a few bytes) */
+            size_t total = 0;
+            int rc = xb_npy_image_size(buf, got, what, &total, err);
+            if (!rc && total && total != declared)
+                rc = xb_fail(err, XB_EINPUT, "%s: the member's .npy header announces %zu bytes, the zip "
+                             "directory declares %zu uncompressed; allowed: equal sizes (corrupt archive)",
+                             what, total, declared);
+            if (rc) {
+                free(buf);
+                zip_fclose(zf);
+                return rc;
+            }
+            peeked = 1;
+        }
         if (got == cap) {
             if (cap == limit)
                 break;
@@ -172,6 +189,8 @@ int xb_npz_read(const char *path, xb_npz **out, xb_error *err)
 
     int zcode = 0;
     zip_t *za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zcode);
+    if (!za && zcode == ZIP_ER_EXISTS) /* two members of one name: open as is, the name check says which */
+        za = zip_open(path, ZIP_RDONLY, &zcode);
     if (!za) {
         if (zcode == ZIP_ER_NOZIP)
             return xb_fail(err, XB_EINPUT, "%s: not a zip archive (no end-of-central-directory record "
@@ -232,6 +251,23 @@ int xb_npz_read(const char *path, xb_npz **out, xb_error *err)
         }
         if (!(st.valid & ZIP_STAT_SIZE)) {
             rc = xb_fail(err, XB_EINPUT, "%s: the zip directory gives no uncompressed size", what);
+            goto done;
+        }
+        /* a stored member holds its bytes; a deflated one within the expansion limit (npz.h) */
+        if (!(st.valid & ZIP_STAT_COMP_SIZE) || !(st.valid & ZIP_STAT_COMP_METHOD)) {
+            rc = xb_fail(err, XB_EINPUT, "%s: the zip directory gives no compressed size or method", what);
+            goto done;
+        }
+        unsigned long long lim = st.comp_size > XB_NPY_MAX_BYTES ? XB_NPY_MAX_BYTES
+                                                                 : st.comp_size * XB_NPZ_MAX_RATIO;
+        if (lim < XB_NPZ_RATIO_FLOOR)
+            lim = XB_NPZ_RATIO_FLOOR;
+        if (st.comp_method == ZIP_CM_STORE ? st.size != st.comp_size : st.size > lim) {
+            rc = xb_fail(err, XB_EINPUT, "%s: member is %llu bytes uncompressed from %llu %s bytes; allowed: "
+                         "%s (corrupt archive or decompression bomb)", what, (unsigned long long)st.size,
+                         (unsigned long long)st.comp_size, st.comp_method == ZIP_CM_STORE ? "stored" : "compressed",
+                         st.comp_method == ZIP_CM_STORE ? "the same size stored"
+                                                        : "at most 100 times the compressed size, or 64 MiB");
             goto done;
         }
         if (st.size > (zip_uint64_t)XB_NPY_MAX_BYTES) {

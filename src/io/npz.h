@@ -7,11 +7,20 @@
 #include "error.h"
 #include "npy.h"
 
+/* A deflated member may expand to at most XB_NPZ_MAX_RATIO times its compressed size, or to
+ * XB_NPZ_RATIO_FLOOR bytes, whichever is more. Float weights compress barely (1.1:1), conductance maps
+ * of repeated g_min cells 10 to 50:1; deflate reaches ~1032:1 only on near-constant data, which is a
+ * decompression bomb here, refused before it is inflated. */
+#define XB_NPZ_MAX_RATIO 100
+#define XB_NPZ_RATIO_FLOOR ((unsigned long long)64 << 20)
+
 typedef struct xb_npz xb_npz; /* an ordered list of arrays, in the archive's member order */
 
 /* Load every member of the .npz at path (stored or deflated, as numpy.savez and
  * numpy.savez_compressed write them). Members must be named NAME.npy, with unique names, each at
- * most XB_NPY_MAX_BYTES uncompressed. On success *out is new and owned by the caller (release with
+ * most XB_NPY_MAX_BYTES uncompressed and within the expansion limit above; a member's .npy header
+ * must agree with the size the zip directory states, checked on the first chunk before the rest is
+ * inflated, and no member is inflated past its stated size. On success *out is new and owned by the caller (release with
  * xb_npz_free); on failure *out is NULL and err names the file and member. */
 int xb_npz_read(const char *path, xb_npz **out, xb_error *err);
 

@@ -1,6 +1,7 @@
 // weights: MLP weights to and from NumPy .npz / .npy files
 #include "weights.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,27 @@ static int check_float(const char *where, const char *what, const xb_ndarray *a,
                    where, what, xb_dtype_name(a->dtype), what);
 }
 
+/* Largest weight or bias magnitude accepted: far beyond any trained network, small enough that the
+ * mapping's scales (max |in_scale W|) and every layer's sums stay finite. */
+#define WEIGHT_MAX_ABS 1e30
+
+/* Every element finite and within +-WEIGHT_MAX_ABS: one NaN would be programmed as a full negative pair
+ * and one Inf makes the layer's scale infinite, so they are refused, naming the first one. */
+static int check_values(const char *where, const char *what, const xb_ndarray *a, xb_error *err)
+{
+    for (size_t i = 0; i < a->count; i++) {
+        double v = a->data[i];
+        if (isfinite(v) && fabs(v) <= WEIGHT_MAX_ABS)
+            continue;
+        if (a->ndim == 2 && a->shape[1] > 0)
+            return xb_fail(err, XB_EINPUT, "%s: %s[%zu] (row %zu, column %zu) is %g; allowed: finite numbers "
+                           "within +-%g", where, what, i, i / a->shape[1], i % a->shape[1], v, WEIGHT_MAX_ABS);
+        return xb_fail(err, XB_EINPUT, "%s: %s[%zu] is %g; allowed: finite numbers within +-%g", where, what, i,
+                       v, WEIGHT_MAX_ABS);
+    }
+    return XB_OK;
+}
+
 /* Build a network from arrays W[k], b[k] (k < L) and optional activation names. src names the source
  * in messages; paths (NULL for an archive) gives each array's own file. */
 static int assemble(const char *src, const char *const *paths, const xb_ndarray *const *W,
@@ -87,6 +109,11 @@ static int assemble(const char *src, const char *const *paths, const xb_ndarray 
                            wsrc, k + 1, s1);
         }
         size_t fi = W[k]->shape[0], fo = W[k]->shape[1];
+        if (fi == 0 || fo == 0) {
+            xb_shape_str(W[k]->ndim, W[k]->shape, s1, sizeof s1);
+            return xb_fail(err, XB_EINPUT, "%s: W%d has shape %s, an empty layer; allowed: (fan_in, fan_out) "
+                           "with both at least 1", wsrc, k + 1, s1);
+        }
         if (k > 0 && fi != sizes[k]) {
             xb_shape_str(W[k]->ndim, W[k]->shape, s1, sizeof s1);
             xb_shape_str(W[k - 1]->ndim, W[k - 1]->shape, s2, sizeof s2);
@@ -106,6 +133,8 @@ static int assemble(const char *src, const char *const *paths, const xb_ndarray 
             return xb_fail(err, XB_EINPUT, "%s: b%d has shape %s (%s), expected (%zu,) to match W%d %s", bsrc,
                            k + 1, s1, xb_dtype_name(b[k]->dtype), fo, k + 1, s2);
         }
+        if ((rc = check_values(wsrc, wn, W[k], err)) || (rc = check_values(bsrc, bn, b[k], err)))
+            return rc;
     }
     xb_activation acts[MAX_LAYERS];
     for (int k = 0; k < L - 1; k++) {

@@ -35,6 +35,7 @@ void xb_map_options_from_device(xb_map_options *o, const xb_device *d)
     o->g_max_S = xb_device_level_G(d, d->n_levels - 1);
     o->g_lrs_S = d->g_lrs_S;
     o->g_hrs_S = d->g_hrs_S;
+    snprintf(o->range_source, sizeof o->range_source, "%s", d->source_path);
 }
 
 static int levelset_from_device(const xb_device *d, xb_levelset **out, xb_error *err)
@@ -198,7 +199,12 @@ int xb_chip_map(const xb_mlp *m, const xb_map_options *o, const double *calib, s
         return xb_fail(err, XB_EINPUT, "tile width %zu is odd; differential pairs need an even tile width",
                        o->tile_cols);
     if (!(o->g_max_S > o->g_min_S && o->g_min_S >= 0))
-        return xb_fail(err, XB_EINPUT, "conductance range [%g, %g] S is empty", o->g_min_S, o->g_max_S);
+        return o->range_source[0]
+                   ? xb_fail(err, XB_EINPUT, "%s: empty conductance range [%g, %g] S: g_hrs_S is not below the top "
+                             "level's target conductance (its i_trg_A / v_read_V); allowed: 0 <= g_hrs_S < "
+                             "i_trg_A[last] / v_read_V", o->range_source, o->g_min_S, o->g_max_S)
+                   : xb_fail(err, XB_EINPUT, "empty conductance range [%g, %g] S; allowed: 0 <= g_min < g_max",
+                             o->g_min_S, o->g_max_S);
     if (!(o->v_read_V > 0))
         return xb_fail(err, XB_EINPUT, "read voltage %g V must be positive", o->v_read_V);
     double max_in[64];
@@ -519,6 +525,48 @@ static const xb_ndarray *need(const xb_npz *z, const char *path, const char *nam
     return a;
 }
 
+/* Largest magnitude accepted for a unitless value of a map (scales, clip, normalized weights, biases):
+ * far beyond any trained network, small enough that sums and products of them stay finite. */
+#define MAP_MAX_ABS 1e30
+/* Conductances are at most 1 S (a 1-ohm cell; RRAM cells are 1e-7 to 1e-3 S). */
+#define MAP_MAX_G_S 1.0
+
+/* Every element of a (rows x cols when 2-D) within [lo, hi] and finite; the message names the file,
+ * the array, the first bad element (flat index and row/column) and what is allowed. */
+static int check_range(const char *path, const char *name, const xb_ndarray *a, double lo, double hi,
+                       const char *allowed, xb_error *err)
+{
+    for (size_t i = 0; i < a->count; i++) {
+        double v = a->data[i];
+        if (isfinite(v) && v >= lo && v <= hi)
+            continue;
+        if (a->ndim == 2 && a->shape[1] > 0)
+            return xb_fail(err, XB_EINPUT, "%s: array %s[%zu] (row %zu, column %zu) is %g; allowed: %s", path,
+                           name, i, i / a->shape[1], i % a->shape[1], v, allowed);
+        return xb_fail(err, XB_EINPUT, "%s: array %s[%zu] is %g; allowed: %s", path, name, i, v, allowed);
+    }
+    return XB_OK;
+}
+
+/* One field of a parameter array: finite, within [lo, hi], and a whole number when integral. */
+static int check_field(const char *path, const char *array, size_t i, const char *field, double v, double lo,
+                       double hi, int integral, xb_error *err)
+{
+    if (isfinite(v) && v >= lo && v <= hi && (!integral || v == floor(v)))
+        return XB_OK;
+    if (integral)
+        return xb_fail(err, XB_EINPUT, "%s: %s[%zu] (%s) is %g; allowed: a whole number from %g to %g", path,
+                       array, i, field, v, lo, hi);
+    return xb_fail(err, XB_EINPUT, "%s: %s[%zu] (%s) is %g; allowed: a finite number from %g to %g", path, array,
+                   i, field, v, lo, hi);
+}
+
+/* Physical columns of a layer of fan_out neurons (as layer_alloc lays them out). */
+static size_t layer_cols(size_t fan_out, const xb_map_options *o)
+{
+    return o->scheme == XB_MAP_DIFFERENTIAL ? 2 * fan_out : fan_out + ceil_div(fan_out, o->tile_cols - 1);
+}
+
 int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
 {
     *out = NULL;
@@ -535,20 +583,26 @@ int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
         goto bad;
     const double *cp = a->data;
     if (!v1 && cp[0] != MAP_FORMAT_VERSION) {
-        xb_fail(err, XB_EINPUT, "%s: conductance map format %g, this build reads formats 1 and %d", path, cp[0],
-                MAP_FORMAT_VERSION);
+        xb_fail(err, XB_EINPUT, "%s: chip[0] (format version) is %g; allowed: 1 or %d, the formats this build reads",
+                path, cp[0], MAP_FORMAT_VERSION);
         goto bad;
     }
-    if (!v1 && !(cp[10] >= 0 && isfinite(cp[10]) && cp[11] >= 0 && isfinite(cp[11]))) {
-        xb_fail(err, XB_EINPUT, "%s: chip[10] (g_lrs %g S) and chip[11] (g_hrs %g S) must be finite and >= 0",
-                path, cp[10], cp[11]);
+    if (!v1 && (check_field(path, "chip", 10, "g_lrs [S]", cp[10], 0, MAP_MAX_G_S, 0, err) ||
+                check_field(path, "chip", 11, "g_hrs [S]", cp[11], 0, MAP_MAX_G_S, 0, err)))
         goto bad;
-    }
-    if (!(cp[1] >= 1 && cp[1] <= 64) || (cp[2] != 0 && cp[2] != 1) || (cp[3] != 0 && cp[3] != 1) ||
-        !(cp[4] >= 1 && cp[4] <= 1e6) || !(cp[5] >= 2 && cp[5] <= 1e6) || !(cp[6] > 0) ||
-        !(cp[9] > cp[8] && cp[8] >= 0)) {
-        xb_fail(err, XB_EINPUT, "%s: chip parameters out of range (layers %g, scheme %g, bias %g, tile %gx%g, "
-                "v_read %g, g range [%g, %g])", path, cp[1], cp[2], cp[3], cp[4], cp[5], cp[6], cp[8], cp[9]);
+    if (check_field(path, "chip", 1, "layers", cp[1], 1, 64, 1, err) ||
+        check_field(path, "chip", 2, "scheme: 0 differential, 1 single-ended", cp[2], 0, 1, 1, err) ||
+        check_field(path, "chip", 3, "bias: 0 rows, 1 digital", cp[3], 0, 1, 1, err) ||
+        check_field(path, "chip", 4, "tile rows", cp[4], 1, 1e6, 1, err) ||
+        check_field(path, "chip", 5, "tile columns", cp[5], 2, 1e6, 1, err) ||
+        check_field(path, "chip", 6, "v_read [V]", cp[6], 1e-6, 100, 0, err) ||
+        check_field(path, "chip", 7, "clip, 0: maxabs", cp[7], 0, MAP_MAX_ABS, 0, err) ||
+        check_field(path, "chip", 8, "g_min [S]", cp[8], 0, MAP_MAX_G_S, 0, err) ||
+        check_field(path, "chip", 9, "g_max [S]", cp[9], 0, MAP_MAX_G_S, 0, err))
+        goto bad;
+    if (!(cp[9] > cp[8])) {
+        xb_fail(err, XB_EINPUT, "%s: empty conductance range: chip[9] (g_max) %g S is not above chip[8] (g_min) "
+                "%g S; allowed: g_min < g_max", path, cp[9], cp[8]);
         goto bad;
     }
     c = calloc(1, sizeof *c);
@@ -565,8 +619,10 @@ int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
     c->opt.g_max_S = cp[9];
     c->opt.g_lrs_S = v1 ? NAN : cp[10];
     c->opt.g_hrs_S = v1 ? NAN : cp[11];
+    snprintf(c->opt.range_source, sizeof c->opt.range_source, "%s", path);
     if (c->opt.scheme == XB_MAP_DIFFERENTIAL && c->opt.tile_cols % 2) {
-        xb_fail(err, XB_EINPUT, "%s: odd tile width %zu with differential mapping", path, c->opt.tile_cols);
+        xb_fail(err, XB_EINPUT, "%s: chip[5] (tile columns) is %zu; allowed: an even width with differential "
+                "mapping (chip[2] = 0)", path, c->opt.tile_cols);
         goto bad;
     }
     c->layers = calloc((size_t)c->n_layers, sizeof *c->layers);
@@ -579,10 +635,16 @@ int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
         if (!(a = need(z, path, name, 1, N_LAYER_PARAMS, 0, err)))
             goto bad;
         const double *lp = a->data;
-        if (!(lp[0] >= 1 && lp[0] <= 1e7 && lp[1] >= 1 && lp[1] <= 1e7 && lp[2] >= 0 && lp[2] <= 1e4 &&
-              lp[3] >= 0 && lp[3] <= 2 && lp[4] > 0 && lp[5] > 0) ||
-            (k > 0 && (size_t)lp[0] != c->layers[k - 1].fan_out)) {
-            xb_fail(err, XB_EINPUT, "%s: %s out of range or inconsistent with the previous layer", path, name);
+        if (check_field(path, name, 0, "fan_in", lp[0], 1, 1e7, 1, err) ||
+            check_field(path, name, 1, "fan_out", lp[1], 1, 1e7, 1, err) ||
+            check_field(path, name, 2, "bias rows", lp[2], 0, 1e4, 1, err) ||
+            check_field(path, name, 3, "activation: 0 identity, 1 sigmoid, 2 relu", lp[3], 0, 2, 1, err) ||
+            check_field(path, name, 4, "in_scale", lp[4], 1e-300, MAP_MAX_ABS, 0, err) ||
+            check_field(path, name, 5, "w_scale", lp[5], 1e-300, MAP_MAX_ABS, 0, err))
+            goto bad;
+        if (k > 0 && (size_t)lp[0] != c->layers[k - 1].fan_out) {
+            xb_fail(err, XB_EINPUT, "%s: %s[0] (fan_in) is %g; allowed: %zu, the fan_out of layer %d", path, name,
+                    lp[0], c->layers[k - 1].fan_out, k);
             goto bad;
         }
         L->fan_in = (size_t)lp[0];
@@ -592,34 +654,30 @@ int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
         L->in_scale = lp[4];
         L->w_scale = lp[5];
         L->rows = L->fan_in + L->n_bias_rows;
+        /* The arrays in the file must have this layer's shapes before any memory is taken for it. */
+        size_t cols = layer_cols(L->fan_out, &c->opt);
+        const xb_ndarray *g, *gt, *wn, *b, *role;
+        char gn[32], gtn[32], wnn[32], bn[32], rn[32];
+        snprintf(gn, sizeof gn, "L%d_G", k + 1);
+        snprintf(gtn, sizeof gtn, "L%d_Gtarget", k + 1);
+        snprintf(wnn, sizeof wnn, "L%d_Wn", k + 1);
+        snprintf(bn, sizeof bn, "L%d_bias", k + 1);
+        snprintf(rn, sizeof rn, "L%d_colrole", k + 1);
+        if (!(g = need(z, path, gn, 2, L->rows, cols, err)) || !(gt = need(z, path, gtn, 2, L->rows, cols, err)) ||
+            !(wn = need(z, path, wnn, 2, L->rows, L->fan_out, err)) || !(b = need(z, path, bn, 1, L->fan_out, 0, err)) ||
+            !(role = need(z, path, rn, 1, cols, 0, err)))
+            goto bad;
+        if (check_range(path, gn, g, 0, MAP_MAX_G_S, "finite conductances from 0 to 1 S", err) ||
+            check_range(path, gtn, gt, 0, MAP_MAX_G_S, "finite conductances from 0 to 1 S", err) ||
+            check_range(path, wnn, wn, -MAP_MAX_ABS, MAP_MAX_ABS, "finite numbers within +-1e30", err) ||
+            check_range(path, bn, b, -MAP_MAX_ABS, MAP_MAX_ABS, "finite numbers within +-1e30", err))
+            goto bad;
         if (layer_alloc(L, &c->opt))
             goto oom;
-        const xb_ndarray *g, *gt, *wn, *b, *role;
-        snprintf(name, sizeof name, "L%d_G", k + 1);
-        if (!(g = need(z, path, name, 2, L->rows, L->cols, err)))
-            goto bad;
-        snprintf(name, sizeof name, "L%d_Gtarget", k + 1);
-        if (!(gt = need(z, path, name, 2, L->rows, L->cols, err)))
-            goto bad;
-        snprintf(name, sizeof name, "L%d_Wn", k + 1);
-        if (!(wn = need(z, path, name, 2, L->rows, L->fan_out, err)))
-            goto bad;
-        snprintf(name, sizeof name, "L%d_bias", k + 1);
-        if (!(b = need(z, path, name, 1, L->fan_out, 0, err)))
-            goto bad;
-        snprintf(name, sizeof name, "L%d_colrole", k + 1);
-        if (!(role = need(z, path, name, 1, L->cols, 0, err)))
-            goto bad;
         for (size_t col = 0; col < L->cols; col++)
             if (role->data[col] != L->col_role[col]) {
-                xb_fail(err, XB_EINPUT, "%s: %s[%zu] is %g, the layout implies %d", path, name, col,
-                        role->data[col], L->col_role[col]);
-                goto bad;
-            }
-        for (size_t i = 0; i < g->count; i++)
-            if (!(g->data[i] >= 0 && isfinite(g->data[i]))) {
-                xb_fail(err, XB_EINPUT, "%s: L%d_G[%zu] = %g is not a conductance (must be finite, >= 0)", path,
-                        k + 1, i, g->data[i]);
+                xb_fail(err, XB_EINPUT, "%s: array %s[%zu] is %g; allowed: %d, the role the layout implies "
+                        "(+1 G+, -1 G-, 0 reference)", path, rn, col, role->data[col], L->col_role[col]);
                 goto bad;
             }
         memcpy(L->g_S, g->data, g->count * sizeof *L->g_S);

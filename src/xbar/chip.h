@@ -28,6 +28,7 @@ typedef struct xb_map_options {
     double g_min_S, g_max_S;     /* conductance range of the mapping */
     double g_lrs_S, g_hrs_S;     /* the device's LRS / HRS conductances: where stuck-at cells sit (NaN:
                                     unknown, from a map of format 1) */
+    char range_source[4096];     /* the file the range came from, for messages ("" when set by hand) */
 } xb_map_options;
 
 void xb_map_defaults(xb_map_options *o);
