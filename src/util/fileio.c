@@ -546,6 +546,12 @@ int xb_sha256_file(const char *path, char hex[65], xb_error *err)
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return xb_fail(err, XB_EINPUT, "cannot open %s: %s", path, strerror(errno));
+    /* A device or a pipe (/dev/zero) never ends: only regular files are inputs. */
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return xb_fail(err, XB_EINPUT, "%s is not a regular file: give the path of a file", path);
+    }
     sha256_ctx c;
     sha256_init(&c);
     unsigned char buf[65536];
