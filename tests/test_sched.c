@@ -157,8 +157,9 @@ int main(void)
     o.fault_lose_unit = 4;
     CHECK(run(&o, &t, 4, &s, &st, &err) == XB_OK, "a lost worker: %s", err.msg);
     CHECK(all_once(&s) && !memcmp(s.out, s1.out, sizeof s.out), "after a lost worker: every unit once, same results");
-    CHECK(st.workers_lost == 1 && st.unit_retries == 1 && st.workers_started == 4,
-          "lost %zu, retried %zu, started %zu (want 1, 1, 4)", st.workers_lost, st.unit_retries, st.workers_started);
+    /* The lost worker's slot starts a replacement only if units are still queued when it is free. */
+    CHECK(st.workers_lost == 1 && st.unit_retries == 1 && st.workers_started >= 3 && st.workers_started <= 4,
+          "lost %zu, retried %zu, started %zu (want 1, 1, 3 or 4)", st.workers_lost, st.unit_retries, st.workers_started);
     /* ... also when the worker type itself fails in a way a fresh worker would not. */
     o.fault_lose_unit = -1;
     o.fault_worker_unit = 0;
