@@ -189,14 +189,9 @@ expect 0 '^spice,30,30,1,.*,0$' -- cat "$tmp/evd/summary.csv"
 expect 0 '"spice_vs_behavioral": 0' -- cat "$tmp/evd/run.json"
 expect 0 '"delta_accuracy_vs_ideal": 0' -- cat "$tmp/evd/run.json"
 expect 0 ',deficit,g_S,i_cell_A,i_cell_ideal_A,current_deficit$' -- head -1 "$tmp/evd/ir_drop.csv"
-# Both ways of feeding the rows give the same predictions; run.json says which one ran (pwl tables by
-# default, the faster as measured; external sources when $XBARSIM_SPICE_ROWS asks for them).
+# run.json says which row drive ran (pwl tables by default, the faster as measured). The library reads no
+# environment for it: the option xb_netlist_options.row_drive chooses (tests/test_pool.c runs both).
 expect 0 '"row_sources": "pwl"' -- cat "$tmp/evd/run.json"
-expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- env XBARSIM_SPICE_ROWS=external "$XB" eval -q \
-    --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 -o "$tmp/evp"
-expect 0 '"row_sources": "external"' -- cat "$tmp/evp/run.json"
-if cmp -s <(cut -d, -f4 "$tmp/evd/predictions.csv") <(cut -d, -f4 "$tmp/evp/predictions.csv"); then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL: pwl and external row sources predict differently"; fi
 # ngspice's own fatal exit (ControlledExit, from a `quit`) in a worker: replaced, the run completes.
 expect 0 'behavioral vs spice: 30 of 30 predictions agree' -- env XBARSIM_FAULT_QUIT_UNIT=0 "$XB" eval -q \
     --weights "$tmp/out/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --jobs 2 \

@@ -112,6 +112,24 @@ int main(void)
      * layer 2: 13 rows in 1 row tile x 12 columns in 2 column tiles, 5 chunks */
     CHECK(pool.stats.units == 3 * 3 * 5 + 1 * 2 * 5, "units solved: %zu", pool.stats.units);
 
+    /* The row drive is an option only: the environment variable that once chose it is ignored, and
+     * both drives give the same logits. */
+    {
+        setenv("XBARSIM_SPICE_ROWS", "external", 1);
+        double *zp = malloc(n * 6 * sizeof *zp), *ze = malloc(n * 6 * sizeof *ze);
+        CHECK(xb_behav_forward(s, X, n, NULL, zp, NULL, &err) == XB_OK, "auto drive: %s", err.msg);
+        CHECK(!strcmp(pool.stats.row_sources, "pwl"), "XBARSIM_SPICE_ROWS is ignored: auto drive ran %s",
+              pool.stats.row_sources);
+        unsetenv("XBARSIM_SPICE_ROWS");
+        pool.o.net.row_drive = XB_ROWS_EXTERNAL;
+        CHECK(xb_behav_forward(s, X, n, NULL, ze, NULL, &err) == XB_OK, "external drive: %s", err.msg);
+        CHECK(!strcmp(pool.stats.row_sources, "external"), "row_drive external ran %s", pool.stats.row_sources);
+        double dr = max_rel(ze, zp, n * 6);
+        CHECK(dr < 1e-9, "external vs pwl row drive: logits differ by %.3g", dr);
+        pool.o.net.row_drive = XB_ROWS_AUTO;
+        free(zp), free(ze);
+    }
+
     /* Wires make the circuit differ from I = V.G; chunking and the number of workers must not. */
     pool.o.net.r_row_ohm = pool.o.net.r_col_ohm = 2;
     double *z1 = malloc(n * 6 * sizeof *z1), *z2 = malloc(n * 6 * sizeof *z2), *z3 = malloc(n * 6 * sizeof *z3);

@@ -29,7 +29,7 @@ typedef enum {
 
 /* How the library driver feeds row voltages to a tile (xb_netlist_options.row_drive). */
 enum {
-    XB_ROWS_AUTO = 0,     /* the measured faster path (docs/circuit.md), or $XBARSIM_SPICE_ROWS */
+    XB_ROWS_AUTO = 0,     /* the measured faster path (docs/circuit.md) */
     XB_ROWS_EXTERNAL = 1, /* `external` sources (GetVSRCData), the deck loaded once per work unit */
     XB_ROWS_PWL = 2       /* pwl(v(idx)) tables, one deck per chunk of pwl_chunk inputs */
 };

@@ -15,8 +15,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-/* The row-drive path used when neither the options nor $XBARSIM_SPICE_ROWS choose one: the faster of the
- * two as measured by bench/bench_spice on 64x64 tiles with wires, pwl by 3-9 % of CPU time per input
+/* The row-drive path used when the options do not choose one (XB_ROWS_AUTO): the faster of the two as
+ * measured by bench/bench_spice on 64x64 tiles with wires, pwl by 3-9 % of CPU time per input
  * (docs/circuit.md has the numbers). */
 #define XB_ROWS_MEASURED_FASTER XB_ROWS_PWL
 
@@ -26,7 +26,6 @@ struct xb_spice {
     int klu;
     int dead;             /* ControlledExit seen: the library must not be called again in this process */
     int init_done;        /* the banner has been read */
-    int env_rows;         /* XB_ROWS_* forced by $XBARSIM_SPICE_ROWS, or XB_ROWS_AUTO */
     char last_error[512]; /* the last line ngspice printed with "rror" in it */
     /* Loading a deck: ngSpice_Circ returns 0 even when an include file or a model is missing, so every
      * line ngspice writes to stderr meanwhile is kept, and one that reads like an error fails the load. */
@@ -218,7 +217,8 @@ int xb_spice_rows_path(const xb_spice *s, const xb_netlist_options *o)
 {
     if (o->row_drive == XB_ROWS_EXTERNAL || o->row_drive == XB_ROWS_PWL)
         return o->row_drive;
-    return s->env_rows ? s->env_rows : XB_ROWS_MEASURED_FASTER;
+    (void)s;
+    return XB_ROWS_MEASURED_FASTER;
 }
 
 const char *xb_spice_rows_name(int path)
@@ -240,11 +240,6 @@ int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
     }
     if (s->log)
         setvbuf(s->log, NULL, _IOLBF, 0);
-    const char *rows = getenv("XBARSIM_SPICE_ROWS");
-    if (rows && !strcmp(rows, "external"))
-        s->env_rows = XB_ROWS_EXTERNAL;
-    else if (rows && !strcmp(rows, "pwl"))
-        s->env_rows = XB_ROWS_PWL;
     live = s;
     /* ngspice sources ./.spiceinit at start-up, or else ~/.spiceinit from the password database's home
      * (not $HOME), and a stray `option temp=150` there changes every result. It never reads the second
@@ -292,9 +287,8 @@ int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
     if (s->log) {
         xb_netlist_options d;
         xb_netlist_defaults(&d);
-        fprintf(s->log, "xbarsim: ngspice %d, solver %s, row sources by default: %s%s\n", s->version,
-                xb_spice_solver_name(s), xb_spice_rows_name(xb_spice_rows_path(s, &d)),
-                s->env_rows ? " (from $XBARSIM_SPICE_ROWS)" : "");
+        fprintf(s->log, "xbarsim: ngspice %d, solver %s, row sources by default: %s\n", s->version,
+                xb_spice_solver_name(s), xb_spice_rows_name(xb_spice_rows_path(s, &d)));
     }
     *out = s;
     return XB_OK;

@@ -1,7 +1,8 @@
 // ngspice: the libngspice driver: tiles loaded once, inputs streamed through one dc sweep
 //
-// libngspice keeps global state and is not thread-safe: one xb_spice per process (the workers of pool.h
-// are processes). After a fatal ngspice error (ControlledExit) the context is dead and the process must
+// libngspice keeps global state and is not thread-safe: one xb_spice per process (the workers of
+// worker.h, run by the executors of src/sched, are processes). The solver knows nothing of scheduling:
+// it solves what it is given and says whether it is dead (replace the process) or rejected the deck. After a fatal ngspice error (ControlledExit) the context is dead and the process must
 // end; its work unit is retried by a fresh worker. An error ngspice reports while reading a deck (a
 // missing include file, an unknown model or subcircuit) fails the whole call with ngspice's message:
 // it would fail the same way for every input and in every worker. docs/circuit.md has the design.
@@ -39,8 +40,8 @@ int xb_spice_deck_rejected(const xb_spice *s);
  * makes ngspice call ControlledExit, after which xb_spice_dead is true. */
 int xb_spice_command(xb_spice *s, const char *cmd);
 
-/* The row-drive path (XB_ROWS_EXTERNAL or XB_ROWS_PWL) a solve with options o takes: o->row_drive,
- * else $XBARSIM_SPICE_ROWS (external|pwl, read at xb_spice_open), else the measured faster one. */
+/* The row-drive path (XB_ROWS_EXTERNAL or XB_ROWS_PWL) a solve with options o takes: o->row_drive, or
+ * for XB_ROWS_AUTO the measured faster one. Only the options choose: the library reads no environment. */
 int xb_spice_rows_path(const xb_spice *s, const xb_netlist_options *o);
 const char *xb_spice_rows_name(int path);
 

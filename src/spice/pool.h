@@ -1,13 +1,16 @@
-// pool: worker processes that solve (layer, tile, input chunk) units through libngspice in parallel
+// pool: the spice backends' layer solves: (layer, tile, input chunk) units through the scheduler
 //
-// Layers run one after the other; within a layer every tile x input-chunk unit goes to the next free
-// worker. Workers are forked per layer, so they share the chip and the row voltages copy-on-write, and
-// write column currents straight into shared memory. Each worker runs in its own empty folder (HOME and
-// TMPDIR point there; the parent makes and removes it), with its own libngspice and log. A worker that dies (killed,
-// or ngspice's fatal error) is replaced and its unit handed out again; a unit that has ended three
-// workers stops the run with the last worker's message. An error that a fresh worker would meet again
-// (ngspice rejecting a deck: a missing include file, an unknown model) stops the run at once, with
-// ngspice's message.
+// Layers run one after the other; a layer's units (xb_sched_layer_units) go through the scheduler of
+// src/sched (sched.h: queue, retries, fault and time-limit policy) on the local executor (executor.h:
+// forked workers sharing the chip and the row voltages copy-on-write, each in its own empty folder) with
+// the ngspice worker type (worker.h: one libngspice per worker). What that means here: a worker that dies
+// (killed, or ngspice's fatal error) is replaced and its unit handed out again; a unit that has ended
+// three workers stops the run with the last worker's message. An error that a fresh worker would meet
+// again (ngspice rejecting a deck: a missing include file, an unknown model) stops the run at once, with
+// ngspice's message. Results never depend on jobs or chunk beyond the solver's own arithmetic per unit.
+//
+// Buffers: V and I_rt are the caller's (V read only; I_rt holds the currents once the call succeeds); failed
+// is the caller's too (xb_pool.failed). run_one's result is the caller's, result_bytes long.
 //
 // Time limits: ngspice can spin for ever inside one analysis (a model card with absurd parameters, such
 // as kp = 1e30). A unit of n inputs may run xb_pool_unit_timeout_s (solve_timeout_s x (n + 2): the 2 for

@@ -1,0 +1,152 @@
+// worker: the ngspice worker type: open a solver, turn units into tile solves, write result blocks
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ngspice.h"
+
+void xb_spice_worker_log_dir(const char *log_dir, char *out, size_t cap)
+{
+    char cwd[4096];
+    if (!log_dir[0])
+        out[0] = '\0';
+    else if (log_dir[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(out, cap, "%s/%s", cwd, log_dir);
+    else
+        snprintf(out, cap, "%s", log_dir);
+}
+
+size_t xb_spice_worker_result_bytes(const xb_spice_worker_ctx *w)
+{
+    size_t nc = w->chip->opt.tile_cols, k = w->chunk;
+    return XB_SPICE_RESULT_CURRENTS + k * nc * sizeof(double) + k;
+}
+
+const double *xb_spice_result_currents(const void *result)
+{
+    return (const double *)((const char *)result + XB_SPICE_RESULT_CURRENTS);
+}
+
+const unsigned char *xb_spice_result_status(const void *result, size_t k, size_t nc)
+{
+    return (const unsigned char *)result + XB_SPICE_RESULT_CURRENTS + k * nc * sizeof(double);
+}
+
+typedef struct state {
+    xb_spice *s;
+    double *v_tile;
+    int *status;
+} state;
+
+static int open_solver(const char *log_dir, const char *file, xb_spice **s, xb_error *err)
+{
+    char log[8400];
+    if (log_dir[0])
+        snprintf(log, sizeof log, "%s/%s", log_dir, file);
+    return xb_spice_open(log_dir[0] ? log : NULL, s, err);
+}
+
+static int worker_open(void *ctx, int index, void **out, xb_error *err)
+{
+    const xb_spice_worker_ctx *w = ctx;
+    *out = NULL;
+    state *st = calloc(1, sizeof *st);
+    if (!st)
+        return xb_fail(err, XB_ENOMEM, "a worker is out of memory");
+    char name[64];
+    snprintf(name, sizeof name, "ngspice-worker-%d.log", index);
+    int rc = open_solver(w->log_dir, name, &st->s, err);
+    if (rc) {
+        xb_error_prefix(err, "a worker could not start libngspice");
+        free(st);
+        return rc;
+    }
+    size_t max_nr = w->chip->opt.tile_rows;
+    st->v_tile = malloc(w->chunk * max_nr * sizeof *st->v_tile);
+    st->status = malloc(w->chunk * sizeof *st->status);
+    if (!st->v_tile || !st->status) {
+        xb_spice_close(&st->s);
+        free(st->v_tile), free(st->status), free(st);
+        return xb_fail(err, XB_ENOMEM, "a worker is out of memory for a unit of %zu inputs", w->chunk);
+    }
+    *out = st;
+    return XB_OK;
+}
+
+static int worker_run(void *ctx, void *sp, const xb_unit *u, int hook, void *result, int *repeatable, xb_error *err)
+{
+    const xb_spice_worker_ctx *w = ctx;
+    state *st = sp;
+    const xb_chip *c = w->chip;
+    const xb_layer_map *L = &c->layers[w->layer];
+    if (hook & XB_HOOK_WORKER)
+        xb_spice_command(st->s, "quit"); /* ngspice calls ControlledExit: this library is done */
+    size_t r0, nr, c0, nc, k = u->k1 - u->k0;
+    xb_chip_tile_bounds(c, w->layer, u->rt, u->ct, &r0, &nr, &c0, &nc);
+    xb_netlist_tile_rows(c, w->layer, r0, nr, w->V + u->k0 * L->rows, k, st->v_tile);
+    double *i_tile = (double *)((char *)result + XB_SPICE_RESULT_CURRENTS);
+    int rc = xb_spice_solve_tile(st->s, c, w->layer, u->rt, u->ct, w->dev, w->net, st->v_tile, k, i_tile,
+                                 st->status, err);
+    if (rc || xb_spice_dead(st->s)) {
+        /* A dead library is this process's problem: a fresh worker takes the unit. A live one that
+         * refused the deck would refuse it in any worker: the run stops. */
+        *repeatable = !xb_spice_dead(st->s) || xb_spice_deck_rejected(st->s);
+        if (!rc)
+            xb_fail(err, XB_ERUNTIME, "ngspice ended in a worker");
+        return rc ? rc : XB_ERUNTIME;
+    }
+    unsigned char *status = (unsigned char *)result + XB_SPICE_RESULT_CURRENTS + k * nc * sizeof(double);
+    for (size_t q = 0; q < k; q++)
+        status[q] = (unsigned char)st->status[q];
+    xb_spice_unit_result *h = result;
+    h->ngspice_version = xb_spice_version(st->s);
+    h->klu = xb_spice_klu(st->s);
+    h->rows_path = xb_spice_rows_path(st->s, w->net);
+    h->peak_rss_kb = xb_spice_peak_rss_kb();
+    return XB_OK;
+}
+
+static void worker_close(void *ctx, void **sp)
+{
+    (void)ctx;
+    state *st = *sp;
+    if (!st)
+        return;
+    xb_spice_close(&st->s);
+    free(st->v_tile), free(st->status), free(st);
+    *sp = NULL;
+}
+
+const xb_worker_type xb_spice_worker = {"ngspice", worker_open, worker_run, worker_close};
+
+static int oneoff_open(void *ctx, int index, void **out, xb_error *err)
+{
+    (void)index;
+    const xb_spice_oneoff_ctx *o = ctx;
+    xb_spice *s = NULL;
+    *out = NULL;
+    int rc = open_solver(o->log_dir, "ngspice-single.log", &s, err);
+    *out = s;
+    return rc;
+}
+
+static int oneoff_run(void *ctx, void *sp, const xb_unit *u, int hook, void *result, int *repeatable, xb_error *err)
+{
+    (void)u, (void)hook;
+    const xb_spice_oneoff_ctx *o = ctx;
+    *repeatable = 1; /* one try only */
+    return o->fn(sp, o->ctx, result, err);
+}
+
+static void oneoff_close(void *ctx, void **sp)
+{
+    (void)ctx;
+    xb_spice *s = *sp;
+    xb_spice_close(&s);
+    *sp = NULL;
+}
+
+const xb_worker_type xb_spice_oneoff_worker = {"ngspice one-off", oneoff_open, oneoff_run, oneoff_close};
