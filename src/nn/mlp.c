@@ -226,6 +226,8 @@ void xb_mlp_forward(const xb_mlp *m, const double *X, size_t n, double *logits, 
     memcpy(logits, w->A[m->n_layers - 1], n * m->sizes[m->n_layers] * sizeof *logits);
 }
 
+const double *xb_mlp_work_layer(const xb_mlp_work *w, int k) { return w->A[k]; }
+
 int xb_mlp_predict(const xb_mlp *m, const double *X, size_t n, int *pred, xb_error *err)
 {
     const size_t batch = 256;

@@ -50,6 +50,10 @@ void xb_mlp_work_free(xb_mlp_work **w);
 /* Logits of n inputs (n <= max_batch): X is n x sizes[0], logits n x sizes[L]. */
 void xb_mlp_forward(const xb_mlp *m, const double *X, size_t n, double *logits, xb_mlp_work *w);
 
+/* Outputs of layer k (0-based; n x sizes[k+1], after its activation) of the last pass through w; owned
+ * by w, valid until its next pass (the chip's mapping reads the ranges the hidden layers reach). */
+const double *xb_mlp_work_layer(const xb_mlp_work *w, int k);
+
 /* Predicted class (argmax of logits, first index on ties) of n inputs, any n. */
 int xb_mlp_predict(const xb_mlp *m, const double *X, size_t n, int *pred, xb_error *err);
 

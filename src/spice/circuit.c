@@ -14,6 +14,19 @@ int xb_circuit_classify(const xb_chip *c, const xb_device *d, const xb_pool_opti
                         const char *label, gsl_rng *rng, int *pred, xb_circuit *r, xb_error *err)
 {
     memset(r, 0, sizeof *r);
+    double fs[XB_BEHAV_MAX_LAYERS];
+    int rc = xb_behav_adc_calibrate(c, bo, calib, n_calib, fs, err);
+    if (rc)
+        return rc;
+    return xb_circuit_classify_fs(c, d, po, bo, fs, X, n, sample_inputs, label, rng, pred, r, err);
+}
+
+int xb_circuit_classify_fs(const xb_chip *c, const xb_device *d, const xb_pool_options *po,
+                           const xb_behav_options *bo, const double *adc_fs_A, const double *X, size_t n,
+                           size_t sample_inputs, const char *label, gsl_rng *rng, int *pred, xb_circuit *r,
+                           xb_error *err)
+{
+    memset(r, 0, sizeof *r);
     r->pool.chip = c;
     r->pool.dev = d;
     r->pool.o = *po;
@@ -30,7 +43,7 @@ int xb_circuit_classify(const xb_chip *c, const xb_device *d, const xb_pool_opti
     for (int l = 0; l < XB_BEHAV_MAX_LAYERS; l++)
         so.sigma_out[l] = 0;
     xb_behav *b = NULL;
-    if ((rc = xb_behav_new(c, &so, calib, n_calib, &b, err)))
+    if ((rc = xb_behav_new_fs(c, &so, adc_fs_A, &b, err)))
         return rc;
     xb_behav_set_current_source(b, xb_compare_source, &r->cc);
     rc = xb_behav_forward(b, X, n, rng, NULL, pred, err);

@@ -1,7 +1,7 @@
 // circuit: classify inputs on a programmed chip whose tiles are solved through libngspice
 //
-// The circuit backend is the behavioral pipeline (behavioral.h) with its column currents supplied by
-// the worker pool (pool.h): DAC, bias rows, ADC per tile, digital pair subtraction, partial sums,
+// The circuit backend is the digital path (behavioral.h) with its tile currents supplied by the
+// worker pool (pool.h; the spice backends of backend_spice.h): DAC, bias rows, ADC per tile, digital pair subtraction, partial sums,
 // activations and argmax are the same code, so any difference between the two backends comes from
 // the circuit: wire IR drop, the access transistors, RRAM nonlinearity, solver tolerance.
 #ifndef XB_CIRCUIT_H
@@ -28,6 +28,12 @@ typedef struct xb_circuit {
 int xb_circuit_classify(const xb_chip *c, const xb_device *d, const xb_pool_options *po, const xb_behav_options *bo,
                         const double *calib, size_t n_calib, const double *X, size_t n, size_t sample_inputs,
                         const char *label, gsl_rng *rng, int *pred, xb_circuit *r, xb_error *err);
+/* The same with the ADC full scales already computed (xb_behav_adc_calibrate, once per chip or trial;
+ * adc_fs_A[c->n_layers], NULL: the level range). xb_circuit_classify calibrates and calls this. */
+int xb_circuit_classify_fs(const xb_chip *c, const xb_device *d, const xb_pool_options *po,
+                           const xb_behav_options *bo, const double *adc_fs_A, const double *X, size_t n,
+                           size_t sample_inputs, const char *label, gsl_rng *rng, int *pred, xb_circuit *r,
+                           xb_error *err);
 void xb_circuit_free(xb_circuit *r);
 
 /* The IR-drop map of one tile: every row driven at v_read, what each cell actually sees and carries.

@@ -6,14 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_cblas.h>
-
 #include "fileio.h"
 
-int xb_compare_init(xb_circuit_compare *cc, xb_pool *pool, const xb_chip *chip, xb_error *err)
+static int compare_setup(xb_circuit_compare *cc, const xb_chip *chip, xb_error *err)
 {
-    memset(cc, 0, sizeof *cc);
-    cc->pool = pool;
     cc->chip = chip;
     for (int l = 0; l < chip->n_layers; l++)
         cc->n_tiles += chip->layers[l].n_row_tiles * chip->layers[l].n_col_tiles;
@@ -28,10 +24,37 @@ int xb_compare_init(xb_circuit_compare *cc, xb_pool *pool, const xb_chip *chip, 
     return XB_OK;
 }
 
+int xb_compare_init(xb_circuit_compare *cc, xb_pool *pool, const xb_chip *chip, xb_error *err)
+{
+    memset(cc, 0, sizeof *cc);
+    cc->pool = pool;
+    xb_backend_params quiet = {0};
+    int rc = xb_backend_behavioral->open(chip, &quiet, &cc->own_ref, err);
+    if (rc)
+        return rc;
+    cc->ref_t = xb_backend_behavioral;
+    cc->ref_state = cc->own_ref;
+    return compare_setup(cc, chip, err);
+}
+
+int xb_compare_init_pair(xb_circuit_compare *cc, const xb_chip *chip, const xb_backend_type *meas_t,
+                         void *meas_state, const xb_backend_type *ref_t, void *ref_state, xb_error *err)
+{
+    memset(cc, 0, sizeof *cc);
+    if (!meas_t || !ref_t)
+        return xb_fail(err, XB_EINPUT, "a comparison needs two backends");
+    cc->meas_t = meas_t;
+    cc->meas_state = meas_state;
+    cc->ref_t = ref_t;
+    cc->ref_state = ref_state;
+    return compare_setup(cc, chip, err);
+}
+
 void xb_compare_free(xb_circuit_compare *cc)
 {
     free(cc->tiles);
-    free(cc->scratch);
+    free(cc->ref_rt);
+    xb_backend_behavioral->free(&cc->own_ref);
     free(cc->samples);
     memset(cc, 0, sizeof *cc);
 }
@@ -66,18 +89,22 @@ double xb_tile_error_percentile(const xb_tile_error *t, double q)
 int xb_compare_source(void *ctx, int l, size_t first, const double *V, size_t n, double *I_rt, xb_error *err)
 {
     xb_circuit_compare *cc = ctx;
-    int rc = xb_pool_layer_currents(cc->pool, l, first, V, n, I_rt, err);
+    int rc = cc->meas_t ? cc->meas_t->tile_currents(cc->meas_state, l, first, V, n, I_rt, err)
+                        : xb_pool_layer_currents(cc->pool, l, first, V, n, I_rt, err);
     if (rc)
         return rc;
     const xb_chip *c = cc->chip;
     const xb_layer_map *L = &c->layers[l];
-    size_t need = n * L->cols;
-    if (need > cc->scratch_cap) {
-        free(cc->scratch);
-        if (!(cc->scratch = malloc(need * sizeof *cc->scratch)))
+    size_t need = L->n_row_tiles * n * L->cols;
+    if (need > cc->ref_cap) {
+        free(cc->ref_rt);
+        cc->ref_cap = 0;
+        if (!(cc->ref_rt = malloc(need * sizeof *cc->ref_rt)))
             return xb_fail(err, XB_ENOMEM, "out of memory");
-        cc->scratch_cap = need;
+        cc->ref_cap = need;
     }
+    if ((rc = cc->ref_t->tile_currents(cc->ref_state, l, first, V, n, cc->ref_rt, err)))
+        return rc;
     int sample = cc->sample_inputs && l < 64 && !(cc->sampled_layers >> l & 1);
     if (sample) {
         cc->sampled_layers |= 1ULL << l;
@@ -94,9 +121,7 @@ int xb_compare_source(void *ctx, int l, size_t first, const double *V, size_t n,
     for (size_t rt = 0; rt < L->n_row_tiles; rt++) {
         size_t r0, nr, c0, nc;
         xb_chip_tile_bounds(c, l, rt, 0, &r0, &nr, &c0, &nc);
-        double *Ib = cc->scratch;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)L->cols, (int)nr, 1.0, V + r0,
-                    (int)L->rows, L->g_S + r0 * L->cols, (int)L->cols, 0.0, Ib, (int)L->cols);
+        const double *Ib = cc->ref_rt + rt * n * L->cols;
         const double *Is = I_rt + rt * n * L->cols;
         for (size_t ct = 0; ct < L->n_col_tiles; ct++) {
             xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "fileio.h"
+#include "mapping.h"
 
 void xb_netlist_defaults(xb_netlist_options *o)
 {
@@ -92,12 +93,10 @@ static void cell_comment(FILE *fp, const xb_chip *c, int l, size_t row, size_t c
     } else {
         double wn = L->wn[row * L->fan_out + (size_t)neuron];
         fprintf(fp, " -> neuron %d (%s); ", neuron, side_name(role));
-        /* z = w_scale (x' . Wn) with x' = x / in_scale: an input row's weight is wn w_scale / in_scale;
-         * each of the r bias rows carries b / r = wn w_scale. */
         if (row < L->fan_in)
-            fprintf(fp, "w %.6g", wn * L->w_scale / L->in_scale);
+            fprintf(fp, "w %.6g", xb_map_weight(L, row, wn));
         else
-            fprintf(fp, "b/%zu %.6g", L->n_bias_rows, wn * L->w_scale);
+            fprintf(fp, "b/%zu %.6g", L->n_bias_rows, xb_map_weight(L, row, wn));
         fprintf(fp, " (wn %.6g)", wn);
     }
     size_t k = row * L->cols + col;

@@ -1,12 +1,13 @@
-// behavioral: fast crossbar model: DAC, column currents I = V^T G with ideal wires, ADC, digital post-processing
+// behavioral: the digital path: pre-step, DAC, tile currents from any backend, ADC, pair subtraction, post-step
 #include "behavioral.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
+
+#include "mapping.h"
 
 #define CHUNK 1024 /* inputs per pass: bounds the work arrays, keeps GEMMs large */
 
@@ -14,19 +15,42 @@ struct xb_behav {
     const xb_chip *c;
     xb_behav_options o;
     double adc_fs[XB_BEHAV_MAX_LAYERS]; /* ADC full scale per layer */
-    double *V, *V2, *I, *It, *G2, *A;   /* voltages, squared voltages, currents, tile currents, g^2, activations */
-    xb_tile_current_fn source;          /* external column currents (a circuit solver), or NULL */
+    double *V, *V2, *I, *G2, *A, *var;  /* voltages, squared voltages, currents, g^2, activations, scratch */
+    double *Irt;                        /* n_row_tiles x CHUNK x cols: tile currents from the backend */
+    const xb_backend_type *bt;          /* where tile currents come from */
+    void *bstate;                       /* its state: own_state, or the caller's */
+    void *own_state;                    /* the model's own behavioral backend (read noise on) */
+    void *cal_state;                    /* behavioral, noise-free: ADC calibration uses the model's currents */
+    xb_tile_current_fn source;          /* legacy current source (xb_behav_set_current_source) */
     void *source_ctx;
-    double *Irt;                        /* n_row_tiles x CHUNK x cols from the source */
     int source_rc;
     size_t batch_first;                 /* index of the current batch's first input in the forward call */
     xb_error *source_err;
 };
 
+/* The legacy current source as a backend: its state is the xb_behav itself. */
+static int source_tile_currents(void *state, int l, size_t first, const double *V, size_t n, double *I_rt,
+                                xb_error *err)
+{
+    xb_behav *b = state;
+    return b->source(b->source_ctx, l, first, V, n, I_rt, err);
+}
+static const xb_backend_type source_type = {.name = "current-source", .tile_currents = source_tile_currents};
+
 void xb_behav_set_current_source(xb_behav *b, xb_tile_current_fn fn, void *ctx)
 {
     b->source = fn;
     b->source_ctx = ctx;
+    if (fn)
+        xb_behav_set_backend(b, &source_type, b);
+    else
+        xb_behav_set_backend(b, NULL, NULL);
+}
+
+void xb_behav_set_backend(xb_behav *b, const xb_backend_type *t, void *state)
+{
+    b->bt = t ? t : xb_backend_behavioral;
+    b->bstate = t ? state : b->own_state;
 }
 
 void xb_behav_defaults(xb_behav_options *o) { memset(o, 0, sizeof *o); }
@@ -36,12 +60,35 @@ void xb_behav_free(xb_behav **bp)
     if (!bp || !*bp)
         return;
     xb_behav *b = *bp;
-    free(b->V), free(b->V2), free(b->I), free(b->It), free(b->G2), free(b->A), free(b->Irt);
+    free(b->V), free(b->V2), free(b->I), free(b->G2), free(b->A), free(b->var), free(b->Irt);
+    xb_backend_behavioral->free(&b->own_state);
+    xb_backend_behavioral->free(&b->cal_state);
     free(b);
     *bp = NULL;
 }
 
 double xb_behav_adc_full_scale(const xb_behav *b, int l) { return b->adc_fs[l]; }
+
+/* The layer's digital pre-step: the values that drive its rows (n x fan_in). Dense layers take their
+ * inputs as they are; a patch extraction (im2col) would fill a scratch buffer here. */
+static const double *layer_pre(const xb_layer_map *L, const double *x)
+{
+    switch (L->pre) {
+    case XB_PRE_NONE:
+    default:
+        return x;
+    }
+}
+
+/* The layer's digital post-step on its outputs z (n x fan_out), in place. */
+static void layer_post(const xb_layer_map *L, double *z, size_t n)
+{
+    switch (L->post) {
+    case XB_POST_ACTIVATION:
+    default:
+        xb_activation_apply(L->act, z, n * L->fan_out);
+    }
+}
 
 /* Row voltages of n inputs x (n x fan_in): DAC of x / in_scale, then the bias rows at v_read. */
 static void drive_rows(const xb_behav *b, const xb_layer_map *L, const double *x, size_t n, double *V)
@@ -74,27 +121,25 @@ static void quantize_adc(double *I, size_t n, size_t ld, size_t c0, size_t nc, d
         }
 }
 
-/* Column currents of layer l for voltages V (n x rows) into I (n x cols). With tile effects on
- * (ADC or read noise), each row tile is solved on its own and the partial sums added digitally. */
-static void column_currents(xb_behav *b, int l, const double *V, size_t n, gsl_rng *rng, int calibrating,
-                            double *I)
+/* Column currents of layer l for voltages V (n x rows) into I (n x cols), from the backend's tile
+ * currents: per row tile, read noise on top of a backend that has none of its own, the ADC, and the
+ * partial sums added digitally. With no per-tile step the backend may sum the tiles itself. Calibrating:
+ * the model's own noise-free currents, each tile's largest raising the layer's full scale. */
+static int column_currents(xb_behav *b, int l, const double *V, size_t n, gsl_rng *rng, int calibrating,
+                           double *I)
 {
     const xb_chip *c = b->c;
     const xb_layer_map *L = &c->layers[l];
+    const xb_backend_type *t = calibrating ? xb_backend_behavioral : b->bt;
+    void *st = calibrating ? b->cal_state : b->bstate;
     int adc = b->o.adc_bits > 0 && !calibrating;
-    int noise = b->o.sigma_read > 0;
-    int ncols = (int)L->cols, nrows = (int)L->rows;
-    int external = b->source && !calibrating;
-    if (external) {
-        b->source_rc = b->source(b->source_ctx, l, b->batch_first, V, n, b->Irt, b->source_err);
-        if (b->source_rc)
-            return;
-    }
-    if (!adc && !noise && !calibrating && !external) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ncols, nrows, 1.0, V, nrows, L->g_S,
-                    ncols, 0.0, I, ncols);
-        return;
-    }
+    /* The model's own backend draws read noise itself; any other gets it added here, per tile. */
+    int noise = b->o.sigma_read > 0 && !calibrating && st != b->own_state;
+    if (!adc && !noise && !calibrating && t->column_currents)
+        return t->column_currents(st, l, b->batch_first, V, n, I, b->source_err);
+    int rc = t->tile_currents(st, l, b->batch_first, V, n, b->Irt, b->source_err);
+    if (rc)
+        return rc;
     memset(I, 0, n * L->cols * sizeof *I);
     if (noise) {
         for (size_t i = 0; i < n * L->rows; i++)
@@ -105,42 +150,30 @@ static void column_currents(xb_behav *b, int l, const double *V, size_t n, gsl_r
     for (size_t rt = 0; rt < L->n_row_tiles; rt++) {
         size_t r0, nr, c0, nc;
         xb_chip_tile_bounds(c, l, rt, 0, &r0, &nr, &c0, &nc);
-        if (external)
-            memcpy(b->It, b->Irt + rt * n * L->cols, n * L->cols * sizeof *b->It);
-        else
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ncols, (int)nr, 1.0, V + r0, nrows,
-                        L->g_S + r0 * L->cols, ncols, 0.0, b->It, ncols);
-        if (noise) {
-            /* Independent relative noise on every cell: each column current is Gaussian with variance
-             * sigma^2 sum_i V_i^2 G_i^2, so one more product gives it exactly. */
-            double *var = b->A; /* scratch of the same size */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, ncols, (int)nr, 1.0, b->V2 + r0, nrows,
-                        b->G2 + r0 * L->cols, ncols, 0.0, var, ncols);
-            for (size_t i = 0; i < n * L->cols; i++)
-                b->It[i] += b->o.sigma_read * sqrt(var[i]) * gsl_ran_gaussian_ziggurat(rng, 1.0);
-        }
+        double *It = b->Irt + rt * n * L->cols;
+        if (noise)
+            xb_read_noise_tile(L, b->V2, b->G2, r0, nr, n, b->o.sigma_read, rng, b->var, It);
         if (calibrating) {
             for (size_t i = 0; i < n * L->cols; i++)
-                if (b->It[i] > b->adc_fs[l])
-                    b->adc_fs[l] = b->It[i];
+                if (It[i] > b->adc_fs[l])
+                    b->adc_fs[l] = It[i];
         }
         if (adc)
             for (size_t ct = 0; ct < L->n_col_tiles; ct++) {
                 xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
-                quantize_adc(b->It, n, L->cols, c0, nc, b->adc_fs[l], b->o.adc_bits);
+                quantize_adc(It, n, L->cols, c0, nc, b->adc_fs[l], b->o.adc_bits);
             }
         for (size_t i = 0; i < n * L->cols; i++)
-            I[i] += b->It[i];
+            I[i] += It[i];
     }
+    return XB_OK;
 }
 
 /* Pre-activations z (n x fan_out) from column currents: pair subtraction and scaling to weight units. */
 static void digital_out(const xb_behav *b, const xb_layer_map *L, const double *I, size_t n, double *z)
 {
     const xb_map_options *o = &b->c->opt;
-    double k = L->w_scale / (o->v_read_V * (o->g_max_S - o->g_min_S));
-    if (o->scheme == XB_MAP_SINGLE_ENDED)
-        k *= 2;
+    double k = xb_map_current_gain(o, L);
     for (size_t r = 0; r < n; r++) {
         const double *i = I + r * L->cols;
         double *zr = z + r * L->fan_out;
@@ -164,10 +197,10 @@ static void run_layers_until(xb_behav *b, const double *X, size_t n, gsl_rng *rn
     const double *x = X;
     for (int l = 0; l < c->n_layers; l++) {
         const xb_layer_map *L = &c->layers[l];
-        drive_rows(b, L, x, n, b->V);
+        drive_rows(b, L, layer_pre(L, x), n, b->V);
         if (l == stop)
             return;
-        column_currents(b, l, b->V, n, rng, calibrating, b->I);
+        b->source_rc = column_currents(b, l, b->V, n, rng, calibrating, b->I);
         if (b->source_rc)
             return;
         double *z = l == c->n_layers - 1 ? out : b->A;
@@ -175,7 +208,7 @@ static void run_layers_until(xb_behav *b, const double *X, size_t n, gsl_rng *rn
         if (b->o.sigma_out[l] > 0 && rng)
             for (size_t i = 0; i < n * L->fan_out; i++)
                 z[i] += gsl_ran_gaussian_ziggurat(rng, b->o.sigma_out[l]);
-        xb_activation_apply(L->act, z, n * L->fan_out);
+        layer_post(L, z, n);
         x = z;
     }
 }
@@ -192,6 +225,7 @@ int xb_behav_layer_rows(xb_behav *b, int l, const double *X, size_t n, gsl_rng *
     b->source_rc = XB_OK;
     b->source_err = err;
     b->batch_first = 0;
+    xb_backend_set_rng(xb_backend_behavioral, b->own_state, rng);
     run_layers_until(b, X, n, rng, 0, NULL, l);
     if (b->source_rc)
         return b->source_rc;
@@ -199,16 +233,14 @@ int xb_behav_layer_rows(xb_behav *b, int l, const double *X, size_t n, gsl_rng *
     return XB_OK;
 }
 
-int xb_behav_new(const xb_chip *c, const xb_behav_options *o, const double *calib, size_t n_calib,
-                 xb_behav **out, xb_error *err)
+/* The model without its full scales: validated options, work arrays, its own backends. */
+static int behav_alloc(const xb_chip *c, const xb_behav_options *o, xb_behav **out, xb_error *err)
 {
     *out = NULL;
     if (c->n_layers > XB_BEHAV_MAX_LAYERS)
         return xb_fail(err, XB_EINPUT, "%d layers: at most %d supported", c->n_layers, XB_BEHAV_MAX_LAYERS);
     if (o->dac_bits < 0 || o->dac_bits > 24 || o->adc_bits < 0 || o->adc_bits > 24)
         return xb_fail(err, XB_EINPUT, "DAC/ADC bits must be 0 (off) to 24");
-    if (o->adc_bits > 0 && o->adc_calibrate && (!calib || !n_calib))
-        return xb_fail(err, XB_EINPUT, "ADC calibration needs calibration inputs");
     xb_behav *b = calloc(1, sizeof *b);
     if (!b)
         return xb_fail(err, XB_ENOMEM, "out of memory");
@@ -227,43 +259,92 @@ int xb_behav_new(const xb_chip *c, const xb_behav_options *o, const double *cali
     b->V = malloc(CHUNK * max_rows * sizeof *b->V);
     b->V2 = malloc(CHUNK * max_rows * sizeof *b->V2);
     b->I = malloc(CHUNK * max_cols * sizeof *b->I);
-    b->It = malloc(CHUNK * max_cols * sizeof *b->It);
+    b->var = malloc(CHUNK * max_cols * sizeof *b->var);
     b->A = malloc(CHUNK * wide * sizeof *b->A);
     b->G2 = malloc(max_g * sizeof *b->G2);
     b->Irt = malloc(CHUNK * max_rtc * sizeof *b->Irt);
-    if (!b->V || !b->V2 || !b->I || !b->It || !b->A || !b->G2 || !b->Irt) {
+    if (!b->V || !b->V2 || !b->I || !b->var || !b->A || !b->G2 || !b->Irt) {
         xb_behav_free(&b);
         return xb_fail(err, XB_ENOMEM, "out of memory for the behavioral model");
     }
+    xb_backend_params own = {.sigma_read = o->sigma_read}, quiet = {0};
+    int rc = xb_backend_behavioral->open(c, &own, &b->own_state, err);
+    if (!rc)
+        rc = xb_backend_behavioral->open(c, &quiet, &b->cal_state, err);
+    if (rc) {
+        xb_behav_free(&b);
+        return rc;
+    }
+    xb_behav_set_backend(b, NULL, NULL);
     for (int l = 0; l < c->n_layers; l++) {
         const xb_layer_map *L = &c->layers[l];
         size_t tile_rows = L->rows < c->opt.tile_rows ? L->rows : c->opt.tile_rows;
         b->adc_fs[l] = (double)tile_rows * c->opt.v_read_V * c->opt.g_max_S;
     }
-    if (o->adc_bits > 0 && o->adc_calibrate) {
-        /* Largest tile column current on the calibration set, noise-free, with an ideal ADC. */
-        double *logits = malloc(CHUNK * max_out * sizeof *logits);
-        if (!logits) {
-            xb_behav_free(&b);
-            return xb_fail(err, XB_ENOMEM, "out of memory");
-        }
-        for (int l = 0; l < c->n_layers; l++)
-            b->adc_fs[l] = 0;
-        double saved_sigma = b->o.sigma_read;
-        b->o.sigma_read = 0;
-        size_t in = c->layers[0].fan_in;
-        for (size_t s = 0; s < n_calib; s += CHUNK) {
-            size_t nb = n_calib - s < CHUNK ? n_calib - s : CHUNK;
-            run_layers(b, calib + s * in, nb, NULL, 1, logits);
-        }
-        b->o.sigma_read = saved_sigma;
-        free(logits);
-        for (int l = 0; l < c->n_layers; l++)
-            if (!(b->adc_fs[l] > 0))
-                b->adc_fs[l] = c->opt.v_read_V * c->opt.g_max_S;
-    }
     *out = b;
     return XB_OK;
+}
+
+/* Largest tile column current on the calibration set, noise-free, with an ideal ADC. */
+static int calibrate(xb_behav *b, const double *calib, size_t n_calib, xb_error *err)
+{
+    const xb_chip *c = b->c;
+    size_t classes = c->layers[c->n_layers - 1].fan_out;
+    double *logits = malloc(CHUNK * classes * sizeof *logits);
+    if (!logits)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    for (int l = 0; l < c->n_layers; l++)
+        b->adc_fs[l] = 0;
+    size_t in = c->layers[0].fan_in;
+    b->source_rc = XB_OK;
+    b->source_err = err;
+    for (size_t s = 0; s < n_calib && !b->source_rc; s += CHUNK) {
+        size_t nb = n_calib - s < CHUNK ? n_calib - s : CHUNK;
+        b->batch_first = s;
+        run_layers(b, calib + s * in, nb, NULL, 1, logits);
+    }
+    free(logits);
+    for (int l = 0; l < c->n_layers; l++)
+        if (!(b->adc_fs[l] > 0))
+            b->adc_fs[l] = c->opt.v_read_V * c->opt.g_max_S;
+    return b->source_rc;
+}
+
+int xb_behav_adc_calibrate(const xb_chip *c, const xb_behav_options *o, const double *calib, size_t n_calib,
+                           double *adc_fs_A, xb_error *err)
+{
+    xb_behav *b = NULL;
+    int rc = behav_alloc(c, o, &b, err);
+    if (!rc && o->adc_bits > 0 && o->adc_calibrate && (!calib || !n_calib))
+        rc = xb_fail(err, XB_EINPUT, "ADC calibration needs calibration inputs");
+    if (!rc && o->adc_bits > 0 && o->adc_calibrate)
+        rc = calibrate(b, calib, n_calib, err);
+    if (!rc)
+        memcpy(adc_fs_A, b->adc_fs, (size_t)c->n_layers * sizeof *adc_fs_A);
+    xb_behav_free(&b);
+    return rc;
+}
+
+int xb_behav_new_fs(const xb_chip *c, const xb_behav_options *o, const double *adc_fs_A, xb_behav **out,
+                    xb_error *err)
+{
+    int rc = behav_alloc(c, o, out, err);
+    if (!rc && adc_fs_A)
+        memcpy((*out)->adc_fs, adc_fs_A, (size_t)c->n_layers * sizeof *adc_fs_A);
+    return rc;
+}
+
+int xb_behav_new(const xb_chip *c, const xb_behav_options *o, const double *calib, size_t n_calib,
+                 xb_behav **out, xb_error *err)
+{
+    int rc = behav_alloc(c, o, out, err);
+    if (!rc && o->adc_bits > 0 && o->adc_calibrate && (!calib || !n_calib))
+        rc = xb_fail(err, XB_EINPUT, "ADC calibration needs calibration inputs");
+    if (!rc && o->adc_bits > 0 && o->adc_calibrate)
+        rc = calibrate(*out, calib, n_calib, err);
+    if (rc)
+        xb_behav_free(out);
+    return rc;
 }
 
 int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, double *logits, int *pred,
@@ -281,6 +362,7 @@ int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, doubl
         return xb_fail(err, XB_ENOMEM, "out of memory");
     b->source_rc = XB_OK;
     b->source_err = err;
+    xb_backend_set_rng(xb_backend_behavioral, b->own_state, rng);
     for (size_t s = 0; s < n; s += CHUNK) {
         size_t nb = n - s < CHUNK ? n - s : CHUNK;
         b->batch_first = s;

@@ -1,4 +1,8 @@
-// behavioral: fast crossbar model: DAC, column currents I = V^T G with ideal wires, ADC, digital post-processing
+// behavioral: the digital path of a chip: pre-step, DAC, tile currents from a backend, ADC, post-step
+//
+// Every layer runs pre-step -> DAC (row voltages) -> tile currents (backend.h: the model's own
+// behavioral backend, I = V.G_S with ideal wires and read noise, unless another is set) -> ADC per tile
+// -> partial sums, pair subtraction, scaling (mapping.h) -> output noise -> post-step (chip.h).
 #ifndef XB_BEHAVIORAL_H
 #define XB_BEHAVIORAL_H
 
@@ -6,6 +10,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "backend.h"
 #include "chip.h"
 
 #define XB_BEHAV_MAX_LAYERS 64
@@ -29,12 +34,29 @@ int xb_behav_new(const xb_chip *c, const xb_behav_options *o, const double *cali
                  xb_behav **out, xb_error *err);
 void xb_behav_free(xb_behav **b);
 
+/* ADC full scales (A, one per layer, into adc_fs_A[c->n_layers]) as xb_behav_new would set them:
+ * calibrated on calib when adc_bits > 0 and adc_calibrate (from the model's own noise-free currents),
+ * else the level range rows_in_tile x v_read x g_max. Compute them once per chip (or Monte Carlo trial)
+ * and hand them to every model of it with xb_behav_new_fs. */
+int xb_behav_adc_calibrate(const xb_chip *c, const xb_behav_options *o, const double *calib, size_t n_calib,
+                           double *adc_fs_A, xb_error *err);
+/* A model with the given full scales (adc_fs_A[c->n_layers], copied; NULL: the level range). */
+int xb_behav_new_fs(const xb_chip *c, const xb_behav_options *o, const double *adc_fs_A, xb_behav **out,
+                    xb_error *err);
+
+/* Take tile currents from backend t with its state (the caller's: opened on the same chip, it must
+ * outlive the model or be replaced first). NULL t: the model's own behavioral backend again. The
+ * read noise of o->sigma_read is then added to t's currents per tile (the model's own backend draws
+ * it itself). */
+void xb_behav_set_backend(xb_behav *b, const xb_backend_type *t, void *state);
+
 /* Classify n inputs (n x fan_in of layer 1, values in [0, 1]). logits (n x classes) may be NULL.
  * rng is needed when sigma_read or sigma_out is non-zero. */
 int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, double *logits, int *pred,
                      xb_error *err);
 
-/* Where column currents come from. By default the model computes them (I = V.G, ideal wires); a
+/* The same through a bare function (kept for callers that have one; xb_behav_set_backend is the
+ * general form). By default the model computes them (I = V.G, ideal wires); a
  * circuit solver can supply them instead: fill I_rt (n_row_tiles x n x cols, row tile by row tile) with
  * the column currents of each row tile of layer l for the n inputs' row voltages V (n x rows). The
  * forward pass works in batches: these n are inputs first .. first+n-1 of the call.

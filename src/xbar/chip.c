@@ -6,10 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_cblas.h>
-
 #include "device.h"
 #include "fileio.h"
+#include "mapping.h"
 #include "npz.h"
 #include "quant.h"
 
@@ -157,34 +156,27 @@ static int layer_alloc(xb_layer_map *L, const xb_map_options *o)
     return XB_OK;
 }
 
-/* Largest input each layer sees on the calibration set (for ReLU layers' in_scale). */
+/* Largest input each layer sees on the calibration set (for ReLU layers' in_scale), from the network's
+ * own forward pass over the whole set at once. */
 static int calib_max_inputs(const xb_mlp *m, const double *calib, size_t n, double *max_in, xb_error *err)
 {
-    size_t widest = 0;
-    for (int k = 0; k <= m->n_layers; k++)
-        widest = m->sizes[k] > widest ? m->sizes[k] : widest;
-    double *a = malloc(n * widest * sizeof *a), *b = malloc(n * widest * sizeof *b);
-    if (!a || !b) {
-        free(a), free(b);
+    xb_mlp_work *w = xb_mlp_work_new(m, n);
+    double *logits = malloc(n * m->sizes[m->n_layers] * sizeof *logits);
+    if (!w || !logits) {
+        xb_mlp_work_free(&w);
+        free(logits);
         return xb_fail(err, XB_ENOMEM, "out of memory for calibration");
     }
-    memcpy(a, calib, n * m->sizes[0] * sizeof *a);
+    xb_mlp_forward(m, calib, n, logits, w);
     for (int k = 0; k < m->n_layers; k++) {
-        size_t fi = m->sizes[k], fo = m->sizes[k + 1];
+        const double *a = k == 0 ? calib : xb_mlp_work_layer(w, k - 1);
         double mx = 0;
-        for (size_t i = 0; i < n * fi; i++)
+        for (size_t i = 0; i < n * m->sizes[k]; i++)
             mx = a[i] > mx ? a[i] : mx;
         max_in[k] = mx;
-        for (size_t r = 0; r < n; r++)
-            memcpy(b + r * fo, m->b[k], fo * sizeof *b);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)fo, (int)fi, 1.0, a, (int)fi, m->W[k],
-                    (int)fo, 1.0, b, (int)fo);
-        xb_activation_apply(m->act[k], b, n * fo);
-        double *t = a;
-        a = b;
-        b = t;
     }
-    free(a), free(b);
+    xb_mlp_work_free(&w);
+    free(logits);
     return XB_OK;
 }
 
@@ -262,15 +254,11 @@ int xb_chip_map(const xb_mlp *m, const xb_map_options *o, const double *calib, s
             return xb_fail(err, XB_ENOMEM, "out of memory mapping layer %d", k + 1);
         }
         for (size_t i = 0; i < fi; i++)
-            for (size_t j = 0; j < fo; j++) {
-                double v = L->in_scale * m->W[k][i * fo + j] / L->w_scale;
-                L->wn[i * fo + j] = fmin(1.0, fmax(-1.0, v));
-            }
+            for (size_t j = 0; j < fo; j++)
+                L->wn[i * fo + j] = xb_map_normalize_weight(L, m->W[k][i * fo + j]);
         for (size_t r = 0; r < L->n_bias_rows; r++)
-            for (size_t j = 0; j < fo; j++) {
-                double v = m->b[k][j] / (double)L->n_bias_rows / L->w_scale;
-                L->wn[(fi + r) * fo + j] = fmin(1.0, fmax(-1.0, v));
-            }
+            for (size_t j = 0; j < fo; j++)
+                L->wn[(fi + r) * fo + j] = xb_map_normalize_bias(L, m->b[k][j]);
         if (o->bias == XB_BIAS_DIGITAL)
             memcpy(L->bias, m->b[k], fo * sizeof *L->bias);
     }
@@ -311,20 +299,14 @@ int xb_chip_quantize(xb_chip *c, const xb_levelset *const *ls, xb_error *err)
 
 void xb_chip_update_targets(xb_chip *c)
 {
-    double gmin = c->opt.g_min_S, dg = c->opt.g_max_S - c->opt.g_min_S, gmid = gmin + dg / 2;
     for (int k = 0; k < c->n_layers; k++) {
         xb_layer_map *L = &c->layers[k];
         for (size_t i = 0; i < L->rows; i++) {
             const double *w = L->wn + i * L->fan_out;
             double *g = L->g_target_S + i * L->cols;
-            for (size_t col = 0; col < L->cols; col++) {
-                double q = L->col_role[col] == XB_COL_REF ? 0 : w[L->col_neuron[col]], v;
-                if (c->opt.scheme == XB_MAP_DIFFERENTIAL)
-                    v = gmin + (L->col_role[col] == XB_COL_POS ? fmax(q, 0) : fmax(-q, 0)) * dg;
-                else
-                    v = gmid + q * dg / 2;
-                g[col] = v > 0 ? v : 0;
-            }
+            for (size_t col = 0; col < L->cols; col++)
+                g[col] = xb_map_cell_G(&c->opt, L->col_role[col],
+                                       L->col_role[col] == XB_COL_REF ? 0 : w[L->col_neuron[col]]);
         }
         memcpy(L->g_S, L->g_target_S, L->rows * L->cols * sizeof *L->g_S);
     }
@@ -339,8 +321,7 @@ xb_mlp *xb_chip_effective_mlp(const xb_chip *c, int use_programmed_g)
     xb_mlp *m = xb_mlp_new(c->n_layers, sizes, XB_ACT_IDENTITY);
     if (!m)
         return NULL;
-    double dg = c->opt.g_max_S - c->opt.g_min_S;
-    double unit = c->opt.scheme == XB_MAP_DIFFERENTIAL ? 1.0 / dg : 2.0 / dg;
+    double unit = xb_map_G_unit(&c->opt);
     for (int k = 0; k < c->n_layers; k++) {
         const xb_layer_map *L = &c->layers[k];
         const double *G = use_programmed_g ? L->g_S : L->g_target_S;
@@ -355,10 +336,11 @@ xb_mlp *xb_chip_effective_mlp(const xb_chip *c, int use_programmed_g)
                 if (c->opt.scheme == XB_MAP_SINGLE_ENDED)
                     q -= g[L->col_ref[col]];
                 size_t j = (size_t)L->col_neuron[col];
+                double w = xb_map_weight(L, i, q * unit);
                 if (i < L->fan_in)
-                    m->W[k][i * L->fan_out + j] += q * unit * L->w_scale / L->in_scale;
+                    m->W[k][i * L->fan_out + j] += w;
                 else
-                    m->b[k][j] += q * unit * L->w_scale;
+                    m->b[k][j] += w;
             }
         }
     }

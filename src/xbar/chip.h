@@ -38,6 +38,20 @@ void xb_map_defaults(xb_map_options *o);
 struct xb_device;
 void xb_map_options_from_device(xb_map_options *o, const struct xb_device *d);
 
+/* A network is a list of layers; a layer is an optional digital pre-step, one weight matrix mapped onto
+ * tiles, and a digital post-step. The digital path (behavioral.c) runs every layer as
+ *     pre-step -> DAC -> tile currents (any backend, backend.h) -> ADC -> pair subtraction, scaling -> post-step
+ * and the backends see only row voltages and tile currents, so a new layer type adds a pre- or
+ * post-step kind here and its case in behavioral.c (layer_pre / layer_post) without touching them. */
+typedef enum {
+    XB_PRE_NONE = 0 /* dense: the layer's inputs drive its rows as they are. Seam: a convolutional layer
+                       adds XB_PRE_IM2COL (patch extraction: each input becomes its patches, one row
+                       vector per output position) */
+} xb_pre_step;
+typedef enum {
+    XB_POST_ACTIVATION = 0 /* apply act to every output. Seam: pooling (XB_POST_ACTIVATION_POOL) goes here */
+} xb_post_step;
+
 /* Column roles. */
 enum { XB_COL_REF = 0, XB_COL_POS = 1, XB_COL_NEG = -1 };
 
@@ -45,7 +59,9 @@ typedef struct xb_layer_map {
     size_t fan_in, fan_out;
     size_t n_bias_rows;      /* 0 with digital bias */
     size_t rows, cols;       /* crossbar rows (fan_in + n_bias_rows) and physical columns */
-    xb_activation act;       /* applied after this layer */
+    xb_pre_step pre;         /* digital step before the DAC (XB_PRE_NONE for dense layers) */
+    xb_post_step post;       /* digital step after scaling (XB_POST_ACTIVATION: act) */
+    xb_activation act;       /* the post-step's activation */
     double in_scale;         /* activation value that maps to v_read */
     double w_scale;          /* weight units per normalized unit */
     double *wn;              /* rows x fan_out normalized weights (quantized / perturbed in place) */
