@@ -16,6 +16,7 @@
 
 #include "analysis.h"
 #include "behavioral.h"
+#include "build.h"
 #include "chip.h"
 #include "circuit.h"
 #include "config.h"
@@ -442,25 +443,11 @@ static int get_chip(run_ctx *r, const xb_tb_config *c, const xb_mlp *m, const xb
     if ((rc = load_device(c, &r->dev, r->err)))
         return rc;
     add_input(r, "device", c->device_file, NULL);
-    xb_map_options mo;
-    xb_map_defaults(&mo);
-    xb_map_options_from_device(&mo, &r->dev);
-    mo.scheme = c->single_ended ? XB_MAP_SINGLE_ENDED : XB_MAP_DIFFERENTIAL;
-    mo.bias = c->digital_bias ? XB_BIAS_DIGITAL : XB_BIAS_ROW;
-    mo.tile_rows = c->tile_rows;
-    mo.tile_cols = c->tile_cols;
-    mo.clip = strncmp(c->norm, "clip:", 5) ? 0 : strtod(c->norm + 5, NULL);
-    xb_levelset *ls[64] = {0};
-    if (m->n_layers > 64)
-        return xb_fail(r->err, XB_EINPUT, "a chip holds at most 64 layers");
-    if ((rc = xb_levelsets_parse(spec, m->n_layers, &r->dev, ls, NULL, 0, r->err)))
+    xb_chip_spec cs = c->chip;
+    if ((rc = xb_chip_spec_set_levels(&cs, spec, r->err)))
         return rc;
     xb_dataset cal = head(train, c->calib);
-    rc = xb_chip_map(m, &mo, cal.x, cal.n, &r->chip, r->err);
-    if (!rc && (rc = xb_chip_quantize(r->chip, (const xb_levelset *const *)ls, r->err)))
-        xb_chip_free(&r->chip);
-    for (int l = 0; l < m->n_layers; l++)
-        xb_levelset_free(&ls[l]);
+    rc = xb_chip_build(&cs, &r->dev, m, cal.x, cal.n, &r->chip, NULL, 0, r->err);
     if (rc) {
         r->chip_key[0] = '\0';
         return rc;
