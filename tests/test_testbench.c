@@ -290,6 +290,7 @@ static void test_chip_spec(void)
     const char *path = write_tb("chip.xml", "<?xml version=\"1.0\"?>\n<testbench name=\"c\">\n"
                                 "  <dataset calib=\"100\"/>\n"
                                 "  <chip norm=\"clip:0.5\" tile=\"16x6\" mapping=\"single-ended\" bias=\"digital\"/>\n"
+                                "  <spice rows=\"pwl\"/>\n"
                                 "</testbench>\n");
     xb_tb *tb = NULL;
     CHECK(xb_tb_load(path, XSD, &tb, &err) == XB_OK, "chip testbench loads: %s", err.msg);
@@ -298,6 +299,7 @@ static void test_chip_spec(void)
         CHECK(c.chip.norm.kind == XB_NORM_CLIP && fabs(c.chip.norm.clip - 0.5) < 1e-15 && c.chip.tile_rows == 16 &&
                   c.chip.tile_cols == 6 && c.chip.scheme == XB_MAP_SINGLE_ENDED && c.chip.bias == XB_BIAS_DIGITAL &&
                   c.chip.calib == 100, "testbench chip spec");
+        CHECK(c.pool.net.row_drive == XB_ROWS_PWL, "spice rows=pwl sets the row drive (%d)", c.pool.net.row_drive);
         xb_train_options td;
         xb_train_defaults(&td);
         CHECK(c.epochs == td.epochs && c.batch == td.batch && fabs(c.momentum - td.momentum) < 1e-15 &&
@@ -306,6 +308,8 @@ static void test_chip_spec(void)
         CHECK(0, "config of the chip testbench: %s", err.msg);
     }
     xb_tb_free(&tb);
+    expect_error("spice rows", HEAD "  <spice rows=\"dc\"/>\n</testbench>\n", "spice.rows = 'dc'",
+                 "external");
 }
 
 int main(void)

@@ -58,7 +58,7 @@ static const attr_def attrs[] = {
     {K_BEHAVIORAL, "read-noise", "0"},
     {K_SPICE, "cells", "1t1r"}, {K_SPICE, "r-row", "1"}, {K_SPICE, "r-col", "1"}, {K_SPICE, "rram-v0", "0"},
     {K_SPICE, "mode", "exact"}, {K_SPICE, "linear-sample", "20"}, {K_SPICE, "jobs", "auto"},
-    {K_SPICE, "chunk", "250"},
+    {K_SPICE, "chunk", "250"}, {K_SPICE, "rows", "auto"},
     {K_PERTURB, "model", "none"}, {K_PERTURB, "ar", "1"}, {K_PERTURB, "sigma", "0"}, {K_PERTURB, "alpha", "0"},
     {K_PERTURB, "lrs", "0"}, {K_PERTURB, "hrs", "0"}, {K_PERTURB, "layers", "all"},
     {K_BACKENDS, "use", "behavioral"},
@@ -1020,6 +1020,11 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
         (rc = get_size(r, "spice", "chunk", 250, 1, 1000000, 0, &c->pool.chunk)) ||
         (js && strcmp(js->value, "auto") && (rc = get_size(r, "spice", "jobs", 0, 1, 1024, 0, &jobs))))
         return rc;
+    static const char *const rows[] = {"auto", "external", "pwl", NULL};
+    int row_drive;
+    if ((rc = get_choice(r, "spice", "rows", rows, 0, &row_drive)))
+        return rc;
+    c->pool.net.row_drive = row_drive == 1 ? XB_ROWS_EXTERNAL : row_drive == 2 ? XB_ROWS_PWL : XB_ROWS_AUTO;
     c->pool.net.linear_cells = linear_cells;
     c->pool.linear = linear_mode;
     if (jobs)
