@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "pipeline.h"
 
 enum { O_DEVICE = 2000, O_LEVELS, O_NORM, O_MAPPING, O_BIAS, O_TILE, O_CALIB };
 
@@ -85,16 +86,5 @@ int xb_cli_chip_option(const char *cmd, int c, const char *arg, xb_cli_chip *o, 
 int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset, xb_device *dev,
                       xb_chip **chip, char *levels_used, size_t levels_len, xb_error *err)
 {
-    *chip = NULL;
-    int rc = xb_device_load(o->device, NULL, dev, err);
-    if (rc)
-        return rc;
-    xb_dataset *cal = NULL;
-    if (xb_chip_spec_needs_calib(m) && !(rc = xb_dataset_load(dataset, XB_SPLIT_TRAIN, &cal, err)))
-        xb_dataset_truncate(cal, o->spec.calib);
-    if (!rc)
-        rc = xb_chip_build(&o->spec, dev, m, cal ? cal->x : NULL, cal ? cal->n : 0, chip, levels_used, levels_len,
-                           err);
-    xb_dataset_free(&cal);
-    return rc;
+    return xb_eval_chip_build(o->device, &o->spec, m, dataset, dev, chip, levels_used, levels_len, err);
 }
