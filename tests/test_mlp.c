@@ -17,6 +17,7 @@
 #include "json.h"
 #include "mlp.h"
 #include "npz.h"
+#include "pipeline.h"
 #include "provenance.h"
 #include "train.h"
 #include "weights.h"
@@ -381,35 +382,42 @@ static void test_weight_lists(const char *dir)
  * xmlParserVersion. The record in every JSON sidecar says the same as --version. */
 static void test_versions(void)
 {
-    const char *why = NULL;
-    int v = xb_versions_ngspice(&why);
-    CHECK(v >= 30 && why == NULL, "linked ngspice version %d (%s)", v, why ? why : "");
+    char why[512] = "";
+    int v = xb_eval_ngspice_linked(why, sizeof why);
+    CHECK(v >= 30 && !why[0], "linked ngspice version %d (%s)", v, why);
     char *buf = NULL, *txt = NULL;
     size_t len = 0, tlen = 0;
     FILE *mem = open_memstream(&buf, &len);
     xb_json j;
     xb_json_init(&j, mem);
     xb_json_object_begin(&j, NULL);
-    xb_versions_write(&j);
+    xb_versions_write(&j, v, "KLU");
     xb_json_object_end(&j);
     fclose(mem);
     mem = open_memstream(&txt, &tlen);
-    xb_versions_print(mem);
+    xb_versions_print(mem, v, NULL);
     fclose(mem);
     char want[64];
     snprintf(want, sizeof want, "\"ngspice\": \"%d\"", v);
     CHECK(buf && strstr(buf, want) && strstr(buf, "\"ngspice_build\"") && strstr(buf, "\"libxml2_build\"") &&
-              !strstr(buf, "ngspice_error"),
+              strstr(buf, "\"ngspice_solver\": \"KLU\"") && !strstr(buf, "ngspice_note"),
           "libraries record: %s", buf);
     snprintf(want, sizeof want, "ngspice  %d (the linked libngspice", v);
     CHECK(txt && strstr(txt, want), "--version text: %s", txt);
     long x = strtol(xmlParserVersion, NULL, 10);
     snprintf(want, sizeof want, "\"libxml2\": \"%ld.%ld.%ld\"", x / 10000, x / 100 % 100, x % 100);
     CHECK(buf && strstr(buf, want), "libxml2 from xmlParserVersion (%s): %s", xmlParserVersion, buf);
-    /* A version a caller already knows is taken as it is, without starting a child. */
-    xb_versions_note_ngspice(v + 1);
-    CHECK(xb_versions_ngspice(NULL) == v + 1, "noted version kept");
-    xb_versions_note_ngspice(v);
+    /* A run that solved no circuit says so instead of starting a library to ask. */
+    free(buf);
+    buf = NULL;
+    mem = open_memstream(&buf, &len);
+    xb_json_init(&j, mem);
+    xb_json_object_begin(&j, NULL);
+    xb_versions_write(&j, 0, NULL);
+    xb_json_object_end(&j);
+    fclose(mem);
+    CHECK(buf && strstr(buf, "\"ngspice\": null") && strstr(buf, "ngspice_note") && !strstr(buf, "ngspice_solver"),
+          "no circuit solved: %s", buf);
     free(buf);
     free(txt);
 }

@@ -117,6 +117,9 @@ for f in L1_T0_0.cir cdf.csv cells.csv pulses.csv tile_errors.csv currents.csv i
 done
 expect 0 'i\(vsense0\)' -- ngspice -b "$tmp/c1/example/L1_T0_0.cir"
 check "ngspice logs written" -- test -s "$tmp/c1/logs/ngspice-worker-0.log"
+# Provenance names the libngspice the run's own workers reported (nothing else starts one to ask).
+expect 0 '"ngspice": "[0-9]+"' -- cat "$tmp/c1/run.json"
+expect 0 '"ngspice_solver": "[A-Za-z]' -- cat "$tmp/c1/run.json"
 
 # Bad input: exit 2, the file and line named, nothing computed.
 expect 2 'a testbench file is required' -- "$XB" run

@@ -5,10 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "build.h"
 #include "check.h"
 #include "mc.h"
 #include "mlp.h"
 #include "testbench.h"
+#include "train.h"
 
 #define XSD XB_SOURCE_DIR "/testbenches/testbench.xsd"
 
@@ -263,6 +265,53 @@ static void test_shipped(void)
     }
 }
 
+/* The chip build's option parsers: one per option, shared by the CLI and testbenches. A testbench's
+ * <chip> reads through them, and the training defaults it falls back to are `xbarsim train`'s. */
+static void test_chip_spec(void)
+{
+    xb_chip_spec s;
+    xb_error err = {0};
+    xb_chip_spec_defaults(&s);
+    CHECK(s.norm.kind == XB_NORM_MAXABS && s.tile_rows == 64 && s.tile_cols == 64 && s.calib == 256 &&
+              !strcmp(s.levels, "none"), "spec defaults");
+    CHECK(xb_chip_spec_set_norm(&s, "clip:0.25", &err) == XB_OK && s.norm.kind == XB_NORM_CLIP &&
+              fabs(s.norm.clip - 0.25) < 1e-15, "clip:0.25 parsed: %s", err.msg);
+    CHECK(xb_chip_spec_set_norm(&s, "none", &err) == XB_EINPUT && strstr(err.msg, "maxabs or clip:C") &&
+              s.norm.kind == XB_NORM_CLIP, "norm none refused, spec unchanged: %s", err.msg);
+    CHECK(xb_chip_spec_set_norm(&s, "clip:0", &err) == XB_EINPUT, "clip:0 refused");
+    CHECK(xb_chip_spec_set_tile(&s, "8x6", &err) == XB_OK && s.tile_rows == 8 && s.tile_cols == 6, "tile 8x6");
+    CHECK(xb_chip_spec_set_tile(&s, "8x1", &err) == XB_EINPUT && s.tile_cols == 6, "tile 8x1 refused");
+    CHECK(xb_chip_spec_set_tile(&s, "8x8x", &err) == XB_EINPUT, "tile with trailing text refused");
+    CHECK(xb_chip_spec_set_mapping(&s, "single-ended", &err) == XB_OK && s.scheme == XB_MAP_SINGLE_ENDED, "mapping");
+    CHECK(xb_chip_spec_set_mapping(&s, "diff", &err) == XB_EINPUT, "mapping diff refused");
+    CHECK(xb_chip_spec_set_bias(&s, "digital", &err) == XB_OK && s.bias == XB_BIAS_DIGITAL, "bias");
+    CHECK(xb_chip_spec_set_bias(&s, "col", &err) == XB_EINPUT, "bias col refused");
+
+    const char *path = write_tb("chip.xml", "<?xml version=\"1.0\"?>\n<testbench name=\"c\">\n"
+                                "  <dataset calib=\"100\"/>\n"
+                                "  <chip norm=\"clip:0.5\" tile=\"16x6\" mapping=\"single-ended\" bias=\"digital\"/>\n"
+                                "  <spice rows=\"pwl\"/>\n"
+                                "</testbench>\n");
+    xb_tb *tb = NULL;
+    CHECK(xb_tb_load(path, XSD, &tb, &err) == XB_OK, "chip testbench loads: %s", err.msg);
+    xb_tb_config c;
+    if (tb && xb_tb_config_of(tb, 0, 0, &c, &err) == XB_OK) {
+        CHECK(c.chip.norm.kind == XB_NORM_CLIP && fabs(c.chip.norm.clip - 0.5) < 1e-15 && c.chip.tile_rows == 16 &&
+                  c.chip.tile_cols == 6 && c.chip.scheme == XB_MAP_SINGLE_ENDED && c.chip.bias == XB_BIAS_DIGITAL &&
+                  c.chip.calib == 100, "testbench chip spec");
+        CHECK(c.pool.net.row_drive == XB_ROWS_PWL, "spice rows=pwl sets the row drive (%d)", c.pool.net.row_drive);
+        xb_train_options td;
+        xb_train_defaults(&td);
+        CHECK(c.epochs == td.epochs && c.batch == td.batch && fabs(c.momentum - td.momentum) < 1e-15 &&
+                  c.train_seed == td.seed, "training defaults are xb_train_defaults'");
+    } else {
+        CHECK(0, "config of the chip testbench: %s", err.msg);
+    }
+    xb_tb_free(&tb);
+    expect_error("spice rows", HEAD "  <spice rows=\"dc\"/>\n</testbench>\n", "spice.rows = 'dc'",
+                 "external");
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -274,6 +323,7 @@ int main(void)
     test_errors();
     test_no_entity_expansion();
     test_shipped();
+    test_chip_spec();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "config.h"
-#include "quant.h"
+#include "pipeline.h"
 
 enum { O_DEVICE = 2000, O_LEVELS, O_NORM, O_MAPPING, O_BIAS, O_TILE, O_CALIB };
 
@@ -39,35 +39,44 @@ void xb_cli_chip_defaults(xb_cli_chip *o)
     o->mapping = "differential";
     o->bias = "row";
     o->tile = "64x64";
-    o->calib = 256;
+    xb_chip_spec_defaults(&o->spec);
+    o->calib = o->spec.calib;
+}
+
+/* A value the spec's parser refused: exit 2 with the option's name. */
+static int refused(const char *cmd, const char *opt, int rc, const xb_error *err)
+{
+    return rc ? xb_cli_usage_error(cmd, "%s %s", opt, err->msg) : 0;
 }
 
 int xb_cli_chip_option(const char *cmd, int c, const char *arg, xb_cli_chip *o, int *bad)
 {
+    xb_error err = {0};
     switch (c) {
     case O_DEVICE: o->device = arg; return 1;
-    case O_LEVELS: o->levels = arg; return 1;
-    case O_NORM: o->norm = arg; return 1;
+    case O_LEVELS:
+        o->levels = arg;
+        *bad = refused(cmd, "--levels", xb_chip_spec_set_levels(&o->spec, arg, &err), &err);
+        return 1;
+    case O_NORM:
+        o->norm = arg;
+        *bad = refused(cmd, "--norm", xb_chip_spec_set_norm(&o->spec, arg, &err), &err);
+        return 1;
     case O_MAPPING:
-        if (strcmp(arg, "differential") && strcmp(arg, "single-ended"))
-            *bad = xb_cli_usage_error(cmd, "--mapping '%s': expected differential or single-ended", arg);
         o->mapping = arg;
+        *bad = refused(cmd, "--mapping", xb_chip_spec_set_mapping(&o->spec, arg, &err), &err);
         return 1;
     case O_BIAS:
-        if (strcmp(arg, "row") && strcmp(arg, "digital"))
-            *bad = xb_cli_usage_error(cmd, "--bias '%s': expected row or digital", arg);
         o->bias = arg;
+        *bad = refused(cmd, "--bias", xb_chip_spec_set_bias(&o->spec, arg, &err), &err);
         return 1;
-    case O_TILE: {
-        unsigned long r, cc;
-        char extra;
-        if (sscanf(arg, "%lux%lu%c", &r, &cc, &extra) != 2 || r < 1 || cc < 2 || r > 65536 || cc > 65536)
-            *bad = xb_cli_usage_error(cmd, "--tile '%s': expected ROWSxCOLS, e.g. 64x64 (at least 1x2)", arg);
+    case O_TILE:
         o->tile = arg;
+        *bad = refused(cmd, "--tile", xb_chip_spec_set_tile(&o->spec, arg, &err), &err);
         return 1;
-    }
     case O_CALIB:
         *bad = xb_cli_size(cmd, "--calib", arg, 1, 60000, &o->calib);
+        o->spec.calib = o->calib;
         return 1;
     default:
         return 0;
@@ -77,44 +86,5 @@ int xb_cli_chip_option(const char *cmd, int c, const char *arg, xb_cli_chip *o, 
 int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset, xb_device *dev,
                       xb_chip **chip, char *levels_used, size_t levels_len, xb_error *err)
 {
-    *chip = NULL;
-    int rc = xb_device_load(o->device, NULL, dev, err);
-    if (rc)
-        return rc;
-    xb_map_options mo;
-    xb_map_defaults(&mo);
-    xb_map_options_from_device(&mo, dev);
-    mo.scheme = strcmp(o->mapping, "single-ended") ? XB_MAP_DIFFERENTIAL : XB_MAP_SINGLE_ENDED;
-    mo.bias = strcmp(o->bias, "digital") ? XB_BIAS_ROW : XB_BIAS_DIGITAL;
-    unsigned long r = 64, c = 64;
-    sscanf(o->tile, "%lux%lu", &r, &c);
-    mo.tile_rows = r;
-    mo.tile_cols = c;
-    xb_norm norm;
-    if ((rc = xb_norm_parse(o->norm, &norm, err)))
-        return rc;
-    if (norm.kind == XB_NORM_NONE)
-        return xb_fail(err, XB_EINPUT, "--norm none: a chip needs its weights normalized to the conductance "
-                       "range; use maxabs or clip:C");
-    mo.clip = norm.kind == XB_NORM_CLIP ? norm.clip : 0;
-
-    xb_levelset *ls[64] = {0};
-    if (m->n_layers > 64)
-        return xb_fail(err, XB_EINPUT, "a chip holds at most 64 layers; this network has %d", m->n_layers);
-    if ((rc = xb_levelsets_parse(o->levels, m->n_layers, dev, ls, levels_used, levels_len, err)))
-        return xb_error_prefix(err, "--levels (device: the device file's levels, is allowed too)");
-    xb_dataset *cal = NULL;
-    int needs_calib = 0;
-    for (int k = 0; k + 1 < m->n_layers; k++)
-        needs_calib |= m->act[k] == XB_ACT_RELU;
-    if (needs_calib && !(rc = xb_dataset_load(dataset, XB_SPLIT_TRAIN, &cal, err)))
-        xb_dataset_truncate(cal, o->calib);
-    if (!rc)
-        rc = xb_chip_map(m, &mo, cal ? cal->x : NULL, cal ? cal->n : 0, chip, err);
-    xb_dataset_free(&cal);
-    if (!rc && (rc = xb_chip_quantize(*chip, (const xb_levelset *const *)ls, err)))
-        xb_chip_free(chip);
-    for (int l = 0; l < m->n_layers; l++)
-        xb_levelset_free(&ls[l]);
-    return rc;
+    return xb_eval_chip_build(o->device, &o->spec, m, dataset, dev, chip, levels_used, levels_len, err);
 }

@@ -5,12 +5,14 @@
 #include <getopt.h>
 #include <stddef.h>
 
+#include "build.h"
 #include "chip.h"
 #include "dataset.h"
 #include "device.h"
 #include "mlp.h"
 #include "pool.h"
 
+/* The chip options as given (the texts, for the JSON sidecars) and as parsed (spec, xb_chip_build's). */
 typedef struct xb_cli_chip {
     const char *device;   /* device XML (default models/hfo2_1t1r.xml of the source tree) */
     const char *levels;   /* level set spec, "/"-separated per layer */
@@ -19,6 +21,7 @@ typedef struct xb_cli_chip {
     const char *bias;     /* row | digital */
     const char *tile;     /* RxC */
     size_t calib;         /* calibration images from the training split */
+    xb_chip_spec spec;
 } xb_cli_chip;
 
 /* Long options (codes 2000..2099) to splice into a command's table, terminated by {0}. */
@@ -60,7 +63,8 @@ void xb_cli_chip_defaults(xb_cli_chip *o);
 /* Handle option code c; returns 1 if it was one of ours (and sets *bad on a bad value), else 0. */
 int xb_cli_chip_option(const char *cmd, int c, const char *arg, xb_cli_chip *o, int *bad);
 
-/* Load the device, map m onto tiles and quantize: the chip before programming (g_S = targets). */
+/* Load the device, the calibration images m needs, and build the chip (xb_chip_build): the chip before
+ * programming (g_S = targets). */
 int xb_cli_chip_build(const xb_cli_chip *o, const xb_mlp *m, const char *dataset, xb_device *dev,
                       xb_chip **chip, char *levels_used, size_t levels_len, xb_error *err);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pipeline.h"
 #include "provenance.h"
 
 static const xb_command *const commands[] = {&xb_cmd_data, &xb_cmd_train, &xb_cmd_program, &xb_cmd_netlist, &xb_cmd_eval, &xb_cmd_run};
@@ -46,7 +47,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
-        xb_versions_print(stdout);
+        char why[512] = "";
+        int v = xb_eval_ngspice_linked(why, sizeof why);
+        xb_versions_print(stdout, v, why);
         return 0;
     }
     if (!strcmp(name, "help")) {

@@ -16,6 +16,7 @@
 
 #include "analysis.h"
 #include "behavioral.h"
+#include "build.h"
 #include "chip.h"
 #include "circuit.h"
 #include "config.h"
@@ -28,6 +29,7 @@
 #include "metrics.h"
 #include "mlp.h"
 #include "netlist.h"
+#include "pipeline.h"
 #include "plot.h"
 #include "program.h"
 #include "progress.h"
@@ -442,25 +444,11 @@ static int get_chip(run_ctx *r, const xb_tb_config *c, const xb_mlp *m, const xb
     if ((rc = load_device(c, &r->dev, r->err)))
         return rc;
     add_input(r, "device", c->device_file, NULL);
-    xb_map_options mo;
-    xb_map_defaults(&mo);
-    xb_map_options_from_device(&mo, &r->dev);
-    mo.scheme = c->single_ended ? XB_MAP_SINGLE_ENDED : XB_MAP_DIFFERENTIAL;
-    mo.bias = c->digital_bias ? XB_BIAS_DIGITAL : XB_BIAS_ROW;
-    mo.tile_rows = c->tile_rows;
-    mo.tile_cols = c->tile_cols;
-    mo.clip = strncmp(c->norm, "clip:", 5) ? 0 : strtod(c->norm + 5, NULL);
-    xb_levelset *ls[64] = {0};
-    if (m->n_layers > 64)
-        return xb_fail(r->err, XB_EINPUT, "a chip holds at most 64 layers");
-    if ((rc = xb_levelsets_parse(spec, m->n_layers, &r->dev, ls, NULL, 0, r->err)))
+    xb_chip_spec cs = c->chip;
+    if ((rc = xb_chip_spec_set_levels(&cs, spec, r->err)))
         return rc;
     xb_dataset cal = head(train, c->calib);
-    rc = xb_chip_map(m, &mo, cal.x, cal.n, &r->chip, r->err);
-    if (!rc && (rc = xb_chip_quantize(r->chip, (const xb_levelset *const *)ls, r->err)))
-        xb_chip_free(&r->chip);
-    for (int l = 0; l < m->n_layers; l++)
-        xb_levelset_free(&ls[l]);
+    rc = xb_chip_build(&cs, &r->dev, m, cal.x, cal.n, &r->chip, NULL, 0, r->err);
     if (rc) {
         r->chip_key[0] = '\0';
         return rc;
@@ -551,6 +539,8 @@ static void config_text(const xb_tb_config *c, const struct point_inputs *in, ch
     PUT("|%d;%d;%d;%.17g|", c->dac_bits, c->adc_bits, c->adc_calibrate, c->read_noise);
     PUT("%d;%.17g;%.17g;%.17g;%d;%zu|", c->pool.net.linear_cells, c->pool.net.r_row_ohm, c->pool.net.r_col_ohm,
         c->pool.net.rram_v0_V, c->pool.linear, c->pool.linear_sample);
+    if (c->pool.net.row_drive != XB_ROWS_AUTO) /* absent for the default: earlier state files stay valid */
+        PUT("rows=%d|", c->pool.net.row_drive);
     for (int i = 0; i < c->n_perturb; i++) {
         char spec[256];
         xb_perturb_format(&c->perturb[i].model, spec, sizeof spec);
@@ -962,16 +952,13 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
         tr->i_err_mean = tr->i_err_max = tr->failed = NAN;
         /* Programming (a fresh chip each trial), then the perturbation models, then inference. */
         xb_program_result *prres = NULL;
-        if (c->program != XB_TB_PROGRAM_IDEAL) {
-            if ((rc = xb_chip_program(prog, &r->dev, &po, rng, &prres, err)))
-                goto done;
-        } else {
-            xb_chip_update_targets(prog);
-        }
+        if ((rc = xb_chip_build_trial(prog, &r->dev, c->program != XB_TB_PROGRAM_IDEAL ? &po : NULL, lp, n_lp, rng,
+                                      chip, &bo, &prres, err)))
+            goto done;
         if (is_example && t == 0 && prres)
             rc = example_programming(r, prres, prog, err);
         xb_program_result_free(&prres);
-        if (rc || (rc = xb_mc_perturb_chip(prog, lp, n_lp, rng, chip, &bo, err)))
+        if (rc)
             goto done;
         xb_behav *bm = NULL;
         if ((rc = xb_behav_new(chip, &bo, cal.x, cal.n, &bm, err)))
@@ -992,12 +979,10 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
             pool.quiet = r->o->quiet;
             snprintf(pool.log_dir, sizeof pool.log_dir, "%s", r->logs);
             xb_circuit circ;
-            rc = xb_circuit_classify(chip, &r->dev, &pool, &bo, cal.x, cal.n, test.x, test.n,
-                                     is_example && t == 0 ? 20 : 0, "spice", rng, pred[2], &circ, err);
+            xb_paired pair;
+            rc = xb_eval_circuit(chip, &r->dev, &pool, &bo, cal.x, cal.n, &test, is_example && t == 0 ? 20 : 0, rng,
+                                 pred[1], pred[2], &circ, &pair, &r->prov, err);
             if (!rc) {
-                xb_versions_note_ngspice(circ.pool.stats.ngspice_version);
-                xb_paired pair;
-                xb_paired_compare(pred[1], pred[2], test.y, test.n, &pair);
                 tr->mcnemar_p = pair.p;
                 tr->correct[2] = (double)xb_count_correct(pred[2], test.y, test.n);
                 tr->agree = (double)pair.agree;

@@ -16,6 +16,7 @@
 #include "fileio.h"
 #include "mc.h"
 #include "mlp.h"
+#include "train.h"
 #include "xmlcheck.h"
 
 #ifndef XB_SOURCE_DIR
@@ -57,7 +58,7 @@ static const attr_def attrs[] = {
     {K_BEHAVIORAL, "read-noise", "0"},
     {K_SPICE, "cells", "1t1r"}, {K_SPICE, "r-row", "1"}, {K_SPICE, "r-col", "1"}, {K_SPICE, "rram-v0", "0"},
     {K_SPICE, "mode", "exact"}, {K_SPICE, "linear-sample", "20"}, {K_SPICE, "jobs", "auto"},
-    {K_SPICE, "chunk", "250"},
+    {K_SPICE, "chunk", "250"}, {K_SPICE, "rows", "auto"},
     {K_PERTURB, "model", "none"}, {K_PERTURB, "ar", "1"}, {K_PERTURB, "sigma", "0"}, {K_PERTURB, "alpha", "0"},
     {K_PERTURB, "lrs", "0"}, {K_PERTURB, "hrs", "0"}, {K_PERTURB, "layers", "all"},
     {K_BACKENDS, "use", "behavioral"},
@@ -929,14 +930,17 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
     c->lr = NAN;
     if (lr && strcmp(lr->value, "auto") && (rc = get_double(r, "network", "lr", NAN, 1e-12, 1e3, &c->lr)))
         return rc;
-    if ((rc = get_size(r, "network", "epochs", 15, 1, 100000, 0, &c->epochs)) ||
-        (rc = get_size(r, "network", "batch", 32, 1, 1000000, 0, &c->batch)) ||
+    /* Training defaults are `xbarsim train`'s, from the one place that holds them. */
+    xb_train_options td;
+    xb_train_defaults(&td);
+    if ((rc = get_size(r, "network", "epochs", td.epochs, 1, 100000, 0, &c->epochs)) ||
+        (rc = get_size(r, "network", "batch", td.batch, 1, 1000000, 0, &c->batch)) ||
         (rc = get_size(r, "network", "train-images", 0, 1, 1000000000, 1, &c->train_images)) ||
-        (rc = get_double(r, "network", "momentum", 0.9, 0, 0.999999, &c->momentum)) ||
-        (rc = get_double(r, "network", "weight-decay", 0, 0, 1e3, &c->weight_decay)))
+        (rc = get_double(r, "network", "momentum", td.momentum, 0, 0.999999, &c->momentum)) ||
+        (rc = get_double(r, "network", "weight-decay", td.weight_decay, 0, 1e3, &c->weight_decay)))
         return rc;
     size_t seed;
-    if ((rc = get_size(r, "network", "seed", 1, 0, 4294967295u, 0, &seed)))
+    if ((rc = get_size(r, "network", "seed", td.seed, 0, 4294967295u, 0, &seed)))
         return rc;
     c->train_seed = (unsigned long)seed;
     /* device */
@@ -961,16 +965,19 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
         (rc = get_choice(r, "chip", "program", programs, 0, &choice)))
         return rc;
     c->program = (xb_tb_program)choice;
-    if (strcmp(c->norm, "maxabs") && (strncmp(c->norm, "clip:", 5) || !(strtod(c->norm + 5, NULL) > 0)))
+    /* The chip build's own parsers, as the CLI's --norm, --mapping, --bias and --tile. */
+    xb_chip_spec_defaults(&c->chip);
+    c->chip.scheme = c->single_ended ? XB_MAP_SINGLE_ENDED : XB_MAP_DIFFERENTIAL;
+    c->chip.bias = c->digital_bias ? XB_BIAS_DIGITAL : XB_BIAS_ROW;
+    c->chip.calib = c->calib;
+    xb_error ignored = {0};
+    if (xb_chip_spec_set_norm(&c->chip, c->norm, &ignored))
         return bad_value(r, get(r, "chip", "norm"), "allowed: maxabs or clip:C with C > 0");
     const setting *tile = get(r, "chip", "tile");
-    unsigned long tr = 64, tc = 64;
-    char extra;
-    if (tile && (sscanf(tile->value, "%lux%lu%c", &tr, &tc, &extra) != 2 || tr < 1 || tc < 2 || tr > 65536 ||
-                 tc > 65536 || (!c->single_ended && tc % 2)))
+    if (tile && (xb_chip_spec_set_tile(&c->chip, tile->value, &ignored) || (!c->single_ended && c->chip.tile_cols % 2)))
         return bad_value(r, tile, "allowed: ROWSxCOLS such as 64x64, at least 1x2, an even width for differential pairs");
-    c->tile_rows = tr;
-    c->tile_cols = tc;
+    c->tile_rows = c->chip.tile_rows;
+    c->tile_cols = c->chip.tile_cols;
     /* levels and perturbations, in the order written */
     for (size_t i = 0; i < tb->n_elements; i++) {
         const element *e = &tb->elements[i];
@@ -1013,6 +1020,11 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
         (rc = get_size(r, "spice", "chunk", 250, 1, 1000000, 0, &c->pool.chunk)) ||
         (js && strcmp(js->value, "auto") && (rc = get_size(r, "spice", "jobs", 0, 1, 1024, 0, &jobs))))
         return rc;
+    static const char *const rows[] = {"auto", "external", "pwl", NULL};
+    int row_drive;
+    if ((rc = get_choice(r, "spice", "rows", rows, 0, &row_drive)))
+        return rc;
+    c->pool.net.row_drive = row_drive == 1 ? XB_ROWS_EXTERNAL : row_drive == 2 ? XB_ROWS_PWL : XB_ROWS_AUTO;
     c->pool.net.linear_cells = linear_cells;
     c->pool.linear = linear_mode;
     if (jobs)
@@ -1045,6 +1057,7 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
         if (c->calib > c->train_images)
             c->calib = c->train_images;
     }
+    c->chip.calib = c->calib;
     return XB_OK;
 }
 

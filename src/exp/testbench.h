@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "perturb.h"
+#include "build.h"
 #include "pool.h"
 
 #define XB_TB_MAX_LEVELS 16
@@ -55,10 +56,11 @@ typedef struct xb_tb_config {
     double v_read_V, vg_read_V, sigma_d2d, p_stuck_lrs, p_stuck_hrs, sigma_c2c;
     char mosfet_file[4096], mosfet_model[64], rram_file[4096];
     /* <chip> */
-    char norm[64];              /* maxabs | clip:C */
+    char norm[64];              /* maxabs | clip:C, as written (part of the point's identity) */
     int single_ended;           /* mapping */
     int digital_bias;           /* bias */
     size_t tile_rows, tile_cols;
+    xb_chip_spec chip;          /* the same, parsed by xb_chip_spec_set_* (levels and calib filled per point) */
     xb_tb_program program;
     /* <levels> */
     int n_levels;

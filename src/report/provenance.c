@@ -14,8 +14,6 @@
 
 #include "config.h"
 #include "fileio.h"
-#include "ngspice.h"
-#include "pool.h"
 
 char *openblas_get_config(void); /* OpenBLAS has no header of its own that GSL code can include */
 
@@ -95,41 +93,12 @@ int xb_provenance_add_weights(xb_provenance *p, const char *spec, xb_error *err)
 
 /* --- library versions --- */
 
-static int ngspice_version_cached = -1; /* -1: not asked yet; 0: could not be started */
-static char ngspice_why[sizeof ((xb_error *)0)->msg];
-
-static int ask_version(struct xb_spice *s, void *ctx, void *result, xb_error *err)
+void xb_provenance_set_spice(xb_provenance *p, int ngspice_version, const char *solver)
 {
-    (void)ctx, (void)err;
-    *(int *)result = xb_spice_version(s);
-    return XB_OK;
-}
-
-int xb_versions_ngspice(const char **why)
-{
-    if (ngspice_version_cached < 0) {
-        /* A forked child, because libngspice is one instance per process and keeps global state: the
-         * process that asks may open its own later (or already has it open: then the child cannot). */
-        xb_pool_options o;
-        xb_pool_defaults(&o);
-        xb_error err = {0};
-        int v = 0;
-        if (xb_pool_run_one(&o, ask_version, NULL, &v, sizeof v, &err) != XB_OK || v <= 0) {
-            snprintf(ngspice_why, sizeof ngspice_why, "%s",
-                     err.msg[0] ? err.msg : "libngspice started but did not print its version");
-            v = 0;
-        }
-        ngspice_version_cached = v;
-    }
-    if (why)
-        *why = ngspice_version_cached > 0 ? NULL : ngspice_why;
-    return ngspice_version_cached;
-}
-
-void xb_versions_note_ngspice(int version)
-{
-    if (version > 0)
-        ngspice_version_cached = version;
+    if (ngspice_version > 0)
+        p->ngspice_version = ngspice_version;
+    if (solver && solver[0])
+        snprintf(p->spice_solver, sizeof p->spice_solver, "%s", solver);
 }
 
 /* The linked libxml2's version: xmlParserVersion is "MMmmpp" (e.g. "20914" for 2.9.14). */
@@ -140,16 +109,16 @@ static const char *libxml2_linked(char buf[32])
     return buf;
 }
 
-void xb_versions_write(xb_json *j)
+void xb_versions_write(xb_json *j, int v, const char *solver)
 {
     char ng[16], xml[32];
-    const char *why = NULL;
-    int v = xb_versions_ngspice(&why);
     snprintf(ng, sizeof ng, "%d", v);
     xb_json_object_begin(j, "libraries");
     xb_json_string(j, "ngspice", v > 0 ? ng : NULL);
-    if (why)
-        xb_json_string(j, "ngspice_error", why);
+    if (v <= 0)
+        xb_json_string(j, "ngspice_note", "no circuit was solved in this run");
+    if (solver && solver[0])
+        xb_json_string(j, "ngspice_solver", solver);
     xb_json_string(j, "ngspice_build", XB_NGSPICE_VERSION);
     xb_json_string(j, "gsl", gsl_version);
     xb_json_string(j, "libxml2", libxml2_linked(xml));
@@ -160,16 +129,14 @@ void xb_versions_write(xb_json *j)
     xb_json_object_end(j);
 }
 
-void xb_versions_print(FILE *fp)
+void xb_versions_print(FILE *fp, int v, const char *why)
 {
     char xml[32];
-    const char *why = NULL;
-    int v = xb_versions_ngspice(&why);
     fprintf(fp, "xbarsim %s\n", XB_VERSION);
     if (v > 0)
         fprintf(fp, "  ngspice  %d (the linked libngspice, started to ask; built against %s)\n", v, XB_NGSPICE_VERSION);
     else
-        fprintf(fp, "  ngspice  unknown: libngspice could not be started (%s); built against %s\n", why,
+        fprintf(fp, "  ngspice  unknown: libngspice could not be started (%s); built against %s\n", why ? why : "?",
                 XB_NGSPICE_VERSION);
     fprintf(fp, "  GSL      %s\n", gsl_version);
     fprintf(fp, "  libxml2  %s (built against %s)\n", libxml2_linked(xml), LIBXML_DOTTED_VERSION);
@@ -183,7 +150,7 @@ void xb_provenance_write(const xb_provenance *p, xb_json *j)
     xb_json_object_begin(j, "provenance");
     xb_json_string(j, "tool", "xbarsim");
     xb_json_string(j, "version", XB_VERSION);
-    xb_versions_write(j);
+    xb_versions_write(j, p->ngspice_version, p->spice_solver);
     xb_json_string(j, "command_line", p->command_line);
     xb_json_string(j, "started_utc", p->started_utc);
     xb_json_string(j, "rng", p->rng);

@@ -2,6 +2,8 @@
 #ifndef XB_PROVENANCE_H
 #define XB_PROVENANCE_H
 
+#include <stdio.h>
+
 #include "error.h"
 #include "json.h"
 
@@ -22,6 +24,8 @@ typedef struct xb_provenance {
         char sha256[65];
     } inputs[XB_PROVENANCE_MAX_INPUTS];
     int n_dropped;            /* inputs that did not fit (written as "inputs_not_recorded") */
+    int ngspice_version;      /* the libngspice that solved this run's circuits (0: none ran) */
+    char spice_solver[64];    /* its matrix solver, as the run's pool statistics name it */
 } xb_provenance;
 
 void xb_provenance_init(xb_provenance *p, int argc, char **argv);
@@ -33,25 +37,24 @@ int xb_provenance_add_input(xb_provenance *p, const char *role, const char *path
  * separated .npy list with its own hash (roles "weights:W1", "weights:b1", ... by position).
  * XB_EINPUT naming the file when one cannot be read. */
 int xb_provenance_add_weights(xb_provenance *p, const char *spec, xb_error *err);
+/* The libngspice version and solver from the run's own pool statistics (xb_pool_stats); a run that
+ * solved no circuit leaves them unset and records "ngspice": null with "ngspice_note". */
+void xb_provenance_set_spice(xb_provenance *p, int ngspice_version, const char *solver);
 /* Write a "provenance" object member into the current JSON object. */
 void xb_provenance_write(const xb_provenance *p, xb_json *j);
 
 /* Library versions are those of the libraries linked and loaded at run time (gsl_version,
  * xmlParserVersion, openblas_get_config, zlibVersion, zip_libzip_version), next to the versions the
  * build was configured against where they can differ. libngspice only says its version once started:
- * the first call that needs it starts it in a forked child (xb_pool_run_one: a clean folder, ~2 ms)
- * and caches the answer for the process. */
+ * this module starts nothing; the version is data, from the statistics of a run that solved circuits
+ * (xb_provenance_set_spice) or from the caller (`--version` asks a spice worker in src/cli). */
 
-/* "xbarsim 0.1.0" and the linked libraries, one per line, for --version. */
-void xb_versions_print(FILE *fp);
-/* Write a "libraries" object member: "ngspice" (linked, run time; null if it could not be started,
- * with "ngspice_error"), "ngspice_build", "gsl", "libxml2", "libxml2_build", "zlib", "libzip", "blas". */
-void xb_versions_write(xb_json *j);
-/* The linked libngspice's version number (e.g. 39), asked once per process; 0 when it could not be
- * started (why: in *why, may be NULL). */
-int xb_versions_ngspice(const char **why);
-/* Record a libngspice version already known (a caller that ran ngspice in this process or its workers),
- * so no child is started to ask. */
-void xb_versions_note_ngspice(int version);
+/* "xbarsim 0.1.0" and the linked libraries, one per line, for --version. ngspice_version: the linked
+ * libngspice's (0: it could not be started, why says why). */
+void xb_versions_print(FILE *fp, int ngspice_version, const char *why);
+/* Write a "libraries" object member: "ngspice" (the version that ran, or null with "ngspice_note"),
+ * "ngspice_solver" when known, "ngspice_build", "gsl", "libxml2", "libxml2_build", "zlib", "libzip",
+ * "blas". */
+void xb_versions_write(xb_json *j, int ngspice_version, const char *solver);
 
 #endif
