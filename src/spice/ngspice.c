@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -226,24 +227,12 @@ const char *xb_spice_rows_name(int path)
     return path == XB_ROWS_PWL ? "pwl" : "external";
 }
 
-int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
+/* ngSpice_Init and ngSpice_Init_Sync with this context's callbacks. ngspice sources ./.spiceinit at
+ * start-up, or else ~/.spiceinit from the password database's home (not $HOME), and a stray
+ * `option temp=150` there changes every result. It never reads the second when the first exists, so it
+ * starts in a scratch folder holding a harmless one. *moved: whether that worked. Non-zero: failed. */
+static int start_library(xb_spice *s, int *moved_out)
 {
-    *out = NULL;
-    if (live)
-        return xb_fail(err, XB_ERUNTIME, "libngspice is already open in this process (one instance per process)");
-    xb_spice *s = calloc(1, sizeof *s);
-    if (!s)
-        return xb_fail(err, XB_ENOMEM, "out of memory");
-    if (log_path && !(s->log = fopen(log_path, "a"))) {
-        free(s);
-        return xb_fail(err, XB_ERUNTIME, "cannot write the ngspice log %s", log_path);
-    }
-    if (s->log)
-        setvbuf(s->log, NULL, _IOLBF, 0);
-    live = s;
-    /* ngspice sources ./.spiceinit at start-up, or else ~/.spiceinit from the password database's home
-     * (not $HOME), and a stray `option temp=150` there changes every result. It never reads the second
-     * when the first exists, so it starts in a scratch folder holding a harmless one. */
     char scratch[4200], guard[4300];
     const char *tmp = getenv("TMPDIR");
     snprintf(scratch, sizeof scratch, "%s/xbarsim-init-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -271,6 +260,27 @@ int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
     }
     if (here >= 0)
         close(here);
+    *moved_out = moved;
+    return bad;
+}
+
+int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
+{
+    *out = NULL;
+    if (live)
+        return xb_fail(err, XB_ERUNTIME, "libngspice is already open in this process (one instance per process)");
+    xb_spice *s = calloc(1, sizeof *s);
+    if (!s)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    if (log_path && !(s->log = fopen(log_path, "a"))) {
+        free(s);
+        return xb_fail(err, XB_ERUNTIME, "cannot write the ngspice log %s", log_path);
+    }
+    if (s->log)
+        setvbuf(s->log, NULL, _IOLBF, 0);
+    live = s;
+    int moved = 0;
+    int bad = start_library(s, &moved);
     if (bad) {
         xb_spice_close(&s);
         return xb_fail(err, XB_ERUNTIME, "libngspice failed to initialise (or the working folder was lost)");
@@ -327,6 +337,25 @@ long xb_spice_peak_rss_kb(void)
 static void unload(xb_spice *s);
 
 /* Write the deck to memory and hand it to ngspice line by line. v_rows, n: the inputs of a pwl deck. */
+/* ngspice >= 46 refuses every command after a deck it rejected ("cannot recover and awaits to be reset
+ * or detached") and reports it through ControlledExit; ngSpice_Reset brings it back, so the worker lives
+ * on. Looked up at run time: a library built before 46 lacks it, and there the rejection is no exit. */
+static void revive(xb_spice *s)
+{
+    int (*reset)(void);
+    *(void **)&reset = dlsym(RTLD_DEFAULT, "ngSpice_Reset");
+    if (!reset)
+        return;
+    if (s->log)
+        fprintf(s->log, "xbarsim: ngspice rejected the deck and awaits a reset: ngSpice_Reset\n");
+    int moved = 0;
+    if (reset() != 0 || start_library(s, &moved) != 0)
+        return;
+    s->dead = 0;
+    s->loaded = 0;
+    command(s, "set num_threads=1");
+}
+
 static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
                      const xb_netlist_options *o, xb_deck_kind kind, const double *v_rows, size_t n, xb_error *err)
 {
@@ -374,6 +403,8 @@ static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct,
          * the device names. */
         s->deck_rejected = 1;
         const char *what = s->load_msgs[0] ? s->load_msgs : s->last_error[0] ? s->last_error : "see the ngspice log";
+        if (s->dead)
+            revive(s);
         unload(s);
         if (o->linear_cells)
             return xb_fail(err, XB_ERUNTIME, "ngspice could not load the deck of layer %d tile (%zu, %zu): %s", l + 1,
