@@ -15,6 +15,7 @@
 #include "device.h"
 #include "fileio.h"
 #include "igvva.h"
+#include "igvva_plot.h"
 
 static char tmpdir[64];
 
@@ -316,7 +317,7 @@ static void test_plots(void)
     char dir[256], path[320], line[256];
     snprintf(dir, sizeof dir, "%s/plots", tmpdir);
     xb_error err = {0};
-    CHECK(xb_igvva_write_cdf_plot(dir, "cdf-plot", t, r, n, 0, &err) == XB_OK, "cdf plot: %s", err.msg);
+    CHECK(xb_plot_igvva_cdf(dir, "cdf-plot", t, r, n, 0, &err) == XB_OK, "cdf plot: %s", err.msg);
     snprintf(path, sizeof path, "%s/cdf-plot.csv", dir);
     FILE *f = fopen(path, "r");
     int series = -1, bad = 0, rows = 0, ends = 0;
@@ -347,7 +348,7 @@ static void test_plots(void)
     snprintf(path, sizeof path, "%s/cdf-plot.gp", dir);
     CHECK(xb_is_file(path), "cdf-plot.gp written");
 
-    CHECK(xb_igvva_write_pulse_hist_plot(dir, "pulses-plot", r, n, 0, &err) == XB_OK, "pulse plot: %s", err.msg);
+    CHECK(xb_plot_igvva_pulses(dir, "pulses-plot", r, n, 0, &err) == XB_OK, "pulse plot: %s", err.msg);
     snprintf(path, sizeof path, "%s/pulses-plot.csv", dir);
     f = fopen(path, "r");
     double total = 0, first_x = NAN, last_x = NAN, last_y = NAN;
@@ -376,7 +377,7 @@ static void test_plots(void)
     /* Unquantized targets are too many levels for one plot; nothing is written for them. */
     for (size_t i = 0; i < n; i++)
         t[i] = 10e-6 + (double)i * 1e-8;
-    CHECK(xb_igvva_write_cdf_plot(dir, "too-many", t, r, n, 0, &err) == XB_EINPUT && strstr(err.msg, "distinct"),
+    CHECK(xb_plot_igvva_cdf(dir, "too-many", t, r, n, 0, &err) == XB_EINPUT && strstr(err.msg, "distinct"),
           "too many levels: %s", err.msg);
     snprintf(path, sizeof path, "%s/too-many.csv", dir);
     CHECK(!xb_is_file(path), "nothing written for a refused plot");

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "fileio.h"
 #include "igvva.h"
+#include "igvva_plot.h"
 #include "json.h"
 #include "plot.h"
 #include "program.h"
@@ -85,8 +86,8 @@ static int write_plots(const char *out, const xb_program_result *pr, xb_error *e
         /* An earlier run's files would pass for this run's below. */
         remove(csv);
         remove(gp);
-        int rc = k == 0 ? xb_igvva_write_cdf_plot(out, names[k], pr->i_trg_A, pr->res, pr->n_programmed, render, &perr)
-                        : xb_igvva_write_pulse_hist_plot(out, names[k], pr->res, pr->n_programmed, render, &perr);
+        int rc = k == 0 ? xb_plot_igvva_cdf(out, names[k], pr->i_trg_A, pr->res, pr->n_programmed, render, &perr)
+                        : xb_plot_igvva_pulses(out, names[k], pr->res, pr->n_programmed, render, &perr);
         if (rc == XB_ERUNTIME && render && xb_is_file(csv) && xb_is_file(gp)) {
             /* gnuplot itself failed: the data and the script are in place. */
             if (!failed[0])

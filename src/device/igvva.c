@@ -9,7 +9,6 @@
 #include <gsl/gsl_randist.h>
 
 #include "fileio.h"
-#include "plot.h"
 
 const char *xb_igvva_status_name(int status)
 {
@@ -234,37 +233,44 @@ int xb_igvva_summarize(const double *i_trg_A, const xb_igvva_result *res, size_t
 /* ------------------------------------------------------------------------------------------------ */
 /* CSV output */
 
-typedef struct cdf_row {
-    double trg, i_read;
-} cdf_row;
-
 static int cmp_cdf_row(const void *a, const void *b)
 {
-    const cdf_row *x = a, *y = b;
-    if (x->trg != y->trg)
-        return (x->trg > y->trg) - (x->trg < y->trg);
-    return (x->i_read > y->i_read) - (x->i_read < y->i_read);
+    const xb_igvva_cdf_row *x = a, *y = b;
+    if (x->trg_A != y->trg_A)
+        return (x->trg_A > y->trg_A) - (x->trg_A < y->trg_A);
+    return (x->i_read_A > y->i_read_A) - (x->i_read_A < y->i_read_A);
+}
+
+int xb_igvva_cdf_rows(const char *what, const double *i_trg_A, const xb_igvva_result *res, size_t n,
+                      xb_igvva_cdf_row **out, xb_error *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(i_trg_A[i]) || !isfinite(res[i].i_read_A))
+            return xb_fail(err, XB_EINPUT, "%s: cell %zu has target %g A and read %g A; allowed: finite values", what, i,
+                           i_trg_A[i], res[i].i_read_A);
+    xb_igvva_cdf_row *rows = malloc((n ? n : 1) * sizeof *rows);
+    if (!rows)
+        return xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu cells", what, n);
+    for (size_t i = 0; i < n; i++) {
+        rows[i].trg_A = i_trg_A[i];
+        rows[i].i_read_A = res[i].i_read_A;
+    }
+    qsort(rows, n, sizeof *rows, cmp_cdf_row);
+    *out = rows;
+    return XB_OK;
 }
 
 int xb_igvva_write_cdf_csv(const char *path, const double *i_trg_A, const xb_igvva_result *res, size_t n,
                            xb_error *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(i_trg_A[i]) || !isfinite(res[i].i_read_A))
-            return xb_fail(err, XB_EINPUT, "%s: cell %zu has target %g A and read %g A; allowed: finite values", path, i,
-                           i_trg_A[i], res[i].i_read_A);
-    cdf_row *rows = malloc((n ? n : 1) * sizeof *rows);
-    if (!rows)
-        return xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu cells", path, n);
-    for (size_t i = 0; i < n; i++) {
-        rows[i].trg = i_trg_A[i];
-        rows[i].i_read = res[i].i_read_A;
-    }
-    qsort(rows, n, sizeof *rows, cmp_cdf_row);
+    xb_igvva_cdf_row *rows;
+    int rc = xb_igvva_cdf_rows(path, i_trg_A, res, n, &rows, err);
+    if (rc)
+        return rc;
 
     xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
-    if (rc) {
+    if ((rc = xb_atomic_open(&f, path, err))) {
         free(rows);
         return rc;
     }
@@ -272,29 +278,42 @@ int xb_igvva_write_cdf_csv(const char *path, const double *i_trg_A, const xb_igv
     long level = -1;
     for (size_t start = 0; start < n;) {
         size_t end = start;
-        while (end < n && rows[end].trg == rows[start].trg)
+        while (end < n && rows[end].trg_A == rows[start].trg_A)
             end++;
         level++;
         double count = (double)(end - start);
         for (size_t i = start; i < end; i++)
-            fprintf(f.fp, "%ld,%.17g,%.17g,%.17g\n", level, rows[i].trg, rows[i].i_read, (double)(i - start + 1) / count);
+            fprintf(f.fp, "%ld,%.17g,%.17g,%.17g\n", level, rows[i].trg_A, rows[i].i_read_A,
+                    (double)(i - start + 1) / count);
         start = end;
     }
     free(rows);
     return xb_atomic_commit(&f, err);
 }
 
-int xb_igvva_write_pulse_hist_csv(const char *path, const xb_igvva_result *res, size_t n, xb_error *err)
+int xb_igvva_pulse_range(const char *what, const xb_igvva_result *res, size_t n, int *lo_out, int *hi_out,
+                         xb_error *err)
 {
     int lo = 0, hi = -1;
     for (size_t i = 0; i < n; i++) {
         if (res[i].pulses < 0)
-            return xb_fail(err, XB_EINPUT, "%s: cell %zu has %d pulses; allowed: >= 0", path, i, res[i].pulses);
+            return xb_fail(err, XB_EINPUT, "%s: cell %zu has %d pulses; allowed: >= 0", what, i, res[i].pulses);
         if (hi < lo || res[i].pulses < lo)
             lo = res[i].pulses;
         if (res[i].pulses > hi)
             hi = res[i].pulses;
     }
+    *lo_out = lo;
+    *hi_out = hi;
+    return XB_OK;
+}
+
+int xb_igvva_write_pulse_hist_csv(const char *path, const xb_igvva_result *res, size_t n, xb_error *err)
+{
+    int lo, hi;
+    int rc = xb_igvva_pulse_range(path, res, n, &lo, &hi, err);
+    if (rc)
+        return rc;
     size_t bins = hi >= lo ? (size_t)(hi - lo + 1) : 0;
     size_t *count = calloc(bins ? bins : 1, sizeof *count);
     if (!count)
@@ -303,8 +322,7 @@ int xb_igvva_write_pulse_hist_csv(const char *path, const xb_igvva_result *res, 
         count[res[i].pulses - lo]++;
 
     xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
-    if (rc) {
+    if ((rc = xb_atomic_open(&f, path, err))) {
         free(count);
         return rc;
     }
@@ -313,104 +331,4 @@ int xb_igvva_write_pulse_hist_csv(const char *path, const xb_igvva_result *res, 
         fprintf(f.fp, "%d,%zu\n", lo + (int)b, count[b]);
     free(count);
     return xb_atomic_commit(&f, err);
-}
-
-/* ------------------------------------------------------------------------------------------------ */
-/* Figures */
-
-int xb_igvva_write_cdf_plot(const char *dir, const char *name, const double *i_trg_A, const xb_igvva_result *res,
-                            size_t n, int render, xb_error *err)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(i_trg_A[i]) || !isfinite(res[i].i_read_A))
-            return xb_fail(err, XB_EINPUT, "%s/%s: cell %zu has target %g A and read %g A; allowed: finite values",
-                           dir, name, i, i_trg_A[i], res[i].i_read_A);
-    cdf_row *rows = malloc((n ? n : 1) * sizeof *rows);
-    /* One series at a time: its x (uA) and y, with room for the leading zero. */
-    double *x = malloc((n + 1) * sizeof *x), *y = malloc((n + 1) * sizeof *y);
-    xb_figure *f = xb_figure_new(name, "IGVVA: cumulative distribution of final read currents per level",
-                                 "final verify read current (uA)", "fraction of the level's cells");
-    int rc = XB_OK;
-    if (!rows || !x || !y || !f) {
-        rc = xb_fail(err, XB_ENOMEM, "%s/%s: out of memory for %zu cells", dir, name, n);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        rows[i].trg = i_trg_A[i];
-        rows[i].i_read = res[i].i_read_A;
-    }
-    qsort(rows, n, sizeof *rows, cmp_cdf_row);
-    size_t levels = 0;
-    for (size_t start = 0; start < n && !rc;) {
-        size_t end = start;
-        while (end < n && rows[end].trg == rows[start].trg)
-            end++;
-        if (++levels > XB_IGVVA_MAX_GROUPS) {
-            rc = xb_fail(err, XB_EINPUT, "%s/%s: more than %d distinct targets; allowed: at most %d levels in one "
-                         "plot (quantize first)", dir, name, XB_IGVVA_MAX_GROUPS, XB_IGVVA_MAX_GROUPS);
-            break;
-        }
-        size_t count = end - start;
-        /* Steps hold each value until the next point: start at 0 so the first cell's jump shows. */
-        x[0] = rows[start].i_read * 1e6;
-        y[0] = 0;
-        for (size_t i = start; i < end; i++) {
-            x[i - start + 1] = rows[i].i_read * 1e6;
-            y[i - start + 1] = (double)(i - start + 1) / (double)count;
-        }
-        char label[96];
-        snprintf(label, sizeof label, "I_trg = %.4g uA (%zu cells)", rows[start].trg * 1e6, count);
-        rc = xb_figure_add(f, label, XB_PLOT_STEPS, x, y, NULL, NULL, count + 1);
-        start = end;
-    }
-    if (!rc)
-        rc = xb_figure_write(f, dir, render, err);
-done:
-    xb_figure_free(&f);
-    free(rows);
-    free(x);
-    free(y);
-    return rc;
-}
-
-int xb_igvva_write_pulse_hist_plot(const char *dir, const char *name, const xb_igvva_result *res, size_t n,
-                                   int render, xb_error *err)
-{
-    int lo = 0, hi = -1;
-    for (size_t i = 0; i < n; i++) {
-        if (res[i].pulses < 0)
-            return xb_fail(err, XB_EINPUT, "%s/%s: cell %zu has %d pulses; allowed: >= 0", dir, name, i,
-                           res[i].pulses);
-        if (hi < lo || res[i].pulses < lo)
-            lo = res[i].pulses;
-        if (res[i].pulses > hi)
-            hi = res[i].pulses;
-    }
-    size_t bins = hi >= lo ? (size_t)(hi - lo + 1) : 0;
-    /* Outline: (lo - 0.5, 0), each bin's left edge at its count, then (hi + 0.5, 0) to close it. */
-    double *x = malloc((bins + 2) * sizeof *x), *y = calloc(bins + 2, sizeof *y);
-    xb_figure *f = xb_figure_new(name, "IGVVA: SET pulses per cell", "SET pulses (all attempts)", "cells");
-    int rc = XB_OK;
-    if (!x || !y || !f) {
-        rc = xb_fail(err, XB_ENOMEM, "%s/%s: out of memory for %zu bins", dir, name, bins);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++)
-        y[(size_t)(res[i].pulses - lo) + 1] += 1;
-    x[0] = lo - 0.5;
-    y[0] = 0;
-    for (size_t b = 0; b < bins; b++)
-        x[b + 1] = lo + (double)b - 0.5;
-    x[bins + 1] = hi + 0.5;
-    y[bins + 1] = 0;
-    char label[64];
-    snprintf(label, sizeof label, "all programmed cells (%zu)", n);
-    rc = xb_figure_add(f, label, XB_PLOT_STEPS, x, y, NULL, NULL, bins ? bins + 2 : 0);
-    if (!rc)
-        rc = xb_figure_write(f, dir, render, err);
-done:
-    xb_figure_free(&f);
-    free(x);
-    free(y);
-    return rc;
 }

@@ -93,15 +93,16 @@ int xb_igvva_write_cdf_csv(const char *path, const double *i_trg_A, const xb_igv
  * pulses seen (zero counts included). Written atomically. */
 int xb_igvva_write_pulse_hist_csv(const char *path, const xb_igvva_result *res, size_t n, xb_error *err);
 
-/* The same two as pictures, through the plot module (plot.h): DIR/NAME.csv (the figure's data),
- * DIR/NAME.gp and, when render is 1, DIR/NAME.svg and DIR/NAME.png.
- * CDF: one step series per distinct target (at most XB_IGVVA_MAX_GROUPS, else XB_EINPUT), labelled
- * with the target in uA and its cell count; x is the final verify read in uA, y the fraction of the
- * level's cells at or below it (a leading (first read, 0) point draws the first step). */
-int xb_igvva_write_cdf_plot(const char *dir, const char *name, const double *i_trg_A, const xb_igvva_result *res,
-                            size_t n, int render, xb_error *err);
-/* Pulses: one step outline over all cells, bin k (k pulses) drawn from k - 0.5 to k + 0.5 at its count. */
-int xb_igvva_write_pulse_hist_plot(const char *dir, const char *name, const xb_igvva_result *res, size_t n,
-                                   int render, xb_error *err);
+/* The cells as (target, final read) rows sorted by target, then by read: what the CDF file and the CDF
+ * figure (src/report/igvva_plot.h) are drawn from. *out (n rows) is the caller's to free. XB_EINPUT
+ * (messages start with what) for a non-finite target or read, XB_ENOMEM. */
+typedef struct xb_igvva_cdf_row {
+    double trg_A, i_read_A;
+} xb_igvva_cdf_row;
+int xb_igvva_cdf_rows(const char *what, const double *i_trg_A, const xb_igvva_result *res, size_t n,
+                      xb_igvva_cdf_row **out, xb_error *err);
+
+/* The fewest and the most pulses of any cell (lo > hi when n is 0). XB_EINPUT for a negative count. */
+int xb_igvva_pulse_range(const char *what, const xb_igvva_result *res, size_t n, int *lo, int *hi, xb_error *err);
 
 #endif

@@ -24,6 +24,7 @@
 #include "device.h"
 #include "fileio.h"
 #include "igvva.h"
+#include "igvva_plot.h"
 #include "json.h"
 #include "mc.h"
 #include "metrics.h"
@@ -769,7 +770,7 @@ static int example_programming(run_ctx *r, const xb_program_result *pr, const xb
         return rc;
     /* The picture device engineers know: per level, the CDF of the final verify reads. */
     snprintf(dir, sizeof dir, "%s/example/plots", r->out);
-    return xb_igvva_write_cdf_plot(dir, "cdf-read-currents", pr->i_trg_A, pr->res, pr->n_programmed, r->render, err);
+    return xb_plot_igvva_cdf(dir, "cdf-read-currents", pr->i_trg_A, pr->res, pr->n_programmed, r->render, err);
 }
 
 static int example_circuit(run_ctx *r, const xb_circuit *circ, xb_error *err)

@@ -1,0 +1,94 @@
+// igvva_plot: figures of programming results: the CDF of final read currents per level, pulses per cell
+#include "igvva_plot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "plot.h"
+
+int xb_plot_igvva_cdf(const char *dir, const char *name, const double *i_trg_A, const xb_igvva_result *res,
+                            size_t n, int render, xb_error *err)
+{
+    char what[4400];
+    snprintf(what, sizeof what, "%s/%s", dir, name);
+    xb_igvva_cdf_row *rows;
+    int rc = xb_igvva_cdf_rows(what, i_trg_A, res, n, &rows, err);
+    if (rc)
+        return rc;
+    /* One series at a time: its x (uA) and y, with room for the leading zero. */
+    double *x = malloc((n + 1) * sizeof *x), *y = malloc((n + 1) * sizeof *y);
+    xb_figure *f = xb_figure_new(name, "IGVVA: cumulative distribution of final read currents per level",
+                                 "final verify read current (uA)", "fraction of the level's cells");
+    if (!x || !y || !f) {
+        rc = xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu cells", what, n);
+        goto done;
+    }
+    size_t levels = 0;
+    for (size_t start = 0; start < n && !rc;) {
+        size_t end = start;
+        while (end < n && rows[end].trg_A == rows[start].trg_A)
+            end++;
+        if (++levels > XB_IGVVA_MAX_GROUPS) {
+            rc = xb_fail(err, XB_EINPUT, "%s/%s: more than %d distinct targets; allowed: at most %d levels in one "
+                         "plot (quantize first)", dir, name, XB_IGVVA_MAX_GROUPS, XB_IGVVA_MAX_GROUPS);
+            break;
+        }
+        size_t count = end - start;
+        /* Steps hold each value until the next point: start at 0 so the first cell's jump shows. */
+        x[0] = rows[start].i_read_A * 1e6;
+        y[0] = 0;
+        for (size_t i = start; i < end; i++) {
+            x[i - start + 1] = rows[i].i_read_A * 1e6;
+            y[i - start + 1] = (double)(i - start + 1) / (double)count;
+        }
+        char label[96];
+        snprintf(label, sizeof label, "I_trg = %.4g uA (%zu cells)", rows[start].trg_A * 1e6, count);
+        rc = xb_figure_add(f, label, XB_PLOT_STEPS, x, y, NULL, NULL, count + 1);
+        start = end;
+    }
+    if (!rc)
+        rc = xb_figure_write(f, dir, render, err);
+done:
+    xb_figure_free(&f);
+    free(rows);
+    free(x);
+    free(y);
+    return rc;
+}
+
+int xb_plot_igvva_pulses(const char *dir, const char *name, const xb_igvva_result *res, size_t n,
+                                   int render, xb_error *err)
+{
+    char what[4400];
+    snprintf(what, sizeof what, "%s/%s", dir, name);
+    int lo, hi;
+    int rc = xb_igvva_pulse_range(what, res, n, &lo, &hi, err);
+    if (rc)
+        return rc;
+    size_t bins = hi >= lo ? (size_t)(hi - lo + 1) : 0;
+    /* Outline: (lo - 0.5, 0), each bin's left edge at its count, then (hi + 0.5, 0) to close it. */
+    double *x = malloc((bins + 2) * sizeof *x), *y = calloc(bins + 2, sizeof *y);
+    xb_figure *f = xb_figure_new(name, "IGVVA: SET pulses per cell", "SET pulses (all attempts)", "cells");
+    if (!x || !y || !f) {
+        rc = xb_fail(err, XB_ENOMEM, "%s: out of memory for %zu bins", what, bins);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        y[(size_t)(res[i].pulses - lo) + 1] += 1;
+    x[0] = lo - 0.5;
+    y[0] = 0;
+    for (size_t b = 0; b < bins; b++)
+        x[b + 1] = lo + (double)b - 0.5;
+    x[bins + 1] = hi + 0.5;
+    y[bins + 1] = 0;
+    char label[64];
+    snprintf(label, sizeof label, "all programmed cells (%zu)", n);
+    rc = xb_figure_add(f, label, XB_PLOT_STEPS, x, y, NULL, NULL, bins ? bins + 2 : 0);
+    if (!rc)
+        rc = xb_figure_write(f, dir, render, err);
+done:
+    xb_figure_free(&f);
+    free(x);
+    free(y);
+    return rc;
+}
