@@ -1,4 +1,4 @@
-// npy: parse and write NumPy .npy images (format 1.0/2.0/3.0) as C-order double or string arrays
+// npy: parse NumPy .npy images (format 1.0/2.0/3.0) into C-order double or string arrays (npy_write.c writes them)
 #include "npy.h"
 
 #include <stdio.h>
@@ -6,19 +6,20 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "npy_private.h"
 
-static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+const unsigned char xb_npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
 /* Every size computed from untrusted header text goes through this, so a hostile shape can never
  * wrap around into a small allocation. */
-static int mul_overflows(size_t a, size_t b, size_t *r)
+int xb_npy_mul_overflows(size_t a, size_t b, size_t *r)
 {
     return __builtin_mul_overflow(a, b, r);
 }
 
 /* Element count of a shape; a zero dimension makes the count 0 even when the others would
  * overflow, as numpy sees it. Returns nonzero on overflow. */
-static int shape_count(int ndim, const size_t *shape, size_t *count)
+int xb_npy_shape_count(int ndim, const size_t *shape, size_t *count)
 {
     *count = 1;
     for (int k = 0; k < ndim; k++)
@@ -27,7 +28,7 @@ static int shape_count(int ndim, const size_t *shape, size_t *count)
             return 0;
         }
     for (int k = 0; k < ndim; k++)
-        if (mul_overflows(*count, shape[k], count))
+        if (xb_npy_mul_overflows(*count, shape[k], count))
             return 1;
     return 0;
 }
@@ -48,7 +49,7 @@ xb_ndarray *xb_ndarray_new(const char *name, int ndim, const size_t *shape)
     if (ndim < 0 || ndim > XB_NDARRAY_MAXDIM || (ndim > 0 && !shape))
         return NULL;
     size_t count, bytes;
-    if (shape_count(ndim, shape, &count) || mul_overflows(count ? count : 1, sizeof(double), &bytes))
+    if (xb_npy_shape_count(ndim, shape, &count) || xb_npy_mul_overflows(count ? count : 1, sizeof(double), &bytes))
         return NULL;
     xb_ndarray *a = calloc(1, sizeof *a);
     if (!a)
@@ -308,7 +309,7 @@ static int parse_descr(const char *s, const char *what, npy_descr *d, xb_error *
     case 'U':
         if (!have_size)
             return unsupported_dtype(what, s, "string dtype without a length", err);
-        if (mul_overflows(size, 4, &d->itemsize))
+        if (xb_npy_mul_overflows(size, 4, &d->itemsize))
             return unsupported_dtype(what, s, "string length too large", err);
         d->type = XB_DT_STR;
         d->ulen = size;
@@ -543,7 +544,7 @@ static size_t utf8_encode(uint32_t cp, char *out)
 }
 
 /* Strict decoder (no overlongs, surrogates or values past U+10FFFF); *ps points at a non-NUL byte. */
-static int utf8_next(const unsigned char **ps, uint32_t *cp)
+int xb_npy_utf8_next(const unsigned char **ps, uint32_t *cp)
 {
     const unsigned char *s = *ps;
     uint32_t c = s[0], min;
@@ -612,7 +613,7 @@ int xb_npy_image_size(const void *buf, size_t len, const char *what, size_t *tot
     const unsigned char *b = buf;
     if (len < 12 || !b)
         return XB_OK; /* too short to tell; the whole image is checked when parsed */
-    if (memcmp(b, npy_magic, sizeof npy_magic) != 0 || b[6] < 1 || b[6] > 3 || b[7] != 0)
+    if (memcmp(b, xb_npy_magic, sizeof xb_npy_magic) != 0 || b[6] < 1 || b[6] > 3 || b[7] != 0)
         return XB_OK; /* xb_npy_parse says what is wrong */
     size_t pre = b[6] == 1 ? 10 : 12;
     size_t hlen = b[6] == 1 ? (size_t)load_uint(b + 8, 2, 0) : (size_t)load_uint(b + 8, 4, 0);
@@ -625,7 +626,7 @@ int xb_npy_image_size(const void *buf, size_t len, const char *what, size_t *tot
     if (rc)
         return rc;
     char sh[256];
-    if (shape_count(ndim, shape, &count) || mul_overflows(count, d.itemsize, &nbytes) ||
+    if (xb_npy_shape_count(ndim, shape, &count) || xb_npy_mul_overflows(count, d.itemsize, &nbytes) ||
         __builtin_add_overflow(pre + hlen, nbytes, &sum))
         return xb_fail(err, XB_EINPUT, "%s: shape overflow: the header's shape %s of %s has more bytes than "
                        "can be addressed", what, xb_shape_str(ndim, shape, sh, sizeof sh), d.text);
@@ -644,8 +645,8 @@ int xb_npy_parse(const void *buf, size_t len, const char *what, xb_ndarray **out
     if (!b && len)
         return xb_fail(err, XB_EINPUT, "%s: no data", what);
 
-    size_t mlen = len < sizeof npy_magic ? len : sizeof npy_magic;
-    if (mlen && memcmp(b, npy_magic, mlen) != 0) {
+    size_t mlen = len < sizeof xb_npy_magic ? len : sizeof xb_npy_magic;
+    if (mlen && memcmp(b, xb_npy_magic, mlen) != 0) {
         char hex[64] = "";
         size_t pos = 0;
         for (size_t i = 0; i < len && i < 8; i++)
@@ -678,7 +679,7 @@ int xb_npy_parse(const void *buf, size_t len, const char *what, xb_ndarray **out
 
     char sh[256];
     size_t count, nbytes;
-    if (shape_count(ndim, shape, &count) || mul_overflows(count, d.itemsize, &nbytes))
+    if (xb_npy_shape_count(ndim, shape, &count) || xb_npy_mul_overflows(count, d.itemsize, &nbytes))
         return xb_fail(err, XB_EINPUT, "%s: shape overflow: the header's shape %s of %s has more bytes than "
                        "can be addressed", what, xb_shape_str(ndim, shape, sh, sizeof sh), d.text);
     size_t have = len - pre - hlen;
@@ -689,7 +690,7 @@ int xb_npy_parse(const void *buf, size_t len, const char *what, xb_ndarray **out
     /* Zero-width items ('<U0') carry no bytes, so the size check above cannot bound the count. */
     size_t slots;
     if ((d.itemsize == 0 && count > ((size_t)1 << 24)) ||
-        mul_overflows(count ? count : 1, sizeof(double) > sizeof(char *) ? sizeof(double) : sizeof(char *), &slots))
+        xb_npy_mul_overflows(count ? count : 1, sizeof(double) > sizeof(char *) ? sizeof(double) : sizeof(char *), &slots))
         return xb_fail(err, XB_EINPUT, "%s: shape %s of %s is too large to load", what,
                        xb_shape_str(ndim, shape, sh, sizeof sh), d.text);
 
@@ -758,131 +759,4 @@ int xb_npy_read(const char *path, xb_ndarray **out, xb_error *err)
     rc = xb_npy_parse(data, len, path, out, err);
     free(data);
     return rc;
-}
-
-/* ---- writing ---- */
-
-static void store_le(unsigned char *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++, v >>= 8)
-        p[i] = (unsigned char)(v & 0xFF);
-}
-
-int xb_npy_serialize(const xb_ndarray *a, xb_dtype out_type, unsigned char **buf, size_t *len, xb_error *err)
-{
-    if (!buf || !len)
-        return xb_fail(err, XB_EINPUT, "xb_npy_serialize: no output buffer given");
-    *buf = NULL;
-    *len = 0;
-    if (!a)
-        return xb_fail(err, XB_EINPUT, "xb_npy_serialize: no array given");
-    const char *name = a->name ? a->name : "(array)";
-    size_t count;
-    if (a->ndim < 0 || a->ndim > XB_NDARRAY_MAXDIM || shape_count(a->ndim, a->shape, &count) ||
-        count != a->count)
-        return xb_fail(err, XB_EINPUT, "%s: inconsistent array: ndim %d, count %zu does not match the shape",
-                       name, a->ndim, a->count);
-    int is_str = a->dtype == XB_DT_STR;
-    if (is_str ? !a->str : !a->data)
-        return xb_fail(err, XB_EINPUT, "%s: array has no %s", name, is_str ? "strings" : "data");
-    if (!is_str && out_type != XB_DT_F4 && out_type != XB_DT_F8)
-        return xb_fail(err, XB_EINPUT, "%s: cannot write dtype %s: numeric arrays are written as <f4 or <f8",
-                       name, xb_dtype_name(out_type));
-
-    size_t itemsize, ulen = 0;
-    char descr[48];
-    if (is_str) {
-        for (size_t i = 0; i < count; i++) {
-            const unsigned char *s = (const unsigned char *)(a->str[i] ? a->str[i] : "");
-            size_t n = 0;
-            uint32_t cp;
-            while (*s) {
-                if (utf8_next(&s, &cp))
-                    return xb_fail(err, XB_EINPUT, "%s: string element %zu is not valid UTF-8", name, i);
-                n++;
-            }
-            if (n > ulen)
-                ulen = n;
-        }
-        if (ulen == 0)
-            ulen = 1; /* numpy never writes '<U0' for a str array */
-        if (mul_overflows(ulen, 4, &itemsize))
-            return xb_fail(err, XB_EINPUT, "%s: strings too long", name);
-        snprintf(descr, sizeof descr, "<U%zu", ulen);
-    } else {
-        itemsize = out_type == XB_DT_F4 ? 4 : 8;
-        snprintf(descr, sizeof descr, "%s", xb_dtype_name(out_type));
-    }
-
-    char sh[256], dict[400];
-    int dn = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
-                      xb_shape_str(a->ndim, a->shape, sh, sizeof sh));
-    size_t dlen = (size_t)dn;
-    /* numpy pads with spaces so the data starts on a 64-byte boundary; the header ends in '\n'. */
-    size_t pre = 10, total_hdr = (pre + dlen + 1 + 63) / 64 * 64;
-    if (total_hdr - pre > 65535) {
-        pre = 12;
-        total_hdr = (pre + dlen + 1 + 63) / 64 * 64;
-    }
-    size_t nbytes, total;
-    if (mul_overflows(count, itemsize, &nbytes) || __builtin_add_overflow(total_hdr, nbytes, &total))
-        return xb_fail(err, XB_EINPUT, "%s: array too large to serialize", name);
-    unsigned char *out = malloc(total);
-    if (!out)
-        return xb_fail(err, XB_ENOMEM, "%s: out of memory serializing %zu bytes", name, total);
-    memcpy(out, npy_magic, 6);
-    out[6] = pre == 10 ? 1 : 2;
-    out[7] = 0;
-    store_le(out + 8, total_hdr - pre, pre - 8);
-    memcpy(out + pre, dict, dlen);
-    memset(out + pre + dlen, ' ', total_hdr - pre - dlen - 1);
-    out[total_hdr - 1] = '\n';
-
-    unsigned char *p = out + total_hdr;
-    for (size_t i = 0; i < count; i++, p += itemsize) {
-        if (is_str) {
-            const unsigned char *s = (const unsigned char *)(a->str[i] ? a->str[i] : "");
-            size_t k = 0;
-            uint32_t cp;
-            while (*s && utf8_next(&s, &cp) == 0)
-                store_le(p + 4 * k++, cp, 4);
-            memset(p + 4 * k, 0, itemsize - 4 * k);
-        } else if (out_type == XB_DT_F4) {
-            float f = (float)a->data[i];
-            uint32_t w;
-            memcpy(&w, &f, sizeof w);
-            store_le(p, w, 4);
-        } else {
-            uint64_t w;
-            memcpy(&w, &a->data[i], sizeof w);
-            store_le(p, w, 8);
-        }
-    }
-    *buf = out;
-    *len = total;
-    return XB_OK;
-}
-
-int xb_npy_write(const char *path, const xb_ndarray *a, xb_dtype out_type, xb_error *err)
-{
-    if (!path)
-        return xb_fail(err, XB_EINPUT, "xb_npy_write: no path given");
-    unsigned char *buf;
-    size_t len;
-    int rc = xb_npy_serialize(a, out_type, &buf, &len, err);
-    if (rc)
-        return xb_error_prefix(err, "writing %s", path);
-    xb_atomic_file f;
-    rc = xb_atomic_open(&f, path, err);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    if (len && fwrite(buf, 1, len, f.fp) != len) {
-        free(buf);
-        xb_atomic_abort(&f);
-        return xb_fail(err, XB_ERUNTIME, "writing %s failed (disk full?)", path);
-    }
-    free(buf);
-    return xb_atomic_commit(&f, err);
 }
