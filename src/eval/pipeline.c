@@ -81,14 +81,14 @@ int xb_eval_chip_build(const char *device, const xb_chip_spec *spec, const xb_ml
 }
 
 int xb_eval_circuit(const xb_chip *c, const xb_device *dev, const xb_pool_options *po, const xb_behav_options *bo,
-                    const double *cal_x, size_t cal_n, const xb_dataset *test, size_t sample_inputs, gsl_rng *rng,
+                    const double *adc_fs_A, const xb_dataset *test, size_t sample_inputs, gsl_rng *rng,
                     const int *pred_behav, int *pred_spice, xb_circuit *circ, xb_paired *pair, xb_provenance *prov,
                     xb_error *err)
 {
     xb_pool_options o = *po;
     xb_eval_fault_hook(&o);
-    int rc = xb_circuit_classify(c, dev, &o, bo, cal_x, cal_n, test->x, test->n, sample_inputs, "spice", rng,
-                                 pred_spice, circ, err);
+    int rc = xb_circuit_classify_fs(c, dev, &o, bo, adc_fs_A, test->x, test->n, sample_inputs, "spice", rng,
+                                    pred_spice, circ, err);
     if (rc)
         return rc;
     /* The run's own statistics say which library solved it (no second start to ask). */
@@ -268,6 +268,7 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
     xb_confusion *conf = NULL;
     xb_chip *base = NULL, *chip = NULL;
     xb_behav *bm = NULL;
+    double adc_fs[XB_BEHAV_MAX_LAYERS];
     gsl_rng *rng = NULL;
     int *pred[3] = {NULL, NULL, NULL};
     xb_circuit *circ = &res->circ;
@@ -350,7 +351,9 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
             goto done;
         }
         gsl_rng_set(rng, s->seed);
-        if ((rc = xb_behav_new(chip, &bo, cal ? cal->x : NULL, cal ? cal->n : 0, &bm, err)))
+        /* The nominal chip's ADC full scales, once: for its behavioral model and for the circuit. */
+        if ((rc = xb_behav_adc_calibrate(chip, &bo, cal ? cal->x : NULL, cal ? cal->n : 0, adc_fs, err)) ||
+            (rc = xb_behav_new_fs(chip, &bo, adc_fs, &bm, err)))
             goto done;
         /* The nominal run: the chip as programmed, no trial perturbations. */
         if ((rc = xb_behav_forward(bm, test->x, test->n, rng, NULL, pred[1], err)))
@@ -410,7 +413,7 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
             fprintf(stderr, "spice: %zu inputs, %d worker%s, %s cells, wires %g/%g ohm per segment\n", test->n,
                     po.jobs, po.jobs == 1 ? "" : "s", po.net.linear_cells ? "linear" : "1T1R", po.net.r_row_ohm,
                     po.net.r_col_ohm);
-        if ((rc = xb_eval_circuit(base, &dev, &po, &bo, cal ? cal->x : NULL, cal ? cal->n : 0, test, 0, rng,
+        if ((rc = xb_eval_circuit(base, &dev, &po, &bo, adc_fs, test, 0, rng,
                                   pred[1], pred[2], circ, &res->pair, &prov, err)))
             goto done;
         xb_confusion_free(&conf);

@@ -77,12 +77,13 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err);
 int xb_eval_chip_build(const char *device, const xb_chip_spec *spec, const xb_mlp *m, const char *dataset,
                        xb_device *dev, xb_chip **chip, char *levels_used, size_t levels_len, xb_error *err);
 
-/* The circuit backend on chip c: n inputs X through libngspice (xb_circuit_classify, after
- * xb_eval_fault_hook), predictions into pred_spice[n], compared input by input with pred_behav into
+/* The circuit backend on chip c: n inputs X through libngspice (xb_circuit_classify_fs, after
+ * xb_eval_fault_hook) with the ADC full scales adc_fs_A[c->n_layers] the behavioral model of the same
+ * chip used (xb_behav_adc_calibrate, computed once), predictions into pred_spice[n], compared input by input with pred_behav into
  * *pair; the pool's statistics (ngspice version, solver) go into prov when it is not NULL. circ is
  * filled on success and released by the caller with xb_circuit_free. */
 int xb_eval_circuit(const xb_chip *c, const xb_device *dev, const xb_pool_options *po, const xb_behav_options *bo,
-                    const double *cal_x, size_t cal_n, const xb_dataset *test, size_t sample_inputs, gsl_rng *rng,
+                    const double *adc_fs_A, const xb_dataset *test, size_t sample_inputs, gsl_rng *rng,
                     const int *pred_behav, int *pred_spice, xb_circuit *circ, xb_paired *pair, xb_provenance *prov,
                     xb_error *err);
 

@@ -961,8 +961,11 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
         xb_program_result_free(&prres);
         if (rc)
             goto done;
+        /* The ADC full scales of this trial's chip, once, for the behavioral model and the circuit alike. */
+        double adc_fs[XB_BEHAV_MAX_LAYERS];
         xb_behav *bm = NULL;
-        if ((rc = xb_behav_new(chip, &bo, cal.x, cal.n, &bm, err)))
+        if ((rc = xb_behav_adc_calibrate(chip, &bo, cal.x, cal.n, adc_fs, err)) ||
+            (rc = xb_behav_new_fs(chip, &bo, adc_fs, &bm, err)))
             goto done;
         if (behavioral || spice) {
             rc = xb_behav_forward(bm, test.x, test.n, rng, NULL, pred[1], err);
@@ -981,7 +984,7 @@ static int eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
             snprintf(pool.log_dir, sizeof pool.log_dir, "%s", r->logs);
             xb_circuit circ;
             xb_paired pair;
-            rc = xb_eval_circuit(chip, &r->dev, &pool, &bo, cal.x, cal.n, &test, is_example && t == 0 ? 20 : 0, rng,
+            rc = xb_eval_circuit(chip, &r->dev, &pool, &bo, adc_fs, &test, is_example && t == 0 ? 20 : 0, rng,
                                  pred[1], pred[2], &circ, &pair, &r->prov, err);
             if (!rc) {
                 tr->mcnemar_p = pair.p;
