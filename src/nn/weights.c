@@ -211,7 +211,7 @@ done:
     return rc;
 }
 
-int xb_weights_load_npy_list(const char *const *paths, size_t n, int hidden, xb_mlp **out, xb_error *err)
+int load_npy_list(const char *const *paths, size_t n, int hidden, xb_mlp **out, xb_error *err)
 {
     *out = NULL;
     if (n == 0 || n % 2 || n / 2 > MAX_LAYERS)
@@ -255,7 +255,7 @@ int xb_weights_load(const char *spec, int hidden, xb_mlp **out, xb_error *err)
         rc = xb_fail(err, XB_EINPUT, "%s: weights must be an .npz file or a comma-separated list of .npy "
                      "files (W1.npy,b1.npy,...)", spec);
     else
-        rc = xb_weights_load_npy_list(paths, n, hidden, out, err);
+        rc = load_npy_list(paths, n, hidden, out, err);
     free(copy);
     return rc;
 }

@@ -17,9 +17,6 @@ int xb_weights_save_npz(const xb_mlp *m, const char *path, xb_dtype out_type, xb
  * "activation" array (-1: the file must say, or the network must have no hidden layer). */
 int xb_weights_load_npz(const char *path, int hidden, xb_mlp **out, xb_error *err);
 
-/* Load from a list of .npy files in the order W1, b1, W2, b2, ... */
-int xb_weights_load_npy_list(const char *const *paths, size_t n, int hidden, xb_mlp **out,
-                             xb_error *err);
 
 /* Load from "file.npz" or a comma-separated list "W1.npy,b1.npy,..." (decided by the suffix). */
 int xb_weights_load(const char *spec, int hidden, xb_mlp **out, xb_error *err);

@@ -73,7 +73,8 @@ static void add_error(xb_tile_error *t, double e)
     t->hist[bin]++;
 }
 
-double xb_tile_error_percentile(const xb_tile_error *t, double q)
+/* Percentile q (0..1) of a tile's relative errors, from the histogram (bin upper edge). */
+static double tile_error_percentile(const xb_tile_error *t, double q)
 {
     if (!t->n)
         return NAN;
@@ -153,7 +154,7 @@ int xb_compare_write_csv(const xb_circuit_compare *cc, const char *path, xb_erro
     for (size_t t = 0; t < cc->n_tiles; t++) {
         const xb_tile_error *te = &cc->tiles[t];
         fprintf(f.fp, "%zu,%d,%zu,%zu,%zu,%.17g,%.17g,%.17g\n", t, te->layer + 1, te->rt, te->ct, te->n,
-                te->n ? te->sum / (double)te->n : NAN, xb_tile_error_percentile(te, 0.99), te->max);
+                te->n ? te->sum / (double)te->n : NAN, tile_error_percentile(te, 0.99), te->max);
     }
     return xb_atomic_commit(&f, err);
 }

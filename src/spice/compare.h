@@ -56,9 +56,6 @@ int xb_compare_init_pair(xb_circuit_compare *cc, const xb_chip *chip, const xb_b
 void xb_compare_free(xb_circuit_compare *cc);
 int xb_compare_source(void *ctx, int l, size_t first, const double *V, size_t n, double *I_rt, xb_error *err);
 
-/* Percentile q (0..1) of a tile's relative errors, from the histogram (bin upper edge). */
-double xb_tile_error_percentile(const xb_tile_error *t, double q);
-
 /* CSV: tile,layer,row_tile,col_tile,currents,rel_err_mean,rel_err_p99,rel_err_max. */
 int xb_compare_write_csv(const xb_circuit_compare *cc, const char *path, xb_error *err);
 

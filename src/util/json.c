@@ -99,8 +99,3 @@ void xb_json_int(xb_json *j, const char *key, long long value)
     fprintf(j->fp, "%lld", value);
 }
 
-void xb_json_bool(xb_json *j, const char *key, int value)
-{
-    member(j, key);
-    fputs(value ? "true" : "false", j->fp);
-}

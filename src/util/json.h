@@ -21,6 +21,5 @@ void xb_json_array_end(xb_json *j);
 void xb_json_string(xb_json *j, const char *key, const char *value); /* NULL value -> null */
 void xb_json_number(xb_json *j, const char *key, double value);     /* %.17g; NaN/inf -> null */
 void xb_json_int(xb_json *j, const char *key, long long value);
-void xb_json_bool(xb_json *j, const char *key, int value);
 
 #endif

@@ -22,10 +22,6 @@ int xb_program_method_parse(const char *s)
     return !strcmp(s, "igvva") ? XB_PROGRAM_IGVVA : !strcmp(s, "exact") ? XB_PROGRAM_EXACT : -1;
 }
 
-const char *xb_program_method_name(xb_program_method m)
-{
-    return m == XB_PROGRAM_EXACT ? "exact" : "igvva";
-}
 
 void xb_program_result_free(xb_program_result **r)
 {

@@ -24,7 +24,6 @@ void xb_program_defaults(const xb_device *dev, xb_program_options *o);
 
 /* "igvva" / "exact" -> method; -1 if unknown. */
 int xb_program_method_parse(const char *s);
-const char *xb_program_method_name(xb_program_method m);
 
 /* Where a programmed cell sits. */
 typedef struct xb_cell_ref {
