@@ -1,0 +1,373 @@
+// tb_config: one testbench point's configuration (xb_tb_config_of): each parameter's value read, checked and resolved
+#define _GNU_SOURCE
+#include "tb_private.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mc.h"
+#include "mlp.h"
+#include "train.h"
+
+typedef struct cfg_reader {
+    const xb_tb *tb;
+    const setting **v;
+    size_t n;
+    xb_error *err;
+} cfg_reader;
+
+/* The setting for key.attr and where it came from, or NULL for the default. */
+static const setting *get(cfg_reader *r, const char *key, const char *attr)
+{
+    return tb_lookup(r->v, r->n, key, attr);
+}
+
+static int bad_value(cfg_reader *r, const setting *s, const char *what)
+{
+    return xb_fail(r->err, XB_EINPUT, "%s:%d: parameter %s.%s = '%s': %s", r->tb->path, s->line, s->key, s->attr,
+                   s->value, what);
+}
+
+static int get_double(cfg_reader *r, const char *key, const char *attr, double def, double lo, double hi, double *out)
+{
+    const setting *s = get(r, key, attr);
+    if (!s) {
+        *out = def;
+        return XB_OK;
+    }
+    char *end;
+    errno = 0;
+    double x = strtod(s->value, &end);
+    if (errno || end == s->value || *end || !isfinite(x) || x < lo || x > hi) {
+        char what[128];
+        snprintf(what, sizeof what, "allowed: a number from %g to %g", lo, hi);
+        return bad_value(r, s, what);
+    }
+    *out = x;
+    return XB_OK;
+}
+
+/* A count; "all" (when all_ok) gives 0. */
+static int get_size(cfg_reader *r, const char *key, const char *attr, size_t def, size_t lo, size_t hi, int all_ok,
+                    size_t *out)
+{
+    const setting *s = get(r, key, attr);
+    if (!s) {
+        *out = def;
+        return XB_OK;
+    }
+    if (all_ok && !strcmp(s->value, "all")) {
+        *out = 0;
+        return XB_OK;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s->value, &end, 10);
+    if (errno || end == s->value || *end || s->value[0] == '-' || x < lo || x > hi) {
+        char what[128];
+        snprintf(what, sizeof what, "allowed: a whole number from %zu to %zu%s", lo, hi, all_ok ? ", or all" : "");
+        return bad_value(r, s, what);
+    }
+    *out = (size_t)x;
+    return XB_OK;
+}
+
+static int get_choice(cfg_reader *r, const char *key, const char *attr, const char *const *choices, int def, int *out)
+{
+    const setting *s = get(r, key, attr);
+    if (!s) {
+        *out = def;
+        return XB_OK;
+    }
+    char allowed[256] = "allowed: ";
+    for (int i = 0; choices[i]; i++) {
+        if (!strcmp(s->value, choices[i])) {
+            *out = i;
+            return XB_OK;
+        }
+        size_t at = strlen(allowed);
+        snprintf(allowed + at, sizeof allowed - at, "%s%s", i ? ", " : "", choices[i]);
+    }
+    return bad_value(r, s, allowed);
+}
+
+/* A path from the file: relative paths are relative to the testbench's folder. */
+static int get_path(cfg_reader *r, const char *key, const char *attr, const char *def, char *out, size_t len)
+{
+    const setting *s = get(r, key, attr);
+    if (!s) {
+        snprintf(out, len, "%s", def);
+        return XB_OK;
+    }
+    int n = s->value[0] == '/' ? snprintf(out, len, "%s", s->value) : snprintf(out, len, "%s/%s", r->tb->dir, s->value);
+    if (n < 0 || (size_t)n >= len)
+        return bad_value(r, s, "allowed: a shorter path");
+    /* Without . and .. where the path exists (tb->dir is absolute, so the path is too). */
+    char *real = realpath(out, NULL);
+    if (real && strlen(real) < len)
+        snprintf(out, len, "%s", real);
+    free(real);
+    return XB_OK;
+}
+
+static int get_text(cfg_reader *r, const char *key, const char *attr, const char *def, char *out, size_t len)
+{
+    const setting *s = get(r, key, attr);
+    const char *v = s ? s->value : def;
+    if (strlen(v) >= len)
+        return bad_value(r, s, "allowed: a shorter value");
+    snprintf(out, len, "%s", v);
+    return XB_OK;
+}
+
+/* Check a layer selector's form (which layers exist is checked once the network is known). */
+static int check_layers_form(cfg_reader *r, const char *key, char *out, size_t len)
+{
+    int rc = get_text(r, key, "layers", "all", out, len);
+    if (rc)
+        return rc;
+    unsigned long long mask;
+    xb_error tmp = {0};
+    if (xb_layers_parse(out, 64, &mask, &tmp)) {
+        const setting *s = get(r, key, "layers");
+        return bad_value(r, s, "allowed: all, first, last, or layer numbers joined by '+', e.g. 1 or 1+2");
+    }
+    return XB_OK;
+}
+
+
+static int read_hidden(cfg_reader *r, xb_tb_config *c)
+{
+    const setting *s = get(r, "network", "hidden");
+    const char *v = s ? s->value : "100";
+    c->n_hidden = 0;
+    if (!strcmp(v, "none") || !strcmp(v, "0"))
+        return XB_OK;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (errno || end == p || x < 1 || x > 100000 || (*end && *end != ',') || c->n_hidden == XB_TB_MAX_HIDDEN)
+            return bad_value(r, s, "allowed: hidden sizes like 100 or 300,100 (each 1..100000), or none for the SLP");
+        c->hidden[c->n_hidden++] = (size_t)x;
+        p = *end ? end + 1 : end;
+    }
+    return XB_OK;
+}
+
+static int read_perturb(cfg_reader *r, const char *key, xb_tb_config *c)
+{
+    static const char *const models[] = {"none", "c2c", "c2c-level", "mult", "lognormal", "additive", "d2d", "stuck",
+                                         NULL};
+    static const xb_perturb_kind kinds[] = {XB_PERTURB_NONE, XB_PERTURB_C2C, XB_PERTURB_C2C_LEVEL, XB_PERTURB_MULT,
+                                            XB_PERTURB_LOGNORMAL, XB_PERTURB_ADDITIVE, XB_PERTURB_D2D,
+                                            XB_PERTURB_STUCK};
+    int m, rc;
+    if ((rc = get_choice(r, key, "model", models, 0, &m)))
+        return rc;
+    xb_tb_perturb *p = &c->perturb[c->n_perturb++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->id, sizeof p->id, "%s", key);
+    p->model.kind = kinds[m];
+    double ar = 1, sigma = 0, alpha = 0, lrs = 0, hrs = 0;
+    if ((rc = get_double(r, key, "ar", 1, 0, 1, &ar)) || (rc = get_double(r, key, "sigma", 0, 0, 1e6, &sigma)) ||
+        (rc = get_double(r, key, "alpha", 0, 0, 1e6, &alpha)) || (rc = get_double(r, key, "lrs", 0, 0, 1, &lrs)) ||
+        (rc = get_double(r, key, "hrs", 0, 0, 1, &hrs)))
+        return rc;
+    /* Parameters a model does not use stay 0, as xb_perturb_parse leaves them. */
+    switch (p->model.kind) {
+    case XB_PERTURB_C2C:
+    case XB_PERTURB_C2C_LEVEL: p->model.ar = ar; p->model.sigma = sigma; break;
+    case XB_PERTURB_MULT: p->model.alpha = alpha; break;
+    case XB_PERTURB_LOGNORMAL:
+    case XB_PERTURB_ADDITIVE:
+    case XB_PERTURB_D2D: p->model.sigma = sigma; break;
+    case XB_PERTURB_STUCK: p->model.p_lrs = lrs; p->model.p_hrs = hrs; break;
+    default: break;
+    }
+    xb_error why = {0};
+    if (xb_perturb_check(&p->model, &why)) {
+        const setting *s = get(r, key, "hrs");
+        if (!s)
+            s = get(r, key, "lrs");
+        if (!s)
+            s = get(r, key, "model");
+        return xb_fail(r->err, XB_EINPUT, "%s:%d: perturbation %s: %s", r->tb->path, s ? s->line : 1, key, why.msg);
+    }
+    return check_layers_form(r, key, p->layers, sizeof p->layers);
+}
+
+static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
+{
+    const xb_tb *tb = r->tb;
+    memset(c, 0, sizeof *c);
+    int rc, choice;
+    /* dataset */
+    const setting *ds = get(r, "dataset", "name");
+    if (!ds || !strcmp(ds->value, "mnist") || !strcmp(ds->value, "fashion-mnist"))
+        snprintf(c->dataset, sizeof c->dataset, "%s", ds ? ds->value : "mnist");
+    else if ((rc = get_path(r, "dataset", "name", "", c->dataset, sizeof c->dataset)))
+        return rc;
+    if ((rc = get_size(r, "dataset", "images", 0, 1, 1000000000, 1, &c->images)) ||
+        (rc = get_size(r, "dataset", "calib", 256, 1, 1000000000, 0, &c->calib)))
+        return rc;
+    /* network */
+    if ((rc = get_path(r, "network", "weights", "", c->weights, sizeof c->weights)) || (rc = read_hidden(r, c)))
+        return rc;
+    static const char *const acts[] = {"sigmoid", "relu", NULL};
+    const setting *act = get(r, "network", "activation");
+    if ((rc = get_choice(r, "network", "activation", acts, 0, &choice)))
+        return rc;
+    c->activation = choice == 1 ? XB_ACT_RELU : XB_ACT_SIGMOID;
+    if (c->weights[0] && !act)
+        c->activation = -1;
+    const setting *lr = get(r, "network", "lr");
+    c->lr = NAN;
+    if (lr && strcmp(lr->value, "auto") && (rc = get_double(r, "network", "lr", NAN, 1e-12, 1e3, &c->lr)))
+        return rc;
+    /* Training defaults are `xbarsim train`'s, from the one place that holds them. */
+    xb_train_options td;
+    xb_train_defaults(&td);
+    if ((rc = get_size(r, "network", "epochs", td.epochs, 1, 100000, 0, &c->epochs)) ||
+        (rc = get_size(r, "network", "batch", td.batch, 1, 1000000, 0, &c->batch)) ||
+        (rc = get_size(r, "network", "train-images", 0, 1, 1000000000, 1, &c->train_images)) ||
+        (rc = get_double(r, "network", "momentum", td.momentum, 0, 0.999999, &c->momentum)) ||
+        (rc = get_double(r, "network", "weight-decay", td.weight_decay, 0, 1e3, &c->weight_decay)))
+        return rc;
+    size_t seed;
+    if ((rc = get_size(r, "network", "seed", td.seed, 0, 4294967295u, 0, &seed)))
+        return rc;
+    c->train_seed = (unsigned long)seed;
+    /* device */
+    if ((rc = get_path(r, "device", "file", XB_SOURCE_DIR "/models/hfo2_1t1r.xml", c->device_file,
+                       sizeof c->device_file)) ||
+        (rc = get_double(r, "device", "v-read", NAN, 1e-6, 100, &c->v_read_V)) ||
+        (rc = get_double(r, "device", "vg-read", NAN, 1e-6, 100, &c->vg_read_V)) ||
+        (rc = get_double(r, "device", "d2d", NAN, 0, 10, &c->sigma_d2d)) ||
+        (rc = get_double(r, "device", "stuck-lrs", NAN, 0, 1, &c->p_stuck_lrs)) ||
+        (rc = get_double(r, "device", "stuck-hrs", NAN, 0, 1, &c->p_stuck_hrs)) ||
+        (rc = get_double(r, "device", "sigma-c2c", NAN, 0, 10, &c->sigma_c2c)) ||
+        (rc = get_path(r, "device", "mosfet-file", "", c->mosfet_file, sizeof c->mosfet_file)) ||
+        (rc = get_text(r, "device", "mosfet-model", "", c->mosfet_model, sizeof c->mosfet_model)) ||
+        (rc = get_path(r, "device", "rram-file", "", c->rram_file, sizeof c->rram_file)))
+        return rc;
+    /* chip */
+    static const char *const mappings[] = {"differential", "single-ended", NULL}, *const biases[] = {"row", "digital", NULL},
+                             *const programs[] = {"ideal", "exact", "igvva", NULL};
+    if ((rc = get_text(r, "chip", "norm", "maxabs", c->norm, sizeof c->norm)) ||
+        (rc = get_choice(r, "chip", "mapping", mappings, 0, &c->single_ended)) ||
+        (rc = get_choice(r, "chip", "bias", biases, 0, &c->digital_bias)) ||
+        (rc = get_choice(r, "chip", "program", programs, 0, &choice)))
+        return rc;
+    c->program = (xb_tb_program)choice;
+    /* The chip build's own parsers, as the CLI's --norm, --mapping, --bias and --tile. */
+    xb_chip_spec_defaults(&c->chip);
+    c->chip.scheme = c->single_ended ? XB_MAP_SINGLE_ENDED : XB_MAP_DIFFERENTIAL;
+    c->chip.bias = c->digital_bias ? XB_BIAS_DIGITAL : XB_BIAS_ROW;
+    c->chip.calib = c->calib;
+    xb_error ignored = {0};
+    if (xb_chip_spec_set_norm(&c->chip, c->norm, &ignored))
+        return bad_value(r, get(r, "chip", "norm"), "allowed: maxabs or clip:C with C > 0");
+    const setting *tile = get(r, "chip", "tile");
+    if (tile && (xb_chip_spec_set_tile(&c->chip, tile->value, &ignored) || (!c->single_ended && c->chip.tile_cols % 2)))
+        return bad_value(r, tile, "allowed: ROWSxCOLS such as 64x64, at least 1x2, an even width for differential pairs");
+    c->tile_rows = c->chip.tile_rows;
+    c->tile_cols = c->chip.tile_cols;
+    /* levels and perturbations, in the order written */
+    for (size_t i = 0; i < tb->n_elements; i++) {
+        const element *e = &tb->elements[i];
+        if (e->k == K_LEVELS) {
+            xb_tb_levels *L = &c->levels[c->n_levels++];
+            snprintf(L->id, sizeof L->id, "%s", e->key);
+            if ((rc = get_text(r, e->key, "spec", "none", L->spec, sizeof L->spec)) ||
+                (rc = check_layers_form(r, e->key, L->layers, sizeof L->layers)))
+                return rc;
+            if (strchr(L->spec, '/'))
+                return bad_value(r, get(r, e->key, "spec"), "allowed: one level set; choose layers with the layers "
+                                 "attribute or one <levels> element per layer");
+        } else if (e->k == K_PERTURB && (rc = read_perturb(r, e->key, c))) {
+            return rc;
+        }
+    }
+    /* behavioral */
+    static const char *const ranges[] = {"calibrate", "levels", NULL};
+    size_t dac, adc;
+    if ((rc = get_size(r, "behavioral", "dac-bits", 0, 0, 24, 0, &dac)) ||
+        (rc = get_size(r, "behavioral", "adc-bits", 0, 0, 24, 0, &adc)) ||
+        (rc = get_choice(r, "behavioral", "adc-range", ranges, 0, &choice)) ||
+        (rc = get_double(r, "behavioral", "read-noise", 0, 0, 10, &c->read_noise)))
+        return rc;
+    c->dac_bits = (int)dac;
+    c->adc_bits = (int)adc;
+    c->adc_calibrate = choice == 0;
+    /* spice */
+    static const char *const cells[] = {"1t1r", "linear", NULL}, *const modes[] = {"exact", "linear", NULL};
+    xb_pool_defaults(&c->pool);
+    int linear_cells, linear_mode;
+    size_t jobs = 0;
+    const setting *js = get(r, "spice", "jobs");
+    if ((rc = get_choice(r, "spice", "cells", cells, 0, &linear_cells)) ||
+        (rc = get_choice(r, "spice", "mode", modes, 0, &linear_mode)) ||
+        (rc = get_double(r, "spice", "r-row", 1, 0, 1e6, &c->pool.net.r_row_ohm)) ||
+        (rc = get_double(r, "spice", "r-col", 1, 0, 1e6, &c->pool.net.r_col_ohm)) ||
+        (rc = get_double(r, "spice", "rram-v0", 0, 0, 100, &c->pool.net.rram_v0_V)) ||
+        (rc = get_size(r, "spice", "linear-sample", 20, 0, 100000, 0, &c->pool.linear_sample)) ||
+        (rc = get_size(r, "spice", "chunk", 250, 1, 1000000, 0, &c->pool.chunk)) ||
+        (js && strcmp(js->value, "auto") && (rc = get_size(r, "spice", "jobs", 0, 1, 1024, 0, &jobs))))
+        return rc;
+    static const char *const rows[] = {"auto", "external", "pwl", NULL};
+    int row_drive;
+    if ((rc = get_choice(r, "spice", "rows", rows, 0, &row_drive)))
+        return rc;
+    c->pool.net.row_drive = row_drive == 1 ? XB_ROWS_EXTERNAL : row_drive == 2 ? XB_ROWS_PWL : XB_ROWS_AUTO;
+    c->pool.net.linear_cells = linear_cells;
+    c->pool.linear = linear_mode;
+    if (jobs)
+        c->pool.jobs = (int)jobs;
+    if (c->pool.linear && !c->pool.net.linear_cells)
+        return bad_value(r, get(r, "spice", "mode"), "the linear mode needs linear cells (spice cells=\"linear\"): "
+                         "superposition does not hold for 1T1R cells");
+    /* backends and Monte Carlo */
+    const setting *be = get(r, "backends", "use");
+    c->backends = XB_BACKEND_IDEAL | (be ? 0 : XB_BACKEND_BEHAVIORAL);
+    if (be) {
+        char copy[256], *save = NULL;
+        snprintf(copy, sizeof copy, "%s", be->value);
+        for (char *t = strtok_r(copy, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save))
+            c->backends |= !strcmp(t, "spice") ? XB_BACKEND_SPICE : !strcmp(t, "behavioral") ? XB_BACKEND_BEHAVIORAL : 0;
+    }
+    if ((rc = get_size(r, "montecarlo", "trials", 1, 1, 1000000, 0, &c->trials)) ||
+        (rc = get_size(r, "montecarlo", "seed", 1, 0, 4294967295u, 0, &seed)))
+        return rc;
+    c->seed = (unsigned long)seed;
+    if (quick) {
+        if (!c->images || c->images > tb->quick_images)
+            c->images = tb->quick_images;
+        if (c->trials > tb->quick_trials)
+            c->trials = tb->quick_trials;
+        if (c->epochs > tb->quick_epochs)
+            c->epochs = tb->quick_epochs;
+        if (!c->train_images || c->train_images > tb->quick_train)
+            c->train_images = tb->quick_train;
+        if (c->calib > c->train_images)
+            c->calib = c->train_images;
+    }
+    c->chip.calib = c->calib;
+    return XB_OK;
+}
+
+int xb_tb_config_of(const xb_tb *tb, size_t k, int quick, xb_tb_config *cfg, xb_error *err)
+{
+    if (k >= tb->n_points)
+        return xb_fail(err, XB_EINPUT, "%s: point %zu does not exist (%zu points)", tb->path, k + 1, tb->n_points);
+    cfg_reader r = {tb, NULL, 0, err};
+    if (!(r.v = tb_point_settings(tb, k, &r.n)))
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    int rc = read_config(&r, quick, cfg);
+    free(r.v);
+    return rc;
+}
