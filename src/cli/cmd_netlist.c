@@ -4,13 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "behavioral.h"
 #include "chipopts.h"
 #include "cli.h"
-#include "dataset.h"
-#include "fileio.h"
-#include "netlist.h"
-#include "pool.h"
+#include "netlist_out.h"
 #include "weights.h"
 
 static const char usage[] =
@@ -128,10 +124,6 @@ static int run(int argc, char **argv)
     xb_error err = {0};
     xb_mlp *m = NULL;
     xb_chip *chip = NULL;
-    xb_dataset *test = NULL;
-    xb_behav *b = NULL;
-    double *V = NULL, *I = NULL;
-    unsigned char *failed = NULL;
     xb_device dev;
     char note[4096];
     size_t used = (size_t)snprintf(note, sizeof note, "xbarsim");
@@ -146,96 +138,22 @@ static int run(int argc, char **argv)
     } else if ((rc = xb_cli_chip_build(&copt, m, spec, &dev, &chip, NULL, 0, &err))) {
         goto done;
     }
-    int l = (int)layer - 1;
-    if (l >= chip->n_layers) {
-        rc = xb_fail(&err, XB_EINPUT, "--layer %zu: the network has %d layers", layer, chip->n_layers);
+    xb_deck_spec ds = {.out = out, .note = note, .all = all, .layer = layer, .row_tile = rt, .col_tile = ct,
+                       .dataset = spec, .input = input, .n_inputs = n_inputs};
+    xb_deck_outcome r;
+    if ((rc = xb_netlist_write_decks(&ds, chip, &dev, &po, &r, &err)))
         goto done;
-    }
-    if ((rc = xb_mkdir_p(out, &err)))
-        goto done;
-    char path[4200];
     if (all) {
-        size_t decks = 0;
-        for (int k = 0; k < chip->n_layers; k++)
-            for (size_t a = 0; a < chip->layers[k].n_row_tiles; a++)
-                for (size_t bb = 0; bb < chip->layers[k].n_col_tiles; bb++) {
-                    snprintf(path, sizeof path, "%s/L%d_T%zu_%zu.cir", out, k + 1, a, bb);
-                    if ((rc = xb_netlist_write_file(path, chip, k, a, bb, &dev, &po.net, NULL, 0, note, &err)))
-                        goto done;
-                    decks++;
-                }
-        printf("%zu review decks (every row at v_read) -> %s/\n", decks, out);
+        printf("%zu review decks (every row at v_read) -> %s/\n", r.decks, out);
         goto done;
     }
-    const xb_layer_map *L = &chip->layers[l];
-    if (rt >= L->n_row_tiles || ct >= L->n_col_tiles) {
-        rc = xb_fail(&err, XB_EINPUT, "--tile-index %zu,%zu: layer %d has %zu x %zu tiles (row tiles 0..%zu, column tiles "
-                     "0..%zu)", rt, ct, l + 1, L->n_row_tiles, L->n_col_tiles, L->n_row_tiles - 1, L->n_col_tiles - 1);
-        goto done;
-    }
-    if ((rc = xb_dataset_load(spec, XB_SPLIT_TEST, &test, &err)))
-        goto done;
-    if (input + n_inputs > test->n || test->dim != chip->layers[0].fan_in) {
-        rc = xb_fail(&err, XB_EINPUT, "inputs %zu..%zu: the test split has %zu images of %zu pixels (the chip takes "
-                     "%zu)", input, input + n_inputs - 1, test->n, test->dim, chip->layers[0].fan_in);
-        goto done;
-    }
-    xb_behav_options bo;
-    xb_behav_defaults(&bo);
-    if ((rc = xb_behav_new(chip, &bo, NULL, 0, &b, &err)))
-        goto done;
-    V = malloc(n_inputs * L->rows * sizeof *V);
-    I = malloc(L->n_row_tiles * n_inputs * L->cols * sizeof *I);
-    failed = calloc(n_inputs, 1);
-    if (!V || !I || !failed) {
-        rc = xb_fail(&err, XB_ENOMEM, "out of memory");
-        goto done;
-    }
-    if ((rc = xb_behav_layer_rows(b, l, test->x + input * test->dim, n_inputs, NULL, V, &err)))
-        goto done;
-    snprintf(path, sizeof path, "%s/L%d_T%zu_%zu.cir", out, l + 1, rt, ct);
-    if ((rc = xb_netlist_write_file(path, chip, l, rt, ct, &dev, &po.net, V, n_inputs, note, &err)))
-        goto done;
-    /* The same inputs through the library driver, in a worker process. */
-    xb_pool pool = {.chip = chip, .dev = &dev, .o = po, .label = "netlist", .failed = failed, .failed_cap = n_inputs};
-    if ((rc = xb_pool_layer_currents(&pool, l, 0, V, n_inputs, I, &err)))
-        goto done;
-    size_t r0, nr, c0, nc;
-    xb_chip_tile_bounds(chip, l, rt, ct, &r0, &nr, &c0, &nc);
-    char epath[4300];
-    snprintf(epath, sizeof epath, "%s.expected.csv", path);
-    xb_atomic_file f;
-    if ((rc = xb_atomic_open(&f, epath, &err)))
-        goto done;
-    fprintf(f.fp, "input,test_index");
-    for (size_t j = 0; j < nc; j++)
-        fprintf(f.fp, ",i_vsense%zu_A", j);
-    fputc('\n', f.fp);
-    size_t n_failed = 0;
-    for (size_t k = 0; k < n_inputs; k++) {
-        fprintf(f.fp, "%zu,%zu", k, input + k);
-        n_failed += failed[k];
-        for (size_t j = 0; j < nc; j++)
-            if (failed[k])
-                fprintf(f.fp, ",nan"); /* never converged, or ran past its time limit */
-            else
-                fprintf(f.fp, ",%.17g", I[(rt * n_inputs + k) * L->cols + c0 + j]);
-        fputc('\n', f.fp);
-    }
-    if ((rc = xb_atomic_commit(&f, &err)))
-        goto done;
-    printf("%s (%zu x %zu tile, %zu input%s) and %s (currents from libngspice %s)\n", path, nr, nc, n_inputs,
-           n_inputs == 1 ? "" : "s", epath, pool.stats.solver);
-    if (n_failed)
+    printf("%s (%zu x %zu tile, %zu input%s) and %s (currents from libngspice %s)\n", r.path, r.rows, r.cols,
+           n_inputs, n_inputs == 1 ? "" : "s", r.epath, r.solver);
+    if (r.n_failed)
         fprintf(stderr, "xbarsim netlist: %zu of %zu input%s failed in libngspice (no convergence, or past the time "
-                "limit of --solve-timeout): their expected currents are NaN\n", n_failed, n_inputs,
+                "limit of --solve-timeout): their expected currents are NaN\n", r.n_failed, n_inputs,
                 n_inputs == 1 ? "" : "s");
 done:
-    free(V);
-    free(I);
-    free(failed);
-    xb_behav_free(&b);
-    xb_dataset_free(&test);
     xb_chip_free(&chip);
     xb_mlp_free(&m);
     return xb_cli_fail("netlist", rc, &err);

@@ -6,12 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "dataset.h"
-#include "fileio.h"
-#include "json.h"
-#include "progress.h"
 #include "provenance.h"
-#include "train.h"
+#include "train_out.h"
 #include "weights.h"
 
 static const char usage[] =
@@ -70,66 +66,6 @@ static int parse_hidden(const char *s, size_t *sizes, int *n_hidden)
 static const char *dataset_tag(const char *spec)
 {
     return !strcmp(spec, "mnist") || !strcmp(spec, "fashion-mnist") ? spec : "custom";
-}
-
-static int write_log(const char *path, const xb_epoch_stats *st, size_t n, xb_error *err)
-{
-    xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
-    if (rc)
-        return rc;
-    fprintf(f.fp, "epoch,learning_rate,loss,train_accuracy,val_accuracy,seconds\n");
-    for (size_t i = 0; i < n; i++)
-        fprintf(f.fp, "%zu,%.17g,%.17g,%.17g,%.17g,%.6f\n", st[i].epoch, st[i].lr, st[i].loss,
-                st[i].train_acc, st[i].val_acc, st[i].seconds);
-    return xb_atomic_commit(&f, err);
-}
-
-static int write_sidecar(const char *path, const xb_provenance *prov, const xb_mlp *m,
-                         const xb_train_options *o, const char *spec, size_t n_train, const xb_epoch_stats *st,
-                         double test_acc, size_t n_test, double seconds, xb_error *err)
-{
-    xb_atomic_file f;
-    int rc = xb_atomic_open(&f, path, err);
-    if (rc)
-        return rc;
-    xb_json j;
-    char desc[256];
-    xb_json_init(&j, f.fp);
-    xb_json_object_begin(&j, NULL);
-    xb_provenance_write(prov, &j);
-    xb_json_object_begin(&j, "network");
-    xb_json_string(&j, "architecture", xb_mlp_describe(m, desc, sizeof desc));
-    xb_json_array_begin(&j, "sizes");
-    for (int k = 0; k <= m->n_layers; k++)
-        xb_json_int(&j, NULL, (long long)m->sizes[k]);
-    xb_json_array_end(&j);
-    xb_json_string(&j, "hidden_activation", m->n_layers > 1 ? xb_activation_name(m->act[0]) : NULL);
-    xb_json_int(&j, "parameters", (long long)xb_mlp_param_count(m));
-    xb_json_object_end(&j);
-    xb_json_object_begin(&j, "training");
-    xb_json_string(&j, "dataset", spec);
-    xb_json_int(&j, "train_samples", (long long)n_train);
-    xb_json_int(&j, "epochs", (long long)o->epochs);
-    xb_json_int(&j, "batch", (long long)o->batch);
-    xb_json_number(&j, "learning_rate", o->lr);
-    xb_json_number(&j, "momentum", o->momentum);
-    xb_json_number(&j, "weight_decay", o->weight_decay);
-    xb_json_number(&j, "lr_decay", o->lr_decay);
-    xb_json_int(&j, "lr_step", (long long)o->lr_step);
-    xb_json_number(&j, "val_fraction", o->val_fraction);
-    xb_json_int(&j, "blas_threads", xb_cli_threads());
-    xb_json_number(&j, "seconds", seconds);
-    xb_json_number(&j, "final_loss", st[o->epochs - 1].loss);
-    xb_json_number(&j, "final_train_accuracy", st[o->epochs - 1].train_acc);
-    xb_json_number(&j, "final_val_accuracy", st[o->epochs - 1].val_acc);
-    xb_json_object_end(&j);
-    xb_json_object_begin(&j, "test");
-    xb_json_int(&j, "samples", (long long)n_test);
-    xb_json_number(&j, "accuracy", test_acc);
-    xb_json_object_end(&j);
-    xb_json_object_end(&j);
-    return xb_atomic_commit(&f, err);
 }
 
 static int run(int argc, char **argv)
@@ -211,69 +147,16 @@ static int run(int argc, char **argv)
     xb_provenance prov;
     xb_provenance_init(&prov, argc, argv);
     xb_provenance_set_seed(&prov, o.seed);
-    xb_dataset *train = NULL, *test = NULL;
-    xb_mlp *m = NULL;
-    xb_epoch_stats *st = NULL;
-    int *pred = NULL;
-    int rc = xb_dataset_load(spec, XB_SPLIT_TRAIN, &train, &err);
+    xb_train_spec ts = {.dataset = spec, .limit = limit, .hidden = hidden, .n_hidden = n_hidden,
+                        .act = (xb_activation)act, .o = &o, .out = out, .float32 = f32,
+                        .blas_threads = xb_cli_threads()};
+    xb_train_outcome r;
+    int rc = xb_train_and_save(&ts, &prov, &r, &err);
     if (!rc)
-        rc = xb_dataset_load(spec, XB_SPLIT_TEST, &test, &err);
-    if (rc)
-        goto done;
-    if (limit)
-        xb_dataset_truncate(train, limit);
-    xb_provenance_add_input(&prov, "train_images", train->images_path, train->images_sha256, &err);
-    xb_provenance_add_input(&prov, "train_labels", train->labels_path, train->labels_sha256, &err);
-    xb_provenance_add_input(&prov, "test_images", test->images_path, test->images_sha256, &err);
-    xb_provenance_add_input(&prov, "test_labels", test->labels_path, test->labels_sha256, &err);
-
-    size_t sizes[34];
-    sizes[0] = train->dim;
-    for (int k = 0; k < n_hidden; k++)
-        sizes[k + 1] = hidden[k];
-    sizes[n_hidden + 1] = (size_t)(train->n_classes > test->n_classes ? train->n_classes : test->n_classes);
-    m = xb_mlp_new(n_hidden + 1, sizes, (xb_activation)act);
-    st = calloc(o.epochs, sizeof *st);
-    pred = malloc(test->n * sizeof *pred);
-    if (!m || !st || !pred) {
-        rc = xb_fail(&err, XB_ENOMEM, "out of memory");
-        goto done;
-    }
-    char desc[256];
-    if (!o.quiet)
-        fprintf(stderr, "training %s on %s (%zu images), %zu epochs, batch %zu, lr %g, momentum %g, seed %lu\n",
-                xb_mlp_describe(m, desc, sizeof desc), spec, train->n, o.epochs, o.batch, o.lr, o.momentum,
-                o.seed);
-    double t0 = xb_now();
-    if ((rc = xb_train(m, train, &o, st, &err)))
-        goto done;
-    double seconds = xb_now() - t0;
-    if ((rc = xb_mlp_predict(m, test->x, test->n, pred, &err)))
-        goto done;
-    size_t correct = 0;
-    for (size_t i = 0; i < test->n; i++)
-        correct += pred[i] == test->y[i];
-    double test_acc = (double)correct / (double)test->n;
-
-    char stem[4096], path[4200];
-    snprintf(stem, sizeof stem, "%.*s", (int)(out_len - 4), out);
-    if ((rc = xb_weights_save_npz(m, out, f32 ? XB_DT_F4 : XB_DT_F8, &err)))
-        goto done;
-    snprintf(path, sizeof path, "%s.train.csv", stem);
-    if ((rc = write_log(path, st, o.epochs, &err)))
-        goto done;
-    snprintf(path, sizeof path, "%s.json", stem);
-    if ((rc = write_sidecar(path, &prov, m, &o, spec, train->n, st, test_acc, test->n, seconds, &err)))
-        goto done;
-    printf("%s: test accuracy %.2f%% (%zu/%zu) after %zu epochs in %.1f s (%.0f samples/s)\n", out,
-           100 * test_acc, correct, test->n, o.epochs, seconds,
-           (double)(train->n - (size_t)floor(o.val_fraction * (double)train->n)) * (double)o.epochs / seconds);
-done:
-    free(pred);
-    free(st);
-    xb_mlp_free(&m);
-    xb_dataset_free(&train);
-    xb_dataset_free(&test);
+        printf("%s: test accuracy %.2f%% (%zu/%zu) after %zu epochs in %.1f s (%.0f samples/s)\n", out,
+               100 * r.test_acc, r.correct, r.n_test, o.epochs, r.seconds,
+               (double)(r.n_train - (size_t)floor(o.val_fraction * (double)r.n_train)) * (double)o.epochs /
+                   r.seconds);
     return xb_cli_fail("train", rc, &err);
 }
 

@@ -1,0 +1,40 @@
+// program_out: `xbarsim program` after its options: program a built chip and write its results folder
+#ifndef XB_PROGRAM_OUT_H
+#define XB_PROGRAM_OUT_H
+
+#include <gsl/gsl_rng.h>
+
+#include "chip.h"
+#include "device.h"
+#include "error.h"
+#include "program.h"
+#include "provenance.h"
+
+/* What was asked, as given: the texts go into program.json. Strings are borrowed for the call. */
+typedef struct xb_program_spec {
+    const char *weights;                      /* the weights file, recorded in the provenance */
+    const char *device;                       /* the device file, recorded in the provenance */
+    const char *method;                       /* igvva | exact */
+    const char *levels;                       /* the level sets used (xb_chip_build's text) */
+    const char *norm, *mapping, *bias, *tile; /* the chip options as given */
+    double sigma_d2d, p_stuck_lrs, p_stuck_hrs; /* < 0: the device file's */
+    unsigned long seed;                       /* said in the progress line; rng must be seeded with it */
+    int quiet;                                /* no progress line on stderr */
+} xb_program_spec;
+
+/* Program chip (built, g_S = targets) with dev's write-verify and the spec's faults, drawing from rng,
+ * then write under the existing folder out: chip.npz, tiles.csv, cells.csv, cdf.csv (when the targets
+ * fall on levels), pulses.csv, the figures cdf-plot and pulses-plot (pictures only with gnuplot; a
+ * missing or failing gnuplot is said once on stderr) and program.json (prov, which gains the weights
+ * and device inputs, the spec and the statistics). *pr receives the result (caller frees it with
+ * xb_program_result_free, also after a failure) and *po the options used. */
+int xb_program_run_spec(const xb_program_spec *s, xb_chip *chip, const xb_device *dev, gsl_rng *rng,
+                        xb_provenance *prov, const char *out, xb_program_options *po, xb_program_result **pr,
+                        xb_error *err);
+
+/* The results files of one programmed chip under out (the second half of xb_program_run_spec). */
+int xb_program_write_results(const char *out, const xb_program_spec *s, const xb_chip *chip, const xb_device *dev,
+                             const xb_program_options *po, const xb_program_result *pr, const xb_provenance *prov,
+                             xb_error *err);
+
+#endif
