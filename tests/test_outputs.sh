@@ -179,7 +179,7 @@ same_results() {
 start_run() { # out-folder
     "$XB" run "$tmp/circ.xml" -o "$1" >"$1.log" 2>&1 &
     pid=$!
-    for ((i = 0; i < 600; i++)); do
+    for ((i = 0; i < 2400; i++)); do # up to 2 minutes on a loaded machine
         if ls "$1"/state/points/ 2>/dev/null | grep -qE '^[0-9a-f]+\.csv$' && [ -n "$(worker_dirs "$pid")" ]; then
             return 0
         fi
@@ -190,7 +190,7 @@ start_run() { # out-folder
 # No worker folder of pid and no worker of it still running (they end with their parent).
 no_litter() { # pid out-folder
     local i
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < 600; i++)); do # workers notice their parent's end within 30 s even on a loaded machine
         [ -z "$(worker_dirs "$1")" ] && ! pgrep -f -- "-o $2\$" >/dev/null && break
         sleep 0.05
     done
@@ -230,7 +230,7 @@ done
 "$XB" eval --weights "$W" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" --tile 8x8 --jobs 2 \
     --chunk 1 -o "$tmp/ev" >"$tmp/ev.log" 2>&1 &
 pid=$!
-for ((i = 0; i < 400; i++)); do [ -n "$(worker_dirs "$pid")" ] && break; sleep 0.05; done
+for ((i = 0; i < 2400; i++)); do [ -n "$(worker_dirs "$pid")" ] && break; sleep 0.05; done
 check "eval: workers started" -- test -n "$(worker_dirs "$pid")"
 kill -s TERM "$pid"; wait "$pid"; rc=$?
 check "eval SIGTERM: exit 143 (got $rc)" -- test "$rc" -eq 143
