@@ -55,7 +55,7 @@ int xb_pid_alive(long pid);
 size_t xb_remove_stale_temps(const char *dir, int depth);
 
 /* Cleanup on a fatal signal. The process keeps a table of its open temporaries (xb_atomic_open adds
- * them, commit and abort drop them) and of its worker processes and their folders (src/spice/pool.c);
+ * them, commit and abort drop them) and of its worker processes and their folders (src/sched/local.c);
  * xb_cleanup_now kills and reaps those workers, removes their folders and every temporary. It uses
  * only async-signal-safe calls, so a SIGINT/SIGTERM handler may call it. The tables are fixed-size: a
  * temporary that finds no free slot is simply not tracked. */
