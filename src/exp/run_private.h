@@ -119,6 +119,9 @@ int xb_run_prepare_out(run_ctx *r, xb_error *err);
 
 /* ",%.17g", or an empty field for a value that does not apply. */
 void xb_run_csv_num(FILE *fp, double v);
+/* The circuit fields of a trial that points.csv and a point's state file share, in this order:
+ * mcnemar_p, current_rel_err_mean, current_rel_err_max, inputs_failed, seconds; then the line's end. */
+void xb_run_csv_trial_tail(FILE *fp, const trial_result *tr);
 int xb_run_write_points_csv(run_ctx *r, const point_result *pr, xb_error *err);
 /* The summary rows of every point and backend that ran (*out allocated here; the caller frees it). */
 int xb_run_summarize(const run_ctx *r, const point_result *pr, xb_summary_row **out, size_t *n_out, xb_error *err);

@@ -173,12 +173,7 @@ int xb_run_write_point_state(const char *path, const xb_tb_config *c, const stru
         for (int b = 0; b < N_BACKENDS; b++)
             xb_run_csv_num(f.fp, tr->correct[b]);
         xb_run_csv_num(f.fp, tr->agree);
-        xb_run_csv_num(f.fp, tr->mcnemar_p);
-        xb_run_csv_num(f.fp, tr->i_err_mean);
-        xb_run_csv_num(f.fp, tr->i_err_max);
-        xb_run_csv_num(f.fp, tr->failed);
-        xb_run_csv_num(f.fp, tr->seconds);
-        fputc('\n', f.fp);
+        xb_run_csv_trial_tail(f.fp, tr);
     }
     return xb_atomic_commit(&f, err);
 }

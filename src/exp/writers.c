@@ -38,6 +38,16 @@ static void write_columns(FILE *fp, const xb_tb *tb, size_t k)
     }
 }
 
+void xb_run_csv_trial_tail(FILE *fp, const trial_result *tr)
+{
+    xb_run_csv_num(fp, tr->mcnemar_p);
+    xb_run_csv_num(fp, tr->i_err_mean);
+    xb_run_csv_num(fp, tr->i_err_max);
+    xb_run_csv_num(fp, tr->failed);
+    xb_run_csv_num(fp, tr->seconds);
+    fputc('\n', fp);
+}
+
 int xb_run_write_points_csv(run_ctx *r, const point_result *pr, xb_error *err)
 {
     const xb_tb *tb = r->tb;
@@ -66,12 +76,7 @@ int xb_run_write_points_csv(run_ctx *r, const point_result *pr, xb_error *err)
             xb_run_csv_num(f.fp, a[1] - a[0]);
             xb_run_csv_num(f.fp, a[2] - a[0]);
             xb_run_csv_num(f.fp, tr->agree / n);
-            xb_run_csv_num(f.fp, tr->mcnemar_p);
-            xb_run_csv_num(f.fp, tr->i_err_mean);
-            xb_run_csv_num(f.fp, tr->i_err_max);
-            xb_run_csv_num(f.fp, tr->failed);
-            xb_run_csv_num(f.fp, tr->seconds);
-            fputc('\n', f.fp);
+            xb_run_csv_trial_tail(f.fp, tr);
         }
     return xb_atomic_commit(&f, err);
 }
