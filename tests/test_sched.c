@@ -62,7 +62,7 @@ static void toy_close(void *ctx, void **state)
     *state = NULL;
 }
 
-static const xb_worker_type toy_worker = {"toy", toy_open, toy_run, toy_close};
+static const xb_worker_type toy_worker = {.name = "toy", .open = toy_open, .run = toy_run, .close = toy_close};
 
 typedef struct sink {
     double out[R][C][N];

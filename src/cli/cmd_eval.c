@@ -9,6 +9,7 @@
 #include "chipopts.h"
 #include "cli.h"
 #include "mlp.h"
+#include "mpi_exec.h"
 #include "pipeline.h"
 
 static const char usage[] =
@@ -98,6 +99,9 @@ static void print_result(const xb_eval_spec *job, const xb_eval_result *res)
                "%zu solves retried, %zu failed; %s, peak worker memory %.1f MB\n",
                pair->agree, res->n_test, pair->p, pair->only_a, pair->only_b, ps->inputs_retried, ps->inputs_failed,
                ps->solver, ps->peak_rss_kb / 1024.0);
+        if (xb_mpi_size() > 1)
+            printf("circuit solves on %d MPI ranks x %d workers (%s)\n", xb_mpi_size(), res->circ.pool.o.jobs,
+                   xb_mpi_library());
         printf("dACC: behavioral %+.2f%%, spice %+.2f%% against ideal; spice %+.2f%% against behavioral\n",
                100 * (r[1].accuracy - r[0].accuracy), 100 * (r[2].accuracy - r[0].accuracy),
                100 * (r[2].accuracy - r[1].accuracy));

@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mpi_exec.h"
 #include "pipeline.h"
 #include "provenance.h"
+#include "worker.h"
 
 static const xb_command *const commands[] = {&xb_cmd_data, &xb_cmd_train, &xb_cmd_program, &xb_cmd_netlist, &xb_cmd_eval, &xb_cmd_run};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -33,10 +35,29 @@ static const xb_command *find(const char *name)
     return NULL;
 }
 
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     /* Results are CSV with '.' decimals whatever the user's locale. */
     setlocale(LC_ALL, "C");
+    /* Under mpirun or srun every rank starts here: rank 0 runs the command, the others serve its solves. */
+    xb_error err = {0};
+    if (xb_mpi_init(&argc, &argv, &err)) {
+        fprintf(stderr, "xbarsim: %s\n", err.msg);
+        return xb_exit_code(err.code);
+    }
+    if (xb_mpi_rank() > 0) {
+        static const xb_worker_type *const served[] = {&xb_spice_worker};
+        return xb_mpi_serve(served, sizeof served / sizeof served[0]);
+    }
+    int rc = run_main(argc, argv);
+    xb_mpi_finalize();
+    return rc;
+}
+
+static int run_main(int argc, char **argv)
+{
     if (argc < 2) {
         print_overview(stderr);
         return 2;
@@ -50,6 +71,7 @@ int main(int argc, char **argv)
         char why[512] = "";
         int v = xb_eval_ngspice_linked(why, sizeof why);
         xb_versions_print(stdout, v, why);
+        printf("  MPI      %s\n", xb_mpi_library());
         return 0;
     }
     if (!strcmp(name, "help")) {

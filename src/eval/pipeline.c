@@ -8,6 +8,7 @@
 
 #include "fileio.h"
 #include "json.h"
+#include "mpi_exec.h"
 #include "ngspice.h"
 #include "progress.h"
 #include "weights.h"
@@ -202,7 +203,8 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_object_begin(&j, "spice");
         xb_json_int(&j, "ngspice_version", pool->stats.ngspice_version);
         xb_json_string(&j, "solver", pool->stats.solver);
-        xb_json_int(&j, "jobs", pool->o.jobs);
+        xb_json_int(&j, "jobs", pool->o.jobs); /* per MPI rank */
+        xb_json_int(&j, "mpi_ranks", xb_mpi_size());
         xb_json_int(&j, "chunk", (long long)pool->o.chunk);
         xb_json_string(&j, "cells", pool->o.net.linear_cells ? "linear" : "1t1r");
         xb_json_number(&j, "r_row_ohm", pool->o.net.r_row_ohm);

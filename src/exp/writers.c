@@ -11,6 +11,7 @@
 #include "fileio.h"
 #include "json.h"
 #include "mc.h"
+#include "mpi_exec.h"
 #include "metrics.h"
 
 /* %.17g, or an empty field for a value that does not apply. */
@@ -230,6 +231,7 @@ int xb_run_write_run_json(run_ctx *r, const point_result *pr, size_t n_computed,
     xb_json_string(&j, "title", xb_tb_title(tb));
     xb_json_string(&j, "testbench_sha256", xb_tb_sha256(tb));
     xb_json_string(&j, "mode", r->o->quick ? "quick" : "full");
+    xb_json_int(&j, "mpi_ranks", xb_mpi_size()); /* circuit solves spread over this many processes */
     xb_json_int(&j, "points", (long long)xb_tb_n_points(tb));
     xb_json_int(&j, "points_computed", (long long)n_computed);
     xb_json_int(&j, "points_reused", (long long)(xb_tb_n_points(tb) - n_computed));

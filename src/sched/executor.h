@@ -5,7 +5,8 @@
 //     (a solver), runs units one after the other into a result block, and closes;
 //   - an executor (xb_executor_type) owns the workers: it starts them, hands a unit to one, reports what
 //     happened (unit done, worker lost, unit past its time limit) and stops them. xb_executor_local forks
-//     processes on this machine; an MPI executor (ranks each running local workers) is one more table;
+//     processes on this machine; xb_executor_mpi (mpi_exec.h) hands units to MPI ranks, each running local
+//     workers;
 //   - the scheduler (sched.h) decides which unit goes where, retries, and when to give up.
 //
 // Contracts:
@@ -44,6 +45,8 @@ typedef struct xb_unit {
  * before it runs), or the worker type is asked to fail in its own way (the ngspice worker: `quit`). */
 enum { XB_HOOK_NONE = 0, XB_HOOK_LOSE = 1, XB_HOOK_WORKER = 2 };
 
+struct xb_pack;
+
 typedef struct xb_worker_type {
     const char *name;
     /* In the worker: open its resources into *state. index numbers the workers of one start, in the
@@ -54,6 +57,13 @@ typedef struct xb_worker_type {
     int (*run)(void *ctx, void *state, const xb_unit *u, int hook, void *result, int *repeatable, xb_error *err);
     /* In the worker, after its last unit; also NULLs *state. */
     void (*close)(void *ctx, void **state);
+    /* For executors whose workers run in processes that share none of the caller's memory (MPI ranks,
+     * mpi_exec.h); NULL where a type runs on the local executor only. pack writes ctx as bytes (xb_pack, pack.h;
+     * XB_ENOMEM), unpack rebuilds a ctx from them in the other process (XB_ERUNTIME for bytes that do not
+     * parse), telling it which process it is in (its MPI rank, for log names), and unpack_free frees it. */
+    int (*pack)(const void *ctx, struct xb_pack *out, xb_error *err);
+    int (*unpack)(const void *bytes, size_t len, int process, void **ctx, xb_error *err);
+    void (*unpack_free)(void **ctx);
 } xb_worker_type;
 
 typedef struct xb_executor_config {
@@ -88,6 +98,9 @@ typedef struct xb_executor_type {
     int (*submit)(void *state, int slot, long id, const xb_unit *u, int hook, double limit_s, xb_error *err);
     /* Block until the next event. XB_ERUNTIME only if the executor itself broke. */
     int (*wait)(void *state, xb_event *ev, xb_error *err);
+    /* The same, waiting at most timeout_ms: 1 with an event in *ev, 0 without one, or -1 with err filled
+     * (for executors that serve other sources too; may be NULL). */
+    int (*poll)(void *state, xb_event *ev, int timeout_ms, xb_error *err);
     /* End every worker (abort: at once, else after their units) and free state; NULLs *state. */
     void (*stop)(void **state, int abort);
 } xb_executor_type;

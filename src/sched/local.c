@@ -356,14 +356,23 @@ static int reaped(local *x, int i, int status, xb_event *ev)
     return 1;
 }
 
-static int local_wait(void *state, xb_event *ev, xb_error *err)
+/* Events within timeout_ms (< 0: until one comes): 1 with *ev filled, 0 at the timeout. */
+static int local_poll(void *state, xb_event *ev, int timeout_ms, xb_error *err)
 {
     local *x = state;
     (void)err;
-    for (;;) {
+    double end = timeout_ms < 0 ? 0 : xb_now() + timeout_ms / 1000.0;
+    for (int first = 1;; first = 0) {
+        int wait_ms = 200;
+        if (timeout_ms >= 0) {
+            double left_ms = (end - xb_now()) * 1000;
+            if (!first && left_ms <= 0)
+                return 0;
+            wait_ms = left_ms < 0 ? 0 : left_ms < 200 ? (int)left_ms : 200;
+        }
         struct pollfd pfd = {.fd = x->res[0], .events = POLLIN};
         msg m;
-        if (poll(&pfd, 1, 200) > 0 && read(x->res[0], &m, sizeof m) == sizeof m) {
+        if (poll(&pfd, 1, wait_ms) > 0 && read(x->res[0], &m, sizeof m) == sizeof m) {
             int i = 0;
             while (i < x->cfg.slots && !(x->s[i].pid > 0 && x->s[i].index == m.worker))
                 i++;
@@ -377,7 +386,7 @@ static int local_wait(void *state, xb_event *ev, xb_error *err)
                 ev->err = slot_report(x, i)->err;
                 if (!ev->err.code)
                     xb_fail(&ev->err, XB_ERUNTIME, "worker %d could not open", w->index);
-                return XB_OK;
+                return 1;
             }
             if (w && m.unit < 0) {
                 w->ready = 1;
@@ -392,7 +401,7 @@ static int local_wait(void *state, xb_event *ev, xb_error *err)
                 ev->unit = m.unit;
                 ev->result = slot_result(x, i);
                 w->unit = -1;
-                return XB_OK;
+                return 1;
             }
         }
         /* Units past their time: the worker is stuck (a solver spinning in an analysis that will not end). */
@@ -405,9 +414,14 @@ static int local_wait(void *state, xb_event *ev, xb_error *err)
         for (int i = 0; i < x->cfg.slots; i++) {
             int status;
             if (x->s[i].pid > 0 && waitpid(x->s[i].pid, &status, WNOHANG) == x->s[i].pid && reaped(x, i, status, ev))
-                return XB_OK;
+                return 1;
         }
     }
+}
+
+static int local_wait(void *state, xb_event *ev, xb_error *err)
+{
+    return local_poll(state, ev, -1, err) < 0 ? XB_ERUNTIME : XB_OK;
 }
 
 static void local_stop(void **state, int abort)
@@ -447,5 +461,6 @@ const xb_executor_type xb_executor_local = {
     .start = local_start,
     .submit = local_submit,
     .wait = local_wait,
+    .poll = local_poll,
     .stop = local_stop,
 };

@@ -11,13 +11,20 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include "mpi_exec.h"
 #include "ngspice.h"
 #include "progress.h"
 #include "sched.h"
 #include "worker.h"
 
-/* The executor every pool runs on: forked local workers (executor.h). */
+/* The executor of one-off solves: forked local workers (executor.h). Layer solves run on the MPI
+ * executor when the job has several ranks (mpi_exec.h), on local workers otherwise. */
 static const xb_executor_type *const pool_executor = &xb_executor_local;
+
+static const xb_executor_type *layer_executor(void)
+{
+    return xb_mpi_size() > 1 ? &xb_executor_mpi : &xb_executor_local;
+}
 
 void xb_pool_defaults(xb_pool_options *o)
 {
@@ -164,14 +171,16 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
     if (!rc && (!r.cur || !r.fail || !w))
         rc = xb_fail(err, XB_ENOMEM, "out of memory for a layer's currents");
     if (!rc) {
-        *w = (xb_spice_worker_ctx){p->chip, p->dev, &p->o.net, l, V, n, chunk < n ? chunk : n, ""};
+        *w = (xb_spice_worker_ctx){p->chip, p->dev, &p->o.net, l, V, n, chunk < n ? chunk : n, "", 0};
         xb_spice_worker_log_dir(p->o.log_dir, w->log_dir, sizeof w->log_dir);
         xb_sched_options so;
         char hint[4200];
-        sched_options(&p->o, p->o.jobs > 0 ? p->o.jobs : 1, p->label ? p->label : "spice", hint, sizeof hint, &so);
+        /* --jobs workers on every rank. */
+        sched_options(&p->o, (p->o.jobs > 0 ? p->o.jobs : 1) * xb_mpi_size(), p->label ? p->label : "spice", hint,
+                      sizeof hint, &so);
         xb_sched_client client = {&r, exact_accept, exact_fail_input};
         xb_sched_stats st = {0};
-        rc = xb_sched_run(pool_executor, &so, &xb_spice_worker, w, xb_spice_worker_result_bytes(w), units, n_units,
+        rc = xb_sched_run(layer_executor(), &so, &xb_spice_worker, w, xb_spice_worker_result_bytes(w), units, n_units,
                           &client, &st, err);
         p->stats.units += st.units;
         p->stats.unit_retries += st.unit_retries;

@@ -57,7 +57,10 @@ static int worker_open(void *ctx, int index, void **out, xb_error *err)
     if (!st)
         return xb_fail(err, XB_ENOMEM, "a worker is out of memory");
     char name[64];
-    snprintf(name, sizeof name, "ngspice-worker-%d.log", index);
+    if (w->process > 0) /* an MPI rank's workers: their own names in a shared log folder */
+        snprintf(name, sizeof name, "ngspice-rank-%d-worker-%d.log", w->process, index);
+    else
+        snprintf(name, sizeof name, "ngspice-worker-%d.log", index);
     int rc = open_solver(w->log_dir, name, &st->s, err);
     if (rc) {
         xb_error_prefix(err, "a worker could not start libngspice");
@@ -120,7 +123,13 @@ static void worker_close(void *ctx, void **sp)
     *sp = NULL;
 }
 
-const xb_worker_type xb_spice_worker = {"ngspice", worker_open, worker_run, worker_close};
+const xb_worker_type xb_spice_worker = {"ngspice",
+                                        worker_open,
+                                        worker_run,
+                                        worker_close,
+                                        xb_spice_worker_pack,
+                                        xb_spice_worker_unpack,
+                                        xb_spice_worker_unpack_free};
 
 static int oneoff_open(void *ctx, int index, void **out, xb_error *err)
 {
@@ -149,4 +158,5 @@ static void oneoff_close(void *ctx, void **sp)
     *sp = NULL;
 }
 
-const xb_worker_type xb_spice_oneoff_worker = {"ngspice one-off", oneoff_open, oneoff_run, oneoff_close};
+const xb_worker_type xb_spice_oneoff_worker = {
+    .name = "ngspice one-off", .open = oneoff_open, .run = oneoff_run, .close = oneoff_close};

@@ -26,6 +26,8 @@ typedef struct xb_spice_worker_ctx {
     size_t n;
     size_t chunk;          /* the most inputs in a unit */
     char log_dir[4200];    /* absolute; ngspice logs go to LOG_DIR/ngspice-worker-K.log ("": discarded) */
+    int process;           /* the MPI rank the workers run on (0: this process): rank R's logs are
+                              LOG_DIR/ngspice-rank-R-worker-K.log */
 } xb_spice_worker_ctx;
 
 /* A unit's result block: this header, then k x nc column currents (amperes; at XB_SPICE_RESULT_CURRENTS
@@ -45,6 +47,13 @@ const unsigned char *xb_spice_result_status(const void *result, size_t k, size_t
 /* The worker type: ctx is an xb_spice_worker_ctx. The test hook XB_HOOK_WORKER sends ngspice `quit`
  * before the solve, so ngspice calls ControlledExit and the unit fails (the worker is lost). */
 extern const xb_worker_type xb_spice_worker;
+
+/* The worker type's context as bytes and back (xb_worker_type.pack/unpack, for MPI ranks): the chip, the
+ * device, the netlist options and the layer's row voltages travel; the rebuilt context owns its copies. */
+struct xb_pack;
+int xb_spice_worker_pack(const void *ctx, struct xb_pack *out, xb_error *err);
+int xb_spice_worker_unpack(const void *bytes, size_t len, int process, void **ctx, xb_error *err);
+void xb_spice_worker_unpack_free(void **ctx);
 
 /* A worker type running one callback on a fresh solver (logs to LOG_DIR/ngspice-single.log). */
 typedef struct xb_spice_oneoff_ctx {

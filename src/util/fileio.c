@@ -219,7 +219,20 @@ int xb_pid_alive(long pid)
 {
     if (pid <= 0)
         return 0;
-    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    /* A zombie is gone too: where PID 1 does not reap orphans (some containers), a killed process whose
+     * parent has exited (an MPI rank after its launcher) stays one. */
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')'); /* "PID (COMM) STATE ...": COMM may hold anything */
+    return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
 }
 
 /* NAME.tmp.DIGITS: the PID, or -1. */

@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "mapping.h"
 #include "npz.h"
+#include "pack.h"
 #include "quant.h"
 
 void xb_map_defaults(xb_map_options *o)
@@ -373,6 +374,62 @@ xb_chip *xb_chip_clone(const xb_chip *src)
         memcpy(L->bias, S->bias, S->fan_out * sizeof *L->bias);
         memcpy(L->g_target_S, S->g_target_S, S->rows * S->cols * sizeof *L->g_S);
         memcpy(L->g_S, S->g_S, S->rows * S->cols * sizeof *L->g_S);
+    }
+    return c;
+}
+
+void xb_chip_pack(const xb_chip *c, xb_pack *p)
+{
+    xb_pack_put(p, &c->n_layers, sizeof c->n_layers);
+    xb_pack_put(p, &c->opt, sizeof c->opt);
+    for (int k = 0; k < c->n_layers; k++) {
+        const xb_layer_map *L = &c->layers[k];
+        xb_pack_put(p, L, sizeof *L); /* sizes and scalars; the pointers are rebuilt on the other side */
+        xb_pack_put_array(p, L->wn, L->rows * L->fan_out * sizeof *L->wn);
+        xb_pack_put_array(p, L->bias, L->fan_out * sizeof *L->bias);
+        xb_pack_put_array(p, L->g_target_S, L->rows * L->cols * sizeof *L->g_target_S);
+        xb_pack_put_array(p, L->g_S, L->rows * L->cols * sizeof *L->g_S);
+    }
+}
+
+xb_chip *xb_chip_unpack(xb_unpack *u)
+{
+    xb_chip *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    xb_unpack_get(u, &c->n_layers, sizeof c->n_layers);
+    xb_unpack_get(u, &c->opt, sizeof c->opt);
+    if (u->failed || c->n_layers < 1 || c->n_layers > 1024 || !c->opt.tile_rows || !c->opt.tile_cols ||
+        !(c->layers = calloc((size_t)c->n_layers, sizeof *c->layers))) {
+        free(c);
+        return NULL;
+    }
+    for (int k = 0; k < c->n_layers; k++) {
+        xb_layer_map *L = &c->layers[k], S;
+        xb_unpack_get(u, &S, sizeof S);
+        if (u->failed || !S.rows || !S.fan_out) {
+            xb_chip_free(&c);
+            return NULL;
+        }
+        *L = S;
+        L->wn = xb_unpack_get_array(u, S.rows * S.fan_out * sizeof *L->wn);
+        L->bias = xb_unpack_get_array(u, S.fan_out * sizeof *L->bias);
+        L->g_target_S = xb_unpack_get_array(u, S.rows * S.cols * sizeof *L->g_target_S);
+        L->g_S = xb_unpack_get_array(u, S.rows * S.cols * sizeof *L->g_S);
+        double *wn = L->wn, *bias = L->bias, *gt = L->g_target_S, *g = L->g_S;
+        L->wn = L->bias = L->g_target_S = L->g_S = NULL;
+        L->col_neuron = NULL, L->col_role = NULL, L->col_ref = NULL;
+        /* The column layout follows from the sizes and options, as when the chip was mapped. */
+        if (u->failed || layer_alloc(L, &c->opt) || L->cols != S.cols) {
+            free(wn), free(bias), free(gt), free(g);
+            xb_chip_free(&c);
+            return NULL;
+        }
+        memcpy(L->wn, wn, S.rows * S.fan_out * sizeof *wn);
+        memcpy(L->bias, bias, S.fan_out * sizeof *bias);
+        memcpy(L->g_target_S, gt, S.rows * S.cols * sizeof *gt);
+        memcpy(L->g_S, g, S.rows * S.cols * sizeof *g);
+        free(wn), free(bias), free(gt), free(g);
     }
     return c;
 }

@@ -112,6 +112,12 @@ void xb_chip_update_targets(xb_chip *c);
 /* The network the chip's normalized weights represent (for checks: equals m up to quantization). */
 xb_mlp *xb_chip_effective_mlp(const xb_chip *c, int use_programmed_g);
 
+/* The chip as bytes and back, for a process that shares none of this one's memory (an MPI rank running
+ * the same build): xb_chip_unpack returns NULL for a short or garbled buffer, or without memory. */
+struct xb_pack;
+struct xb_unpack;
+void xb_chip_pack(const xb_chip *c, struct xb_pack *p);
+xb_chip *xb_chip_unpack(struct xb_unpack *u);
 /* Tile (row tile rt, column tile ct) of layer l: rows [r0, r0+nr), columns [c0, c0+nc). */
 void xb_chip_tile_bounds(const xb_chip *c, int l, size_t rt, size_t ct, size_t *r0, size_t *nr, size_t *c0,
                          size_t *nc);
