@@ -88,6 +88,7 @@ static int worker_run(void *ctx, void *sp, const xb_unit *u, int hook, void *res
     xb_chip_tile_bounds(c, w->layer, u->rt, u->ct, &r0, &nr, &c0, &nc);
     xb_netlist_tile_rows(c, w->layer, r0, nr, w->V + u->k0 * L->rows, k, st->v_tile);
     double *i_tile = (double *)((char *)result + XB_SPICE_RESULT_CURRENTS);
+    long iter0 = xb_spice_newton_iterations(st->s);
     int rc = xb_spice_solve_tile(st->s, c, w->layer, u->rt, u->ct, w->dev, w->net, st->v_tile, k, i_tile,
                                  st->status, err);
     if (rc || xb_spice_dead(st->s)) {
@@ -106,6 +107,7 @@ static int worker_run(void *ctx, void *sp, const xb_unit *u, int hook, void *res
     h->klu = xb_spice_klu(st->s);
     h->rows_path = xb_spice_rows_path(st->s, w->net);
     h->peak_rss_kb = xb_spice_peak_rss_kb();
+    h->newton_iterations = xb_spice_newton_iterations(st->s) - iter0;
     return XB_OK;
 }
 

@@ -33,6 +33,7 @@ typedef struct xb_spice_worker_ctx {
 typedef struct xb_spice_unit_result {
     int ngspice_version, klu, rows_path;
     long peak_rss_kb;
+    long newton_iterations; /* ngspice's Newton iterations for the unit (xb_spice_newton_iterations) */
 } xb_spice_unit_result;
 #define XB_SPICE_RESULT_CURRENTS ((sizeof(xb_spice_unit_result) + 63) / 64 * 64)
 
