@@ -217,6 +217,10 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_int(&j, "solves_retried", (long long)pool->stats.inputs_retried);
         xb_json_int(&j, "solves_failed", (long long)pool->stats.inputs_failed);
         xb_json_int(&j, "peak_worker_rss_kB", pool->stats.peak_rss_kb);
+        xb_json_int(&j, "newton_iterations", (long long)pool->stats.newton_iterations);
+        xb_json_number(&j, "newton_iterations_per_input",
+                       pool->stats.newton_inputs ? (double)pool->stats.newton_iterations / (double)pool->stats.newton_inputs
+                                                 : NAN);
         xb_json_number(&j, "seconds", pool->stats.seconds);
         xb_json_string(&j, "row_sources", pool->stats.row_sources);
         xb_json_string(&j, "mode", pool->o.linear ? "linear" : "exact");

@@ -43,6 +43,10 @@ struct xb_spice {
     int *vec_col;         /* vector number -> tile column, or -1 */
     int n_vecs;
     int ident;            /* ngspice keeps a pointer to this: it must outlive the library */
+    /* Newton iterations: `rusage totiter` prints the loaded circuit's running total, read in on_char. */
+    int reading_iter;
+    long circuit_iter;    /* the total printed last, -1 when none was */
+    long newton_iterations; /* over every solve_tile since the library opened */
 };
 
 static xb_spice *live; /* the library is a per-process singleton */
@@ -102,6 +106,9 @@ static int on_char(char *text, int id, void *ud)
         s->version = atoi(v + 8);
     if (strstr(msg, "rror"))
         snprintf(s->last_error, sizeof s->last_error, "%s", msg);
+    long iter;
+    if (s->reading_iter && sscanf(msg, "Total iterations = %ld", &iter) == 1)
+        s->circuit_iter = iter;
     if (s->loading && is_stderr) {
         /* ngspice repeats a message for every cell instance: keep each once, so the fix still fits. */
         size_t used = strlen(s->load_msgs);
@@ -326,6 +333,7 @@ int xb_spice_klu(const xb_spice *s) { return s->klu; }
 const char *xb_spice_solver_name(const xb_spice *s) { return s->klu ? "KLU" : "Sparse 1.3"; }
 int xb_spice_dead(const xb_spice *s) { return s->dead; }
 int xb_spice_deck_rejected(const xb_spice *s) { return s->deck_rejected; }
+long xb_spice_newton_iterations(const xb_spice *s) { return s->newton_iterations; }
 
 long xb_spice_peak_rss_kb(void)
 {
@@ -418,6 +426,18 @@ static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct,
     return XB_OK;
 }
 
+/* Add the loaded circuit's Newton iterations (every analysis run on it: ngspice keeps one total per
+ * circuit) to the context's count. */
+static void count_newton_iterations(xb_spice *s)
+{
+    s->circuit_iter = -1;
+    s->reading_iter = 1;
+    command(s, "rusage totiter");
+    s->reading_iter = 0;
+    if (s->circuit_iter > 0)
+        s->newton_iterations += s->circuit_iter;
+}
+
 static void unload(xb_spice *s)
 {
     if (s->dead)
@@ -507,6 +527,7 @@ int xb_spice_solve_tile(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t 
         if (rc)
             break;
         sweep_with_retries(s, 0, m - 1, k0, i_cols, status);
+        count_newton_iterations(s);
         unload(s);
         if (s->no_circuit && !s->dead)
             rc = xb_fail(err, XB_ERUNTIME, "ngspice lost the circuit of layer %d tile (%zu, %zu): %s", l + 1, rt, ct,

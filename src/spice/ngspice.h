@@ -32,6 +32,11 @@ const char *xb_spice_solver_name(const xb_spice *s);
 /* Has ngspice reported a fatal error? Then the process must be replaced. */
 int xb_spice_dead(const xb_spice *s);
 
+/* Newton iterations of every xb_spice_solve_tile of this context so far (ngspice's `rusage totiter` of
+ * each deck after its sweep: the deck's first, full operating point, every sweep point and every retry;
+ * Newton iterations are refactorizations, the cost of a solve). */
+long xb_spice_newton_iterations(const xb_spice *s);
+
 /* Did the last solve fail because ngspice could not load the deck (a missing include file, an unknown
  * model or subcircuit, a bad parameter)? Then any process would fail the same way. */
 int xb_spice_deck_rejected(const xb_spice *s);

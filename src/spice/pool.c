@@ -112,6 +112,7 @@ typedef struct exact_run {
     size_t inputs_retried, inputs_failed;
     long peak_rss_kb;
     int seen, ngspice_version, klu, rows_path;
+    size_t newton_iterations, newton_inputs;
 } exact_run;
 
 static int exact_accept(void *ctx, const xb_unit *u, const void *result, xb_error *err)
@@ -137,6 +138,8 @@ static int exact_accept(void *ctx, const xb_unit *u, const void *result, xb_erro
     const xb_spice_unit_result *h = result;
     if (h->peak_rss_kb > r->peak_rss_kb)
         r->peak_rss_kb = h->peak_rss_kb;
+    r->newton_iterations += h->newton_iterations > 0 ? (size_t)h->newton_iterations : 0;
+    r->newton_inputs += k;
     r->seen = 1;
     r->ngspice_version = h->ngspice_version;
     r->klu = h->klu;
@@ -166,7 +169,7 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
     size_t n_units = 0;
     int rc = xb_sched_layer_units(l, L->n_row_tiles, L->n_col_tiles, n, chunk, &units, &n_units, err);
     exact_run r = {p->chip, l, n, calloc(L->n_row_tiles * n * L->cols + 1, sizeof(double)), calloc(n + 1, 1),
-                   0, 0, 0, 0, 0, 0, 0};
+                   0, 0, 0, 0, 0, 0, 0, 0, 0};
     xb_spice_worker_ctx *w = malloc(sizeof *w);
     if (!rc && (!r.cur || !r.fail || !w))
         rc = xb_fail(err, XB_ENOMEM, "out of memory for a layer's currents");
@@ -196,6 +199,8 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
             failed[k] |= r.fail[k];
         p->stats.inputs_retried += r.inputs_retried;
         p->stats.inputs_failed += r.inputs_failed;
+        p->stats.newton_iterations += r.newton_iterations;
+        p->stats.newton_inputs += r.newton_inputs;
         if (r.peak_rss_kb > p->stats.peak_rss_kb)
             p->stats.peak_rss_kb = r.peak_rss_kb;
         if (r.seen) {

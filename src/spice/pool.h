@@ -62,6 +62,8 @@ typedef struct xb_pool_stats {
     size_t units_timed_out;              /* units stopped at their time limit (their inputs re-solved alone) */
     size_t inputs_timed_out;             /* input x tile solves stopped at their own limit (in inputs_failed) */
     long peak_rss_kb;                    /* largest peak resident memory of a worker */
+    size_t newton_iterations;            /* ngspice's Newton iterations over the exact units solved */
+    size_t newton_inputs;                /* the input x tile solves of those units */
     size_t linear_checked;               /* column currents compared in the linear mode's exact sample */
     size_t linear_sampled;               /* inputs in those samples, over every layer */
     double linear_err_max, linear_err_sum; /* |I_linear - I_exact| / largest |I_exact| of the tile */

@@ -1,12 +1,96 @@
 // worker: the ngspice worker type: open a solver, turn units into tile solves, write result blocks
 #include "worker.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ngspice.h"
+
+/* The most inputs ordered as one path: the greedy search costs block x n distances. */
+#define ORDER_BLOCK 1000
+
+static double dist2(const double *a, const double *b, size_t nr)
+{
+    double d = 0;
+    for (size_t i = 0; i < nr; i++)
+        d += (a[i] - b[i]) * (a[i] - b[i]);
+    return d;
+}
+
+void xb_spice_chunk_order(const double *v_tile, size_t n, size_t nr, size_t *order)
+{
+    for (size_t q = 0; q < n; q++)
+        order[q] = q;
+    if (n < 3)
+        return;
+    /* The path starts at the input with the smallest sum of row voltages (the first of them). */
+    size_t first = 0;
+    double low = INFINITY;
+    for (size_t q = 0; q < n; q++) {
+        double sum = 0;
+        for (size_t i = 0; i < nr; i++)
+            sum += v_tile[q * nr + i];
+        if (sum < low)
+            low = sum, first = q;
+    }
+    order[0] = first, order[first] = 0;
+    /* order[q..n) are the inputs not yet on the path: each step takes the nearest to the last one (the
+     * first found of equals), looking at most ORDER_BLOCK inputs ahead. */
+    for (size_t q = 1; q < n; q++) {
+        const double *last = v_tile + order[q - 1] * nr;
+        size_t pick = q, end = n - q > ORDER_BLOCK ? q + ORDER_BLOCK : n;
+        double best = INFINITY;
+        for (size_t r = q; r < end && best > 0; r++) {
+            double d = dist2(last, v_tile + order[r] * nr, nr);
+            if (d < best)
+                best = d, pick = r;
+        }
+        size_t t = order[q];
+        order[q] = order[pick], order[pick] = t;
+    }
+}
+
+int xb_spice_solve_chunk(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                         const xb_netlist_options *o, const double *v_tile, size_t n, double *i_cols, int *status,
+                         xb_error *err)
+{
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+    size_t *order = malloc((n + 1) * sizeof *order), *slot = malloc((n + 1) * sizeof *slot);
+    double *v_path = malloc((n * nr + 1) * sizeof *v_path), *i_path = malloc((n * nc + 1) * sizeof *i_path);
+    int *st_path = malloc((n + 1) * sizeof *st_path);
+    int rc = XB_OK;
+    if (!order || !slot || !v_path || !i_path || !st_path)
+        rc = xb_fail(err, XB_ENOMEM, "out of memory for a unit of %zu inputs", n);
+    else /* before the inputs move: a bad row voltage is named by its place in the caller's order */
+        rc = xb_netlist_check(c, l, rt, ct, dev, o, v_tile, n, err);
+    size_t m = 0; /* distinct inputs, in path order */
+    if (!rc) {
+        xb_spice_chunk_order(v_tile, n, nr, order);
+        for (size_t q = 0; q < n; q++) {
+            const double *v = v_tile + order[q] * nr;
+            /* The path puts equal inputs next to each other: one solve serves them all. */
+            if (m > 0 && !memcmp(v, v_path + (m - 1) * nr, nr * sizeof *v)) {
+                slot[q] = m - 1;
+                continue;
+            }
+            memcpy(v_path + m * nr, v, nr * sizeof *v_path);
+            slot[q] = m++;
+        }
+        rc = xb_spice_solve_tile(s, c, l, rt, ct, dev, o, v_path, m, i_path, st_path, err);
+    }
+    if (!rc)
+        for (size_t q = 0; q < n; q++) {
+            memcpy(i_cols + order[q] * nc, i_path + slot[q] * nc, nc * sizeof *i_cols);
+            if (status)
+                status[order[q]] = st_path[slot[q]];
+        }
+    free(order), free(slot), free(v_path), free(i_path), free(st_path);
+    return rc;
+}
 
 void xb_spice_worker_log_dir(const char *log_dir, char *out, size_t cap)
 {
@@ -91,8 +175,9 @@ static int worker_run(void *ctx, void *sp, const xb_unit *u, int hook, void *res
     xb_chip_tile_bounds(c, w->layer, u->rt, u->ct, &r0, &nr, &c0, &nc);
     xb_netlist_tile_rows(c, w->layer, r0, nr, w->V + u->k0 * L->rows, k, st->v_tile);
     double *i_tile = (double *)((char *)result + XB_SPICE_RESULT_CURRENTS);
-    int rc = xb_spice_solve_tile(st->s, c, w->layer, u->rt, u->ct, w->dev, w->net, st->v_tile, k, i_tile,
-                                 st->status, err);
+    long iter0 = xb_spice_newton_iterations(st->s);
+    int rc = xb_spice_solve_chunk(st->s, c, w->layer, u->rt, u->ct, w->dev, w->net, st->v_tile, k, i_tile,
+                                  st->status, err);
     if (rc || xb_spice_dead(st->s)) {
         /* A dead library is this process's problem: a fresh worker takes the unit. A live one that
          * refused the deck would refuse it in any worker: the run stops. */
@@ -109,6 +194,7 @@ static int worker_run(void *ctx, void *sp, const xb_unit *u, int hook, void *res
     h->klu = xb_spice_klu(st->s);
     h->rows_path = xb_spice_rows_path(st->s, w->net);
     h->peak_rss_kb = xb_spice_peak_rss_kb();
+    h->newton_iterations = xb_spice_newton_iterations(st->s) - iter0;
     return XB_OK;
 }
 

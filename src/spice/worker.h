@@ -35,6 +35,7 @@ typedef struct xb_spice_worker_ctx {
 typedef struct xb_spice_unit_result {
     int ngspice_version, klu, rows_path;
     long peak_rss_kb;
+    long newton_iterations; /* ngspice's Newton iterations for the unit (xb_spice_newton_iterations) */
 } xb_spice_unit_result;
 #define XB_SPICE_RESULT_CURRENTS ((sizeof(xb_spice_unit_result) + 63) / 64 * 64)
 
@@ -43,6 +44,21 @@ size_t xb_spice_worker_result_bytes(const xb_spice_worker_ctx *ctx);
 /* The unit's k x nc currents and k statuses inside a result block. */
 const double *xb_spice_result_currents(const void *result);
 const unsigned char *xb_spice_result_status(const void *result, size_t k, size_t nc);
+
+/* The order a unit's inputs are swept in (order[q]: the input solved q-th). Each point of a sweep starts
+ * Newton from the previous point's solution, so close neighbours converge in fewer iterations: the path
+ * starts at the input with the smallest sum of row voltages and goes on to the nearest input not yet
+ * visited (Euclidean distance of the n x nr row voltages v_tile), a greedy walk that looks at most 1,000
+ * inputs ahead. Deterministic: the same inputs give the same order. */
+void xb_spice_chunk_order(const double *v_tile, size_t n, size_t nr, size_t *order);
+
+/* xb_spice_solve_tile of a unit's inputs in the order above, identical inputs (equal row voltages, bit
+ * for bit) solved once; i_cols (n x nc) and status (n, may be NULL) come back in the caller's order.
+ * Currents differ from a solve in the given order only within Newton's tolerance (docs/circuit.md,
+ * "Newton iterations per input"). Errors as xb_spice_solve_tile, and XB_ENOMEM. */
+int xb_spice_solve_chunk(struct xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                         const xb_netlist_options *o, const double *v_tile, size_t n, double *i_cols, int *status,
+                         xb_error *err);
 
 /* The worker type: ctx is an xb_spice_worker_ctx. The test hook XB_HOOK_WORKER sends ngspice `quit`
  * before the solve, so ngspice calls ControlledExit and the unit fails (the worker is lost). */
