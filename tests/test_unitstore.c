@@ -217,6 +217,19 @@ int main(void)
     CHECK(!st, "free NULLs the pointer");
     xb_unit_store_free(&st);
 
+    /* A store folder that cannot be made (under a regular file) costs only the store: the run goes on. */
+    char blocked[4400];
+    snprintf(blocked, sizeof blocked, "%s/afile", dir);
+    FILE *bf = fopen(blocked, "w");
+    if (bf)
+        fclose(bf);
+    snprintf(pool.o.unit_dir, sizeof pool.o.unit_dir, "%s/afile/units", dir);
+    CHECK(forward(&pool, s, X, n, z, &err) == XB_OK, "a store that cannot be made: %s", err.msg);
+    CHECK(pool.stats.units == units && pool.stats.units_loaded == 0, "no store: %zu solved, %zu loaded",
+          pool.stats.units, pool.stats.units_loaded);
+    CHECK(!memcmp(z, z_ref, n * 6 * sizeof *z), "no store: byte-identical logits");
+    unlink(blocked);
+
     /* Removing the store leaves nothing; removing it again is fine. */
     CHECK(xb_unit_store_remove(saved, &err) == XB_OK, "remove: %s", err.msg);
     CHECK(!xb_is_dir(saved), "the store folder is gone");

@@ -224,9 +224,11 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
         /* Resume: units already stored are accepted as they are; only the others go to the workers. */
         stored_run sr = {&r, NULL, p->o.quiet};
         size_t n_todo = n_units;
-        if (p->o.unit_dir[0] &&
-            !(rc = xb_unit_store_open(p->o.unit_dir, p->o.unit_key, p->chip, p->dev, &p->o.net, l, V, n, w->chunk,
-                                      p->o.quiet, &sr.store, err)))
+        xb_error serr = {0};
+        if (p->o.unit_dir[0] && xb_unit_store_open(p->o.unit_dir, p->o.unit_key, p->chip, p->dev, &p->o.net, l, V, n,
+                                                   w->chunk, p->o.quiet, &sr.store, &serr) && !p->o.quiet)
+            fprintf(stderr, "xbarsim: no unit store (%s); layer %d is solved without one\n", serr.msg, l + 1);
+        if (sr.store)
             rc = load_stored_units(p, sr.store, &r, units, n_units, xb_spice_worker_result_bytes(w), units, &n_todo,
                                    err);
         xb_sched_client client = {&sr, stored_accept, stored_fail_input};

@@ -14,8 +14,8 @@
 // accepted before the scheduler runs, only the others are solved, and each solved unit is saved as it is
 // accepted, so a run killed partway through a layer loses at most the units in flight. A loaded unit holds
 // the bytes its solve produced, so a resumed run's results equal an uninterrupted run's byte for byte.
-// A unit file that fails its checks is ignored (a notice) and solved again; a unit that cannot be saved
-// (disk full) gives a notice and the run goes on without the store.
+// A unit file that fails its checks is ignored (a notice) and solved again; a store folder that cannot be
+// made, or a unit that cannot be saved (disk full), gives a notice and the run goes on without the store.
 //
 // Buffers: V and I_rt are the caller's (V read only; I_rt holds the currents once the call succeeds); failed
 // is the caller's too (xb_pool.failed). run_one's result is the caller's, result_bytes long.
