@@ -121,6 +121,104 @@ check "ngspice logs written" -- test -s "$tmp/c1/logs/ngspice-worker-0.log"
 expect 0 '"ngspice": "[0-9]+"' -- cat "$tmp/c1/run.json"
 expect 0 '"ngspice_solver": "[A-Za-z]' -- cat "$tmp/c1/run.json"
 
+# Resuming inside a point: a circuit-level point stopped partway keeps its finished work units
+# (state/units/POINT/), and the resumed run solves only the others, with byte-identical results.
+cat >"$tmp/units.xml" <<'XML'
+<?xml version="1.0"?>
+<testbench name="units" version="1">
+  <dataset name="data" calib="20"/>
+  <network hidden="4" epochs="30" batch="4" lr="0.1" seed="3"/>
+  <chip tile="8x8" program="igvva"/>
+  <levels id="q" spec="device"/>
+  <spice jobs="2" chunk="1" r-row="2"/>
+  <backends use="behavioral spice"/>
+  <montecarlo trials="6" seed="5"/>
+  <output>
+  </output>
+</testbench>
+XML
+# A trial: layer 1 has 3 row tiles x 1 column tile x 30 one-input chunks, layer 2 one tile x 30.
+expect 0 'units: 1 points \(1 computed, 6 trials\)' -- "$XB" run -q "$tmp/units.xml" -o "$tmp/u0"
+json_int() { sed -n "s/.*\"$2\": \\([0-9]*\\).*/\\1/p" "$1"; }
+total=$(json_int "$tmp/u0/run.json" circuit_units_solved)
+check "uninterrupted: 6 trials x 120 units solved (got $total)" -- test "$total" = 720
+check "uninterrupted: no unit loaded" -- test "$(json_int "$tmp/u0/run.json" circuit_units_loaded)" = 0
+check "uninterrupted: the unit store is removed with the finished point" -- test ! -e "$tmp/u0/state/units"
+same_units_results() {
+    same_numbers "$tmp/u0/points.csv" "$1/points.csv" && cmp -s "$tmp/u0/summary.csv" "$1/summary.csv" &&
+        cmp -s "$tmp/u0/predictions.csv" "$1/predictions.csv"
+}
+stored_units() { find "$1/state/units" -name '*.unit' 2>/dev/null | wc -l; }
+# Start the run and stop it (signal $2) once at least 40 units are stored.
+stop_partway() { # out-folder signal
+    "$XB" run "$tmp/units.xml" -o "$1" >"$1.log" 2>&1 &
+    local pid=$! i
+    for ((i = 0; i < 6000; i++)); do # up to 2 minutes on a loaded machine
+        [ "$(stored_units "$1")" -ge 40 ] && break
+        sleep 0.02
+    done
+    kill -s "$2" "$pid"
+    wait "$pid"
+}
+for sig in KILL TERM; do
+    out=$tmp/u$sig
+    stop_partway "$out" $sig
+    n=$(stored_units "$out")
+    check "SIG$sig partway: some units stored ($n), not all" -- test "$n" -ge 40 -a "$n" -lt 720
+    check "SIG$sig partway: the point was not finished" -- test ! -e "$out/points.csv"
+    [ $sig = TERM ] && check "SIGTERM partway: no temporary left in the unit store" -- \
+        test -z "$(find "$out/state/units" -name '*.tmp.*')"
+    expect 0 "resumed inside a point: $n circuit units loaded from .*, $((720 - n)) solved" -- \
+        "$XB" run "$tmp/units.xml" -o "$out"
+    check "SIG$sig: run.json: $n units loaded" -- test "$(json_int "$out/run.json" circuit_units_loaded)" = "$n"
+    check "SIG$sig: run.json: only the other $((720 - n)) solved" -- \
+        test "$(json_int "$out/run.json" circuit_units_solved)" = $((720 - n))
+    check "SIG$sig: the resumed results equal an uninterrupted run's, byte for byte" -- same_units_results "$out"
+    check "SIG$sig: the unit store is gone after the point finished" -- test ! -e "$out/state/units"
+    check "SIG$sig: no temporary left" -- test -z "$(find "$out" -name '*.tmp.*')"
+done
+# A damaged unit file is never trusted: ignored with a notice and solved again, results unchanged.
+out=$tmp/ubad
+stop_partway "$out" KILL
+n=$(stored_units "$out")
+victim=$(find "$out/state/units" -name '*.unit' | sort | head -1)
+printf '\x7f' | dd of="$victim" bs=1 seek=300 conv=notrunc status=none
+last=$(find "$out/state/units" -name '*.unit' | sort | tail -1)
+truncate -s -9 "$last"
+expect 0 'checksum does not match its contents; ignored, its unit .* is solved again' -- \
+    "$XB" run "$tmp/units.xml" -o "$out"
+check "damaged units: 2 rejected" -- test "$(json_int "$out/run.json" circuit_units_rejected)" = 2
+check "damaged units: $((n - 2)) loaded" -- test "$(json_int "$out/run.json" circuit_units_loaded)" = $((n - 2))
+check "damaged units: the rest solved" -- test "$(json_int "$out/run.json" circuit_units_solved)" = $((722 - n))
+check "damaged units: results equal an uninterrupted run's" -- same_units_results "$out"
+# --fresh discards a stopped point's units with the rest of the state.
+out=$tmp/ufresh
+stop_partway "$out" KILL
+expect 0 'units: 1 points \(1 computed' -- "$XB" run -q --fresh "$tmp/units.xml" -o "$out"
+check "--fresh: nothing loaded" -- test "$(json_int "$out/run.json" circuit_units_loaded)" = 0
+check "--fresh: all 720 solved" -- test "$(json_int "$out/run.json" circuit_units_solved)" = 720
+
+# eval --backend spice keeps its finished units in OUT/.units: the same command run again after a stop
+# solves only the rest, with the same result files.
+expect 0 'test accuracy' -- "$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 5 -o "$tmp/ew.npz"
+eval_cmd=("$XB" eval --weights "$tmp/ew.npz" --dataset "$tmp/data" --backend spice --tile 4x4 --jobs 2 --chunk 1
+          --r-row 2)
+expect 0 'spice +accuracy' -- "${eval_cmd[@]}" -q -o "$tmp/e0"
+etotal=$(json_int "$tmp/e0/run.json" units)
+check "eval: the units store is removed when the results are written" -- test ! -e "$tmp/e0/.units"
+"${eval_cmd[@]}" -o "$tmp/e1" >"$tmp/e1.log" 2>&1 &
+pid=$!
+for ((i = 0; i < 6000; i++)); do [ "$(find "$tmp/e1/.units" -name '*.unit' 2>/dev/null | wc -l)" -ge 40 ] && break; sleep 0.02; done
+kill -9 "$pid"; wait "$pid" 2>/dev/null
+n=$(find "$tmp/e1/.units" -name '*.unit' | wc -l)
+check "eval killed partway: some units stored ($n of $etotal)" -- test "$n" -ge 40 -a "$n" -lt "$etotal"
+expect 0 "spice: resumed: $n units loaded from $tmp/e1/.units, $((etotal - n)) solved" -- "${eval_cmd[@]}" -o "$tmp/e1"
+check "eval resumed: run.json counts $n loaded" -- test "$(json_int "$tmp/e1/run.json" units_loaded)" = "$n"
+for f in predictions.csv summary.csv tile_errors.csv confusion.csv per_class.csv ir_drop.csv; do
+    check "eval resumed: $f equals an uninterrupted run's" -- cmp -s "$tmp/e0/$f" "$tmp/e1/$f"
+done
+check "eval resumed: the units store is gone" -- test ! -e "$tmp/e1/.units"
+
 # Bad input: exit 2, the file and line named, nothing computed.
 expect 2 'a testbench file is required' -- "$XB" run
 expect 2 "$tmp/missing.xml" -- "$XB" run "$tmp/missing.xml"

@@ -52,7 +52,8 @@ static const char usage[] =
 static const char usage_spice[] =
     "  spice backend (the chip as programmed; --trials apply to the behavioral model only):\n"
     "      --jobs N              worker processes, each with its own libngspice (default: the core count)\n"
-    "      --chunk N             inputs per work unit (default 250)\n"
+    "      --chunk N             inputs per work unit (default 250); done units wait in OUT/.units\n"
+    "                            for a rerun to resume\n"
     "      --cells 1t1r|linear   1T1R cells with the device's MOSFET card (default) or linear resistors\n"
     "      --r-row OHM           wire resistance per cell segment of a row line (default 1)\n"
     "      --r-col OHM           wire resistance per cell segment of a column line (default 1)\n"

@@ -21,6 +21,8 @@ static const char usage[] =
     "they apply, the CDF of programmed read currents, circuit against behavioral currents and the IR-drop\n"
     "map), run.json (provenance) and testbench.xml. Finished points are kept in state/: a run that stops\n"
     "resumes where it stopped, and after an edit only points whose configuration changed are computed.\n"
+    "A point's finished circuit units are kept too (state/units/), so a point stopped partway through\n"
+    "resumes inside it, solving only the units not yet done.\n"
     "\n"
     "      --quick               few images, trials and training epochs (the testbench's <quick> element;\n"
     "                            default 500 images, 2 trials, 1 epoch on 5000 training images)\n"
@@ -94,7 +96,7 @@ static void set_resume_hint(int argc, char **argv, const char *out)
         if (strcmp(argv[i], "--fresh"))
             put_word(cmd, sizeof cmd, argv[i]);
     char hint[8192];
-    snprintf(hint, sizeof hint, "the finished points are kept in %s/state; resume with:\n  %s\n", out, cmd);
+    snprintf(hint, sizeof hint, "the finished points and circuit units are kept in %s/state; resume with:\n  %s\n", out, cmd);
     xb_cli_set_resume_hint(hint);
 }
 

@@ -11,6 +11,7 @@
 #include "mpi_exec.h"
 #include "ngspice.h"
 #include "progress.h"
+#include "unitstore.h"
 #include "weights.h"
 
 void xb_eval_spec_defaults(xb_eval_spec *s)
@@ -211,6 +212,8 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_number(&j, "r_col_ohm", pool->o.net.r_col_ohm);
         xb_json_number(&j, "rram_v0_V", pool->o.net.rram_v0_V);
         xb_json_int(&j, "units", (long long)pool->stats.units);
+        xb_json_int(&j, "units_loaded", (long long)pool->stats.units_loaded);
+        xb_json_int(&j, "units_rejected", (long long)pool->stats.units_rejected);
         xb_json_int(&j, "units_retried", (long long)pool->stats.unit_retries);
         xb_json_int(&j, "workers_started", (long long)pool->stats.workers_started);
         xb_json_int(&j, "workers_lost", (long long)pool->stats.workers_lost);
@@ -415,6 +418,10 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
         snprintf(po.log_dir, sizeof po.log_dir, "%s/logs", s->out);
         if ((rc = xb_mkdir_p(po.log_dir, err)))
             goto done;
+        /* Finished units go to OUT/.units as they come: the same command run again after a stop solves only
+         * the rest (every unit is keyed by its inputs, conductances and options, so nothing stale is used). */
+        snprintf(po.unit_dir, sizeof po.unit_dir, "%s/.units", s->out);
+        snprintf(po.unit_key, sizeof po.unit_key, "eval");
         if (!s->quiet)
             fprintf(stderr, "spice: %zu inputs, %d worker%s, %s cells, wires %g/%g ohm per segment\n", test->n,
                     po.jobs, po.jobs == 1 ? "" : "s", po.net.linear_cells ? "linear" : "1T1R", po.net.r_row_ohm,
@@ -422,6 +429,9 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
         if ((rc = xb_eval_circuit(base, &dev, &po, &bo, adc_fs, test, 0, rng,
                                   pred[1], pred[2], circ, &res->pair, &prov, err)))
             goto done;
+        if (!s->quiet && circ->pool.stats.units_loaded)
+            fprintf(stderr, "spice: resumed: %zu units loaded from %s, %zu solved\n", circ->pool.stats.units_loaded,
+                    po.unit_dir, circ->pool.stats.units);
         xb_confusion_free(&conf);
         conf = xb_confusion_new((int)classes);
         if (!conf) {
@@ -455,6 +465,13 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
     if ((rc = write_run_json(s->out, &prov, m, s, r, n_backends, acc, s->trials, levels, seconds,
                              spice ? circ : NULL, &res->pair, err)))
         goto done;
+    if (spice) {
+        /* Every result file is written: the finished units are not needed any more. */
+        char units[4200];
+        snprintf(units, sizeof units, "%s/.units", s->out);
+        if ((rc = xb_unit_store_remove(units, err)))
+            goto done;
+    }
     res->n_backends = n_backends;
     memcpy(res->r, r, sizeof r);
     res->n_test = test->n;

@@ -349,10 +349,17 @@ int xb_run_eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
                 pool.jobs = r->o->jobs;
             pool.quiet = r->o->quiet;
             snprintf(pool.log_dir, sizeof pool.log_dir, "%s", r->logs);
+            /* Finished units are stored as they come, so a point stopped partway resumes where it was. */
+            xb_run_point_units_dir(r, k, c, pool.unit_dir, sizeof pool.unit_dir);
+            snprintf(pool.unit_key, sizeof pool.unit_key, "%s;trial=%zu;seed=%lu", strrchr(pool.unit_dir, '/') + 1, t,
+                     tr->seed);
             xb_circuit circ;
             xb_paired pair;
             rc = xb_eval_circuit(chip, &r->dev, &pool, &bo, adc_fs, &test, is_example && t == 0 ? 20 : 0, rng,
                                  pred[1], pred[2], &circ, &pair, &r->prov, err);
+            r->units_solved += circ.pool.stats.units;
+            r->units_loaded += circ.pool.stats.units_loaded;
+            r->units_rejected += circ.pool.stats.units_rejected;
             if (!rc) {
                 tr->mcnemar_p = pair.p;
                 tr->correct[2] = (double)xb_count_correct(pred[2], test.y, test.n);

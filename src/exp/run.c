@@ -1,11 +1,13 @@
 // run: the driver of a testbench run (xb_run_testbench): plan every point, compute or reuse each, write the results
 #include "run_private.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis.h"
 #include "fileio.h"
@@ -13,6 +15,7 @@
 #include "plot.h"
 #include "progress.h"
 #include "quant.h"
+#include "unitstore.h"
 #include "weights.h"
 
 void xb_run_defaults(xb_run_options *o)
@@ -194,7 +197,13 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
             continue;
         }
         double t0 = xb_now();
+        size_t solved0 = r.units_solved, loaded0 = r.units_loaded;
         if ((rc = xb_run_eval_point(&r, k, &c, &pr[k], pred_paths[k])) || (rc = xb_run_write_point_state(path, &c, &r.in, &pr[k], err)))
+            break;
+        /* The point is safe in its state file: its finished units are not needed any more. */
+        char units[4400];
+        xb_run_point_units_dir(&r, k, &c, units, sizeof units);
+        if ((rc = xb_unit_store_remove(units, err)))
             break;
         pr[k].seed = c.seed;
         n_computed++;
@@ -215,13 +224,33 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
             if (isfinite(a[1]))
                 aa += (size_t)snprintf(accs + aa, sizeof accs - aa, ", behavioral %.2f%%", a[1]);
             if (isfinite(a[2]))
-                snprintf(accs + aa, sizeof accs - aa, ", spice %.2f%%", a[2]);
+                aa += (size_t)snprintf(accs + aa, sizeof accs - aa, ", spice %.2f%%; circuit units %zu solved, %zu "
+                                       "loaded", a[2], r.units_solved - solved0, r.units_loaded - loaded0);
             xb_run_say(o, "point %zu/%zu%s: %s (%zu trial%s, %.1f s)", k + 1, n_points, vals, accs, pr[k].trials,
                 pr[k].trials == 1 ? "" : "s", xb_now() - t0);
         }
     }
     if (!rc && n_computed < n_points)
         xb_run_say(o, "%zu of %zu points reused from %s/points", n_points - n_computed, n_points, r.state);
+    if (!rc && r.units_loaded)
+        xb_run_say(o, "resumed inside a point: %zu circuit units loaded from %s/units, %zu solved", r.units_loaded,
+                   r.state, r.units_solved);
+    if (!rc) {
+        /* Every point is finished: unit stores of points this testbench no longer has are stale. */
+        char units[4400];
+        snprintf(units, sizeof units, "%s/units", r.state);
+        DIR *d = opendir(units);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            char p[4700];
+            snprintf(p, sizeof p, "%s/%s", units, e->d_name);
+            if (e->d_name[0] != '.' && xb_is_dir(p))
+                rc = xb_unit_store_remove(p, err);
+        }
+        if (d)
+            closedir(d);
+        if (!rc)
+            rmdir(units);
+    }
     if (!rc)
         rc = xb_run_write_points_csv(&r, pr, err);
     if (!rc)

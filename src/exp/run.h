@@ -12,7 +12,9 @@
 //   testbench.xml   the testbench as run
 //   state/          finished points (one file each, named by a hash of the point's configuration) and
 //                   trained networks: a run that stops resumes where it stopped, and a changed
-//                   testbench recomputes only the points whose configuration changed
+//                   testbench recomputes only the points whose configuration changed; units/POINT/
+//                   holds the finished circuit units of a point still running (unitstore.h), so a
+//                   point stopped partway resumes inside it; removed when the point is finished
 // Every data file is written under a temporary name and renamed when complete (gnuplot draws the pictures
 // from the data and scripts beside them, also to temporaries). The results folder is checked before
 // anything runs; a run starting there removes the temporaries of stopped runs (NAME.tmp.PID of PIDs

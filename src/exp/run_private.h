@@ -76,6 +76,9 @@ typedef struct run_ctx {
     size_t example_point; /* 0-based */
     const xb_tb_output *example;
     int any_spice;
+    /* Circuit work units of the points computed in this run: solved by the workers, loaded from a
+     * point's unit store (a resumed point), and stored units refused by their checks. */
+    size_t units_solved, units_loaded, units_rejected;
 } run_ctx;
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -105,6 +108,9 @@ void xb_run_network_key(const xb_tb_config *c, const struct point_inputs *in, ch
 void xb_run_device_text(const xb_tb_config *c, const struct point_inputs *in, char *buf, size_t len);
 /* The state file of point k: state/points/HASH followed by suffix. */
 void xb_run_point_file(const run_ctx *r, size_t k, const xb_tb_config *c, char *path, size_t len, const char *suffix);
+/* The unit store of point k (state/units/HASH, HASH as in its state file): the circuit solves' finished
+ * units while the point runs, removed once its state file is written. */
+void xb_run_point_units_dir(const run_ctx *r, size_t k, const xb_tb_config *c, char *path, size_t len);
 int xb_run_write_point_state(const char *path, const xb_tb_config *c, const struct point_inputs *in,
                              const point_result *pr, xb_error *err);
 /* Read a state file back into pr (pr->t allocated here; freed and pr zeroed on failure). XB_EINPUT for a

@@ -13,6 +13,7 @@
 #include "fileio.h"
 #include "netlist.h"
 #include "perturb.h"
+#include "unitstore.h"
 
 static const char state_header[] = "trial,seed,images,synapses,layers,neurons,correct_ideal,correct_behavioral,correct_spice,"
                                    "agree_behavioral_spice,mcnemar_p,current_rel_err_mean,current_rel_err_max,"
@@ -155,6 +156,14 @@ void xb_run_point_file(const run_ctx *r, size_t k, const xb_tb_config *c, char *
         example_text(r, text + strlen(text), sizeof text - strlen(text));
     xb_sha256_hex(text, strlen(text), hex);
     snprintf(path, len, "%s/points/%.24s%s", r->state, hex, suffix);
+}
+
+void xb_run_point_units_dir(const run_ctx *r, size_t k, const xb_tb_config *c, char *path, size_t len)
+{
+    char points[4400];
+    xb_run_point_file(r, k, c, points, sizeof points, "");
+    const char *hash = strrchr(points, '/');
+    snprintf(path, len, "%s/units/%s", r->state, hash ? hash + 1 : points);
 }
 
 int xb_run_write_point_state(const char *path, const xb_tb_config *c, const struct point_inputs *in,
@@ -339,9 +348,9 @@ int xb_run_read_point_state(const char *path, size_t trials_expected, point_resu
 int xb_run_prepare_out(run_ctx *r, xb_error *err)
 {
     const xb_run_options *o = r->o;
-    /* What a killed run left: temporaries of processes that are gone (plots/, example/plots/ and
-     * state/points/ are the deepest folders a run writes). */
-    size_t stale = xb_remove_stale_temps(r->out, 2);
+    /* What a killed run left: temporaries of processes that are gone (plots/, example/plots/,
+     * state/points/ and state/units/POINT/ are the deepest folders a run writes). */
+    size_t stale = xb_remove_stale_temps(r->out, 3);
     if (stale)
         xb_run_say(o, "removed %zu temporar%s left by a stopped run in %s/", stale, stale == 1 ? "y" : "ies", r->out);
     char dir[4400];
@@ -356,9 +365,10 @@ int xb_run_prepare_out(run_ctx *r, xb_error *err)
     if (rc)
         return rc;
     if (o->fresh) {
-        /* Only what a run writes there: finished points and trained networks. */
-        const char *sub[2] = {"points", "networks"};
-        for (int i = 0; i < 2; i++) {
+        /* Only what a run writes there: finished points, trained networks, the unit stores of points
+         * that were stopped partway through. */
+        const char *sub[3] = {"points", "networks", "units"};
+        for (int i = 0; i < 3; i++) {
             snprintf(dir, sizeof dir, "%s/%s", r->state, sub[i]);
             DIR *d = opendir(dir);
             struct dirent *e;
@@ -367,7 +377,11 @@ int xb_run_prepare_out(run_ctx *r, xb_error *err)
                     continue;
                 char p[4700];
                 snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-                unlink(p);
+                if (i == 2) {
+                    xb_error ignored = {0}; /* a unit store left behind only costs its space */
+                    xb_unit_store_remove(p, &ignored);
+                } else
+                    unlink(p);
             }
             if (d)
                 closedir(d);

@@ -250,6 +250,13 @@ int xb_run_write_run_json(run_ctx *r, const point_result *pr, size_t n_computed,
         }
     }
     xb_json_array_end(&j);
+    if (r->any_spice) {
+        /* The circuit's work units of the points computed by this command (a resumed point's earlier units
+         * are loaded from its unit store, not solved again). */
+        xb_json_int(&j, "circuit_units_solved", (long long)r->units_solved);
+        xb_json_int(&j, "circuit_units_loaded", (long long)r->units_loaded);
+        xb_json_int(&j, "circuit_units_rejected", (long long)r->units_rejected);
+    }
     xb_json_number(&j, "seconds", seconds);
     xb_json_object_end(&j);
     return xb_atomic_commit(&f, err);

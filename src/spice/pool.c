@@ -15,6 +15,7 @@
 #include "ngspice.h"
 #include "progress.h"
 #include "sched.h"
+#include "unitstore.h"
 #include "worker.h"
 
 /* The executor of one-off solves: forked local workers (executor.h). Layer solves run on the MPI
@@ -159,6 +160,57 @@ static void exact_fail_input(void *ctx, const xb_unit *u)
         r->cur[(u->rt * r->n + u->k0) * L->cols + c0 + j] = 0; /* unknown, as for a failed solve */
 }
 
+/* The unit store's hooks around exact_run: accepted units are saved as they arrive. */
+typedef struct stored_run {
+    exact_run *r;
+    xb_unit_store *store; /* NULL: off (or off since a save failed) */
+    int quiet;
+} stored_run;
+
+static int stored_accept(void *ctx, const xb_unit *u, const void *result, xb_error *err)
+{
+    stored_run *sr = ctx;
+    int rc = exact_accept(sr->r, u, result, err);
+    if (!rc && sr->store) {
+        xb_error serr = {0};
+        if (xb_unit_store_save(sr->store, u, result, &serr)) {
+            /* The results are right without the store; only a later resume would solve more. */
+            if (!sr->quiet)
+                fprintf(stderr, "\nxbarsim: a finished unit could not be stored (%s); the run goes on without "
+                        "storing units\n", serr.msg);
+            xb_unit_store_free(&sr->store);
+        }
+    }
+    return rc;
+}
+
+static void stored_fail_input(void *ctx, const xb_unit *u)
+{
+    exact_fail_input(((stored_run *)ctx)->r, u);
+}
+
+/* Units of the store accepted directly; the rest (*todo, *n_todo: a subset of units, in order) are to be
+ * solved. */
+static int load_stored_units(xb_pool *p, xb_unit_store *store, exact_run *r, const xb_unit *units, size_t n_units,
+                             size_t result_bytes, xb_unit *todo, size_t *n_todo, xb_error *err)
+{
+    *n_todo = 0;
+    void *buf = malloc(result_bytes);
+    if (!buf)
+        return xb_fail(err, XB_ENOMEM, "out of memory for a stored unit");
+    int rc = XB_OK;
+    for (size_t q = 0; q < n_units && !rc; q++) {
+        if (xb_unit_store_result_bytes(store, &units[q]) <= result_bytes &&
+            xb_unit_store_load(store, &units[q], buf, result_bytes, &p->stats.units_rejected)) {
+            rc = exact_accept(r, &units[q], buf, err);
+            p->stats.units_loaded++;
+        } else
+            todo[(*n_todo)++] = units[q];
+    }
+    free(buf);
+    return rc;
+}
+
 static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, double *I_rt, unsigned char *failed,
                                 xb_error *err)
 {
@@ -181,10 +233,22 @@ static int exact_layer_currents(xb_pool *p, int l, const double *V, size_t n, do
         /* --jobs workers on every rank. */
         sched_options(&p->o, (p->o.jobs > 0 ? p->o.jobs : 1) * xb_mpi_size(), p->label ? p->label : "spice", hint,
                       sizeof hint, &so);
-        xb_sched_client client = {&r, exact_accept, exact_fail_input};
+        /* Resume: units already stored are accepted as they are; only the others go to the workers. */
+        stored_run sr = {&r, NULL, p->o.quiet};
+        size_t n_todo = n_units;
+        xb_error serr = {0};
+        if (p->o.unit_dir[0] && xb_unit_store_open(p->o.unit_dir, p->o.unit_key, p->chip, p->dev, &p->o.net, l, V, n,
+                                                   w->chunk, p->o.quiet, &sr.store, &serr) && !p->o.quiet)
+            fprintf(stderr, "xbarsim: no unit store (%s); layer %d is solved without one\n", serr.msg, l + 1);
+        if (sr.store)
+            rc = load_stored_units(p, sr.store, &r, units, n_units, xb_spice_worker_result_bytes(w), units, &n_todo,
+                                   err);
+        xb_sched_client client = {&sr, stored_accept, stored_fail_input};
         xb_sched_stats st = {0};
-        rc = xb_sched_run(layer_executor(), &so, &xb_spice_worker, w, xb_spice_worker_result_bytes(w), units, n_units,
-                          &client, &st, err);
+        if (!rc)
+            rc = xb_sched_run(layer_executor(), &so, &xb_spice_worker, w, xb_spice_worker_result_bytes(w), units, n_todo,
+                              &client, &st, err);
+        xb_unit_store_free(&sr.store);
         p->stats.units += st.units;
         p->stats.unit_retries += st.unit_retries;
         p->stats.workers_started += st.workers_started;

@@ -9,6 +9,14 @@
 // again (ngspice rejecting a deck: a missing include file, an unknown model) stops the run at once, with
 // ngspice's message. Results never depend on jobs or chunk beyond the solver's own arithmetic per unit.
 //
+// Resume inside a layer: with o.unit_dir set, every unit already in that unit store (unitstore.h: keyed by
+// the caller's unit_key, the unit's coordinates, the row voltages and the tile's deck) is loaded and
+// accepted before the scheduler runs, only the others are solved, and each solved unit is saved as it is
+// accepted, so a run killed partway through a layer loses at most the units in flight. A loaded unit holds
+// the bytes its solve produced, so a resumed run's results equal an uninterrupted run's byte for byte.
+// A unit file that fails its checks is ignored (a notice) and solved again; a store folder that cannot be
+// made, or a unit that cannot be saved (disk full), gives a notice and the run goes on without the store.
+//
 // Buffers: V and I_rt are the caller's (V read only; I_rt holds the currents once the call succeeds); failed
 // is the caller's too (xb_pool.failed). run_one's result is the caller's, result_bytes long.
 //
@@ -49,6 +57,10 @@ typedef struct xb_pool_options {
                               linear_seed + layer index, 0-based) among the layer's inputs (default 1) */
     double solve_timeout_s;  /* seconds per input of a unit's time limit (default XB_POOL_SOLVE_TIMEOUT_S;
                               <= 0 also means the default): see the top of this file */
+    char unit_dir[4096];   /* unit store (unitstore.h): finished units are saved here and units found here are
+                              loaded instead of solved ("": off, the default). The caller removes the folder
+                              (xb_unit_store_remove) once its results are complete */
+    char unit_key[512];    /* the caller's part of every stored unit's key (a point's hash and trial) */
 } xb_pool_options;
 
 void xb_pool_defaults(xb_pool_options *o);
@@ -56,6 +68,8 @@ void xb_pool_defaults(xb_pool_options *o);
 /* Totals over every call, for the run log. */
 typedef struct xb_pool_stats {
     size_t units, unit_retries;          /* units solved; units handed out again after a worker died */
+    size_t units_loaded;                 /* units taken from the unit store instead of solved */
+    size_t units_rejected;               /* stored units that failed a check (damaged) and were solved again */
     size_t workers_started, workers_lost;
     size_t inputs_retried, inputs_failed; /* input x tile solves that needed stepping / never converged
                                             or ran past their time limit */
