@@ -1,15 +1,18 @@
-// bench_spice: per-input solve of a 64x64 1T1R tile with wire parasitics, five ways, in one run
+// bench_spice: per-input solve of a 64x64 1T1R tile with wire parasitics, five ways, on each solver, in one run
 //
-// usage: bench_spice [inputs] [cells: 1t1r|linear] [pwl chunk]   (defaults: 100, 1t1r, 250)
+// usage: bench_spice [inputs] [cells: 1t1r|linear] [pwl chunk]   (defaults: 40, 1t1r, 250)
 //   a) a fresh `ngspice -b` process per input on a generated `op` deck (the baseline)
 //   b) libngspice: `alter` + `op` per input (re-orders and re-factors every time)
 //   c) one `ngspice -b` process: pwl(v(idx)) row sources and one `dc` sweep over all inputs
 //   d) libngspice, `external` row sources (GetVSRCData), the deck loaded once, one `dc` sweep
 //   e) libngspice, pwl(v(idx)) row sources, one deck and one `dc` sweep per chunk of inputs
-// Prints wall and CPU seconds per input and each way's speed-up over (a), and the ratio of the two
-// library paths (d, e) on the same tile and inputs, which decides the driver's default (ngspice.c).
-// CPU seconds are this process's (b, d, e) or its children's (a, c): steadier than wall time on a busy
-// machine. Target: the driver's default path at least 10x faster than (a).
+// Each way runs on KLU and on Sparse 1.3 where the library has both (43 and later: `.options klu` /
+// `.options sparse` in the same library; before 43 Sparse 1.3 only), the solver checked against what
+// ngspice says it ran. Prints wall and CPU seconds per input, each way's speed-up over (a) of the same
+// solver, the ratio of the two library paths (d, e), which decides the driver's default (ngspice.c), and
+// the KLU / Sparse ratio of the default path. CPU seconds are this process's (b, d, e) or its children's
+// (a, c): steadier than wall time on a busy machine. Target: the driver's default path at least 10x faster
+// than (a).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +72,15 @@ static timing write_and_run(const char *path, const xb_chip *c, const xb_device 
     double t0 = xb_now(), c0 = cpu_seconds(RUSAGE_CHILDREN);
     if (system(cmd) != 0)
         fprintf(stderr, "bench_spice: ngspice -b %s failed\n", path);
-    return (timing){xb_now() - t0, cpu_seconds(RUSAGE_CHILDREN) - c0};
+    timing t = {xb_now() - t0, cpu_seconds(RUSAGE_CHILDREN) - c0};
+    /* 43 and later say which solver they ran: it must be the one the deck names. */
+    if (o->solver != XB_SOLVER_AUTO) {
+        snprintf(cmd, sizeof cmd, "grep -q 'Using %s as Direct Linear Solver' %s.out", o->solver == XB_SOLVER_KLU ?
+                 "KLU" : "SPARSE 1.3", path);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_spice: ngspice -b %s did not run the solver its deck names\n", path);
+    }
+    return t;
 }
 
 /* One library solve of n inputs, timed. */
@@ -82,6 +93,8 @@ static timing library(xb_spice *s, const xb_chip *c, const xb_device *dev, const
                 : xb_spice_solve_tile(s, c, 0, 0, 0, dev, o, v, n, out, NULL, &err);
     if (rc)
         fprintf(stderr, "bench_spice: %s\n", err.msg);
+    if (o->solver != XB_SOLVER_AUTO && xb_spice_klu(s) != (o->solver == XB_SOLVER_KLU))
+        fprintf(stderr, "bench_spice: ngspice ran %s, not the solver asked for\n", xb_spice_solver_name(s));
     return (timing){(xb_now() - t0) / (double)n, (cpu_seconds(RUSAGE_SELF) - c0) / (double)n};
 }
 
@@ -93,16 +106,50 @@ static double worst_rel(const double *a, const double *b, size_t n)
     return w;
 }
 
+/* The five ways on one solver. */
+typedef struct ways {
+    timing a, b, c, d, e, one_ext, one_pwl;
+    double *ib, *id, *ie; /* column currents of b, d, e */
+} ways;
+
+static void run_ways(xb_spice *s, const xb_chip *c, const xb_device *dev, xb_netlist_options o, const double *v,
+                     size_t n, size_t n_slow, int solver, int pwl_first, ways *w)
+{
+    o.solver = solver;
+    w->a = (timing){0, 0};
+    for (size_t k = 0; k < n_slow; k++) {
+        timing t = write_and_run("op.cir", c, dev, &o, XB_DECK_OP, v + k * 64, 1);
+        w->a.wall += t.wall / (double)n_slow;
+        w->a.cpu += t.cpu / (double)n_slow;
+    }
+    w->c = write_and_run("sweep.cir", c, dev, &o, XB_DECK_SWEEP, v, n);
+    w->c.wall /= (double)n;
+    w->c.cpu /= (double)n;
+    w->b = library(s, c, dev, &o, v, n_slow, w->ib, 1);
+    /* One order on one solver, the other on the other, so neither path always runs on a warmer cache. */
+    for (int q = 0; q < 2; q++) {
+        o.row_drive = (q == 0) == (pwl_first != 0) ? XB_ROWS_PWL : XB_ROWS_EXTERNAL;
+        timing t = library(s, c, dev, &o, v, n, o.row_drive == XB_ROWS_PWL ? w->ie : w->id, 0);
+        *(o.row_drive == XB_ROWS_PWL ? &w->e : &w->d) = t;
+    }
+    /* What one deck costs to parse and load: a one-input solve is mostly that. */
+    double first[64];
+    o.row_drive = XB_ROWS_PWL;
+    w->one_pwl = library(s, c, dev, &o, v, 1, first, 0);
+    o.row_drive = XB_ROWS_EXTERNAL;
+    w->one_ext = library(s, c, dev, &o, v, 1, first, 0);
+}
+
 int main(int argc, char **argv)
 {
-    size_t n = argc > 1 ? (size_t)atoi(argv[1]) : 100;
+    size_t n = argc > 1 ? (size_t)atoi(argv[1]) : 40;
     int linear = argc > 2 && !strcmp(argv[2], "linear");
     size_t chunk = argc > 3 ? (size_t)atoi(argv[3]) : 250;
     if (n < 1 || chunk < 1) {
         fprintf(stderr, "usage: bench_spice [inputs >= 1] [1t1r|linear] [pwl chunk >= 1]\n");
         return 2;
     }
-    size_t n_slow = n < 20 ? n : 20; /* the slow ways on a sample of the inputs */
+    size_t n_slow = n < 5 ? n : 5; /* the slow ways (a, b: seconds per input on Sparse) on a sample */
     char dir[] = "/tmp/xb_bench_spice_XXXXXX";
     if (!mkdtemp(dir) || chdir(dir) != 0)
         return 1;
@@ -115,20 +162,9 @@ int main(int argc, char **argv)
     xb_netlist_defaults(&o);
     o.linear_cells = linear;
     o.pwl_chunk = chunk;
-    double *v = malloc(n * 64 * sizeof *v), *ib = malloc(n * 64 * sizeof *ib), *id = malloc(n * 64 * sizeof *id),
-           *ie = malloc(n * 64 * sizeof *ie);
+    double *v = malloc(n * 64 * sizeof *v);
     for (size_t i = 0; i < n * 64; i++)
         v[i] = dev.v_read_V * gsl_rng_uniform(rng);
-
-    timing ta = {0, 0};
-    for (size_t k = 0; k < n_slow; k++) {
-        timing t = write_and_run("op.cir", c, &dev, &o, XB_DECK_OP, v + k * 64, 1);
-        ta.wall += t.wall / (double)n_slow;
-        ta.cpu += t.cpu / (double)n_slow;
-    }
-    timing tc = write_and_run("sweep.cir", c, &dev, &o, XB_DECK_SWEEP, v, n);
-    tc.wall /= (double)n;
-    tc.cpu /= (double)n;
 
     xb_error err = {0};
     xb_spice *s = NULL;
@@ -136,47 +172,65 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_spice: %s\n", err.msg);
         return 1;
     }
-    timing tb = library(s, c, &dev, &o, v, n_slow, ib, 1);
-    o.row_drive = XB_ROWS_EXTERNAL;
-    timing td = library(s, c, &dev, &o, v, n, id, 0);
-    o.row_drive = XB_ROWS_PWL;
-    timing te = library(s, c, &dev, &o, v, n, ie, 0);
-    /* The other order too, so neither path always runs on a warmer cache. */
-    timing te2 = library(s, c, &dev, &o, v, n, ie, 0);
-    o.row_drive = XB_ROWS_EXTERNAL;
-    timing td2 = library(s, c, &dev, &o, v, n, id, 0);
-    td = (timing){(td.wall + td2.wall) / 2, (td.cpu + td2.cpu) / 2};
-    te = (timing){(te.wall + te2.wall) / 2, (te.cpu + te2.cpu) / 2};
-    /* What one pwl deck costs to parse and load: a one-input solve is mostly that. */
-    o.row_drive = XB_ROWS_PWL;
-    timing t1 = library(s, c, &dev, &o, v, 1, ie + 0, 0);
-    o.row_drive = XB_ROWS_EXTERNAL;
-    timing t1x = library(s, c, &dev, &o, v, 1, id + 0, 0);
+    /* [0] KLU, [1] Sparse 1.3; a library before 43 has only the second. */
+    int has_klu = xb_spice_version(s) >= 43;
+    static const int solver[2] = {XB_SOLVER_KLU, XB_SOLVER_SPARSE};
+    static const char *const name[2] = {"KLU", "Sparse 1.3"};
+    ways w[2];
+    for (int q = 0; q < 2; q++) {
+        w[q].ib = malloc(n * 64 * sizeof(double));
+        w[q].id = malloc(n * 64 * sizeof(double));
+        w[q].ie = malloc(n * 64 * sizeof(double));
+        if (q == 0 && !has_klu)
+            continue;
+        run_ways(s, c, &dev, o, v, n, n_slow, solver[q], q, &w[q]);
+    }
     xb_netlist_options def;
     xb_netlist_defaults(&def);
     int dflt = xb_spice_rows_path(s, &def);
-    timing tdef = dflt == XB_ROWS_PWL ? te : td;
 
-    printf("bench_spice: 64x64 %s tile, 1 ohm per wire segment, ngspice %d (%s), %zu inputs (%zu for a, b), "
-           "pwl chunks of %zu\n",
-           linear ? "linear-cell" : "1T1R", xb_spice_version(s), xb_spice_solver_name(s), n, n_slow, chunk);
-    printf("                                          wall s/input  CPU s/input  speed-up over a (CPU)\n");
-    printf("  a) ngspice -b process per input          %9.4f   %9.4f      1.0x\n", ta.wall, ta.cpu);
-    printf("  b) library alter + op per input          %9.4f   %9.4f   %6.1fx\n", tb.wall, tb.cpu, ta.cpu / tb.cpu);
-    printf("  c) ngspice -b, pwl rows, one dc          %9.4f   %9.4f   %6.1fx\n", tc.wall, tc.cpu, ta.cpu / tc.cpu);
-    printf("  d) library external rows, one dc         %9.4f   %9.4f   %6.1fx\n", td.wall, td.cpu, ta.cpu / td.cpu);
-    printf("  e) library pwl rows, one dc per chunk    %9.4f   %9.4f   %6.1fx\n", te.wall, te.cpu, ta.cpu / te.cpu);
-    printf("  d vs e on the same tile: pwl / external = %.3f (CPU), %.3f (wall); the faster: %s\n", te.cpu / td.cpu,
-           te.wall / td.wall, te.cpu < td.cpu ? "pwl" : "external");
-    printf("  one-input solve (mostly loading the deck): external %.4f s, pwl %.4f s\n", t1x.wall, t1.wall);
-    printf("  the driver's default: %s rows, %.1fx faster than a (target >= 10x: %s)\n", xb_spice_rows_name(dflt),
-           ta.cpu / tdef.cpu, ta.cpu / tdef.cpu >= 10 ? "met" : "missed");
-    printf("  column currents: b vs d largest relative difference %.2g, d vs e %.2g\n", worst_rel(ib, id, n_slow * 64),
-           worst_rel(id + 64, ie + 64, (n - 1) * 64));
+    printf("bench_spice: 64x64 %s tile, 1 ohm per wire segment, ngspice %d, %zu inputs (%zu for a, b), "
+           "pwl chunks of %zu; seconds per input, speed-up over a of the same solver (CPU)\n",
+           linear ? "linear-cell" : "1T1R", xb_spice_version(s), n, n_slow, chunk);
+    printf("                                       ");
+    for (int q = has_klu ? 0 : 1; q < 2; q++)
+        printf("  %-10s  wall      CPU   speed-up", name[q]);
+    printf("\n");
+    static const char *const label[5] = {"a) ngspice -b process per input", "b) library alter + op per input",
+                                         "c) ngspice -b, pwl rows, one dc", "d) library external rows, one dc",
+                                         "e) library pwl rows, one dc per chunk"};
+    for (int k = 0; k < 5; k++) {
+        printf("  %-37s", label[k]);
+        for (int q = has_klu ? 0 : 1; q < 2; q++) {
+            const timing *t = k == 0 ? &w[q].a : k == 1 ? &w[q].b : k == 2 ? &w[q].c : k == 3 ? &w[q].d : &w[q].e;
+            printf("  %10s %8.4f %8.4f %8.1fx", "", t->wall, t->cpu, w[q].a.cpu / t->cpu);
+        }
+        printf("\n");
+    }
+    for (int q = has_klu ? 0 : 1; q < 2; q++) {
+        const ways *x = &w[q];
+        const timing *tdef = dflt == XB_ROWS_PWL ? &x->e : &x->d;
+        printf("  %s: pwl / external = %.3f (CPU), %.3f (wall), the faster: %s; one-input solve (mostly loading "
+               "the deck): external %.4f s, pwl %.4f s\n", name[q], x->e.cpu / x->d.cpu, x->e.wall / x->d.wall,
+               x->e.cpu < x->d.cpu ? "pwl" : "external", x->one_ext.wall, x->one_pwl.wall);
+        printf("  %s: the driver's default, %s rows, %.1fx faster than a process per input (target >= 10x: %s)\n",
+               name[q], xb_spice_rows_name(dflt), x->a.cpu / tdef->cpu, x->a.cpu / tdef->cpu >= 10 ? "met" : "missed");
+        printf("  %s: column currents, b vs d largest relative difference %.2g, d vs e %.2g\n", name[q],
+               worst_rel(x->ib, x->id, n_slow * 64), worst_rel(x->id + 64, x->ie + 64, (n - 1) * 64));
+    }
+    if (has_klu) {
+        const timing *k = dflt == XB_ROWS_PWL ? &w[0].e : &w[0].d, *sp = dflt == XB_ROWS_PWL ? &w[1].e : &w[1].d;
+        printf("  KLU / Sparse 1.3 on the default path (%s rows): %.3f CPU, %.3f wall (KLU %.1fx faster); "
+               "currents differ by %.2g relative at most\n", xb_spice_rows_name(dflt), k->cpu / sp->cpu,
+               k->wall / sp->wall, sp->cpu / k->cpu,
+               worst_rel(dflt == XB_ROWS_PWL ? w[0].ie : w[0].id, dflt == XB_ROWS_PWL ? w[1].ie : w[1].id, n * 64));
+    }
     printf("  peak memory of this process: %.1f MB\n", xb_spice_peak_rss_kb() / 1024.0);
     xb_spice_close(&s);
     xb_chip_free(&c);
-    free(v), free(ib), free(id), free(ie);
+    free(v);
+    for (int q = 0; q < 2; q++)
+        free(w[q].ib), free(w[q].id), free(w[q].ie);
     gsl_rng_free(rng);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

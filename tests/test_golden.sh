@@ -45,6 +45,9 @@ keep eval-spice summary.csv per_class.csv confusion.csv predictions.csv tile_err
 run netlist netlist --weights "$ref/mnist-slp-f32.npz" --tile-index 6,0 -o "$out/netlist"
 keep netlist L1_T6_0.cir L1_T6_0.cir.expected.csv
 
+# The spice-derived numbers are those of the linked libngspice and its default solver (they move at ~1e-12
+# between Sparse 1.3 and KLU): a build against another library fails here first, naming both.
+mkdir -p "$g" && "$XB" --version | awk '$1 == "ngspice" { print "spice numbers of libngspice " $2 " (its default solver; another library: XB_GOLDEN_UPDATE=1, commit saying why)" }' >"$g/ngspice.txt"
 golden_compare "$src/tests/golden/readme" "$g" "README examples"
 echo "test_golden: $((pass + fail)) checks, $fail failed"
 [ "$fail" -eq 0 ]

@@ -32,6 +32,9 @@ for tb in "$src"/testbenches/*.xml; do
     # golden comparison below.
     for f in "$out"/*.csv; do golden_put "$f" "$tmp/golden/$name/$(basename "$f")"; done
 done
+# The spice-derived numbers are those of the linked libngspice and its default solver (they move at ~1e-12
+# between Sparse 1.3 and KLU): a build against another library fails here first, naming both.
+mkdir -p "$tmp/golden" && "$XB" --version | awk '$1 == "ngspice" { print "spice numbers of libngspice " $2 " (its default solver; another library: XB_GOLDEN_UPDATE=1, commit saying why)" }' >"$tmp/golden/ngspice.txt"
 # Behaviour stays as it was: the quick runs reproduce tests/golden/testbenches exactly.
 golden_compare "$src/tests/golden/testbenches" "$tmp/golden" "testbenches"
 # The spice study compares the backends input by input and draws its circuit pictures.

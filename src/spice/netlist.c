@@ -134,6 +134,9 @@ int xb_netlist_check(const xb_chip *c, int l, size_t rt, size_t ct, const xb_dev
     if (o->reltol > 0 && (!finite_in(o->reltol, 0, 1) || !finite_in(o->abstol, 0, 1) || !finite_in(o->vntol, 0, 1)))
         return xb_fail(err, XB_EINPUT, "solver tolerances reltol %g, abstol %g, vntol %g; allowed: 0 to 1",
                        o->reltol, o->abstol, o->vntol);
+    if (o->solver != XB_SOLVER_AUTO && o->solver != XB_SOLVER_KLU && o->solver != XB_SOLVER_SPARSE)
+        return xb_fail(err, XB_EINPUT, "solver %d; allowed: %d (auto), %d (KLU), %d (Sparse 1.3)", o->solver,
+                       XB_SOLVER_AUTO, XB_SOLVER_KLU, XB_SOLVER_SPARSE);
     if (!o->linear_cells) {
         if (!finite_in(dev->vg_read_V, -DECK_V_MAX, DECK_V_MAX))
             return xb_fail(err, XB_EINPUT, "device %s: gate voltage vg_read_V %g V; allowed: a finite voltage within "
@@ -211,8 +214,8 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
     }
     if (o->reltol > 0)
         fprintf(fp, ".options reltol=%g abstol=%g vntol=%g\n", o->reltol, o->abstol, o->vntol);
-    if (o->klu)
-        fprintf(fp, ".options klu\n");
+    if (o->solver == XB_SOLVER_KLU || o->solver == XB_SOLVER_SPARSE)
+        fprintf(fp, ".options %s\n", o->solver == XB_SOLVER_KLU ? "klu" : "sparse");
     if (!o->linear_cells) {
         fprintf(fp, ".include \"%s\"\n", dev->mosfet_model_file);
         fprintf(fp, ".include \"%s\"\n", dev->rram_model_file);

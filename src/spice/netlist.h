@@ -34,6 +34,15 @@ enum {
     XB_ROWS_PWL = 2       /* pwl(v(idx)) tables, one deck per chunk of pwl_chunk inputs */
 };
 
+/* Which libngspice linear solver a deck asks for (xb_netlist_options.solver). libngspice >= 43 carries
+ * both KLU and Sparse 1.3 and selects one per deck (`.options klu` / `.options sparse`; without a line
+ * 43-46 use Sparse); earlier libraries have only Sparse 1.3 and the driver writes no line for them. */
+enum {
+    XB_SOLVER_AUTO = 0,  /* the library driver: KLU where the library has it; a review deck: no line */
+    XB_SOLVER_KLU = 1,   /* `.options klu` */
+    XB_SOLVER_SPARSE = 2 /* `.options sparse` */
+};
+
 typedef struct xb_netlist_options {
     double r_row_ohm;      /* wire resistance per cell segment of a row line (default 1 ohm) */
     double r_col_ohm;      /* per cell segment of a column line (default 1 ohm) */
@@ -43,7 +52,7 @@ typedef struct xb_netlist_options {
                               point (exact for the level-1 card, models/README.md); 0: RRAM conductance = g_S */
     double reltol;         /* > 0: write `.options reltol abstol vntol` for tight golden runs */
     double abstol, vntol;
-    int klu;               /* 1: `.options klu` (libngspice >= 43) */
+    int solver;            /* XB_SOLVER_AUTO (default), XB_SOLVER_KLU or XB_SOLVER_SPARSE */
     int row_drive;         /* XB_ROWS_AUTO (default), XB_ROWS_EXTERNAL or XB_ROWS_PWL */
     size_t pwl_chunk;      /* inputs per pwl deck (default 250) */
 } xb_netlist_options;

@@ -24,7 +24,9 @@
 struct xb_spice {
     FILE *log;
     int version;
-    int klu;
+    int has_klu;          /* the library carries KLU (>= 43) */
+    int klu;              /* the last deck ran on KLU: as ngspice said ("Using KLU as Direct Linear Solver"),
+                             else as the deck asked */
     int dead;             /* ControlledExit seen: the library must not be called again in this process */
     int init_done;        /* the banner has been read */
     char last_error[512]; /* the last line ngspice printed with "rror" in it */
@@ -104,6 +106,9 @@ static int on_char(char *text, int id, void *ud)
     const char *v = strstr(msg, "ngspice-");
     if (v && !s->version)
         s->version = atoi(v + 8);
+    /* 43 and later say which solver each circuit uses: what is reported is what ran. */
+    if (strstr(msg, "as Direct Linear Solver"))
+        s->klu = strstr(msg, "KLU") != NULL;
     if (strstr(msg, "rror"))
         snprintf(s->last_error, sizeof s->last_error, "%s", msg);
     long iter;
@@ -298,7 +303,8 @@ int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err)
         /* The banner did not say; ask. */
         command(s, "version -s");
     }
-    s->klu = s->version >= 43;
+    s->has_klu = s->version >= 43;
+    s->klu = s->has_klu; /* what XB_SOLVER_AUTO takes */
     command(s, "set num_threads=1");
     s->init_done = 1;
     if (s->log) {
@@ -375,8 +381,16 @@ static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct,
     FILE *mem = open_memstream(&buf, &len);
     if (!mem)
         return xb_fail(err, XB_ENOMEM, "out of memory for a deck");
+    /* The solver: KLU where the library has it unless the options ask for Sparse 1.3; a library before 43
+     * has only Sparse and its decks name none. */
+    int want_klu = o->solver == XB_SOLVER_KLU || (o->solver == XB_SOLVER_AUTO && s->has_klu);
+    if (want_klu && !s->has_klu)
+        return xb_fail(err, XB_EINPUT, "solver KLU asked for, but libngspice %d has only Sparse 1.3; allowed: "
+                       "Sparse, or KLU with libngspice 43 or later (scripts/setup installs 46 from bookworm-backports)",
+                       s->version);
     xb_netlist_options oo = *o;
-    oo.klu = s->klu;
+    oo.solver = !s->has_klu ? XB_SOLVER_AUTO : want_klu ? XB_SOLVER_KLU : XB_SOLVER_SPARSE;
+    s->klu = want_klu;
     int rc = xb_netlist_write_tile(mem, c, l, rt, ct, dev, &oo, kind, v_rows, n, NULL, err);
     fclose(mem);
     if (rc) {

@@ -23,7 +23,9 @@ typedef struct xb_spice xb_spice;
 int xb_spice_open(const char *log_path, xb_spice **out, xb_error *err);
 void xb_spice_close(xb_spice **s);
 
-/* ngspice version number (e.g. 39) and whether its KLU solver is used (>= 43). */
+/* ngspice version number (e.g. 39) and whether the last deck ran on KLU: as ngspice itself said while it
+ * ran it ("Using KLU as Direct Linear Solver", 43 and later), else as the deck asked; before any deck,
+ * what xb_netlist_options.solver XB_SOLVER_AUTO takes (KLU from 43 on). */
 int xb_spice_version(const xb_spice *s);
 int xb_spice_klu(const xb_spice *s);
 /* "Sparse 1.3" or "KLU". */
