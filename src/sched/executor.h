@@ -15,7 +15,8 @@
 //     in the XB_EVENT_DONE event (ev.result), valid until the next submit to the same slot or stop. The
 //     parent copies what it keeps. ctx (the worker's inputs: a chip, row voltages) belongs to the caller,
 //     is read-only for workers and must stay valid until stop; the local executor's workers inherit it by
-//     fork, so it needs no serialising. A worker's state (open .. close) lives in the worker only.
+//     fork, the MPI executor's get a copy through the worker type's pack and unpack. A worker's state
+//     (open .. close) lives in the worker only.
 //   - Results never depend on the executor: a unit's result is a function of (ctx, unit) alone, whichever
 //     worker, slot, executor or retry computes it, and the scheduler places results by unit, not by
 //     arrival order. So 1 worker and N workers, local or remote, give byte-identical results.
