@@ -9,7 +9,10 @@ MPIRUN=${2:-mpirun}
 # Root in containers and CI; more ranks than cores; no kernel cross-memory attach in containers.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl=self,vader
-mpi() { "$MPIRUN" -np "$@"; }
+# In the sanitizer build, LeakSanitizer's reports under MPI are Open MPI's own (its components' buffers,
+# freed by no one at MPI_Finalize, in modules already unloaded, so no suppression can name them); memory
+# errors and undefined behaviour are still caught, and every leak check outside mpirun stays on.
+mpi() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$MPIRUN" -np "$@"; }
 
 "$XB" train -q --dataset "$tmp/data" --hidden 4 --epochs 30 --batch 4 --lr 0.1 --seed 3 -o "$tmp/w.npz" >/dev/null
 # 30 test images in chunks of 4 on 8x8 tiles: 3 row tiles x 1 column tile x 8 chunks in layer 1.
@@ -37,7 +40,7 @@ check "only rank 0 writes results (no stray files)" -- \
     test "$(ls "$tmp/three" | tr '\n' ' ')" = "$(ls "$tmp/one" | tr '\n' ' ')"
 
 # A worker lost on a serving rank: unit 1 goes to slot 1, i.e. rank 1. Replaced there, same results.
-expect 0 'spice +accuracy' -- env XBARSIM_FAULT_UNIT=1 "$MPIRUN" -np 2 "$XB" "${ev[@]}" --jobs 1 -o "$tmp/lost"
+expect 0 'spice +accuracy' -- env XBARSIM_FAULT_UNIT=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$MPIRUN" -np 2 "$XB" "${ev[@]}" --jobs 1 -o "$tmp/lost"
 check "a lost worker on rank 1 was counted" -- grep -q '"workers_lost": [1-9]' "$tmp/lost/run.json"
 check "and its unit solved again: same predictions" -- cmp -s "$tmp/one/predictions.csv" "$tmp/lost/predictions.csv"
 
