@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
+
 #define SPEC_HELP                                                                                  \
     "allowed: none, set1..set5, bits:B (B in 1..16, symmetric), abits:B (B in 1..16, asymmetric: "  \
     "scale and zero point from each layer's range), uniform:N (N in 2..65536), "                   \
@@ -232,6 +234,21 @@ int xb_levelset_device(const double *g, size_t n, xb_levelset **out, xb_error *e
     ls->levels[2 * n - 2] = 1.0;
     snprintf(ls->name, sizeof ls->name, "device[%zu]", n);
     return XB_OK;
+}
+
+int xb_levelset_from_device(const xb_device *d, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (!d)
+        return xb_fail(err, XB_EINPUT, "level set \"device\" needs a device file");
+    if (d->n_levels < 1 || d->n_levels > XB_DEVICE_MAX_LEVELS)
+        return xb_fail(err, XB_EINPUT, "device %s: %d levels; allowed 1..%d", d->name, d->n_levels,
+                       XB_DEVICE_MAX_LEVELS);
+    double g[XB_DEVICE_MAX_LEVELS + 1];
+    g[0] = d->g_hrs_S;
+    for (int i = 0; i < d->n_levels; i++)
+        g[i + 1] = xb_device_level_G(d, i);
+    return xb_levelset_device(g, (size_t)d->n_levels + 1, out, err);
 }
 
 static int cmp_double(const void *a, const void *b)
