@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,14 +169,179 @@ int xb_hwtrain_active(const xb_hwtrain *hw)
     return hw->act_bits > 0;
 }
 
+/* ---- The training noise generator ------------------------------------------------------------
+ * Every batch draws one value per weight, so the generator and the transforms dominate the cost of
+ * noised training unless they are cheap. The session's gsl_rng_mt19937 (seeded with seed + 2) gives
+ * two 32-bit draws per forward pass; they seed (through splitmix64) a xoshiro256** stream
+ * (Blackman & Vigna 2018) that draws the whole pass: normals by the 128-layer ziggurat (Marsaglia &
+ * Tsang 2000, with Doornik's 2005 correction: the layer index and the value from disjoint bits),
+ * uniforms as 53-bit doubles, and the lognormal factor exp(sigma N) by a polynomial exp over arrays.
+ * The same seed gives the same stream on every machine with IEEE doubles (the code is plain C with
+ * GCC/Clang vector types; no fused multiply-add is requested). */
+
+#define ZIG_C 128
+#define ZIG_R 3.442619855899
+#define ZIG_V 9.91256303526217e-3
+
+typedef struct hw_rng {
+    uint64_t s[4];
+    double zx[ZIG_C + 1], zr[ZIG_C]; /* ziggurat tables (Doornik's ZIGNOR layout) */
+} hw_rng;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void hw_rng_tables(hw_rng *r)
+{
+    double f = exp(-0.5 * ZIG_R * ZIG_R);
+    r->zx[0] = ZIG_V / f;
+    r->zx[1] = ZIG_R;
+    r->zx[ZIG_C] = 0;
+    for (int i = 2; i < ZIG_C; i++) {
+        r->zx[i] = sqrt(-2 * log(ZIG_V / r->zx[i - 1] + f));
+        f = exp(-0.5 * r->zx[i] * r->zx[i]);
+    }
+    for (int i = 0; i < ZIG_C; i++)
+        r->zr[i] = r->zx[i + 1] / r->zx[i];
+}
+
+/* Seed the stream from two draws of the session's GSL generator. */
+static void hw_rng_seed(hw_rng *r, gsl_rng *from)
+{
+    uint64_t x = ((uint64_t)gsl_rng_get(from) << 32) ^ (uint64_t)gsl_rng_get(from);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static inline uint64_t hw_next(hw_rng *r)
+{
+    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+/* Uniform on (0, 1): 53 bits, never 0 (the ziggurat's tail takes its log). */
+static inline double hw_uniform_pos(hw_rng *r) { return ((double)(hw_next(r) >> 11) + 0.5) * 0x1.0p-53; }
+
+/* Uniform on [0, 1). */
+static inline double hw_uniform(hw_rng *r) { return (double)(hw_next(r) >> 11) * 0x1.0p-53; }
+
+static double hw_normal_slow(hw_rng *r, uint64_t b)
+{
+    for (;;) {
+        int i = (int)(b & 0x7F);
+        double u = (double)((int64_t)b >> 11) * 0x1.0p-52; /* [-1, 1) from the top 53 bits */
+        if (fabs(u) < r->zr[i])
+            return u * r->zx[i];
+        if (i == 0) { /* the tail beyond R (Marsaglia 1964) */
+            double x, y;
+            do {
+                x = log(hw_uniform_pos(r)) / ZIG_R;
+                y = log(hw_uniform_pos(r));
+            } while (-2 * y < x * x);
+            return u < 0 ? x - ZIG_R : ZIG_R - x;
+        }
+        double x = u * r->zx[i], x2 = x * x;
+        double f0 = exp(-0.5 * (r->zx[i] * r->zx[i] - x2)), f1 = exp(-0.5 * (r->zx[i + 1] * r->zx[i + 1] - x2));
+        if (f1 + hw_uniform(r) * (f0 - f1) < 1.0)
+            return x;
+        b = hw_next(r);
+    }
+}
+
+/* A standard normal deviate. */
+static inline double hw_normal(hw_rng *r)
+{
+    uint64_t b = hw_next(r);
+    int i = (int)(b & 0x7F);
+    double u = (double)((int64_t)b >> 11) * 0x1.0p-52;
+    if (fabs(u) < r->zr[i])
+        return u * r->zx[i];
+    return hw_normal_slow(r, b);
+}
+
+static void hw_normals(hw_rng *r, double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = hw_normal(r);
+}
+
+typedef double v2d __attribute__((vector_size(16)));
+typedef uint64_t v2u __attribute__((vector_size(16)));
+typedef int64_t v2i __attribute__((vector_size(16)));
+
+/* exp over two lanes: Cody-Waite reduction x = k ln 2 + r, |r| <= ln 2 / 2, the degree-12 Taylor
+ * polynomial of exp(r) (truncation below 2e-16 relative), times 2^k built from its bits. Arguments are
+ * clamped to [-700, 700] (the noise arguments are sigma N, far inside). exp(0) is exactly 1. */
+static inline v2d exp2v(v2d x)
+{
+    const v2d lo = {-700, -700}, hi = {700, 700};
+    v2i m = x < lo; /* lanes: -1 where true */
+    x = (v2d)(((v2i)lo & m) | ((v2i)x & ~m));
+    m = x > hi;
+    x = (v2d)(((v2i)hi & m) | ((v2i)x & ~m));
+    const double magic = 0x1.8p52;
+    v2d t = x * 1.4426950408889634 + magic; /* round(x / ln 2) in the low bits */
+    v2d k = t - magic;
+    v2d r = x - k * 6.93147180369123816490e-01 - k * 1.90821492927058770002e-10;
+    v2d p = r * (1.0 / 479001600) + 1.0 / 39916800;
+    p = p * r + 1.0 / 3628800;
+    p = p * r + 1.0 / 362880;
+    p = p * r + 1.0 / 40320;
+    p = p * r + 1.0 / 5040;
+    p = p * r + 1.0 / 720;
+    p = p * r + 1.0 / 120;
+    p = p * r + 1.0 / 24;
+    p = p * r + 1.0 / 6;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    v2i ki = (v2i)t - (v2i)(v2d){magic, magic};
+    v2u scale = (v2u)((ki + 1023) << 52);
+    return p * (v2d)scale;
+}
+
+/* g[i] = exp(sigma g[i]) for n values. Two lanes at a time; the compiler interleaves the
+ * independent iterations of the unrolled loop. */
+static void hw_exp_scaled(double *g, size_t n, double sigma)
+{
+    size_t i = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#endif
+    for (; i + 2 <= n; i += 2) {
+        v2d v;
+        memcpy(&v, g + i, sizeof v);
+        v = exp2v(v * sigma);
+        memcpy(g + i, &v, sizeof v);
+    }
+    if (i < n) {
+        v2d v = {g[i], 0};
+        v = exp2v(v * sigma);
+        g[i] = v[0];
+    }
+}
+
 struct xb_hwtrain_session {
     const xb_hwtrain *hw;
     int n_layers;
-    gsl_rng *rng;
+    gsl_rng *rng;     /* mt19937 seeded with seed + 2: two draws seed each forward pass's stream */
+    hw_rng fast;      /* the stream of the current forward pass (and its additive draws) */
     double ramp;      /* the noise spreads' share in the current epoch */
-    double **cat;     /* per layer: [W; b] of the forward pass being built */
     double **factor;  /* per layer: d fwd / d master for [W; b] (0 where the STE masks) */
-    double *tmp;      /* widest layer */
+    double *tmp;      /* widest layer's [W; b]: the draws of one model */
     int *has_factor;  /* 0: every factor of the layer is 1 */
 };
 
@@ -184,13 +350,9 @@ void xb_hwtrain_session_free(xb_hwtrain_session **sp)
     if (!sp || !*sp)
         return;
     xb_hwtrain_session *s = *sp;
-    for (int l = 0; l < s->n_layers; l++) {
-        if (s->cat)
-            free(s->cat[l]);
+    for (int l = 0; l < s->n_layers; l++)
         if (s->factor)
             free(s->factor[l]);
-    }
-    free(s->cat);
     free(s->factor);
     free(s->tmp);
     free(s->has_factor);
@@ -210,7 +372,6 @@ xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m
     s->n_layers = m->n_layers;
     s->ramp = 1.0;
     s->rng = gsl_rng_alloc(gsl_rng_mt19937);
-    s->cat = calloc((size_t)m->n_layers, sizeof *s->cat);
     s->factor = calloc((size_t)m->n_layers, sizeof *s->factor);
     s->has_factor = calloc((size_t)m->n_layers, sizeof *s->has_factor);
     size_t widest = 0;
@@ -218,20 +379,21 @@ xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m
         if (m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1] > widest)
             widest = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
     s->tmp = malloc(widest * sizeof *s->tmp);
-    if (!s->rng || !s->cat || !s->factor || !s->has_factor || !s->tmp) {
+    if (!s->rng || !s->factor || !s->has_factor || !s->tmp) {
         xb_hwtrain_session_free(&s);
         return NULL;
     }
     for (int l = 0; l < m->n_layers; l++) {
         size_t n = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
-        s->cat[l] = malloc(n * sizeof **s->cat);
         s->factor[l] = malloc(n * sizeof **s->factor);
-        if (!s->cat[l] || !s->factor[l]) {
+        if (!s->factor[l]) {
             xb_hwtrain_session_free(&s);
             return NULL;
         }
     }
     gsl_rng_set(s->rng, seed + 2);
+    hw_rng_tables(&s->fast);
+    hw_rng_seed(&s->fast, s->rng); /* the hooks may draw before the first forward pass */
     return s;
 }
 
@@ -244,72 +406,112 @@ static xb_perturb ramped(const xb_perturb *p, double r)
     return q;
 }
 
+/* Element j of a layer's [W; b]. */
+static inline double *elem(double *W, double *b, size_t nw, size_t j) { return j < nw ? W + j : b + (j - nw); }
+
+/* c2c (sigma relative to the scale max |w| of [W; b], held constant: derivative 1) and c2c-level
+ * (w' = w + sigma |w| N: derivative 1 + sigma sign(w) N = w' / w, 1 where w = 0) on round(ar n) of the
+ * n values, chosen by selection sampling as xb_perturb_c2c does; f (may be NULL) takes the derivative. */
+static void noise_c2c(hw_rng *r, const xb_perturb *p, double *W, double *b, size_t nw, size_t nb, double *f)
+{
+    size_t n = nw + nb;
+    double m_d = round(p->ar * (double)n);
+    size_t need = !(m_d > 0) ? 0 : m_d >= (double)n ? n : (size_t)m_d;
+    double sd = p->sigma;
+    if (p->kind == XB_PERTURB_C2C) {
+        double scale = fmax(xb_max_abs(W, nw), xb_max_abs(b, nb));
+        sd *= scale;
+    }
+    for (size_t j = 0; j < n && need > 0; j++) {
+        size_t left = n - j;
+        if (need < left && (double)left * hw_uniform(r) >= (double)need)
+            continue;
+        double *x = elem(W, b, nw, j), old = *x;
+        if (p->kind == XB_PERTURB_C2C)
+            *x = old + sd * hw_normal(r);
+        else {
+            *x = old + sd * fabs(old) * hw_normal(r);
+            if (f && old != 0)
+                f[j] *= *x / old;
+        }
+        need--;
+    }
+}
+
 int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd, size_t epoch, xb_error *err)
 {
     const xb_hwtrain *hw = s->hw;
     s->ramp = hw->noise_ramp ? fmin(1.0, (double)(epoch + 1) / (double)hw->noise_ramp) : 1.0;
+    hw_rng_seed(&s->fast, s->rng);
     for (int l = 0; l < master->n_layers; l++) {
         const xb_hw_layer *L = &hw->layer[l];
         size_t nw = master->sizes[l] * master->sizes[l + 1], nb = master->sizes[l + 1], n = nw + nb;
-        double *cat = s->cat[l], *f = s->factor[l], *tmp = s->tmp;
+        double *f = s->factor[l], *g = s->tmp, *W = fwd->W[l], *b = fwd->b[l];
+        const double *srcW = master->W[l], *srcb = master->b[l]; /* where the values of fwd are now */
         s->has_factor[l] = 0;
-        memcpy(cat + nw, master->b[l], nb * sizeof *cat);
         if (L->levels && L->levels->kind != XB_LEVELS_NONE) {
             double scale = 1;
-            int rc = xb_quantize(L->levels, hw->norm, master->W[l], nw, cat, NULL, &scale, err);
+            int rc = xb_quantize(L->levels, hw->norm, master->W[l], nw, W, NULL, &scale, err);
             if (rc)
                 return xb_error_prefix(err, "quantization-aware training, layer %d", l + 1);
+            srcW = W;
             if (isfinite(hw->t_c)) {
                 /* The paper's STE (4): no gradient on weights beyond the threshold. */
+                const double *mw = master->W[l];
                 for (size_t i = 0; i < nw; i++)
-                    f[i] = fabs(master->W[l][i] / scale) <= hw->t_c ? 1.0 : 0.0;
+                    f[i] = fabs(mw[i] / scale) <= hw->t_c ? 1.0 : 0.0;
                 for (size_t i = nw; i < n; i++)
                     f[i] = 1.0;
                 s->has_factor[l] = 1;
             }
-        } else {
-            memcpy(cat, master->W[l], nw * sizeof *cat);
         }
         for (int i = 0; i < L->n_models; i++) {
             if (xb_perturb_on_outputs(&L->model[i]))
                 continue;
             xb_perturb p = ramped(&L->model[i], s->ramp);
-            if (!s->has_factor[l]) {
+            if (p.kind == XB_PERTURB_LOGNORMAL || p.kind == XB_PERTURB_MULT) {
+                /* Multiplicative: the factors g are also the derivative. */
+                hw_normals(&s->fast, g, n);
+                if (p.kind == XB_PERTURB_LOGNORMAL)
+                    hw_exp_scaled(g, n, p.sigma);
+                else
+                    for (size_t j = 0; j < n; j++)
+                        g[j] = 1.0 + p.alpha * g[j];
+                for (size_t j = 0; j < nw; j++)
+                    W[j] = srcW[j] * g[j];
+                for (size_t j = 0; j < nb; j++)
+                    b[j] = srcb[j] * g[nw + j];
+                srcW = W;
+                srcb = b;
+                if (s->has_factor[l])
+                    for (size_t j = 0; j < n; j++)
+                        f[j] *= g[j];
+                else
+                    memcpy(f, g, n * sizeof *f);
+                s->has_factor[l] = 1;
+                continue;
+            }
+            if (srcW != W)
+                memcpy(W, srcW, nw * sizeof *W);
+            if (srcb != b)
+                memcpy(b, srcb, nb * sizeof *b);
+            srcW = W;
+            srcb = b;
+            if (p.kind == XB_PERTURB_C2C_LEVEL && !s->has_factor[l]) {
                 for (size_t j = 0; j < n; j++)
                     f[j] = 1.0;
                 s->has_factor[l] = 1;
             }
-            int rc;
-            switch (p.kind) {
-            case XB_PERTURB_LOGNORMAL:
-            case XB_PERTURB_MULT:
-                /* Multiplicative: draw the factors themselves (1 * g = g exactly, so cat * g is the
-                 * test-time product), and they are also the derivative. */
-                for (size_t j = 0; j < n; j++)
-                    tmp[j] = 1.0;
-                rc = xb_perturb_apply(&p, s->rng, tmp, n, NULL, err);
-                for (size_t j = 0; !rc && j < n; j++) {
-                    cat[j] *= tmp[j];
-                    f[j] *= tmp[j];
-                }
-                break;
-            case XB_PERTURB_C2C_LEVEL:
-                /* w' = w + sigma |w| N, so dw'/dw = 1 + sigma sign(w) N = w' / w (1 where w = 0). */
-                memcpy(tmp, cat, n * sizeof *tmp);
-                rc = xb_perturb_apply(&p, s->rng, cat, n, NULL, err);
-                for (size_t j = 0; !rc && j < n; j++)
-                    if (tmp[j] != 0)
-                        f[j] *= cat[j] / tmp[j];
-                break;
-            default: /* c2c: additive with the scale held constant, derivative 1 */
-                rc = xb_perturb_apply(&p, s->rng, cat, n, NULL, err);
-                break;
-            }
-            if (rc)
-                return xb_error_prefix(err, "noised training, layer %d", l + 1);
+            if (p.kind == XB_PERTURB_C2C || p.kind == XB_PERTURB_C2C_LEVEL)
+                noise_c2c(&s->fast, &p, W, b, nw, nb, s->has_factor[l] ? f : NULL);
+            else
+                return xb_fail(err, XB_EINPUT, "noised training, layer %d: model kind %d is not a weight-domain "
+                               "model", l + 1, (int)p.kind);
         }
-        memcpy(fwd->W[l], cat, nw * sizeof *cat);
-        memcpy(fwd->b[l], cat + nw, nb * sizeof *cat);
+        if (srcW != W)
+            memcpy(W, srcW, nw * sizeof *W);
+        if (srcb != b)
+            memcpy(b, srcb, nb * sizeof *b);
     }
     return XB_OK;
 }
@@ -347,9 +549,9 @@ static void hook_preact(void *ctx, int k, double *z, size_t n, size_t fan_out)
     for (int i = 0; i < L->n_models; i++) {
         if (!xb_perturb_on_outputs(&L->model[i]))
             continue;
-        xb_perturb p = ramped(&L->model[i], s->ramp);
-        /* Checked when parsed: additive with a finite sigma >= 0 cannot fail. */
-        xb_perturb_apply(&p, s->rng, z, n * fan_out, NULL, NULL);
+        double sigma = L->model[i].sigma * s->ramp; /* additive, checked when parsed */
+        for (size_t j = 0; j < n * fan_out; j++)
+            z[j] += sigma * hw_normal(&s->fast);
     }
 }
 
@@ -454,7 +656,7 @@ void xb_hwtrain_write_json(const xb_hwtrain *hw, unsigned long seed, xb_json *j,
     xb_json_number(j, "ste_threshold", hw->t_c); /* null: none */
     xb_json_int(j, "noise_ramp_epochs", (long long)hw->noise_ramp);
     xb_json_string(j, "activation_quantization", hw->act_spec);
-    xb_json_string(j, "noise_rng", "mt19937");
+    xb_json_string(j, "noise_rng", "mt19937+xoshiro256**");
     xb_json_number(j, "noise_seed", (double)(seed + 2));
     xb_json_object_end(j);
 }

@@ -17,16 +17,20 @@
 // exp(sigma N) for lognormal, 1 + alpha N for mult, 1 + sigma sign(w) N for c2c-level, 1 for c2c,
 // whose scale s = max |w| is held constant) and the bracket is the paper's straight-through estimator
 // (4) with its gradient threshold t_c, in level-set units (w / s, s the layer's normalization scale).
-// A fresh draw is made in every forward pass, from the test-time implementation (xb_perturb_apply),
-// on the layer's weights and biases as one array as the chip's trials do on its normalized rows.
+// A fresh draw is made in every forward pass, of the test-time models' distributions (the formulas of
+// device/perturb.c), on the layer's weights and biases as one array as the chip's trials do on its
+// normalized rows.
 // Additive noise (the hardening paper's activation noise) is added to each layer's pre-activations.
 // Activation quantization (hidden layers, after f): unsigned b-bit uniform, a = s clamp(round(a / s),
 // 0, 2^b - 1) with a constant step s or, dynamic scaling, s = max a / (2^b - 1) over the batch and
 // layer ("On Hardening DNNs" (3)-(5) with alpha = 0); straight-through in the backward pass.
 //
-// Randomness: the noise draws come from a gsl_rng_mt19937 seeded with seed + 2 (seed: the training
-// seed; seed + 1 draws dropout masks), so the shuffles and the initialisation are those of plain
-// training, and noise "none" gives bit-identical weights to plain training.
+// Randomness: a gsl_rng_mt19937 seeded with seed + 2 (seed: the training seed; seed + 1 draws dropout
+// masks) gives two 32-bit draws per forward pass, which seed (splitmix64) a xoshiro256** stream that
+// draws that pass's noise and its additive draws: ziggurat normals, 53-bit uniforms and exp(sigma N) by a
+// polynomial exp over arrays (hwtrain.c). It is faster than drawing each value from GSL, which dominated
+// the cost, and keeps the run reproducible: the same seed gives the same weights. The shuffles and the
+// initialisation are those of plain training, and noise "none" gives bit-identical weights to it.
 #ifndef XB_HWTRAIN_H
 #define XB_HWTRAIN_H
 
