@@ -607,6 +607,45 @@ static void test_parse(void)
     parse_ok("nnary:4:0.1:0.25", 9, -1, 1);
 }
 
+/* xb_quantize's O(1) bracket (guessed from the mean spacing, confirmed against the levels, bisection
+ * when it misses) picks the same level as xb_levelset_nearest's bisection for every kind of sorted set:
+ * random values, the levels themselves, the exact midpoints (ties) and their neighbouring doubles. */
+static void test_fast_nearest(void)
+{
+    const char *specs[] = {"set1", "set2", "set3", "set5", "bits:1", "bits:4", "bits:8", "uniform:2", "uniform:7",
+                           "uniform:1000", "levels:-1,-0.9,-0.1,0,0.05,0.3,1", "levels:-0.2,0.7"};
+    xb_error err = {0};
+    unsigned long long st = 12345;
+    for (size_t c = 0; c < sizeof specs / sizeof *specs; c++) {
+        xb_levelset *ls = NULL;
+        CHECK(xb_levelset_parse(specs[c], &ls, &err) == XB_OK, "%s: %s", specs[c], err.msg);
+        size_t n = 4000 + 6 * ls->n;
+        double *x = malloc(n * sizeof *x), *q = malloc(n * sizeof *q);
+        int *idx = malloc(n * sizeof *idx);
+        size_t k = 0;
+        for (size_t i = 0; i < 4000; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            x[k++] = 2.4 * ((double)(st >> 11) * 0x1.0p-53) - 1.2; /* beyond both ends too */
+        }
+        for (size_t j = 0; j < ls->n; j++) {
+            x[k++] = ls->levels[j];
+            double mid = j + 1 < ls->n ? 0.5 * (ls->levels[j] + ls->levels[j + 1]) : ls->levels[j] + 0.1;
+            x[k++] = mid;
+            x[k++] = nextafter(mid, -2);
+            x[k++] = nextafter(mid, 2);
+            x[k++] = -mid;
+            x[k++] = nextafter(ls->levels[j], 2);
+        }
+        CHECK(xb_quantize(ls, (xb_norm){XB_NORM_NONE, 0}, x, k, q, idx, NULL, &err) == XB_OK, "%s", err.msg);
+        size_t bad = 0;
+        for (size_t i = 0; i < k; i++)
+            bad += idx[i] != xb_levelset_nearest(ls, x[i]) || q[i] != ls->levels[idx[i]];
+        CHECK(bad == 0, "%s: the fast bracket disagrees with the bisection on %zu of %zu values", specs[c], bad, k);
+        free(x), free(q), free(idx);
+        xb_levelset_free(&ls);
+    }
+}
+
 int main(void)
 {
     test_paper_sets();
@@ -620,5 +659,6 @@ int main(void)
     test_nnary();
     test_device();
     test_parse();
+    test_fast_nearest();
     return check_summary("test_quant");
 }

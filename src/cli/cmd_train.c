@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "device.h"
+#include "hwtrain.h"
 #include "provenance.h"
 #include "train_out.h"
 #include "weights.h"
@@ -26,6 +28,9 @@ static const char usage[] =
     "      --lr X                initial learning rate (default: 0.01 for the SLP, 0.1 for a sigmoid MLP,\n"
     "                            0.01 for a ReLU MLP; He-normal init for ReLU layers, Glorot-uniform else)\n"
     "      --momentum X          momentum (default 0.9)\n"
+    "      --optimizer NAME      sgd (default: SGD with momentum) or adam (beta1 0.9, beta2 0.999, eps 1e-8)\n"
+    "      --dropout P           inverted dropout on the hidden layers during training, P in [0, 0.95]\n"
+    "      --grad-clip X         scale each batch's gradient down to L2 norm X when longer (default: none)\n"
     "      --weight-decay X      L2 penalty on weights (default 0)\n"
     "      --lr-decay X          multiply the learning rate by X every --lr-step epochs (default 1)\n"
     "      --lr-step N           epochs between decays (default 1)\n"
@@ -35,15 +40,39 @@ static const char usage[] =
     "  -j, --threads N           BLAS threads (default: the library's, usually the core count)\n"
     "  -o, --out FILE.npz        weights file (default results/weights/DATASET-ARCH-sSEED.npz)\n"
     "      --float32             store weights as float32 (default float64)\n"
-    "  -q, --quiet               no progress output\n"
+    "  -q, --quiet               no progress output\n";
+
+static const char usage_hw[] =
+    "\n"
+    "hardware-aware training (docs/training.md): full-precision master weights; every batch runs through a\n"
+    "forward copy quantized onto the level set and given a fresh noise draw; the gradient flows back\n"
+    "through the noise (its derivative) and the quantizer (straight-through estimator). The saved weights\n"
+    "are the deployed ones: quantized, exactly on the level set. A SPEC is one for every layer or one per\n"
+    "layer separated by '/'.\n"
+    "      --train-noise SPEC    perturbation models of `eval --perturb`, '+'-joined per layer: lognormal:sigma=S,\n"
+    "                            mult:alpha=A, c2c:ar=A,sigma=S, c2c-level:ar=A,sigma=S, additive:sigma=S\n"
+    "                            (layer outputs), none (default)\n"
+    "      --noise-ramp N        noise spreads grow linearly to full over the first N epochs (default 0: none)\n"
+    "      --train-levels SPEC   quantization-aware training onto a level set: set1..set5, bits:B, abits:B,\n"
+    "                            uniform:N, nnary:K:DELTA:MU, levels:..., device (the device file's levels), none\n"
+    "      --train-norm SPEC     weight scaling onto the levels: maxabs (default; per batch), clip:C\n"
+    "                            (constant), none (weight units, as the multinary paper)\n"
+    "      --ste-threshold T     no gradient on weights with |w / scale| > T (the paper's t_c; default none)\n"
+    "      --act-quant SPEC      hidden activations quantized to B bits: B:dynamic (per-batch step) or B:S\n"
+    "                            (constant step S); default none\n"
+    "      --device FILE         device file for --train-levels device (default models/hfo2_1t1r.xml)\n"
     "\n"
     "examples:\n"
     "  xbarsim train --hidden none --epochs 10 -o slp.npz          # SLP 784-10 on MNIST\n"
     "  xbarsim train --hidden 100 --activation sigmoid -o mlp.npz  # 784-100-10, 15 epochs\n"
     "  xbarsim train --dataset fashion-mnist --hidden 100 --activation relu   # ReLU, lr 0.01\n"
-    "  xbarsim train --dataset fashion-mnist --hidden 300,100 --activation relu --val-split 0.1\n";
+    "  xbarsim train --dataset fashion-mnist --hidden 300,100 --activation relu --val-split 0.1\n"
+    "  xbarsim train --hidden 100 --activation relu --optimizer adam --lr 0.001 \\\n"
+    "      --train-noise lognormal:sigma=1 --noise-ramp 5 -o nt.npz    # noised training\n"
+    "  xbarsim train --hidden 100 --train-levels device --train-noise mult:alpha=0.05 -o hw.npz\n";
 
-enum { O_LR = 1000, O_MOM, O_WD, O_DECAY, O_STEP, O_VAL, O_LIMIT, O_F32 };
+enum { O_LR = 1000, O_MOM, O_WD, O_DECAY, O_STEP, O_VAL, O_LIMIT, O_F32, O_OPT, O_DROP, O_CLIP, O_NOISE, O_RAMP,
+       O_LEVELS, O_NORM, O_TC, O_ACTQ, O_DEVICE };
 
 static int parse_hidden(const char *s, size_t *sizes, int *n_hidden)
 {
@@ -71,6 +100,9 @@ static const char *dataset_tag(const char *spec)
 static int run(int argc, char **argv)
 {
     const char *spec = "mnist", *out = NULL, *hidden_s = "100", *act_s = "sigmoid";
+    const char *noise_s = "none", *levels_s = "none", *norm_s = "maxabs", *actq_s = "none", *device_s = NULL;
+    double t_c = INFINITY;
+    size_t ramp = 0;
     size_t limit = 0, threads = 0;
     int f32 = 0, lr_given = 0;
     xb_train_options o;
@@ -84,7 +116,12 @@ static int run(int argc, char **argv)
         {"val-split", required_argument, 0, O_VAL}, {"limit", required_argument, 0, O_LIMIT},
         {"seed", required_argument, 0, 's'}, {"threads", required_argument, 0, 'j'},
         {"out", required_argument, 0, 'o'}, {"float32", no_argument, 0, O_F32},
-        {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'}, {"optimizer", required_argument, 0, O_OPT},
+        {"dropout", required_argument, 0, O_DROP}, {"grad-clip", required_argument, 0, O_CLIP},
+        {"train-noise", required_argument, 0, O_NOISE}, {"noise-ramp", required_argument, 0, O_RAMP},
+        {"train-levels", required_argument, 0, O_LEVELS}, {"train-norm", required_argument, 0, O_NORM},
+        {"ste-threshold", required_argument, 0, O_TC}, {"act-quant", required_argument, 0, O_ACTQ},
+        {"device", required_argument, 0, O_DEVICE}, {0, 0, 0, 0}};
     int c, bad = 0;
     opterr = 0;
     optind = 1;
@@ -108,6 +145,22 @@ static int run(int argc, char **argv)
         case 'o': out = optarg; break;
         case O_F32: f32 = 1; break;
         case 'q': o.quiet = 1; break;
+        case O_OPT: {
+            int k = xb_optimizer_parse(optarg);
+            if (k < 0)
+                return xb_cli_usage_error("train", "--optimizer '%s': expected sgd or adam", optarg);
+            o.optimizer = (xb_optimizer)k;
+            break;
+        }
+        case O_DROP: bad = xb_cli_double("train", "--dropout", optarg, 0, 0.95, &o.dropout); break;
+        case O_CLIP: bad = xb_cli_double("train", "--grad-clip", optarg, 0, 1e12, &o.grad_clip); break;
+        case O_NOISE: noise_s = optarg; break;
+        case O_RAMP: bad = xb_cli_size("train", "--noise-ramp", optarg, 0, 100000, &ramp); break;
+        case O_LEVELS: levels_s = optarg; break;
+        case O_NORM: norm_s = optarg; break;
+        case O_TC: bad = xb_cli_double("train", "--ste-threshold", optarg, 1e-300, INFINITY, &t_c); break;
+        case O_ACTQ: actq_s = optarg; break;
+        case O_DEVICE: device_s = optarg; break;
         case ':': return xb_cli_usage_error("train", "option %s needs a value", opt);
         default: return xb_cli_usage_error("train", "unknown option '%s'", opt);
         }
@@ -144,12 +197,28 @@ static int run(int argc, char **argv)
         return 2;
 
     xb_error err = {0};
+    /* Hardware-aware settings are checked before any data is read. */
+    xb_hwtrain hw;
+    xb_device dev;
+    int want_device = strstr(levels_s, "device") != NULL;
+    if (want_device) {
+        const char *path = device_s ? device_s : XB_SOURCE_DIR "/models/hfo2_1t1r.xml";
+        int drc = xb_device_load(path, NULL, &dev, &err);
+        if (drc)
+            return xb_cli_fail("train", drc, &err);
+    } else if (device_s) {
+        return xb_cli_usage_error("train", "--device is only used by --train-levels device");
+    }
+    int hrc = xb_hwtrain_parse(&hw, n_hidden + 1, noise_s, levels_s, norm_s, t_c, ramp, actq_s,
+                               want_device ? &dev : NULL, &err);
+    if (hrc)
+        return xb_cli_fail("train", hrc, &err);
     xb_provenance prov;
     xb_provenance_init(&prov, argc, argv);
     xb_provenance_set_seed(&prov, o.seed);
     xb_train_spec ts = {.dataset = spec, .limit = limit, .hidden = hidden, .n_hidden = n_hidden,
                         .act = (xb_activation)act, .o = &o, .out = out, .float32 = f32,
-                        .blas_threads = xb_cli_threads()};
+                        .blas_threads = xb_cli_threads(), .hw = &hw};
     xb_train_outcome r;
     int rc = xb_train_and_save(&ts, &prov, &r, &err);
     if (!rc)
@@ -157,8 +226,9 @@ static int run(int argc, char **argv)
                100 * r.test_acc, r.correct, r.n_test, o.epochs, r.seconds,
                (double)(r.n_train - (size_t)floor(o.val_fraction * (double)r.n_train)) * (double)o.epochs /
                    r.seconds);
+    xb_hwtrain_clear(&hw);
     return xb_cli_fail("train", rc, &err);
 }
 
 const xb_command xb_cmd_train = {"train", run, "train an SLP / MLP on MNIST-format data, save .npz weights",
-                                 {usage}};
+                                 {usage, usage_hw}};

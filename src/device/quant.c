@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device.h"
+
 #define SPEC_HELP                                                                                  \
     "allowed: none, set1..set5, bits:B (B in 1..16, symmetric), abits:B (B in 1..16, asymmetric: "  \
     "scale and zero point from each layer's range), uniform:N (N in 2..65536), "                   \
@@ -234,6 +236,21 @@ int xb_levelset_device(const double *g, size_t n, xb_levelset **out, xb_error *e
     return XB_OK;
 }
 
+int xb_levelset_from_device(const xb_device *d, xb_levelset **out, xb_error *err)
+{
+    *out = NULL;
+    if (!d)
+        return xb_fail(err, XB_EINPUT, "level set \"device\" needs a device file");
+    if (d->n_levels < 1 || d->n_levels > XB_DEVICE_MAX_LEVELS)
+        return xb_fail(err, XB_EINPUT, "device %s: %d levels; allowed 1..%d", d->name, d->n_levels,
+                       XB_DEVICE_MAX_LEVELS);
+    double g[XB_DEVICE_MAX_LEVELS + 1];
+    g[0] = d->g_hrs_S;
+    for (int i = 0; i < d->n_levels; i++)
+        g[i + 1] = xb_device_level_G(d, i);
+    return xb_levelset_device(g, (size_t)d->n_levels + 1, out, err);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -406,6 +423,45 @@ static int nnary_index(const xb_levelset *ls, double x)
     return x < 0 ? k - i : k + i;
 }
 
+/* The nearest of n >= 2 sorted levels l to x (finite), as xb_levelset_nearest decides it: the bracket
+ * l[lo] < x <= l[lo + 1] is guessed in O(1) from the mean spacing (inv = (n - 1) / (l[n-1] - l[0])),
+ * exact for the uniform sets (bits, set2..5, uniform:N), confirmed by comparisons against the levels
+ * themselves, and searched by bisection only when the guess and its neighbours miss (uneven sets such
+ * as the device's). */
+static size_t nearest_sorted(const double *l, size_t n, double x, double inv)
+{
+    if (x <= l[0])
+        return 0;
+    if (x >= l[n - 1])
+        return n - 1;
+    double g = (x - l[0]) * inv;
+    size_t lo = g < (double)(n - 2) ? (size_t)g : n - 2;
+    if (!(l[lo] < x && x <= l[lo + 1])) {
+        if (lo > 0 && l[lo - 1] < x && x <= l[lo])
+            lo--;
+        else if (lo + 2 < n && l[lo + 1] < x && x <= l[lo + 2])
+            lo++;
+        else {
+            size_t a = 0, b = n - 1;
+            while (b - a > 1) {
+                size_t mid = a + (b - a) / 2;
+                if (l[mid] < x)
+                    a = mid;
+                else
+                    b = mid;
+            }
+            lo = a;
+        }
+    }
+    size_t hi = lo + 1;
+    double d_lo = x - l[lo], d_hi = l[hi] - x;
+    /* Which side is nearer is as random as the weights: chosen without a branch. */
+    size_t pick = lo + (size_t)(d_hi < d_lo);
+    if (d_lo == d_hi) /* tie: the level nearer zero; with equal magnitudes the positive one */
+        pick = fabs(l[lo]) < fabs(l[hi]) ? lo : hi;
+    return pick;
+}
+
 int xb_levelset_nearest(const xb_levelset *ls, double x)
 {
     if (ls->kind == XB_LEVELS_NONE || ls->n == 0)
@@ -518,14 +574,29 @@ int xb_quantize(const xb_levelset *ls, xb_norm norm, const double *w, size_t n, 
             return rc;
         ls = own;
     }
-    for (size_t i = 0; i < n; i++) {
-        double x = w[i];
-        if (norm.kind == XB_NORM_CLIP)
-            x = x < -s ? -s : x > s ? s : x;
-        int j = xb_levelset_nearest(ls, x / s);
-        w_q[i] = s * ls->levels[j];
-        if (index)
-            index[i] = j;
+    if (ls->kind == XB_LEVELS_NNARY || ls->n < 2) {
+        for (size_t i = 0; i < n; i++) {
+            double x = w[i];
+            if (norm.kind == XB_NORM_CLIP)
+                x = x < -s ? -s : x > s ? s : x;
+            int j = xb_levelset_nearest(ls, x / s);
+            w_q[i] = s * ls->levels[j];
+            if (index)
+                index[i] = j;
+        }
+    } else {
+        const double *l = ls->levels;
+        size_t nl = ls->n;
+        double inv = (double)(nl - 1) / (l[nl - 1] - l[0]);
+        for (size_t i = 0; i < n; i++) {
+            double x = w[i];
+            if (norm.kind == XB_NORM_CLIP)
+                x = x < -s ? -s : x > s ? s : x;
+            size_t j = nearest_sorted(l, nl, x / s, inv);
+            w_q[i] = s * l[j];
+            if (index)
+                index[i] = (int)j;
+        }
     }
     xb_levelset_free(&own);
     return XB_OK;

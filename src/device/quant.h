@@ -95,6 +95,11 @@ int xb_levelset_nnary(int k, double delta, double mu, xb_levelset **out, xb_erro
  * (j >= n-1: plus side i = j-(n-1), minus side 0; j < n-1: plus side 0, minus side i = n-1-j). */
 int xb_levelset_device(const double *g, size_t n, xb_levelset **out, xb_error *err);
 
+/* The device's own levels: xb_levelset_device over {g_hrs_S, G_0, ..., G_{n-1}} (G_l = i_trg_A[l] /
+ * v_read_V), the set `--levels device` of program and eval quantizes onto ("device[N+1]"). */
+struct xb_device;
+int xb_levelset_from_device(const struct xb_device *d, xb_levelset **out, xb_error *err);
+
 /* An explicit list of n >= 1 finite levels in [-1, 1] (any order; sorted here; duplicates are an
  * error). A level beyond +-1 would map above g_max and is XB_EINPUT naming its position and value
  * (refused, not clipped). */

@@ -5,6 +5,7 @@
 
 #include "dataset.h"
 #include "fileio.h"
+#include "hwtrain.h"
 #include "json.h"
 #include "progress.h"
 #include "train_out.h"
@@ -24,7 +25,7 @@ static int write_log(const char *path, const xb_epoch_stats *st, size_t n, xb_er
 }
 
 static int write_sidecar(const char *path, const xb_provenance *prov, const xb_mlp *m,
-                         const xb_train_options *o, const char *spec, size_t n_train, const xb_epoch_stats *st,
+                         const xb_train_options *o, const xb_hwtrain *hw, const char *spec, size_t n_train, const xb_epoch_stats *st,
                          double test_acc, size_t n_test, double seconds, int blas_threads, xb_error *err)
 {
     xb_atomic_file f;
@@ -51,7 +52,18 @@ static int write_sidecar(const char *path, const xb_provenance *prov, const xb_m
     xb_json_int(&j, "epochs", (long long)o->epochs);
     xb_json_int(&j, "batch", (long long)o->batch);
     xb_json_number(&j, "learning_rate", o->lr);
-    xb_json_number(&j, "momentum", o->momentum);
+    if (o->optimizer != XB_OPT_SGD) {
+        xb_json_string(&j, "optimizer", xb_optimizer_name(o->optimizer));
+        xb_json_number(&j, "adam_beta1", o->adam_beta1);
+        xb_json_number(&j, "adam_beta2", o->adam_beta2);
+        xb_json_number(&j, "adam_eps", o->adam_eps);
+    } else {
+        xb_json_number(&j, "momentum", o->momentum);
+    }
+    if (o->dropout > 0)
+        xb_json_number(&j, "dropout", o->dropout);
+    if (o->grad_clip > 0)
+        xb_json_number(&j, "grad_clip_norm", o->grad_clip);
     xb_json_number(&j, "weight_decay", o->weight_decay);
     xb_json_number(&j, "lr_decay", o->lr_decay);
     xb_json_int(&j, "lr_step", (long long)o->lr_step);
@@ -61,6 +73,8 @@ static int write_sidecar(const char *path, const xb_provenance *prov, const xb_m
     xb_json_number(&j, "final_loss", st[o->epochs - 1].loss);
     xb_json_number(&j, "final_train_accuracy", st[o->epochs - 1].train_acc);
     xb_json_number(&j, "final_val_accuracy", st[o->epochs - 1].val_acc);
+    if (xb_hwtrain_active(hw))
+        xb_hwtrain_write_json(hw, o->seed, &j, "hardware_aware");
     xb_json_object_end(&j);
     xb_json_object_begin(&j, "test");
     xb_json_int(&j, "samples", (long long)n_test);
@@ -70,9 +84,9 @@ static int write_sidecar(const char *path, const xb_provenance *prov, const xb_m
     return xb_atomic_commit(&f, err);
 }
 
-int xb_train_write_results(const char *stem, const xb_provenance *prov, const xb_mlp *m, const xb_train_options *o,
-                           const char *dataset, int blas_threads, const xb_epoch_stats *st,
-                           const xb_train_outcome *r, xb_error *err)
+int xb_train_write_results(const char *stem, const xb_provenance *prov, const xb_mlp *m,
+                              const xb_train_options *o, const xb_hwtrain *hw, const char *dataset,
+                              int blas_threads, const xb_epoch_stats *st, const xb_train_outcome *r, xb_error *err)
 {
     char path[4200];
     int rc;
@@ -80,7 +94,7 @@ int xb_train_write_results(const char *stem, const xb_provenance *prov, const xb
     if ((rc = write_log(path, st, o->epochs, err)))
         return rc;
     snprintf(path, sizeof path, "%s.json", stem);
-    return write_sidecar(path, prov, m, o, dataset, r->n_train, st, r->test_acc, r->n_test, r->seconds,
+    return write_sidecar(path, prov, m, o, hw, dataset, r->n_train, st, r->test_acc, r->n_test, r->seconds,
                          blas_threads, err);
 }
 
@@ -122,7 +136,7 @@ int xb_train_and_save(const xb_train_spec *s, xb_provenance *prov, xb_train_outc
                 xb_mlp_describe(m, desc, sizeof desc), spec, train->n, o->epochs, o->batch, o->lr, o->momentum,
                 o->seed);
     double t0 = xb_now();
-    if ((rc = xb_train(m, train, o, st, err)))
+    if ((rc = xb_hwtrain_train(m, train, o, s->hw, st, err)))
         goto done;
     r->seconds = xb_now() - t0;
     if ((rc = xb_mlp_predict(m, test->x, test->n, pred, err)))
@@ -138,7 +152,7 @@ int xb_train_and_save(const xb_train_spec *s, xb_provenance *prov, xb_train_outc
     snprintf(stem, sizeof stem, "%.*s", (int)(strlen(s->out) - 4), s->out);
     if ((rc = xb_weights_save_npz(m, s->out, s->float32 ? XB_DT_F4 : XB_DT_F8, err)))
         goto done;
-    rc = xb_train_write_results(stem, prov, m, o, spec, s->blas_threads, st, r, err);
+    rc = xb_train_write_results(stem, prov, m, o, s->hw, spec, s->blas_threads, st, r, err);
 done:
     free(pred);
     free(st);

@@ -20,6 +20,7 @@ typedef struct xb_train_spec {
     const char *out;            /* the weights file, ending in .npz */
     int float32;                /* store the weights as float32 (else float64) */
     int blas_threads;           /* the BLAS thread count in force, for the sidecar */
+    const struct xb_hwtrain *hw; /* hardware-aware training (src/hwtrain); NULL or inactive: plain */
 } xb_train_spec;
 
 /* What training measured, for printing. */
@@ -34,9 +35,12 @@ typedef struct xb_train_outcome {
  * STEM being out without ".npz", each atomically. */
 int xb_train_and_save(const xb_train_spec *s, xb_provenance *prov, xb_train_outcome *r, xb_error *err);
 
-/* The two sidecars of a trained network: STEM.train.csv from st[0..o->epochs) and STEM.json. */
-int xb_train_write_results(const char *stem, const xb_provenance *prov, const xb_mlp *m, const xb_train_options *o,
-                           const char *dataset, int blas_threads, const xb_epoch_stats *st,
-                           const xb_train_outcome *r, xb_error *err);
+/* The two sidecars of a trained network: STEM.train.csv from st[0..o->epochs) and STEM.json (hw may be
+ * NULL: plain training; its settings and the optimizer's are recorded only when they differ from plain
+ * training, so a plain run's files stay as they were). */
+struct xb_hwtrain;
+int xb_train_write_results(const char *stem, const xb_provenance *prov, const xb_mlp *m,
+                              const xb_train_options *o, const struct xb_hwtrain *hw, const char *dataset,
+                              int blas_threads, const xb_epoch_stats *st, const xb_train_outcome *r, xb_error *err);
 
 #endif

@@ -160,6 +160,8 @@ struct xb_mlp_work {
     double **A;   /* A[k]: output of layer k, max_batch x sizes[k+1] */
     double *D;    /* gradient with respect to the current layer's pre-activation */
     double *D2;   /* the next one down */
+    double **P;   /* P[k]: hidden layer k's activations before on_act and dropout (training passes) */
+    double **M;   /* M[k]: its dropout multipliers, 0 or 1 / (1 - p) */
 };
 
 xb_mlp_work *xb_mlp_work_new(const xb_mlp *m, size_t max_batch)
@@ -170,19 +172,26 @@ xb_mlp_work *xb_mlp_work_new(const xb_mlp *m, size_t max_batch)
     w->max_batch = max_batch;
     w->n_layers = m->n_layers;
     w->A = calloc((size_t)m->n_layers, sizeof *w->A);
+    w->P = calloc((size_t)m->n_layers, sizeof *w->P);
+    w->M = calloc((size_t)m->n_layers, sizeof *w->M);
     size_t widest = 0;
     for (int k = 0; k <= m->n_layers; k++)
         if (m->sizes[k] > widest)
             widest = m->sizes[k];
     w->D = malloc(max_batch * widest * sizeof *w->D);
     w->D2 = malloc(max_batch * widest * sizeof *w->D2);
-    if (!w->A || !w->D || !w->D2) {
+    if (!w->A || !w->P || !w->M || !w->D || !w->D2) {
         xb_mlp_work_free(&w);
         return NULL;
     }
     for (int k = 0; k < m->n_layers; k++) {
         w->A[k] = malloc(max_batch * m->sizes[k + 1] * sizeof **w->A);
-        if (!w->A[k]) {
+        /* The output layer has neither on_act nor dropout. */
+        if (k + 1 < m->n_layers) {
+            w->P[k] = malloc(max_batch * m->sizes[k + 1] * sizeof **w->P);
+            w->M[k] = malloc(max_batch * m->sizes[k + 1] * sizeof **w->M);
+        }
+        if (!w->A[k] || (k + 1 < m->n_layers && (!w->P[k] || !w->M[k]))) {
             xb_mlp_work_free(&w);
             return NULL;
         }
@@ -195,34 +204,62 @@ void xb_mlp_work_free(xb_mlp_work **wp)
     if (!wp || !*wp)
         return;
     xb_mlp_work *w = *wp;
-    for (int k = 0; w->A && k < w->n_layers; k++)
-        free(w->A[k]);
+    for (int k = 0; k < w->n_layers; k++) {
+        if (w->A)
+            free(w->A[k]);
+        if (w->P)
+            free(w->P[k]);
+        if (w->M)
+            free(w->M[k]);
+    }
     free(w->A);
+    free(w->P);
+    free(w->M);
     free(w->D);
     free(w->D2);
     free(w);
     *wp = NULL;
 }
 
-/* Fill w->A[*] for n inputs. */
-static void forward_all(const xb_mlp *m, const double *X, size_t n, xb_mlp_work *w)
+/* 1 if hidden layer k of a pass keeps its pre-dropout activations in w->P[k]. */
+static int keeps_p(const xb_mlp *m, int k, const xb_mlp_pass *pass)
+{
+    return pass && k + 1 < m->n_layers && (pass->on_act || pass->dropout > 0);
+}
+
+/* Fill w->A[*] for n inputs (and w->P, w->M for a training pass). */
+static void forward_all(const xb_mlp *m, const double *X, size_t n, xb_mlp_work *w, const xb_mlp_pass *pass)
 {
     const double *in = X;
     for (int k = 0; k < m->n_layers; k++) {
-        size_t fi = m->sizes[k], fo = m->sizes[k + 1];
+        size_t fi = m->sizes[k], fo = m->sizes[k + 1], cnt = n * fo;
         double *out = w->A[k];
         for (size_t r = 0; r < n; r++)
             memcpy(out + r * fo, m->b[k], fo * sizeof *out);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)fo, (int)fi, 1.0, in, (int)fi,
                     m->W[k], (int)fo, 1.0, out, (int)fo);
-        xb_activation_apply(m->act[k], out, n * fo);
+        if (pass && pass->on_preact)
+            pass->on_preact(pass->ctx, k, out, n, fo);
+        xb_activation_apply(m->act[k], out, cnt);
+        if (keeps_p(m, k, pass)) {
+            memcpy(w->P[k], out, cnt * sizeof *out);
+            if (pass->on_act)
+                pass->on_act(pass->ctx, k, out, n, fo);
+            if (pass->dropout > 0) {
+                double keep = 1.0 / (1.0 - pass->dropout), *mask = w->M[k];
+                for (size_t i = 0; i < cnt; i++) {
+                    mask[i] = gsl_rng_uniform(pass->rng) < pass->dropout ? 0.0 : keep;
+                    out[i] *= mask[i];
+                }
+            }
+        }
         in = out;
     }
 }
 
 void xb_mlp_forward(const xb_mlp *m, const double *X, size_t n, double *logits, xb_mlp_work *w)
 {
-    forward_all(m, X, n, w);
+    forward_all(m, X, n, w, NULL);
     memcpy(logits, w->A[m->n_layers - 1], n * m->sizes[m->n_layers] * sizeof *logits);
 }
 
@@ -237,7 +274,7 @@ int xb_mlp_predict(const xb_mlp *m, const double *X, size_t n, int *pred, xb_err
     size_t in = m->sizes[0], out = m->sizes[m->n_layers];
     for (size_t s = 0; s < n; s += batch) {
         size_t nb = n - s < batch ? n - s : batch;
-        forward_all(m, X + s * in, nb, w);
+        forward_all(m, X + s * in, nb, w, NULL);
         const double *L = w->A[m->n_layers - 1];
         for (size_t r = 0; r < nb; r++)
             pred[s + r] = (int)xb_argmax(L + r * out, out);
@@ -249,7 +286,13 @@ int xb_mlp_predict(const xb_mlp *m, const double *X, size_t n, int *pred, xb_err
 double xb_mlp_loss_grad(const xb_mlp *m, const double *X, const unsigned char *labels, size_t n,
                         xb_mlp *grad, size_t *n_correct, xb_mlp_work *w)
 {
-    forward_all(m, X, n, w);
+    return xb_mlp_loss_grad_pass(m, X, labels, n, grad, n_correct, w, NULL);
+}
+
+double xb_mlp_loss_grad_pass(const xb_mlp *m, const double *X, const unsigned char *labels, size_t n,
+                             xb_mlp *grad, size_t *n_correct, xb_mlp_work *w, const xb_mlp_pass *pass)
+{
+    forward_all(m, X, n, w, pass);
     int L = m->n_layers;
     size_t C = m->sizes[L];
     const double *logits = w->A[L - 1];
@@ -294,8 +337,12 @@ double xb_mlp_loss_grad(const xb_mlp *m, const double *X, const unsigned char *l
         /* Back through the weights and the hidden activation: D2 = (D W^T) * f'(A[k-1]). */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)fi, (int)fo, 1.0, D, (int)fo,
                     m->W[k], (int)fo, 0.0, D2, (int)fi);
-        const double *a = w->A[k - 1];
+        int kp = keeps_p(m, k - 1, pass);
+        const double *a = kp ? w->P[k - 1] : w->A[k - 1];
         size_t cnt = n * fi;
+        if (kp && pass->dropout > 0)
+            for (size_t i = 0; i < cnt; i++)
+                D2[i] *= w->M[k - 1][i];
         switch (m->act[k - 1]) {
         case XB_ACT_SIGMOID:
             for (size_t i = 0; i < cnt; i++)

@@ -66,4 +66,24 @@ size_t xb_argmax(const double *v, size_t n);
 double xb_mlp_loss_grad(const xb_mlp *m, const double *X, const unsigned char *labels, size_t n,
                         xb_mlp *grad, size_t *n_correct, xb_mlp_work *w);
 
+/* What a training pass adds to the plain one: dropout on the hidden layers and two places where a
+ * caller (the hardware-aware trainer, src/hwtrain) changes a layer's outputs. nn knows nothing of what
+ * the callbacks do; the backward pass treats both as the identity (the straight-through estimator).
+ *   layer k:  Z = A W + b;  on_preact(Z);  P = f(Z);  on_act(P) (hidden layers);  A = P * mask
+ * The derivative of f is taken at P before on_act, and the dropout mask multiplies the gradient. */
+typedef struct xb_mlp_pass {
+    double dropout; /* probability in [0, 1) of zeroing a hidden unit; survivors are scaled by 1 / (1 - p)
+                       (inverted dropout, so evaluation uses the weights as they are) */
+    gsl_rng *rng;   /* draws the dropout masks (one uniform per hidden unit and row); needed if dropout > 0 */
+    /* Layer k's pre-activations z (n rows x fan_out, row-major), every layer; may be NULL. */
+    void (*on_preact)(void *ctx, int k, double *z, size_t n, size_t fan_out);
+    /* Hidden layer k's activations after f (n x fan_out); may be NULL. */
+    void (*on_act)(void *ctx, int k, double *a, size_t n, size_t fan_out);
+    void *ctx;
+} xb_mlp_pass;
+
+/* xb_mlp_loss_grad through a training pass; pass NULL is exactly xb_mlp_loss_grad. */
+double xb_mlp_loss_grad_pass(const xb_mlp *m, const double *X, const unsigned char *labels, size_t n,
+                             xb_mlp *grad, size_t *n_correct, xb_mlp_work *w, const xb_mlp_pass *pass);
+
 #endif
