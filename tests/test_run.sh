@@ -219,6 +219,52 @@ for f in predictions.csv summary.csv tile_errors.csv confusion.csv per_class.csv
 done
 check "eval resumed: the units store is gone" -- test ! -e "$tmp/e1/.units"
 
+# Training recipes as a sweep: every recipe trains (and caches) its own network; a plain recipe keeps the
+# key of a testbench that names no training setting, so its cached network is the same file.
+cat >"$tmp/recipes.xml" <<'XML'
+<?xml version="1.0"?>
+<testbench name="recipes" version="1">
+  <dataset name="data" calib="20"/>
+  <network hidden="4" epochs="20" batch="4" lr="0.05" seed="3" train-noise="none"/>
+  <chip tile="8x8"/>
+  <perturb id="noise" model="lognormal" sigma="0.3"/>
+  <montecarlo trials="2" seed="5"/>
+  <sweep>
+    <axis name="recipe">
+      <value label="plain"><set param="network.train-noise" value="none"/></value>
+      <value label="noised"><set param="network.train-noise" value="lognormal:sigma=0.5"/>
+                            <set param="network.noise-ramp" value="5"/></value>
+      <value label="adam-qat"><set param="network.optimizer" value="adam"/><set param="network.lr" value="0.01"/>
+                              <set param="network.train-levels" value="nnary:1:0.5:1"/>
+                              <set param="network.dropout" value="0.1"/></value>
+      <value label="device"><set param="network.train-levels" value="device"/>
+                            <set param="network.train-noise" value="c2c-level:ar=1,sigma=0.1"/></value>
+    </axis>
+  </sweep>
+</testbench>
+XML
+expect 0 'recipes: 4 points \(4 computed, 8 trials\)' -- "$XB" run -q "$tmp/recipes.xml" -o "$tmp/rec"
+check "four recipes, four trained networks" -- test "$(ls "$tmp/rec/state/networks" | wc -l)" -eq 4
+check "hardware-aware training: every recipe reaches an ideal accuracy above chance (1/3)" -- \
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+             { n++; if (!($col["accuracy_ideal"] > 0.5)) bad++ } END { exit !(n == 8 && !bad) }' "$tmp/rec/points.csv"
+expect 0 '4 of 4 points reused' -- "$XB" run "$tmp/recipes.xml" -o "$tmp/rec"
+sed -e '/<sweep>/,/<\/sweep>/d' -e 's/ train-noise="none"//' "$tmp/recipes.xml" >"$tmp/plain-recipe.xml"
+expect 0 'recipes: 1 points' -- "$XB" run -q "$tmp/plain-recipe.xml" -o "$tmp/rec-plain"
+check "a plain recipe has the network key of a testbench without training settings" -- \
+    test -e "$tmp/rec/state/networks/$(ls "$tmp/rec-plain/state/networks")"
+# The recipe is part of the key: another noise level trains another network.
+sed 's/lognormal:sigma=0.5/lognormal:sigma=0.6/' "$tmp/recipes.xml" >"$tmp/recipes2.xml"
+expect 0 'recipes: 4 points \(1 computed' -- "$XB" run -q "$tmp/recipes2.xml" -o "$tmp/rec"
+check "the changed recipe added one network" -- test "$(ls "$tmp/rec/state/networks" | wc -l)" -eq 5
+sed 's/value="adam"/value="rmsprop"/' "$tmp/recipes.xml" >"$tmp/bad-recipe.xml"
+expect 2 'bad-recipe.xml:13: parameter network.optimizer = .rmsprop.: allowed: sgd, adam' -- \
+    "$XB" run "$tmp/bad-recipe.xml" -o "$tmp/bad"
+sed 's/lognormal:sigma=0.5/d2d:sigma=0.5/' "$tmp/recipes.xml" >"$tmp/bad-recipe2.xml"
+expect 2 'bad-recipe2.xml:11: parameter network.train-noise = .d2d:sigma=0.5.: .*programmed conductances' -- \
+    "$XB" run "$tmp/bad-recipe2.xml" -o "$tmp/bad"
+check "nothing written for a refused recipe" -- test ! -e "$tmp/bad/points.csv"
+
 # Bad input: exit 2, the file and line named, nothing computed.
 expect 2 'a testbench file is required' -- "$XB" run
 expect 2 "$tmp/missing.xml" -- "$XB" run "$tmp/missing.xml"

@@ -312,6 +312,82 @@ static void test_chip_spec(void)
                  "external");
 }
 
+/* <network>'s training settings: defaults train plainly, values reach the configuration, a sweep over
+ * network.train-noise compares recipes, and each bad value names its line, attribute and what is allowed. */
+static void test_train_settings(void)
+{
+    static const char text[] =
+        "<?xml version=\"1.0\"?>\n"
+        "<testbench name=\"hw\" version=\"1\">\n"
+        "  <network hidden=\"8\" optimizer=\"adam\" dropout=\"0.2\" grad-clip=\"5\" noise-ramp=\"3\"\n"
+        "           train-levels=\"nnary:2:0.01:0.01/device\" train-norm=\"none\" ste-threshold=\"1.5\"\n"
+        "           act-quant=\"4:dynamic\" lr-decay=\"0.5\" lr-step=\"2\"/>\n"
+        "  <sweep>\n"
+        "    <axis param=\"network.train-noise\" values=\"none lognormal:sigma=0.5 mult:alpha=0.1+additive:sigma=0.05\"/>\n"
+        "  </sweep>\n"
+        "</testbench>\n";
+    xb_tb *tb = NULL;
+    xb_error err = {0};
+    int rc = xb_tb_load(write_tb("hw.xml", text), XSD, &tb, &err);
+    CHECK(rc == XB_OK, "training settings load: %s", err.msg);
+    if (rc)
+        return;
+    CHECK(xb_tb_n_points(tb) == 3, "a sweep over network.train-noise has 3 points, got %zu", xb_tb_n_points(tb));
+    xb_tb_config c;
+    static const char *const noise[] = {"none", "lognormal:sigma=0.5", "mult:alpha=0.1+additive:sigma=0.05"};
+    for (size_t k = 0; k < 3; k++) {
+        rc = xb_tb_config_of(tb, k, 0, &c, &err);
+        CHECK(rc == XB_OK, "point %zu: %s", k + 1, err.msg);
+        CHECK(!strcmp(c.train_noise, noise[k]), "point %zu: train-noise '%s'", k + 1, c.train_noise);
+    }
+    CHECK(c.optimizer == XB_OPT_ADAM, "optimizer adam, got %d", c.optimizer);
+    CHECK(fabs(c.dropout - 0.2) < 1e-15 && fabs(c.grad_clip - 5) < 1e-15, "dropout %g, grad-clip %g", c.dropout,
+          c.grad_clip);
+    CHECK(c.noise_ramp == 3 && c.lr_step == 2 && fabs(c.lr_decay - 0.5) < 1e-15, "ramp %zu, lr-step %zu, decay %g",
+          c.noise_ramp, c.lr_step, c.lr_decay);
+    CHECK(!strcmp(c.train_levels, "nnary:2:0.01:0.01/device") && !strcmp(c.train_norm, "none") &&
+          !strcmp(c.act_quant, "4:dynamic"), "levels '%s', norm '%s', act-quant '%s'", c.train_levels, c.train_norm,
+          c.act_quant);
+    CHECK(fabs(c.ste_threshold - 1.5) < 1e-15, "ste-threshold %g", c.ste_threshold);
+    xb_tb_free(&tb);
+
+    /* The defaults: plain SGD, as `xbarsim train` without its hardware-aware options. */
+    rc = xb_tb_load(write_tb("plain.xml", HEAD "  <network hidden=\"8\"/>\n</testbench>\n"), XSD, &tb, &err);
+    CHECK(rc == XB_OK, "plain load: %s", err.msg);
+    if (!rc) {
+        rc = xb_tb_config_of(tb, 0, 0, &c, &err);
+        CHECK(rc == XB_OK && c.optimizer == XB_OPT_SGD && c.dropout == 0 && c.grad_clip == 0 && c.lr_decay == 1 &&
+              c.lr_step == 1 && c.noise_ramp == 0 && isinf(c.ste_threshold) && !strcmp(c.train_noise, "none") &&
+              !strcmp(c.train_levels, "none") && !strcmp(c.train_norm, "maxabs") && !strcmp(c.act_quant, "none"),
+              "plain defaults (rc %d)", rc);
+        xb_tb_free(&tb);
+    }
+
+    expect_error("optimizer", HEAD "  <network optimizer=\"rmsprop\"/>\n</testbench>\n",
+                 "bad.xml:3: parameter network.optimizer = 'rmsprop'", "allowed: sgd, adam");
+    expect_error("dropout", HEAD "  <network dropout=\"1\"/>\n</testbench>\n", "bad.xml:3: parameter network.dropout",
+                 "from 0 to 0.95");
+    expect_error("conductance noise in training", HEAD "  <network train-noise=\"d2d:sigma=0.1\"/>\n</testbench>\n",
+                 "bad.xml:3: parameter network.train-noise = 'd2d:sigma=0.1'", "programmed conductances");
+    expect_error("unknown noise model", HEAD "  <network train-noise=\"gauss:sigma=1\"/>\n</testbench>\n",
+                 "bad.xml:3: parameter network.train-noise", "allowed: none, or '+'-joined lognormal");
+    expect_error("a spec per layer, one too many",
+                 HEAD "  <network hidden=\"8\" train-levels=\"bits:2/bits:3/bits:4\"/>\n</testbench>\n",
+                 "parameter network.train-levels", "3 specs for a network of 2 layers");
+    expect_error("bad level set", HEAD "  <network train-levels=\"nnary:x\"/>\n</testbench>\n",
+                 "parameter network.train-levels = 'nnary:x'", "allowed: none, device, set1..set5");
+    expect_error("train-norm", HEAD "  <network train-norm=\"clip:-1\"/>\n</testbench>\n",
+                 "parameter network.train-norm = 'clip:-1'", "allowed: maxabs, clip:C");
+    expect_error("act-quant", HEAD "  <network act-quant=\"17:dynamic\"/>\n</testbench>\n",
+                 "parameter network.act-quant = '17:dynamic'", "bits B in 1..16");
+    expect_error("ste-threshold", HEAD "  <network ste-threshold=\"0\"/>\n</testbench>\n",
+                 "parameter network.ste-threshold = '0'", "t_c > 0");
+    expect_error("a swept bad value names the axis line",
+                 HEAD "  <sweep>\n    <axis param=\"network.train-noise\" values=\"none lognormal:sigma=-1\"/>\n"
+                      "  </sweep>\n</testbench>\n",
+                 "bad.xml:4: parameter network.train-noise = 'lognormal:sigma=-1'", NULL);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -324,6 +400,7 @@ int main(void)
     test_no_entity_expansion();
     test_shipped();
     test_chip_spec();
+    test_train_settings();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -12,6 +12,7 @@
 #include "build.h"
 #include "compare.h"
 #include "fileio.h"
+#include "hwtrain.h"
 #include "mc.h"
 #include "metrics.h"
 #include "perturb.h"
@@ -81,6 +82,8 @@ static xb_dataset head(const xb_dataset *d, size_t n)
 /* ------------------------------------------------------------------------------------------------ */
 /* Networks */
 
+static int load_device(const xb_tb_config *c, xb_device *d, xb_error *err);
+
 /* A trained network from the state folder, or trained now (and saved there for later runs). */
 static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *train, xb_mlp **out)
 {
@@ -126,11 +129,29 @@ static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *trai
             to.seed = c->train_seed;
             to.init = 1;
             to.quiet = r->o->quiet;
+            to.optimizer = (xb_optimizer)c->optimizer;
+            to.dropout = c->dropout;
+            to.grad_clip = c->grad_clip;
+            to.lr_decay = c->lr_decay;
+            to.lr_step = c->lr_step;
+            /* Hardware-aware training: the level set "device" is the point's device, overrides included. */
+            xb_hwtrain hw;
+            xb_device dev;
+            int want_device = strstr(c->train_levels, "device") != NULL;
+            if ((want_device && (rc = load_device(c, &dev, r->err))) ||
+                (rc = xb_hwtrain_parse(&hw, c->n_hidden + 1, c->train_noise, c->train_levels, c->train_norm,
+                                       c->ste_threshold, c->noise_ramp, c->act_quant, want_device ? &dev : NULL,
+                                       r->err))) {
+                xb_mlp_free(&m);
+                return xb_error_prefix(r->err, "the network's hardware-aware training");
+            }
             xb_dataset part = head(train, c->train_images);
             char desc[128];
-            xb_run_say(r->o, "training %s on %zu %s images (%zu epochs, seed %lu)", xb_mlp_describe(m, desc, sizeof desc),
-                part.n, c->dataset, c->epochs, c->train_seed);
-            if ((rc = xb_train(m, &part, &to, NULL, r->err)) || (rc = xb_weights_save_npz(m, path, XB_DT_F8, r->err))) {
+            xb_run_say(r->o, "training %s on %zu %s images (%zu epochs, seed %lu%s)", xb_mlp_describe(m, desc, sizeof desc),
+                part.n, c->dataset, c->epochs, c->train_seed, xb_hwtrain_active(&hw) ? ", hardware-aware" : "");
+            rc = xb_hwtrain_train(m, &part, &to, &hw, NULL, r->err);
+            xb_hwtrain_clear(&hw);
+            if (rc || (rc = xb_weights_save_npz(m, path, XB_DT_F8, r->err))) {
                 xb_mlp_free(&m);
                 return rc;
             }

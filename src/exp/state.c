@@ -101,6 +101,26 @@ void xb_run_network_key(const xb_tb_config *c, const struct point_inputs *in, ch
         snprintf(key + at, len - at, ";act=%d;epochs=%zu;batch=%zu;lr=%.17g;momentum=%.17g;wd=%.17g;seed=%lu;train=%zu",
                  c->activation, c->epochs, c->batch, c->lr, c->momentum, c->weight_decay, c->train_seed,
                  c->train_images);
+    /* The training recipe beyond plain SGD, only when it differs from plain training, so that plain
+     * networks keep their earlier keys (and cached files). The level set "device" adds the device's
+     * identity (file contents and overrides), whose levels the network was trained onto. */
+    int plain = c->optimizer == 0 && c->dropout == 0 && c->grad_clip == 0 && c->lr_decay == 1 && c->lr_step == 1 &&
+                !strcmp(c->train_noise, "none") && !strcmp(c->train_levels, "none") &&
+                !strcmp(c->train_norm, "maxabs") && !strcmp(c->act_quant, "none") && isinf(c->ste_threshold) &&
+                c->noise_ramp == 0;
+    at = strlen(key);
+    if (!plain && at < len)
+        at += (size_t)snprintf(key + at, len - at,
+                               ";opt=%d;dropout=%.17g;clip=%.17g;decay=%.17g/%zu;noise=%s;ramp=%zu;levels=%s;"
+                               "tnorm=%s;tc=%.17g;actq=%s",
+                               c->optimizer, c->dropout, c->grad_clip, c->lr_decay, c->lr_step, c->train_noise,
+                               c->noise_ramp, c->train_levels, c->train_norm, c->ste_threshold, c->act_quant);
+    if (!plain && strstr(c->train_levels, "device") && at < len) {
+        char dev[13000], hex[65];
+        xb_run_device_text(c, in, dev, sizeof dev);
+        xb_sha256_hex(dev, strlen(dev), hex);
+        snprintf(key + at, len - at, ";device=%s", hex);
+    }
 }
 
 /* The device part of a point's identity: the file, its contents and every override. */

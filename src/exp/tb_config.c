@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hwtrain.h"
 #include "mc.h"
 #include "mlp.h"
 #include "train.h"
@@ -201,6 +202,100 @@ static int read_perturb(cfg_reader *r, const char *key, xb_tb_config *c)
     return check_layers_form(r, key, p->layers, sizeof p->layers);
 }
 
+/* A copy of a '/'-separated level spec with each part "device" made "none": the device's own levels
+ * are read with the point's device (point.c); here only the form of the rest is checked. */
+static void without_device(const char *spec, char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (const char *p = spec;;) {
+        size_t n = strcspn(p, "/");
+        int dev = n == 6 && !strncmp(p, "device", 6);
+        at += (size_t)snprintf(out + at, at < len ? len - at : 0, "%s%.*s", p == spec ? "" : "/", dev ? 4 : (int)n,
+                               dev ? "none" : p);
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+}
+
+static int count_parts(const char *spec)
+{
+    int n = 1;
+    for (const char *p = spec; *p; p++)
+        n += *p == '/';
+    return n;
+}
+
+/* Hardware-aware training (`xbarsim train`'s options, checked by the same parsers: xb_optimizer_parse,
+ * xb_hwtrain_parse). Each spec is checked on its own so that a message names the attribute at fault. */
+static int read_hwtrain(cfg_reader *r, xb_tb_config *c)
+{
+    static const char *const optimizers[] = {"sgd", "adam", NULL};
+    int rc, choice;
+    if ((rc = get_choice(r, "network", "optimizer", optimizers, 0, &choice)))
+        return rc;
+    c->optimizer = xb_optimizer_parse(optimizers[choice]);
+    if ((rc = get_double(r, "network", "dropout", 0, 0, 0.95, &c->dropout)) ||
+        (rc = get_double(r, "network", "grad-clip", 0, 0, 1e12, &c->grad_clip)) ||
+        (rc = get_double(r, "network", "lr-decay", 1, 1e-6, 1, &c->lr_decay)) ||
+        (rc = get_size(r, "network", "lr-step", 1, 1, 100000, 0, &c->lr_step)) ||
+        (rc = get_size(r, "network", "noise-ramp", 0, 0, 100000, 0, &c->noise_ramp)) ||
+        (rc = get_text(r, "network", "train-noise", "none", c->train_noise, sizeof c->train_noise)) ||
+        (rc = get_text(r, "network", "train-levels", "none", c->train_levels, sizeof c->train_levels)) ||
+        (rc = get_text(r, "network", "train-norm", "maxabs", c->train_norm, sizeof c->train_norm)) ||
+        (rc = get_text(r, "network", "act-quant", "none", c->act_quant, sizeof c->act_quant)))
+        return rc;
+    const setting *tc = get(r, "network", "ste-threshold");
+    c->ste_threshold = INFINITY;
+    if (tc && strcmp(tc->value, "none") && strcmp(tc->value, "inf")) {
+        char *end;
+        errno = 0;
+        double x = strtod(tc->value, &end);
+        if (errno || end == tc->value || *end || !isfinite(x) || !(x > 0))
+            return bad_value(r, tc, "allowed: a gradient threshold t_c > 0 in level-set units, or none");
+        c->ste_threshold = x;
+    }
+    /* The layer count of the network trained here; a loaded network is not trained (the settings are
+     * only checked for their form). */
+    int n_layers = c->n_hidden + 1;
+    if (c->weights[0]) {
+        n_layers = count_parts(c->train_noise);
+        if (count_parts(c->train_levels) > n_layers)
+            n_layers = count_parts(c->train_levels);
+    }
+    char levels[sizeof c->train_levels];
+    without_device(c->train_levels, levels, sizeof levels);
+    struct {
+        const char *attr, *noise, *levels, *norm, *act, *allowed;
+    } checks[] = {
+        {"train-noise", c->train_noise, NULL, NULL, NULL,
+         "allowed: none, or '+'-joined lognormal:sigma=S, mult:alpha=A, c2c:ar=A,sigma=S, c2c-level:ar=A,sigma=S, "
+         "additive:sigma=S; one for every layer or one per layer separated by '/'"},
+        {"train-levels", NULL, levels, NULL, NULL,
+         "allowed: none, device, set1..set5, bits:B, abits:B, uniform:N, nnary:K:DELTA:MU, levels:...; one for every "
+         "layer or one per layer separated by '/'"},
+        {"train-norm", NULL, NULL, c->train_norm, NULL, "allowed: maxabs, clip:C with C > 0, none"},
+        {"act-quant", NULL, NULL, NULL, c->act_quant, "allowed: none, B:dynamic or B:S (bits B in 1..16, step S > 0)"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        xb_hwtrain hw;
+        xb_error why = {0};
+        rc = xb_hwtrain_parse(&hw, n_layers, checks[i].noise, checks[i].levels, checks[i].norm, INFINITY, 0,
+                              checks[i].act, NULL, &why);
+        xb_hwtrain_clear(&hw);
+        if (rc) {
+            const setting *s = get(r, "network", checks[i].attr);
+            if (!s)
+                return xb_fail(r->err, XB_EINPUT, "%s: network.%s: %s", r->tb->path, checks[i].attr, why.msg);
+            char what[1536];
+            snprintf(what, sizeof what, "%s (%s)", checks[i].allowed, why.msg);
+            return bad_value(r, s, what);
+        }
+    }
+    return XB_OK;
+}
+
 static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
 {
     const xb_tb *tb = r->tb;
@@ -242,6 +337,8 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
     if ((rc = get_size(r, "network", "seed", td.seed, 0, 4294967295u, 0, &seed)))
         return rc;
     c->train_seed = (unsigned long)seed;
+    if ((rc = read_hwtrain(r, c)))
+        return rc;
     /* device */
     if ((rc = get_path(r, "device", "file", XB_SOURCE_DIR "/models/hfo2_1t1r.xml", c->device_file,
                        sizeof c->device_file)) ||

@@ -51,6 +51,14 @@ typedef struct xb_tb_config {
     double lr;                  /* NAN: 0.01 for the SLP, 0.1 otherwise, as `xbarsim train` */
     double momentum, weight_decay;
     unsigned long train_seed;
+    /* hardware-aware training, as `xbarsim train`'s options of the same names (docs/training.md);
+     * the defaults train plainly */
+    int optimizer;              /* xb_optimizer: sgd, adam */
+    double dropout, grad_clip, lr_decay; /* grad_clip 0: none; lr_decay 1: none */
+    size_t lr_step;
+    char train_noise[1024], train_levels[1024], train_norm[64], act_quant[64]; /* "none" / "maxabs" */
+    double ste_threshold;       /* INFINITY: none */
+    size_t noise_ramp;
     /* <device>: a device file and optional overrides (NAN / "" : the file's value) */
     char device_file[4096];
     double v_read_V, vg_read_V, sigma_d2d, p_stuck_lrs, p_stuck_hrs, sigma_c2c;
