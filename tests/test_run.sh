@@ -265,6 +265,42 @@ expect 2 'bad-recipe2.xml:11: parameter network.train-noise = .d2d:sigma=0.5.: .
     "$XB" run "$tmp/bad-recipe2.xml" -o "$tmp/bad"
 check "nothing written for a refused recipe" -- test ! -e "$tmp/bad/points.csv"
 
+# McNemar between two networks on the same inputs: the counts are those of predictions.csv, per backend.
+cat >"$tmp/mcnemar.xml" <<'XML'
+<?xml version="1.0"?>
+<testbench name="mcn" version="1">
+  <dataset name="data" calib="20"/>
+  <network hidden="4" batch="4" seed="3"/>
+  <chip tile="8x8"/>
+  <spice jobs="2" chunk="10"/>
+  <backends use="behavioral spice"/>
+  <sweep>
+    <axis name="net">
+      <value label="trained"><set param="network.epochs" value="30"/><set param="network.lr" value="0.1"/></value>
+      <value label="weak"><set param="network.epochs" value="1"/><set param="network.lr" value="0.02"/></value>
+    </axis>
+  </sweep>
+  <output>
+    <mcnemar name="nets" x="net"/>
+  </output>
+</testbench>
+XML
+expect 0 'mcnemar nets, spice: net=trained .* against net=weak .* on 30 inputs' -- "$XB" run "$tmp/mcnemar.xml" -o "$tmp/mc"
+check "mcnemar: a row per backend" -- test "$(wc -l <"$tmp/mc/nets.csv")" -eq 4
+for b in ideal behavioral spice; do
+    col=$(head -1 "$tmp/mc/predictions.csv" | tr , '\n' | grep -nx "pred_$b" | cut -d: -f1)
+    want=$(awk -F, -v c="$col" 'NR > 1 { r[$1, $3] = ($c == $4) } END {
+             for (i = 0; i < 30; i++) { a += r[1, i] && !r[2, i]; b += r[2, i] && !r[1, i] } print a "," b }' \
+           "$tmp/mc/predictions.csv")
+    got=$(awk -F, -v b="$b" '$1 == b { print $10 "," $11 }' "$tmp/mc/nets.csv")
+    check "mcnemar $b: discordant pairs $got equal predictions.csv's $want" -- test "$got" = "$want"
+done
+check "mcnemar: the weak network disagrees somewhere (the test can see a difference)" -- \
+    test "$(awk -F, '$1 == "ideal" { print $10 + $11 }' "$tmp/mc/nets.csv")" -gt 0
+sed 's/use="behavioral spice"/use="behavioral"/' "$tmp/mcnemar.xml" >"$tmp/bad-mcnemar.xml"
+expect 2 'bad-mcnemar.xml:15: element <mcnemar>: point 1 does not run the spice backend' -- \
+    "$XB" run "$tmp/bad-mcnemar.xml" -o "$tmp/bad"
+
 # Bad input: exit 2, the file and line named, nothing computed.
 expect 2 'a testbench file is required' -- "$XB" run
 expect 2 "$tmp/missing.xml" -- "$XB" run "$tmp/missing.xml"

@@ -388,6 +388,33 @@ static void test_train_settings(void)
                  "bad.xml:4: parameter network.train-noise = 'lognormal:sigma=-1'", NULL);
 }
 
+/* <mcnemar> compares points input by input: only points that keep per-input predictions (spice). */
+static void test_mcnemar_output(void)
+{
+#define MCN_HEAD HEAD "  <backends use=\"behavioral spice\"/>\n  <sweep>\n" \
+                 "    <axis param=\"network.seed\" values=\"1 2\"/>\n  </sweep>\n  <output>\n"
+    xb_tb *tb = NULL;
+    xb_error err = {0};
+    int rc = xb_tb_load(write_tb("mcn.xml", MCN_HEAD "    <mcnemar x=\"network.seed\"/>\n  </output>\n</testbench>\n"),
+                        XSD, &tb, &err);
+    CHECK(rc == XB_OK, "mcnemar loads: %s", err.msg);
+    if (!rc) {
+        CHECK(xb_tb_n_outputs(tb) == 1 && xb_tb_output_at(tb, 0)->kind == XB_OUT_MCNEMAR, "one mcnemar output");
+        CHECK(!strcmp(xb_tb_output_at(tb, 0)->name, "mcnemar-network_seed-1"), "default name '%s'",
+              xb_tb_output_at(tb, 0)->name);
+    }
+    xb_tb_free(&tb);
+    expect_error("mcnemar by backend", MCN_HEAD "    <mcnemar x=\"network.seed\" by=\"backend\"/>\n  </output>\n</testbench>\n",
+                 "bad.xml:8: element <mcnemar>: by 'backend'", NULL);
+    expect_error("mcnemar x derived", MCN_HEAD "    <mcnemar x=\"network.synapses\"/>\n  </output>\n</testbench>\n",
+                 "bad.xml:8: element <mcnemar>: x 'network.synapses'", NULL);
+    expect_error("mcnemar without spice",
+                 HEAD "  <sweep>\n    <axis param=\"network.seed\" values=\"1 2\"/>\n  </sweep>\n  <output>\n"
+                      "    <mcnemar x=\"network.seed\"/>\n  </output>\n</testbench>\n",
+                 "bad.xml:7: element <mcnemar>: point 1 does not run the spice backend", NULL);
+#undef MCN_HEAD
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -401,6 +428,7 @@ int main(void)
     test_shipped();
     test_chip_spec();
     test_train_settings();
+    test_mcnemar_output();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

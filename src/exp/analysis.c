@@ -1,4 +1,4 @@
-// analysis: a finished testbench's figures and statistics: sweep plots, midpoint noise level fits, Spearman and Kruskal-Wallis tables
+// analysis: a finished testbench's figures and statistics: sweep plots, midpoint noise level fits, Spearman and Kruskal-Wallis tables, McNemar between points
 #include "analysis.h"
 
 #include <math.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "metrics.h"
 #include "plot.h"
 #include "stats.h"
 
@@ -529,6 +530,197 @@ static int run_table(const xb_analysis_ctx *a, const xb_tb_output *o, xb_error *
     return rc;
 }
 
+/* ------------------------------------------------------------------------------------------------ */
+/* McNemar between points: two networks (or chips) on the same inputs, from predictions.csv */
+
+typedef struct point_preds {
+    size_t n, cap;
+    long trial;               /* the first trial's predictions only; -1: none read */
+    unsigned char *label;
+    int *pred[3];             /* ideal, behavioral, spice */
+} point_preds;
+
+static void preds_free(point_preds *pp, size_t n)
+{
+    for (size_t k = 0; pp && k < n; k++) {
+        free(pp[k].label);
+        for (int b = 0; b < 3; b++)
+            free(pp[k].pred[b]);
+    }
+    free(pp);
+}
+
+/* OUT/predictions.csv: point,trial,index,label,pred_ideal,pred_behavioral,pred_spice (points 1-based). */
+static int read_predictions(const xb_analysis_ctx *a, point_preds **out, xb_error *err)
+{
+    size_t n_points = xb_tb_n_points(a->tb);
+    point_preds *pp = calloc(n_points ? n_points : 1, sizeof *pp);
+    if (!pp)
+        return xb_fail(err, XB_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n_points; k++)
+        pp[k].trial = -1;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/predictions.csv", a->out);
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        preds_free(pp, n_points);
+        return xb_fail(err, XB_ERUNTIME, "%s: cannot read the per-input predictions", path);
+    }
+    char line[256];
+    int rc = XB_OK;
+    size_t lineno = 0;
+    while (!rc && fgets(line, sizeof line, fp)) {
+        if (++lineno == 1)
+            continue;
+        size_t point, index;
+        long trial;
+        int label, p[3];
+        if (sscanf(line, "%zu,%ld,%zu,%d,%d,%d,%d", &point, &trial, &index, &label, &p[0], &p[1], &p[2]) != 7 ||
+            point < 1 || point > n_points || label < 0 || label > 255) {
+            rc = xb_fail(err, XB_ERUNTIME, "%s:%zu: not a prediction row", path, lineno);
+            break;
+        }
+        point_preds *q = &pp[point - 1];
+        if (q->trial < 0)
+            q->trial = trial;
+        if (trial != q->trial)
+            continue;
+        if (index != q->n) {
+            rc = xb_fail(err, XB_ERUNTIME, "%s:%zu: input %zu of point %zu out of order", path, lineno, index, point);
+            break;
+        }
+        if (q->n == q->cap) {
+            size_t cap = q->cap ? 2 * q->cap : 1024;
+            unsigned char *l = realloc(q->label, cap);
+            if (l)
+                q->label = l;
+            int ok = l != NULL;
+            for (int b = 0; b < 3 && ok; b++) {
+                int *g = realloc(q->pred[b], cap * sizeof *g);
+                if (g)
+                    q->pred[b] = g;
+                ok = g != NULL;
+            }
+            if (!ok) {
+                rc = xb_fail(err, XB_ENOMEM, "out of memory");
+                break;
+            }
+            q->cap = cap;
+        }
+        q->label[q->n] = (unsigned char)label;
+        for (int b = 0; b < 3; b++)
+            q->pred[b][q->n] = p[b];
+        q->n++;
+    }
+    fclose(fp);
+    if (rc) {
+        preds_free(pp, n_points);
+        return rc;
+    }
+    *out = pp;
+    return XB_OK;
+}
+
+/* A summary row of point k (for the values of derived parameters); NULL if none. */
+static const xb_summary_row *row_of(const xb_analysis_ctx *a, size_t k)
+{
+    for (size_t i = 0; i < a->n_rows; i++)
+        if (a->rows[i].point == k)
+            return &a->rows[i];
+    return NULL;
+}
+
+/* Per group of by values, the first point (in point order) against each other point, per backend:
+ * the inputs only one of the two classifies correctly and McNemar's test on them. */
+static int run_mcnemar(const xb_analysis_ctx *a, const xb_tb_output *o, xb_error *err)
+{
+    const xb_tb *tb = a->tb;
+    size_t n_points = xb_tb_n_points(tb);
+    point_preds *pp = NULL;
+    int rc = read_predictions(a, &pp, err);
+    if (rc)
+        return rc;
+    xb_atomic_file f;
+    if ((rc = open_table(a, o, &f, "x_a,x_b,point_a,point_b,trial,images,accuracy_a,accuracy_b,only_a,only_b,"
+                                   "chi2,p_value", err))) {
+        preds_free(pp, n_points);
+        return rc;
+    }
+    unsigned backends[3] = {XB_BACKEND_IDEAL, XB_BACKEND_BEHAVIORAL, XB_BACKEND_SPICE};
+    int xc = xb_tb_column_index(tb, o->x);
+    char *done = calloc(n_points ? n_points : 1, 1);
+    if (!done)
+        rc = xb_fail(err, XB_ENOMEM, "out of memory");
+    for (size_t k0 = 0; !rc && k0 < n_points; k0++) {
+        if (done[k0] || (o->grid[0] && strcmp(xb_tb_grid(tb, k0), o->grid)))
+            continue;
+        const xb_summary_row *s0 = row_of(a, k0);
+        char key0[1024];
+        key_of(a, s0, o->by, o->n_by, key0, sizeof key0);
+        for (size_t k = k0; !rc && k < n_points; k++) {
+            if (done[k] || (o->grid[0] && strcmp(xb_tb_grid(tb, k), o->grid)))
+                continue;
+            char key[1024];
+            key_of(a, row_of(a, k), o->by, o->n_by, key, sizeof key);
+            if (strcmp(key, key0))
+                continue;
+            done[k] = 1;
+            if (k == k0)
+                continue;
+            const point_preds *pa = &pp[k0], *pb = &pp[k];
+            if (!pa->n || !pb->n) {
+                rc = xb_fail(err, XB_EINPUT, "point %zu has no per-input predictions; allowed: points whose backends "
+                             "include spice (they keep them)", (pa->n ? k : k0) + 1);
+                break;
+            }
+            if (pa->n != pb->n || memcmp(pa->label, pb->label, pa->n)) {
+                rc = xb_fail(err, XB_EINPUT, "points %zu and %zu were tested on different inputs (%zu and %zu images); "
+                             "allowed: points with the same dataset.images", k0 + 1, k + 1, pa->n, pb->n);
+                break;
+            }
+            for (int b = 0; b < 3; b++) {
+                if ((o->backend && o->backend != backends[b]) || pa->pred[b][0] < 0 || pb->pred[b][0] < 0)
+                    continue;
+                size_t right_a = 0, right_b = 0, only_a = 0, only_b = 0;
+                for (size_t i = 0; i < pa->n; i++) {
+                    int ra = pa->pred[b][i] == pa->label[i], rb = pb->pred[b][i] == pa->label[i];
+                    right_a += (size_t)ra;
+                    right_b += (size_t)rb;
+                    only_a += (size_t)(ra && !rb);
+                    only_b += (size_t)(rb && !ra);
+                }
+                double stat, p;
+                xb_mcnemar(only_a, only_b, &stat, &p);
+                xb_summary_row lead = *s0;
+                lead.backend = backends[b];
+                table_lead(a, o, &lead, f.fp);
+                xb_csv_field(f.fp, xb_tb_value(tb, k0, (size_t)xc));
+                fputc(',', f.fp);
+                xb_csv_field(f.fp, xb_tb_value(tb, k, (size_t)xc));
+                fprintf(f.fp, ",%zu,%zu,%ld,%zu,", k0 + 1, k + 1, pa->trial, pa->n);
+                num(f.fp, (double)right_a / (double)pa->n, 0);
+                num(f.fp, (double)right_b / (double)pa->n, 0);
+                fprintf(f.fp, "%zu,%zu,", only_a, only_b);
+                num(f.fp, stat, 0);
+                num(f.fp, p, 1);
+                if (!a->quiet)
+                    printf("mcnemar %s%s%s, %s: %s=%s %.2f%% against %s=%s %.2f%% on %zu inputs: %zu / %zu discordant, "
+                           "p = %.3g\n", o->name, key0[0] ? " " : "", key0, xb_backend_name(backends[b]), o->x,
+                           xb_tb_value(tb, k0, (size_t)xc), 100.0 * (double)right_a / (double)pa->n, o->x,
+                           xb_tb_value(tb, k, (size_t)xc), 100.0 * (double)right_b / (double)pa->n, pa->n, only_a,
+                           only_b, p);
+            }
+        }
+    }
+    free(done);
+    preds_free(pp, n_points);
+    if (rc) {
+        xb_atomic_abort(&f);
+        return rc;
+    }
+    return xb_atomic_commit(&f, err);
+}
+
 int xb_analysis_run_all(const xb_analysis_ctx *a, xb_error *err)
 {
     for (size_t i = 0; i < xb_tb_n_outputs(a->tb); i++) {
@@ -536,6 +728,8 @@ int xb_analysis_run_all(const xb_analysis_ctx *a, xb_error *err)
         int rc = XB_OK;
         if (o->kind == XB_OUT_PLOT)
             rc = run_plot(a, o, err);
+        else if (o->kind == XB_OUT_MCNEMAR)
+            rc = run_mcnemar(a, o, err);
         else if (o->kind != XB_OUT_EXAMPLE)
             rc = run_table(a, o, err);
         if (rc)

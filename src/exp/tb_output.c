@@ -1,4 +1,4 @@
-// tb_output: the <output> entries (plots, midpoints, rank tests, the example), checked against the sweep
+// tb_output: the <output> entries (plots, midpoints, rank tests, McNemar, the example), checked against the sweep
 #define _GNU_SOURCE
 #include "tb_private.h"
 
@@ -99,7 +99,8 @@ static int check_covered(loader *ld, const xb_tb_output *o)
                              "(points %zu and %zu); allowed: name it in series or by, or choose a grid with "
                              "grid=\"LABEL\"",
                              o->kind == XB_OUT_MIDPOINT ? "midpoint" : o->kind == XB_OUT_SPEARMAN ? "spearman"
-                             : o->kind == XB_OUT_KRUSKAL ? "kruskal" : "plot", tb->columns[c],
+                             : o->kind == XB_OUT_KRUSKAL ? "kruskal" : o->kind == XB_OUT_MCNEMAR ? "mcnemar" : "plot",
+                             tb->columns[c],
                              xb_tb_value(tb, idx[first], c), xb_tb_value(tb, idx[i], c), idx[first] + 1, idx[i] + 1);
     }
     free(idx);
@@ -120,7 +121,8 @@ int tb_read_output(loader *ld, const xmlNode *n)
          *scale = xb_xml_attr(n, "scale");
     int rc = XB_OK;
     o.kind = !strcmp(el, "plot") ? XB_OUT_PLOT : !strcmp(el, "midpoint") ? XB_OUT_MIDPOINT
-             : !strcmp(el, "spearman") ? XB_OUT_SPEARMAN : !strcmp(el, "kruskal") ? XB_OUT_KRUSKAL : XB_OUT_EXAMPLE;
+             : !strcmp(el, "spearman") ? XB_OUT_SPEARMAN : !strcmp(el, "kruskal") ? XB_OUT_KRUSKAL
+             : !strcmp(el, "mcnemar") ? XB_OUT_MCNEMAR : XB_OUT_EXAMPLE;
     snprintf(o.x, sizeof o.x, "%s", x ? x : "");
     snprintf(o.title, sizeof o.title, "%s", title ? title : "");
     snprintf(o.grid, sizeof o.grid, "%s", gridl ? gridl : "");
@@ -148,6 +150,13 @@ int tb_read_output(loader *ld, const xmlNode *n)
             rc = FAIL_AT(ld, o.line, "element <%s>: needs x=\"PARAMETER\", the swept parameter on the x axis", el);
         if (!rc)
             rc = check_output_param(ld, o.line, "x", o.x, o.kind == XB_OUT_PLOT);
+        for (int i = 0; !rc && o.kind == XB_OUT_MCNEMAR && i < o.n_by; i++)
+            if (!strcmp(o.by[i], "backend"))
+                rc = FAIL_AT(ld, o.line, "element <mcnemar>: by 'backend'; allowed: parameters (each backend has its "
+                             "rows; choose one with backend=\"...\")");
+        if (!rc && o.kind == XB_OUT_MCNEMAR && xb_tb_column_index(tb, o.x) < 0)
+            rc = FAIL_AT(ld, o.line, "element <mcnemar>: x '%s'; allowed: a swept parameter or axis that names the "
+                         "points compared", o.x);
         for (int i = 0; !rc && i < o.n_series; i++)
             rc = check_output_param(ld, o.line, "series", o.series[i], 1);
         for (int i = 0; !rc && i < o.n_by; i++)
@@ -175,6 +184,19 @@ int tb_read_output(loader *ld, const xmlNode *n)
         if (!rc && o.n_bins < 3)
             rc = FAIL_AT(ld, o.line, "element <kruskal>: needs bins=\"E0 E1 E2 ...\", at least 3 edges (2 groups)");
     }
+    /* McNemar pairs inputs: only points that keep their per-input predictions (spice among the backends). */
+    for (size_t k = 0; !rc && o.kind == XB_OUT_MCNEMAR && k < tb->n_points; k++) {
+        if (o.grid[0] && strcmp(xb_tb_grid(tb, k), o.grid))
+            continue;
+        xb_tb_config *cfg = malloc(sizeof *cfg);
+        if (!cfg)
+            rc = xb_fail(ld->err, XB_ENOMEM, "out of memory");
+        else if (!(rc = xb_tb_config_of(tb, k, 0, cfg, ld->err)) && !(cfg->backends & XB_BACKEND_SPICE))
+            rc = FAIL_AT(ld, o.line, "element <mcnemar>: point %zu does not run the spice backend, so it keeps no "
+                         "per-input predictions; allowed: points with backends use=\"... spice\" (choose them with "
+                         "grid=\"LABEL\")", k + 1);
+        free(cfg);
+    }
     if (!rc && o.kind == XB_OUT_EXAMPLE) {
         char *a;
         o.point = (a = xb_xml_attr(n, "point")) ? strtoul(a, NULL, 10) : 1;
@@ -199,7 +221,7 @@ int tb_read_output(loader *ld, const xmlNode *n)
         if (name)
             snprintf(o.name, sizeof o.name, "%s", name);
         else {
-            static const char *const stems[] = {"plot", "midpoint", "spearman", "kruskal", "example"};
+            static const char *const stems[] = {"plot", "midpoint", "spearman", "kruskal", "example", "mcnemar"};
             char x_clean[128];
             snprintf(x_clean, sizeof x_clean, "%s", o.x);
             for (char *q = x_clean; *q; q++)

@@ -87,7 +87,10 @@ typedef struct xb_tb_config {
     unsigned long seed;
 } xb_tb_config;
 
-typedef enum { XB_OUT_PLOT = 0, XB_OUT_MIDPOINT, XB_OUT_SPEARMAN, XB_OUT_KRUSKAL, XB_OUT_EXAMPLE } xb_tb_output_kind;
+/* XB_OUT_MCNEMAR: per group of `by` values, the first point against each other point (x names them),
+ * input by input, from the per-input predictions that points with the spice backend keep. */
+typedef enum { XB_OUT_PLOT = 0, XB_OUT_MIDPOINT, XB_OUT_SPEARMAN, XB_OUT_KRUSKAL, XB_OUT_EXAMPLE,
+               XB_OUT_MCNEMAR } xb_tb_output_kind;
 
 /* An <output> entry. Parameter names are checked at load: each names a column, a derived value
  * (network.synapses: weights and biases; network.layers: weight layers; network.neurons: hidden units)
