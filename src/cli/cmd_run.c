@@ -16,7 +16,7 @@ static const char usage[] =
     "network (trained here or loaded), the device, the chip mapping, level sets, backends, perturbations,\n"
     "Monte Carlo trials and a sweep over any of their parameters. Writes into the results folder:\n"
     "points.csv (one row per point and trial), summary.csv (per point and backend: mean, std, 95%\n"
-    "intervals), predictions.csv (spice runs), the tables of <midpoint>, <spearman> and <kruskal>,\n"
+    "intervals), predictions.csv (spice runs), the tables of <midpoint>, <spearman>, <kruskal>, <mcnemar>,\n"
     "plots/ (data, gnuplot script, SVG and PNG of every figure), example/ (one tile's netlist and, where\n"
     "they apply, the CDF of programmed read currents, circuit against behavioral currents and the IR-drop\n"
     "map), run.json (provenance) and testbench.xml. Finished points are kept in state/: a run that stops\n"
