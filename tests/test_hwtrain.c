@@ -633,6 +633,77 @@ static void test_act_quant(void)
     xb_mlp_free(&m);
 }
 
+/* The two code paths of the multiplicative draws (AVX2 and the x86-64 baseline) give bit-identical
+ * forward networks, on a layer whose 418 values end inside a group of four lanes; and the lognormal
+ * factor is exp of sigma times the same normal as mult's: with alpha = 1 mult draws 1 + z, so
+ * exp(sigma ((1 + z) - 1)) recovers the lognormal factor to the rounding of 1 + z (|z| < 15: 1.8e-15
+ * absolute, times sigma = 0.25) and the table exp's own error (below 1e-15 relative, as libm's exp). */
+static void test_noise_paths(void)
+{
+    const size_t sz[2] = {37, 10};
+    xb_mlp *m = xb_mlp_new(1, sz, XB_ACT_IDENTITY), *a = xb_mlp_new(1, sz, XB_ACT_IDENTITY),
+           *b = xb_mlp_new(1, sz, XB_ACT_IDENTITY);
+    for (size_t i = 0; i < 370; i++)
+        m->W[0][i] = 0.5 + 0.01 * (double)i;
+    for (size_t i = 0; i < 10; i++)
+        m->b[0][i] = -1.0 + 0.1 * (double)i;
+    xb_error err = {0};
+    const char *specs[] = {"lognormal:sigma=0.6", "mult:alpha=0.3", "lognormal:sigma=0.3+mult:alpha=0.1"};
+    int avx2 = 0;
+    for (size_t c = 0; c < sizeof specs / sizeof *specs; c++) {
+        xb_hwtrain hw;
+        xb_hwtrain_parse(&hw, 1, specs[c], "none", NULL, INFINITY, 0, NULL, NULL, &err);
+        xb_hwtrain_session *s1 = xb_hwtrain_session_new(&hw, m, 5), *s0 = xb_hwtrain_session_new(&hw, m, 5);
+        avx2 = xb_hwtrain_session_simd(s1, 1);
+        CHECK(xb_hwtrain_session_simd(s0, 0) == 0, "the baseline path can be forced");
+        for (int pass = 0; pass < 50; pass++) { /* 19000 draws: the slow path on every lane */
+            xb_hwtrain_forward(s1, m, a, 0, &err);
+            xb_hwtrain_forward(s0, m, b, 0, &err);
+            if (!same_weights(a, b))
+                break;
+        }
+        CHECK(same_weights(a, b), "%s: the %s and baseline paths draw the same values", specs[c],
+              avx2 ? "AVX2" : "(no AVX2 on this CPU: baseline)");
+        xb_hwtrain_session_free(&s1);
+        xb_hwtrain_session_free(&s0);
+        xb_hwtrain_clear(&hw);
+    }
+    printf("test_noise_paths: the AVX2 path %s\n", avx2 ? "ran beside the baseline" : "is not available here");
+
+    const size_t big[2] = {1000, 100};
+    xb_mlp *one = xb_mlp_new(1, big, XB_ACT_IDENTITY), *fl = xb_mlp_new(1, big, XB_ACT_IDENTITY),
+           *fm = xb_mlp_new(1, big, XB_ACT_IDENTITY);
+    for (size_t i = 0; i < 100000; i++)
+        one->W[0][i] = 1;
+    for (size_t i = 0; i < 100; i++)
+        one->b[0][i] = 1;
+    xb_hwtrain hl, hm;
+    xb_hwtrain_parse(&hl, 1, "lognormal:sigma=0.25", "none", NULL, INFINITY, 0, NULL, NULL, &err);
+    xb_hwtrain_parse(&hm, 1, "mult:alpha=1", "none", NULL, INFINITY, 0, NULL, NULL, &err);
+    xb_hwtrain_session *sl = xb_hwtrain_session_new(&hl, one, 9), *sm = xb_hwtrain_session_new(&hm, one, 9);
+    xb_hwtrain_forward(sl, one, fl, 0, &err);
+    xb_hwtrain_forward(sm, one, fm, 0, &err);
+    double worst = 0, zmax = 0;
+    for (size_t i = 0; i < 100100; i++) {
+        double gl = i < 100000 ? fl->W[0][i] : fl->b[0][i - 100000];
+        double z = (i < 100000 ? fm->W[0][i] : fm->b[0][i - 100000]) - 1.0;
+        worst = fmax(worst, fabs(gl / exp(0.25 * z) - 1));
+        zmax = fmax(zmax, fabs(z));
+    }
+    CHECK(worst < 1e-15, "lognormal factor = exp(sigma z) of the mult draw z to %.3g (want < 1e-15)", worst);
+    CHECK(zmax > 3.5 && zmax < 15, "normals reach past the ziggurat's base and stay below 15 (max |z| %g)", zmax);
+    xb_hwtrain_session_free(&sl);
+    xb_hwtrain_session_free(&sm);
+    xb_hwtrain_clear(&hl);
+    xb_hwtrain_clear(&hm);
+    xb_mlp_free(&one);
+    xb_mlp_free(&fl);
+    xb_mlp_free(&fm);
+    xb_mlp_free(&m);
+    xb_mlp_free(&a);
+    xb_mlp_free(&b);
+}
+
 int main(void)
 {
     test_noise_off_is_plain();
@@ -640,6 +711,7 @@ int main(void)
     test_trained_on_levels();
     test_noise_moments();
     test_noise_generator();
+    test_noise_paths();
     test_dropout_gradient();
     test_optimizers();
     test_parse_errors();
