@@ -2,6 +2,7 @@
 #include "quant.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -528,16 +529,55 @@ double xb_max_abs(const double *w, size_t n)
     return m;
 }
 
+/* The nearest of n >= 2 sorted levels l to x / s for each of the n_w values (clipped to [-s, s] first
+ * with clip), exactly as nearest_sorted(l, n, x / s, inv) decides it, without a division where the
+ * answer is clear: with q' = x (1 / s), within 2 ulp of x / s, the guessed bracket, its side and the
+ * nearer level are taken when q' is at least 1e-12 (1 + |q'|) inside the bracket and away from its
+ * midpoint; the decision is monotone in q, so x / s, closer to q' than that, decides the same. The
+ * values that are not clear (on a level, at a midpoint, beyond the outer levels) take the exact path. */
+static void nearest_sorted_all(const double *l, size_t n, const double *w, size_t n_w, double s, int clip,
+                               double *w_q, int *index)
+{
+    double inv = (double)(n - 1) / (l[n - 1] - l[0]), inv_s = 1.0 / s, top = (double)(n - 2);
+    for (size_t i = 0; i < n_w; i++) {
+        double x = w[i];
+        if (clip)
+            x = x < -s ? -s : x > s ? s : x;
+        double q = x * inv_s, g = (q - l[0]) * inv;
+        g = g > 0 ? g : 0;
+        g = g < top ? g : top;
+        size_t lo = (size_t)(long)g, j;
+        double a = l[lo], b = l[lo + 1], margin = 1e-12 * (1 + fabs(q));
+        double d_lo = q - a, d_hi = b - q;
+        if (d_lo > margin && d_hi > margin && fabs(d_hi - d_lo) > margin)
+            j = lo + (size_t)(d_hi < d_lo);
+        else
+            j = nearest_sorted(l, n, x / s, inv);
+        w_q[i] = s * l[j];
+        if (index)
+            index[i] = (int)j;
+    }
+}
+
 int xb_quantize(const xb_levelset *ls, xb_norm norm, const double *w, size_t n, double *w_q,
                 int *index, double *scale, xb_error *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(w[i]))
-            return xb_fail(err, XB_EINPUT, "quantize: weight %zu is not a finite number (%g)", i, w[i]);
+    /* max |w| and the finite check in one pass without a branch per value */
+    double top = 0.0;
+    int finite = 1;
+    for (size_t i = 0; i < n; i++) {
+        double a = fabs(w[i]);
+        finite &= a <= DBL_MAX;
+        top = a > top ? a : top;
+    }
+    if (!finite)
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(w[i]))
+                return xb_fail(err, XB_EINPUT, "quantize: weight %zu is not a finite number (%g)", i, w[i]);
     double s;
     switch (norm.kind) {
     case XB_NORM_MAXABS:
-        s = xb_max_abs(w, n);
+        s = top;
         if (s == 0)
             s = 1.0;
         break;
@@ -585,18 +625,7 @@ int xb_quantize(const xb_levelset *ls, xb_norm norm, const double *w, size_t n, 
                 index[i] = j;
         }
     } else {
-        const double *l = ls->levels;
-        size_t nl = ls->n;
-        double inv = (double)(nl - 1) / (l[nl - 1] - l[0]);
-        for (size_t i = 0; i < n; i++) {
-            double x = w[i];
-            if (norm.kind == XB_NORM_CLIP)
-                x = x < -s ? -s : x > s ? s : x;
-            size_t j = nearest_sorted(l, nl, x / s, inv);
-            w_q[i] = s * l[j];
-            if (index)
-                index[i] = (int)j;
-        }
+        nearest_sorted_all(ls->levels, ls->n, w, n, s, norm.kind == XB_NORM_CLIP, w_q, index);
     }
     xb_levelset_free(&own);
     return XB_OK;
