@@ -705,6 +705,56 @@ static void test_noise_paths(void)
     xb_mlp_free(&b);
 }
 
+/* The helper thread that draws the next pass's multiplicative factors changes no value: sessions with
+ * and without it give bit-identical forward networks and master gradients, pass after pass, across the
+ * epochs of a noise ramp (whose spreads change at each epoch boundary: the guessed draws are redrawn),
+ * with two models on a layer, quantization with the STE threshold and an additive model beside them. */
+static void test_noise_prefetch(void)
+{
+    const size_t sz[3] = {30, 7, 3};
+    xb_mlp *m = xb_mlp_new(2, sz, XB_ACT_RELU);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 4);
+    xb_mlp_init(m, rng);
+    xb_mlp *fa = xb_mlp_clone(m), *fb = xb_mlp_clone(m), *ga = xb_mlp_clone(m), *gb = xb_mlp_clone(m);
+    xb_error err = {0};
+    xb_hwtrain hw;
+    CHECK(xb_hwtrain_parse(&hw, 2, "lognormal:sigma=0.4+mult:alpha=0.1+additive:sigma=0.01/mult:alpha=0.2",
+                           "bits:4/none", NULL, 0.9, 2, NULL, NULL, &err) == XB_OK, "%s", err.msg);
+    xb_hwtrain_session *a = xb_hwtrain_session_new(&hw, m, 11), *b = xb_hwtrain_session_new(&hw, m, 11);
+    int helper = xb_hwtrain_session_prefetch(a, 1);
+    CHECK(xb_hwtrain_session_prefetch(b, 0) == 0, "the helper can be switched off");
+    const size_t epochs[] = {0, 0, 0, 1, 1, 2, 2, 2, 0};
+    int same = 1;
+    for (size_t t = 0; t < sizeof epochs / sizeof *epochs; t++) {
+        CHECK(xb_hwtrain_forward(a, m, fa, epochs[t], &err) == XB_OK, "%s", err.msg);
+        CHECK(xb_hwtrain_forward(b, m, fb, epochs[t], &err) == XB_OK, "%s", err.msg);
+        for (int k = 0; k < 2; k++) {
+            for (size_t i = 0; i < sz[k] * sz[k + 1]; i++)
+                ga->W[k][i] = gb->W[k][i] = 1.0 + (double)i;
+            for (size_t i = 0; i < sz[k + 1]; i++)
+                ga->b[k][i] = gb->b[k][i] = -1.0 - (double)i;
+        }
+        xb_hwtrain_master_grad(a, ga);
+        xb_hwtrain_master_grad(b, gb);
+        same &= same_weights(fa, fb) && same_weights(ga, gb);
+        for (int k = 0; k < 2; k++) /* the master weights move between passes, as in training */
+            for (size_t i = 0; i < sz[k] * sz[k + 1]; i++)
+                m->W[k][i] *= 0.999;
+    }
+    CHECK(same, "with the helper thread (%s) and without: the same forward networks and gradients",
+          helper ? "running" : "not started");
+    xb_hwtrain_session_free(&a);
+    xb_hwtrain_session_free(&b);
+    xb_hwtrain_clear(&hw);
+    gsl_rng_free(rng);
+    xb_mlp_free(&m);
+    xb_mlp_free(&fa);
+    xb_mlp_free(&fb);
+    xb_mlp_free(&ga);
+    xb_mlp_free(&gb);
+}
+
 int main(void)
 {
     test_noise_off_is_plain();
@@ -713,6 +763,7 @@ int main(void)
     test_noise_moments();
     test_noise_generator();
     test_noise_paths();
+    test_noise_prefetch();
     test_dropout_gradient();
     test_optimizers();
     test_parse_errors();

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,10 +224,12 @@ static void hw_rng_tables(hw_rng *r)
     r->simd = 1;
 }
 
-/* Seed the streams from two draws of the session's GSL generator. */
-static void hw_rng_seed(hw_rng *r, gsl_rng *from)
+/* The seed word of one forward pass: two draws of the session's GSL generator. */
+static uint64_t seed_word(gsl_rng *from) { return ((uint64_t)gsl_rng_get(from) << 32) ^ (uint64_t)gsl_rng_get(from); }
+
+/* Seed the streams from a seed word. */
+static void hw_rng_seed(hw_rng *r, uint64_t x)
 {
-    uint64_t x = ((uint64_t)gsl_rng_get(from) << 32) ^ (uint64_t)gsl_rng_get(from);
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&x);
     for (int lane = 0; lane < HW_LANES; lane++)
@@ -431,11 +434,133 @@ static void mult_factors(hw_rng *r, double *g, size_t n, int lognormal, double s
     mult_factors_base(r, g, n, lognormal, spread);
 }
 
+/* ---- Drawing the next pass's multiplicative factors while this one trains ----------------------
+ * The lanes' draws of a forward pass depend only on its seed word (the next two mt19937 draws, known
+ * in advance) and on the models' spreads, not on the weights. So a helper thread draws the factors of
+ * pass t + 1 while the caller runs pass t through BLAS, into one buffer per multiplicative model
+ * ("slot"). The next forward pass takes them when they were drawn with its seed word and spreads (a
+ * ramp's epoch boundary changes the spreads: then it draws them itself, from the same seed word), so
+ * the values are those of drawing in place, bit for bit, whatever the threads' timing. */
+typedef struct hw_slot {
+    int layer;
+    int lognormal; /* 1: exp(spread N); 0: 1 + spread N */
+    double spread; /* sigma or alpha before the ramp */
+    size_t n;      /* values: the layer's [W; b] */
+    double *buf;   /* round_lanes(n) values */
+} hw_slot;
+
+typedef struct hw_prefetch {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started;      /* the thread runs */
+    int pending;      /* a job is posted and not finished */
+    int quit;
+    int ready;        /* the buffers hold the draws of (seed, ramp) */
+    uint64_t seed;    /* the job's seed word */
+    double ramp;      /* the job's ramp */
+    hw_rng rng;       /* the helper's own lanes (tables copied) */
+    int n_slots;
+    hw_slot slot[XB_HW_MAX_LAYERS * XB_HW_MAX_MODELS];
+} hw_prefetch;
+
+/* Draw every slot's factors for seed word x at ramp on r, in the order a forward pass draws them. */
+static void draw_slots(hw_rng *r, hw_slot *slot, int n_slots, uint64_t x, double ramp)
+{
+    hw_rng_seed(r, x);
+    for (int k = 0; k < n_slots; k++)
+        mult_factors(r, slot[k].buf, slot[k].n, slot[k].lognormal, slot[k].spread * ramp);
+}
+
+static void *prefetch_main(void *arg)
+{
+    hw_prefetch *pf = arg;
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        while (!pf->pending && !pf->quit)
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        if (pf->quit)
+            break;
+        uint64_t x = pf->seed;
+        double ramp = pf->ramp;
+        pthread_mutex_unlock(&pf->mu);
+        draw_slots(&pf->rng, pf->slot, pf->n_slots, x, ramp);
+        pthread_mutex_lock(&pf->mu);
+        pf->pending = 0;
+        pf->ready = 1;
+        pthread_cond_broadcast(&pf->cv);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    return NULL;
+}
+
+/* Wait until the helper is idle (its buffers are then the caller's to read or swap). */
+static void prefetch_wait(hw_prefetch *pf)
+{
+    if (!pf->started)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    while (pf->pending)
+        pthread_cond_wait(&pf->cv, &pf->mu);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+/* Post the job (x, ramp): in the helper, or drawn here when no helper runs (then only on demand). */
+static void prefetch_post(hw_prefetch *pf, uint64_t x, double ramp)
+{
+    if (!pf->started)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->seed = x;
+    pf->ramp = ramp;
+    pf->ready = 0;
+    pf->pending = 1;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+static void prefetch_stop(hw_prefetch *pf)
+{
+    if (!pf->started)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->quit = 1;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    pthread_join(pf->thread, NULL);
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->cv);
+    pf->started = 0;
+    pf->pending = pf->quit = pf->ready = 0;
+}
+
+static int prefetch_start(hw_prefetch *pf)
+{
+    if (pf->started || pf->n_slots == 0)
+        return pf->started;
+    if (pthread_mutex_init(&pf->mu, NULL))
+        return 0;
+    if (pthread_cond_init(&pf->cv, NULL)) {
+        pthread_mutex_destroy(&pf->mu);
+        return 0;
+    }
+    pf->pending = pf->quit = pf->ready = 0;
+    if (pthread_create(&pf->thread, NULL, prefetch_main, pf)) {
+        pthread_cond_destroy(&pf->cv);
+        pthread_mutex_destroy(&pf->mu);
+        return 0; /* no helper: every pass draws its own factors, the same values */
+    }
+    pf->started = 1;
+    return 1;
+}
+
 struct xb_hwtrain_session {
     const xb_hwtrain *hw;
     int n_layers;
     gsl_rng *rng;     /* mt19937 seeded with seed + 2: two draws seed each forward pass's stream */
+    uint64_t next_x;  /* the seed word of the next forward pass (drawn one pass ahead) */
     hw_rng fast;      /* the stream of the current forward pass (and its additive draws) */
+    hw_prefetch *pf;  /* the multiplicative models' slots and the helper thread that fills them */
     double ramp;      /* the noise spreads' share in the current epoch */
     double **factor;  /* per layer: d fwd / d master for [W; b] (0 where the STE masks) */
     double *tmp;      /* widest layer's [W; b]: the draws of one model (factor and tmp hold a multiple
@@ -450,6 +575,12 @@ void xb_hwtrain_session_free(xb_hwtrain_session **sp)
     if (!sp || !*sp)
         return;
     xb_hwtrain_session *s = *sp;
+    if (s->pf) {
+        prefetch_stop(s->pf);
+        for (int k = 0; k < s->pf->n_slots; k++)
+            free(s->pf->slot[k].buf);
+        free(s->pf);
+    }
     for (int l = 0; l < s->n_layers; l++)
         if (s->factor)
             free(s->factor[l]);
@@ -491,15 +622,54 @@ xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m
             return NULL;
         }
     }
+    s->pf = calloc(1, sizeof *s->pf);
+    if (!s->pf) {
+        xb_hwtrain_session_free(&s);
+        return NULL;
+    }
+    for (int l = 0; l < m->n_layers; l++)
+        for (int i = 0; i < hw->layer[l].n_models; i++) {
+            const xb_perturb *p = &hw->layer[l].model[i];
+            if (p->kind != XB_PERTURB_LOGNORMAL && p->kind != XB_PERTURB_MULT)
+                continue;
+            hw_slot *sl = &s->pf->slot[s->pf->n_slots++];
+            sl->layer = l;
+            sl->lognormal = p->kind == XB_PERTURB_LOGNORMAL;
+            sl->spread = sl->lognormal ? p->sigma : p->alpha;
+            sl->n = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
+            sl->buf = malloc(round_lanes(sl->n) * sizeof *sl->buf);
+            if (!sl->buf) {
+                xb_hwtrain_session_free(&s);
+                return NULL;
+            }
+        }
     gsl_rng_set(s->rng, seed + 2);
     hw_rng_tables(&s->fast);
-    hw_rng_seed(&s->fast, s->rng); /* the hooks may draw before the first forward pass */
+    s->pf->rng = s->fast;
+    hw_rng_seed(&s->fast, seed_word(s->rng)); /* the hooks may draw before the first forward pass */
+    s->next_x = seed_word(s->rng);
+    if (prefetch_start(s->pf))
+        prefetch_post(s->pf, s->next_x, hw->noise_ramp ? 1.0 / (double)hw->noise_ramp : 1.0);
     return s;
+}
+
+int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on)
+{
+    if (!on) {
+        prefetch_wait(s->pf);
+        prefetch_stop(s->pf);
+        return 0;
+    }
+    if (prefetch_start(s->pf))
+        prefetch_post(s->pf, s->next_x, s->ramp);
+    return s->pf->started;
 }
 
 int xb_hwtrain_session_simd(xb_hwtrain_session *s, int on)
 {
-    s->fast.simd = on != 0;
+    prefetch_wait(s->pf);
+    s->fast.simd = s->pf->rng.simd = on != 0;
+    s->pf->ready = 0; /* drawn on the other path: drawn again, the same values */
     return hw_rng_avx2(&s->fast);
 }
 
@@ -548,7 +718,17 @@ int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd,
 {
     const xb_hwtrain *hw = s->hw;
     s->ramp = hw->noise_ramp ? fmin(1.0, (double)(epoch + 1) / (double)hw->noise_ramp) : 1.0;
-    hw_rng_seed(&s->fast, s->rng);
+    uint64_t x = s->next_x;
+    hw_prefetch *pf = s->pf;
+    prefetch_wait(pf);
+    if (pf->n_slots && !(pf->ready && pf->seed == x && pf->ramp == s->ramp)) {
+        hw_rng r = s->fast; /* tables and path; the lanes come from x */
+        draw_slots(&r, pf->slot, pf->n_slots, x, s->ramp);
+    }
+    pf->ready = 0; /* this pass takes the buffers */
+    hw_rng_seed(&s->fast, x);
+    s->next_x = seed_word(s->rng);
+    int k = 0; /* the next slot */
     for (int l = 0; l < master->n_layers; l++) {
         const xb_hw_layer *L = &hw->layer[l];
         size_t nw = master->sizes[l] * master->sizes[l + 1], nb = master->sizes[l + 1], n = nw + nb;
@@ -578,10 +758,13 @@ int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd,
             if (p.kind == XB_PERTURB_LOGNORMAL || p.kind == XB_PERTURB_MULT) {
                 /* Multiplicative: the factors g are also the derivative, drawn straight into f when
                  * they are the layer's only factors. */
-                int lognormal = p.kind == XB_PERTURB_LOGNORMAL;
-                if (!s->has_factor[l])
-                    g = f;
-                mult_factors(&s->fast, g, n, lognormal, lognormal ? p.sigma : p.alpha);
+                hw_slot *sl = &pf->slot[k++];
+                if (!s->has_factor[l]) { /* the draws become the layer's factors: swap the buffers */
+                    double *t = sl->buf;
+                    sl->buf = f;
+                    s->factor[l] = f = t;
+                }
+                g = s->has_factor[l] ? sl->buf : f;
                 for (size_t j = 0; j < nw; j++)
                     W[j] = srcW[j] * g[j];
                 for (size_t j = 0; j < nb; j++)
@@ -591,7 +774,6 @@ int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd,
                 if (g != f)
                     for (size_t j = 0; j < n; j++)
                         f[j] *= g[j];
-                g = s->tmp;
                 s->has_factor[l] = 1;
                 continue;
             }
@@ -617,6 +799,7 @@ int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd,
         if (srcb != b)
             memcpy(b, srcb, nb * sizeof *b);
     }
+    prefetch_post(pf, s->next_x, s->ramp); /* the next pass, drawn while this one trains */
     return XB_OK;
 }
 

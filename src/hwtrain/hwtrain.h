@@ -104,6 +104,12 @@ void xb_hwtrain_session_free(xb_hwtrain_session **s);
  * returns 1 if the AVX2 path now runs. For tests and benchmarks. */
 int xb_hwtrain_session_simd(xb_hwtrain_session *s, int on);
 
+/* Whether a helper thread draws the next forward pass's multiplicative factors (lognormal, mult) while
+ * the caller trains on this one: on 1 (the default, where the thread can be started) or off 0. The
+ * draws are the same either way, bit for bit; returns 1 if the helper now runs. For tests and
+ * benchmarks. */
+int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on);
+
 /* The forward network of one batch in epoch (0-based): fwd = noise(q(master)), a fresh draw. */
 int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd, size_t epoch, xb_error *err);
 
