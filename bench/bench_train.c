@@ -11,8 +11,9 @@
 // the CPU time of all threads as the same ratios; with repeats, the four runs interleaved that many times
 // and the fastest of each kept.
 // parts times one batch's pieces without data loading: the plain pass, and the forward network's build
-// and the master-gradient step of each hardware-aware setting, on the AVX2 and the baseline path of the
-// noise draws (the fastest of 10 blocks of calls / 10).
+// (the noise drawn in line, no helper thread) and the master-gradient step of each hardware-aware
+// setting, on the AVX2 and the baseline path of the noise draws (the fastest of 10 blocks of calls / 10);
+// then the lognormal build with the caller idle for a plain pass between builds, helper thread on and off.
 // The second scores a weights file on the test split under lognormal weight noise of std SIGMA (every
 // weight and bias, xb_perturb_apply, one draw per layer array per trial, mt19937 seeded 1): mean, std,
 // min and max accuracy over DRAWS draws and the clean accuracy (results/README.md, "Training for the
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gsl/gsl_rng.h>
 
@@ -180,6 +182,7 @@ static int parts(size_t batch, int reps)
             return 1;
         }
         xb_hwtrain_session *s = xb_hwtrain_session_new(&hw, m, 1);
+        xb_hwtrain_session_prefetch(s, 0); /* the drawing in line: its cost, not a wait for the helper */
         for (int simd = 1; simd >= 0; simd--) {
             int avx2 = xb_hwtrain_session_simd(s, simd);
             if (!simd && !avx2 && !xb_hwtrain_session_simd(s, 1))
@@ -203,6 +206,27 @@ static int parts(size_t batch, int reps)
         xb_hwtrain_session_free(&s);
         xb_hwtrain_clear(&hw);
     }
+    /* The helper thread at work: between forward builds the caller sleeps for one plain pass (as if
+     * BLAS ran), so a free core can draw the next pass's noise meanwhile. */
+    xb_error err = {0};
+    xb_hwtrain hw;
+    xb_hwtrain_parse(&hw, 2, "lognormal:sigma=0.6", "none", NULL, INFINITY, 0, NULL, NULL, &err);
+    for (int on = 1; on >= 0; on--) {
+        xb_hwtrain_session *s = xb_hwtrain_session_new(&hw, m, 1);
+        int helper = xb_hwtrain_session_prefetch(s, on);
+        double t_fwd = 0;
+        int calls = reps < 200 ? reps : 200;
+        for (int r = 0; r < calls; r++) {
+            usleep((useconds_t)(1e6 * t_pass));
+            t0 = xb_now();
+            xb_hwtrain_forward(s, m, fwd, 0, &err);
+            t_fwd += xb_now() - t0;
+        }
+        printf("  lognormal, a pass's sleep between builds: build %7.1f us with the helper thread %s\n",
+               1e6 * t_fwd / calls, helper ? "on" : "off");
+        xb_hwtrain_session_free(&s);
+    }
+    xb_hwtrain_clear(&hw);
     xb_mlp_work_free(&w);
     free(X);
     free(y);
