@@ -609,7 +609,8 @@ static void test_parse(void)
 
 /* xb_quantize's O(1) bracket (guessed from the mean spacing, confirmed against the levels, bisection
  * when it misses) picks the same level as xb_levelset_nearest's bisection for every kind of sorted set:
- * random values, the levels themselves, the exact midpoints (ties) and their neighbouring doubles. */
+ * random values, the levels themselves, the exact midpoints (ties) and their neighbouring doubles;
+ * unscaled and scaled (its division-free decision against the bisection of w / s). */
 static void test_fast_nearest(void)
 {
     const char *specs[] = {"set1", "set2", "set3", "set5", "bits:1", "bits:4", "bits:8", "uniform:2", "uniform:7",
@@ -619,8 +620,8 @@ static void test_fast_nearest(void)
     for (size_t c = 0; c < sizeof specs / sizeof *specs; c++) {
         xb_levelset *ls = NULL;
         CHECK(xb_levelset_parse(specs[c], &ls, &err) == XB_OK, "%s: %s", specs[c], err.msg);
-        size_t n = 4000 + 6 * ls->n;
-        double *x = malloc(n * sizeof *x), *q = malloc(n * sizeof *q);
+        size_t n = 7 * (4000 + 6 * ls->n);
+        double *x = malloc(n * sizeof *x), *q = malloc(n * sizeof *q), *xs = malloc(n * sizeof *xs);
         int *idx = malloc(n * sizeof *idx);
         size_t k = 0;
         for (size_t i = 0; i < 4000; i++) {
@@ -641,7 +642,41 @@ static void test_fast_nearest(void)
         for (size_t i = 0; i < k; i++)
             bad += idx[i] != xb_levelset_nearest(ls, x[i]) || q[i] != ls->levels[idx[i]];
         CHECK(bad == 0, "%s: the fast bracket disagrees with the bisection on %zu of %zu values", specs[c], bad, k);
-        free(x), free(q), free(idx);
+        /* Scaled: xb_quantize decides without dividing where the answer is clear; it must still pick
+         * what the bisection picks for w / s, on the doubles next to s times every level and midpoint,
+         * where w (1 / s) and w / s can round to different sides. clip:C, and maxabs with one value at
+         * the largest magnitude. */
+        const double scales[] = {0.37, 2.9, 1e-3, 7.0 / 3.0};
+        for (size_t sc = 0; sc < sizeof scales / sizeof *scales; sc++) {
+            double sv = scales[sc];
+            size_t kk = 0;
+            for (size_t i = 4000; i < k && kk + 7 <= n; i++) { /* the levels, midpoints and neighbours */
+                double w0 = x[i] * sv;
+                for (int step = -3; step <= 3; step++) {
+                    double w = w0;
+                    for (int t = 0; t < (step < 0 ? -step : step); t++)
+                        w = nextafter(w, step < 0 ? -INFINITY : INFINITY);
+                    xs[kk++] = w;
+                }
+            }
+            for (size_t i = 0; i < 1000 && kk < n; i++)
+                xs[kk++] = x[i] * sv;
+            for (int kind = 0; kind < 2; kind++) {
+                xb_norm nm = kind == 0 ? (xb_norm){XB_NORM_CLIP, sv} : (xb_norm){XB_NORM_MAXABS, 0};
+                if (kind == 1)
+                    xs[kk - 1] = 1.2 * sv; /* the scale of maxabs: 1.2 sv */
+                double s_used = 0;
+                CHECK(xb_quantize(ls, nm, xs, kk, q, idx, &s_used, &err) == XB_OK, "%s", err.msg);
+                size_t wrong = 0;
+                for (size_t i = 0; i < kk; i++) {
+                    double w = kind == 0 ? (xs[i] < -sv ? -sv : xs[i] > sv ? sv : xs[i]) : xs[i];
+                    wrong += idx[i] != xb_levelset_nearest(ls, w / s_used) || q[i] != s_used * ls->levels[idx[i]];
+                }
+                CHECK(wrong == 0, "%s, %s scale %g: the quantizer disagrees with the bisection of w / s on %zu of %zu",
+                      specs[c], kind == 0 ? "clip" : "maxabs", s_used, wrong, kk);
+            }
+        }
+        free(x), free(q), free(idx), free(xs);
         xb_levelset_free(&ls);
     }
 }

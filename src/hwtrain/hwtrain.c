@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,20 +173,30 @@ int xb_hwtrain_active(const xb_hwtrain *hw)
 /* ---- The training noise generator ------------------------------------------------------------
  * Every batch draws one value per weight, so the generator and the transforms dominate the cost of
  * noised training unless they are cheap. The session's gsl_rng_mt19937 (seeded with seed + 2) gives
- * two 32-bit draws per forward pass; they seed (through splitmix64) a xoshiro256** stream
- * (Blackman & Vigna 2018) that draws the whole pass: normals by the 128-layer ziggurat (Marsaglia &
- * Tsang 2000, with Doornik's 2005 correction: the layer index and the value from disjoint bits),
- * uniforms as 53-bit doubles, and the lognormal factor exp(sigma N) by a polynomial exp over arrays.
- * The same seed gives the same stream on every machine with IEEE doubles (the code is plain C with
- * GCC/Clang vector types; no fused multiply-add is requested). */
+ * two 32-bit draws per forward pass; they seed (through splitmix64) five xoshiro256** streams
+ * (Blackman & Vigna 2018): a scalar one for c2c's selection sampling and the additive draws, and four
+ * lanes for the multiplicative factors, value j of a layer's [W; b] from lane j mod 4, so that four
+ * draws run side by side in one vector. Normals by the 256-layer ziggurat (Marsaglia & Tsang 2000,
+ * with Doornik's 2005 correction: the layer index from the low 8 bits, the value from the top 52), its
+ * slow path (1.5 % of draws; 2.8 % with 128 layers) on that lane's own stream; the lognormal factor exp(sigma N) by
+ * exp_table (a 2^(j/64) table and a degree-5 polynomial, within 1e-15 relative of libm's exp).
+ * The four-lane code is compiled twice, for the x86-64 baseline (SSE2) and for AVX2, and picked at
+ * run time; both do the same IEEE operations in the same order (no fused multiply-add: neither target
+ * has it unless the build asks for -mfma), so the draws are bit-identical on either path, which
+ * test_hwtrain checks. The same seed gives the same stream on every machine with IEEE doubles. */
 
-#define ZIG_C 128
-#define ZIG_R 3.442619855899
-#define ZIG_V 9.91256303526217e-3
+#define ZIG_C 256 /* layers; Marsaglia & Tsang's R and V for 256 */
+#define ZIG_R 3.6541528853610088
+#define ZIG_V 4.92867323399e-3
+#define HW_LANES 4
+#define EXP_N 64 /* entries of the 2^(j/N) table */
 
 typedef struct hw_rng {
-    uint64_t s[4];
+    uint64_t s[4];                   /* the scalar stream */
+    uint64_t v[4][HW_LANES];         /* the lanes' streams: word w of lane i is v[w][i] */
     double zx[ZIG_C + 1], zr[ZIG_C]; /* ziggurat tables (Doornik's ZIGNOR layout) */
+    double exp_tab[EXP_N];           /* 2^(j/64) */
+    int simd;                        /* 1: the AVX2 path where the CPU has it; 0: the baseline path */
 } hw_rng;
 
 static uint64_t splitmix64(uint64_t *x)
@@ -208,148 +219,368 @@ static void hw_rng_tables(hw_rng *r)
     }
     for (int i = 0; i < ZIG_C; i++)
         r->zr[i] = r->zx[i + 1] / r->zx[i];
+    for (int j = 0; j < EXP_N; j++)
+        r->exp_tab[j] = exp2((double)j / EXP_N);
+    r->simd = 1;
 }
 
-/* Seed the stream from two draws of the session's GSL generator. */
-static void hw_rng_seed(hw_rng *r, gsl_rng *from)
+/* The seed word of one forward pass: two draws of the session's GSL generator. */
+static uint64_t seed_word(gsl_rng *from) { return ((uint64_t)gsl_rng_get(from) << 32) ^ (uint64_t)gsl_rng_get(from); }
+
+/* Seed the streams from a seed word. */
+static void hw_rng_seed(hw_rng *r, uint64_t x)
 {
-    uint64_t x = ((uint64_t)gsl_rng_get(from) << 32) ^ (uint64_t)gsl_rng_get(from);
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&x);
+    for (int lane = 0; lane < HW_LANES; lane++)
+        for (int w = 0; w < 4; w++)
+            r->v[w][lane] = splitmix64(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-static inline uint64_t hw_next(hw_rng *r)
+/* The next draw of the stream whose four words are s[0], s[st], s[2 st], s[3 st]. */
+static inline uint64_t hw_next_at(uint64_t *s, size_t st)
 {
-    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
+    uint64_t out = rotl(s[st] * 5, 7) * 9, t = s[st] << 17;
+    s[2 * st] ^= s[0];
+    s[3 * st] ^= s[st];
+    s[st] ^= s[2 * st];
+    s[0] ^= s[3 * st];
+    s[2 * st] ^= t;
+    s[3 * st] = rotl(s[3 * st], 45);
     return out;
 }
 
+static inline uint64_t hw_next(hw_rng *r) { return hw_next_at(r->s, 1); }
+
 /* Uniform on (0, 1): 53 bits, never 0 (the ziggurat's tail takes its log). */
-static inline double hw_uniform_pos(hw_rng *r) { return ((double)(hw_next(r) >> 11) + 0.5) * 0x1.0p-53; }
+static inline double uniform_pos_at(uint64_t *s, size_t st)
+{
+    return ((double)(hw_next_at(s, st) >> 11) + 0.5) * 0x1.0p-53;
+}
 
 /* Uniform on [0, 1). */
-static inline double hw_uniform(hw_rng *r) { return (double)(hw_next(r) >> 11) * 0x1.0p-53; }
+static inline double uniform_at(uint64_t *s, size_t st) { return (double)(hw_next_at(s, st) >> 11) * 0x1.0p-53; }
+static inline double hw_uniform(hw_rng *r) { return uniform_at(r->s, 1); }
 
-static double hw_normal_slow(hw_rng *r, uint64_t b)
+/* The ziggurat's signed uniform on [-1, 1) from the top 52 bits of b: 2 m - 3 for m in [1, 2) with
+ * those bits as its mantissa, exact (every result is a multiple of 2^-51). */
+static inline double zig_u(uint64_t b)
+{
+    uint64_t bits = (b >> 12) | 0x3FF0000000000000ull;
+    double m;
+    memcpy(&m, &bits, sizeof m);
+    return m * 2.0 - 3.0;
+}
+
+/* The ziggurat after its fast test failed for draw b, on the stream at s (stride st). */
+static double zig_slow(const hw_rng *r, uint64_t *s, size_t st, uint64_t b)
 {
     for (;;) {
-        int i = (int)(b & 0x7F);
-        double u = (double)((int64_t)b >> 11) * 0x1.0p-52; /* [-1, 1) from the top 53 bits */
+        int i = (int)(b & (ZIG_C - 1));
+        double u = zig_u(b);
         if (fabs(u) < r->zr[i])
             return u * r->zx[i];
         if (i == 0) { /* the tail beyond R (Marsaglia 1964) */
             double x, y;
             do {
-                x = log(hw_uniform_pos(r)) / ZIG_R;
-                y = log(hw_uniform_pos(r));
+                x = log(uniform_pos_at(s, st)) / ZIG_R;
+                y = log(uniform_pos_at(s, st));
             } while (-2 * y < x * x);
             return u < 0 ? x - ZIG_R : ZIG_R - x;
         }
         double x = u * r->zx[i], x2 = x * x;
         double f0 = exp(-0.5 * (r->zx[i] * r->zx[i] - x2)), f1 = exp(-0.5 * (r->zx[i + 1] * r->zx[i + 1] - x2));
-        if (f1 + hw_uniform(r) * (f0 - f1) < 1.0)
+        if (f1 + uniform_at(s, st) * (f0 - f1) < 1.0)
             return x;
-        b = hw_next(r);
+        b = hw_next_at(s, st);
     }
 }
 
-/* A standard normal deviate. */
+/* A standard normal deviate from the scalar stream. */
 static inline double hw_normal(hw_rng *r)
 {
     uint64_t b = hw_next(r);
-    int i = (int)(b & 0x7F);
-    double u = (double)((int64_t)b >> 11) * 0x1.0p-52;
+    int i = (int)(b & (ZIG_C - 1));
+    double u = zig_u(b);
     if (fabs(u) < r->zr[i])
         return u * r->zx[i];
-    return hw_normal_slow(r, b);
+    return zig_slow(r, r->s, 1, b);
 }
 
-static void hw_normals(hw_rng *r, double *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = hw_normal(r);
-}
+typedef double v4d __attribute__((vector_size(32)));
+typedef uint64_t v4u __attribute__((vector_size(32)));
+typedef int64_t v4i __attribute__((vector_size(32)));
 
-typedef double v2d __attribute__((vector_size(16)));
-typedef uint64_t v2u __attribute__((vector_size(16)));
-typedef int64_t v2i __attribute__((vector_size(16)));
+#define ROTL4(x, k) (((x) << (k)) | ((x) >> (64 - (k))))
 
-/* exp over two lanes: Cody-Waite reduction x = k ln 2 + r, |r| <= ln 2 / 2, the degree-12 Taylor
- * polynomial of exp(r) (truncation below 2e-16 relative), times 2^k built from its bits. Arguments are
- * clamped to [-700, 700] (the noise arguments are sigma N, far inside). exp(0) is exactly 1. */
-static inline v2d exp2v(v2d x)
+/* exp over four lanes: x = (64 k + j) ln 2 / 64 + r with |r| <= ln 2 / 128 (Cody-Waite, the two parts
+ * of ln 2 / 64; k ln2_hi / 64 is exact), exp(r) by its degree-5 Taylor polynomial (truncation below
+ * 4e-17 relative), times the table's 2^(j/64) and 2^k built from its bits. Arguments are clamped to
+ * [-700, 700] (the noise arguments sigma N are far inside). exp(0) is exactly 1. */
+static inline __attribute__((always_inline)) void exp_table(const double *tab, v4d *xp)
 {
-    const v2d lo = {-700, -700}, hi = {700, 700};
-    v2i m = x < lo; /* lanes: -1 where true */
-    x = (v2d)(((v2i)lo & m) | ((v2i)x & ~m));
+    v4d x = *xp;
+    const v4d lo = {-700, -700, -700, -700}, hi = {700, 700, 700, 700};
+    v4i m = x < lo; /* lanes: -1 where true */
+    x = (v4d)(((v4i)lo & m) | ((v4i)x & ~m));
     m = x > hi;
-    x = (v2d)(((v2i)hi & m) | ((v2i)x & ~m));
+    x = (v4d)(((v4i)hi & m) | ((v4i)x & ~m));
     const double magic = 0x1.8p52;
-    v2d t = x * 1.4426950408889634 + magic; /* round(x / ln 2) in the low bits */
-    v2d k = t - magic;
-    v2d r = x - k * 6.93147180369123816490e-01 - k * 1.90821492927058770002e-10;
-    v2d p = r * (1.0 / 479001600) + 1.0 / 39916800;
-    p = p * r + 1.0 / 3628800;
-    p = p * r + 1.0 / 362880;
-    p = p * r + 1.0 / 40320;
-    p = p * r + 1.0 / 5040;
-    p = p * r + 1.0 / 720;
-    p = p * r + 1.0 / 120;
-    p = p * r + 1.0 / 24;
+    v4d t = x * (EXP_N / 0.693147180559945309417) + magic; /* round(64 x / ln 2) in the low bits */
+    v4d k = t - magic;
+    v4d r = x - k * (6.93147180369123816490e-01 / EXP_N) - k * (1.90821492927058770002e-10 / EXP_N);
+    v4d p = r * (1.0 / 120) + 1.0 / 24;
     p = p * r + 1.0 / 6;
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    v2i ki = (v2i)t - (v2i)(v2d){magic, magic};
-    v2u scale = (v2u)((ki + 1023) << 52);
-    return p * (v2d)scale;
+    v4i ki = (v4i)t - (v4i)(v4d){magic, magic, magic, magic};
+    v4i j = ki & (EXP_N - 1), e = ki >> 6; /* arithmetic shift: floor(k / 64) */
+    v4d T = {tab[j[0]], tab[j[1]], tab[j[2]], tab[j[3]]};
+    v4u scale = (v4u)((e + 1023) << 52);
+    *xp = (p * T) * (v4d)scale;
 }
 
-/* g[i] = exp(sigma g[i]) for n values. Two lanes at a time; the compiler interleaves the
- * independent iterations of the unrolled loop. */
-static void hw_exp_scaled(double *g, size_t n, double sigma)
+/* The multiplicative factors of n values (g must hold n rounded up to 4): value j from lane j mod 4,
+ * a ziggurat normal z, then g = exp(spread z) (lognormal) or 1 + spread z. The lanes' last group is
+ * drawn whole; its extra draws are dropped. */
+static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, double *g, size_t n, int lognormal,
+                                                                    double spread)
 {
-    size_t i = 0;
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC unroll 4
+    v4u s0, s1, s2, s3;
+    memcpy(&s0, r->v[0], sizeof s0);
+    memcpy(&s1, r->v[1], sizeof s1);
+    memcpy(&s2, r->v[2], sizeof s2);
+    memcpy(&s3, r->v[3], sizeof s3);
+    const v4u abs_mask = {0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull};
+    const v4u one_bits = {0x3FF0000000000000ull, 0x3FF0000000000000ull, 0x3FF0000000000000ull, 0x3FF0000000000000ull};
+    for (size_t j = 0; j < n; j += HW_LANES) {
+        v4u b = ROTL4(s1 * 5, 7) * 9, t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = ROTL4(s3, 45);
+        v4u idx = b & (ZIG_C - 1);
+        v4d u = (v4d)((b >> 12) | one_bits) * 2.0 - 3.0;
+        v4d zr = {r->zr[idx[0]], r->zr[idx[1]], r->zr[idx[2]], r->zr[idx[3]]};
+        v4d zx = {r->zx[idx[0]], r->zx[idx[1]], r->zx[idx[2]], r->zx[idx[3]]};
+        v4i ok = (v4d)((v4u)u & abs_mask) < zr;
+        v4d z = u * zx;
+        if (!(ok[0] & ok[1] & ok[2] & ok[3])) {
+            memcpy(r->v[0], &s0, sizeof s0);
+            memcpy(r->v[1], &s1, sizeof s1);
+            memcpy(r->v[2], &s2, sizeof s2);
+            memcpy(r->v[3], &s3, sizeof s3);
+            for (int lane = 0; lane < HW_LANES; lane++)
+                if (!ok[lane])
+                    z[lane] = zig_slow(r, &r->v[0][lane], HW_LANES, b[lane]);
+            memcpy(&s0, r->v[0], sizeof s0);
+            memcpy(&s1, r->v[1], sizeof s1);
+            memcpy(&s2, r->v[2], sizeof s2);
+            memcpy(&s3, r->v[3], sizeof s3);
+        }
+        z = z * spread;
+        if (lognormal)
+            exp_table(r->exp_tab, &z);
+        else
+            z = z + 1.0;
+        memcpy(g + j, &z, sizeof z);
+    }
+    memcpy(r->v[0], &s0, sizeof s0);
+    memcpy(r->v[1], &s1, sizeof s1);
+    memcpy(r->v[2], &s2, sizeof s2);
+    memcpy(r->v[3], &s3, sizeof s3);
+}
+
+static void mult_factors_base(hw_rng *r, double *g, size_t n, int lognormal, double spread)
+{
+    mult_factors_body(r, g, n, lognormal, spread);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HW_HAVE_AVX2_PATH 1
+__attribute__((target("avx2"))) static void mult_factors_avx2(hw_rng *r, double *g, size_t n, int lognormal,
+                                                               double spread)
+{
+    mult_factors_body(r, g, n, lognormal, spread);
+}
+#else
+#define HW_HAVE_AVX2_PATH 0
 #endif
-    for (; i + 2 <= n; i += 2) {
-        v2d v;
-        memcpy(&v, g + i, sizeof v);
-        v = exp2v(v * sigma);
-        memcpy(g + i, &v, sizeof v);
+
+/* 1 if the AVX2 path runs for r. */
+static int hw_rng_avx2(const hw_rng *r)
+{
+#if HW_HAVE_AVX2_PATH
+    return r->simd && __builtin_cpu_supports("avx2");
+#else
+    (void)r;
+    return 0;
+#endif
+}
+
+static void mult_factors(hw_rng *r, double *g, size_t n, int lognormal, double spread)
+{
+#if HW_HAVE_AVX2_PATH
+    if (hw_rng_avx2(r)) {
+        mult_factors_avx2(r, g, n, lognormal, spread);
+        return;
     }
-    if (i < n) {
-        v2d v = {g[i], 0};
-        v = exp2v(v * sigma);
-        g[i] = v[0];
+#endif
+    mult_factors_base(r, g, n, lognormal, spread);
+}
+
+/* ---- Drawing the next pass's multiplicative factors while this one trains ----------------------
+ * The lanes' draws of a forward pass depend only on its seed word (the next two mt19937 draws, known
+ * in advance) and on the models' spreads, not on the weights. So a helper thread draws the factors of
+ * pass t + 1 while the caller runs pass t through BLAS, into one buffer per multiplicative model
+ * ("slot"). The next forward pass takes them when they were drawn with its seed word and spreads (a
+ * ramp's epoch boundary changes the spreads: then it draws them itself, from the same seed word), so
+ * the values are those of drawing in place, bit for bit, whatever the threads' timing. */
+typedef struct hw_slot {
+    int layer;
+    int lognormal; /* 1: exp(spread N); 0: 1 + spread N */
+    double spread; /* sigma or alpha before the ramp */
+    size_t n;      /* values: the layer's [W; b] */
+    double *buf;   /* round_lanes(n) values */
+} hw_slot;
+
+typedef struct hw_prefetch {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started;      /* the thread runs */
+    int pending;      /* a job is posted and not finished */
+    int quit;
+    int ready;        /* the buffers hold the draws of (seed, ramp) */
+    uint64_t seed;    /* the job's seed word */
+    double ramp;      /* the job's ramp */
+    hw_rng rng;       /* the helper's own lanes (tables copied) */
+    int n_slots;
+    hw_slot slot[XB_HW_MAX_LAYERS * XB_HW_MAX_MODELS];
+} hw_prefetch;
+
+/* Draw every slot's factors for seed word x at ramp on r, in the order a forward pass draws them. */
+static void draw_slots(hw_rng *r, hw_slot *slot, int n_slots, uint64_t x, double ramp)
+{
+    hw_rng_seed(r, x);
+    for (int k = 0; k < n_slots; k++)
+        mult_factors(r, slot[k].buf, slot[k].n, slot[k].lognormal, slot[k].spread * ramp);
+}
+
+static void *prefetch_main(void *arg)
+{
+    hw_prefetch *pf = arg;
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        while (!pf->pending && !pf->quit)
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        if (pf->quit)
+            break;
+        uint64_t x = pf->seed;
+        double ramp = pf->ramp;
+        pthread_mutex_unlock(&pf->mu);
+        draw_slots(&pf->rng, pf->slot, pf->n_slots, x, ramp);
+        pthread_mutex_lock(&pf->mu);
+        pf->pending = 0;
+        pf->ready = 1;
+        pthread_cond_broadcast(&pf->cv);
     }
+    pthread_mutex_unlock(&pf->mu);
+    return NULL;
+}
+
+/* Wait until the helper is idle (its buffers are then the caller's to read or swap). */
+static void prefetch_wait(hw_prefetch *pf)
+{
+    if (!pf->started)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    while (pf->pending)
+        pthread_cond_wait(&pf->cv, &pf->mu);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+/* Post the job (x, ramp): in the helper, or drawn here when no helper runs (then only on demand). */
+static void prefetch_post(hw_prefetch *pf, uint64_t x, double ramp)
+{
+    if (!pf->started)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->seed = x;
+    pf->ramp = ramp;
+    pf->ready = 0;
+    pf->pending = 1;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+static void prefetch_stop(hw_prefetch *pf)
+{
+    if (!pf->started)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->quit = 1;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    pthread_join(pf->thread, NULL);
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->cv);
+    pf->started = 0;
+    pf->pending = pf->quit = pf->ready = 0;
+}
+
+static int prefetch_start(hw_prefetch *pf)
+{
+    if (pf->started || pf->n_slots == 0)
+        return pf->started;
+    if (pthread_mutex_init(&pf->mu, NULL))
+        return 0;
+    if (pthread_cond_init(&pf->cv, NULL)) {
+        pthread_mutex_destroy(&pf->mu);
+        return 0;
+    }
+    pf->pending = pf->quit = pf->ready = 0;
+    if (pthread_create(&pf->thread, NULL, prefetch_main, pf)) {
+        pthread_cond_destroy(&pf->cv);
+        pthread_mutex_destroy(&pf->mu);
+        return 0; /* no helper: every pass draws its own factors, the same values */
+    }
+    pf->started = 1;
+    return 1;
 }
 
 struct xb_hwtrain_session {
     const xb_hwtrain *hw;
     int n_layers;
     gsl_rng *rng;     /* mt19937 seeded with seed + 2: two draws seed each forward pass's stream */
+    uint64_t next_x;  /* the seed word of the next forward pass (drawn one pass ahead) */
     hw_rng fast;      /* the stream of the current forward pass (and its additive draws) */
+    hw_prefetch *pf;  /* the multiplicative models' slots and the helper thread that fills them */
     double ramp;      /* the noise spreads' share in the current epoch */
     double **factor;  /* per layer: d fwd / d master for [W; b] (0 where the STE masks) */
-    double *tmp;      /* widest layer's [W; b]: the draws of one model */
+    double *tmp;      /* widest layer's [W; b]: the draws of one model (factor and tmp hold a multiple
+                         of HW_LANES values) */
     int *has_factor;  /* 0: every factor of the layer is 1 */
 };
+
+static size_t round_lanes(size_t n) { return (n + HW_LANES - 1) / HW_LANES * HW_LANES; }
 
 void xb_hwtrain_session_free(xb_hwtrain_session **sp)
 {
     if (!sp || !*sp)
         return;
     xb_hwtrain_session *s = *sp;
+    if (s->pf) {
+        prefetch_stop(s->pf);
+        for (int k = 0; k < s->pf->n_slots; k++)
+            free(s->pf->slot[k].buf);
+        free(s->pf);
+    }
     for (int l = 0; l < s->n_layers; l++)
         if (s->factor)
             free(s->factor[l]);
@@ -378,23 +609,68 @@ xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m
     for (int l = 0; l < m->n_layers; l++)
         if (m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1] > widest)
             widest = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
-    s->tmp = malloc(widest * sizeof *s->tmp);
+    s->tmp = malloc(round_lanes(widest) * sizeof *s->tmp);
     if (!s->rng || !s->factor || !s->has_factor || !s->tmp) {
         xb_hwtrain_session_free(&s);
         return NULL;
     }
     for (int l = 0; l < m->n_layers; l++) {
         size_t n = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
-        s->factor[l] = malloc(n * sizeof **s->factor);
+        s->factor[l] = malloc(round_lanes(n) * sizeof **s->factor);
         if (!s->factor[l]) {
             xb_hwtrain_session_free(&s);
             return NULL;
         }
     }
+    s->pf = calloc(1, sizeof *s->pf);
+    if (!s->pf) {
+        xb_hwtrain_session_free(&s);
+        return NULL;
+    }
+    for (int l = 0; l < m->n_layers; l++)
+        for (int i = 0; i < hw->layer[l].n_models; i++) {
+            const xb_perturb *p = &hw->layer[l].model[i];
+            if (p->kind != XB_PERTURB_LOGNORMAL && p->kind != XB_PERTURB_MULT)
+                continue;
+            hw_slot *sl = &s->pf->slot[s->pf->n_slots++];
+            sl->layer = l;
+            sl->lognormal = p->kind == XB_PERTURB_LOGNORMAL;
+            sl->spread = sl->lognormal ? p->sigma : p->alpha;
+            sl->n = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
+            sl->buf = malloc(round_lanes(sl->n) * sizeof *sl->buf);
+            if (!sl->buf) {
+                xb_hwtrain_session_free(&s);
+                return NULL;
+            }
+        }
     gsl_rng_set(s->rng, seed + 2);
     hw_rng_tables(&s->fast);
-    hw_rng_seed(&s->fast, s->rng); /* the hooks may draw before the first forward pass */
+    s->pf->rng = s->fast;
+    hw_rng_seed(&s->fast, seed_word(s->rng)); /* the hooks may draw before the first forward pass */
+    s->next_x = seed_word(s->rng);
+    if (prefetch_start(s->pf))
+        prefetch_post(s->pf, s->next_x, hw->noise_ramp ? 1.0 / (double)hw->noise_ramp : 1.0);
     return s;
+}
+
+int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on)
+{
+    if (!on) {
+        prefetch_wait(s->pf);
+        prefetch_stop(s->pf);
+        return 0;
+    }
+    if (prefetch_start(s->pf))
+        prefetch_post(s->pf, s->next_x, s->ramp);
+    return s->pf->started;
+}
+
+int xb_hwtrain_session_simd(xb_hwtrain_session *s, int on)
+{
+    prefetch_wait(s->pf);
+    s->fast.simd = s->pf->rng.simd = on != 0;
+    s->pf->ready = 0; /* drawn on the other path: drawn again, the same values */
+    return hw_rng_avx2(&s->fast);
 }
 
 /* The model with its spread scaled by the ramp. */
@@ -442,7 +718,17 @@ int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd,
 {
     const xb_hwtrain *hw = s->hw;
     s->ramp = hw->noise_ramp ? fmin(1.0, (double)(epoch + 1) / (double)hw->noise_ramp) : 1.0;
-    hw_rng_seed(&s->fast, s->rng);
+    uint64_t x = s->next_x;
+    hw_prefetch *pf = s->pf;
+    prefetch_wait(pf);
+    if (pf->n_slots && !(pf->ready && pf->seed == x && pf->ramp == s->ramp)) {
+        hw_rng r = s->fast; /* tables and path; the lanes come from x */
+        draw_slots(&r, pf->slot, pf->n_slots, x, s->ramp);
+    }
+    pf->ready = 0; /* this pass takes the buffers */
+    hw_rng_seed(&s->fast, x);
+    s->next_x = seed_word(s->rng);
+    int k = 0; /* the next slot */
     for (int l = 0; l < master->n_layers; l++) {
         const xb_hw_layer *L = &hw->layer[l];
         size_t nw = master->sizes[l] * master->sizes[l + 1], nb = master->sizes[l + 1], n = nw + nb;
@@ -470,24 +756,24 @@ int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd,
                 continue;
             xb_perturb p = ramped(&L->model[i], s->ramp);
             if (p.kind == XB_PERTURB_LOGNORMAL || p.kind == XB_PERTURB_MULT) {
-                /* Multiplicative: the factors g are also the derivative. */
-                hw_normals(&s->fast, g, n);
-                if (p.kind == XB_PERTURB_LOGNORMAL)
-                    hw_exp_scaled(g, n, p.sigma);
-                else
-                    for (size_t j = 0; j < n; j++)
-                        g[j] = 1.0 + p.alpha * g[j];
+                /* Multiplicative: the factors g are also the derivative, drawn straight into f when
+                 * they are the layer's only factors. */
+                hw_slot *sl = &pf->slot[k++];
+                if (!s->has_factor[l]) { /* the draws become the layer's factors: swap the buffers */
+                    double *t = sl->buf;
+                    sl->buf = f;
+                    s->factor[l] = f = t;
+                }
+                g = s->has_factor[l] ? sl->buf : f;
                 for (size_t j = 0; j < nw; j++)
                     W[j] = srcW[j] * g[j];
                 for (size_t j = 0; j < nb; j++)
                     b[j] = srcb[j] * g[nw + j];
                 srcW = W;
                 srcb = b;
-                if (s->has_factor[l])
+                if (g != f)
                     for (size_t j = 0; j < n; j++)
                         f[j] *= g[j];
-                else
-                    memcpy(f, g, n * sizeof *f);
                 s->has_factor[l] = 1;
                 continue;
             }
@@ -513,6 +799,7 @@ int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd,
         if (srcb != b)
             memcpy(b, srcb, nb * sizeof *b);
     }
+    prefetch_post(pf, s->next_x, s->ramp); /* the next pass, drawn while this one trains */
     return XB_OK;
 }
 
@@ -656,7 +943,7 @@ void xb_hwtrain_write_json(const xb_hwtrain *hw, unsigned long seed, xb_json *j,
     xb_json_number(j, "ste_threshold", hw->t_c); /* null: none */
     xb_json_int(j, "noise_ramp_epochs", (long long)hw->noise_ramp);
     xb_json_string(j, "activation_quantization", hw->act_spec);
-    xb_json_string(j, "noise_rng", "mt19937+xoshiro256**");
+    xb_json_string(j, "noise_rng", "mt19937+xoshiro256** (4 lanes)");
     xb_json_number(j, "noise_seed", (double)(seed + 2));
     xb_json_object_end(j);
 }
