@@ -66,10 +66,14 @@ int xb_atomic_open(xb_atomic_file *f, const char *path, xb_error *err)
         if (rc)
             return rc;
     }
-    f->fp = fopen(f->tmp_path, "wb");
-    if (!f->fp)
-        return xb_fail(err, XB_ERUNTIME, "cannot write %s: %s", f->tmp_path, strerror(errno));
+    /* Tracked before it exists: a signal between the two must not leave it behind. */
     xb_cleanup_track_file(f->tmp_path);
+    f->fp = fopen(f->tmp_path, "wb");
+    if (!f->fp) {
+        int e = errno;
+        xb_cleanup_untrack_file(f->tmp_path);
+        return xb_fail(err, XB_ERUNTIME, "cannot write %s: %s", f->tmp_path, strerror(e));
+    }
     return XB_OK;
 }
 
