@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "pack.h"
+#include "progress.h"
 
 /* Launchers announce the job size in the environment: Open MPI's mpirun, PMI (MPICH, Slurm's srun
  * --mpi=pmi2) and PMIx (srun --mpi=pmix, Open MPI 5). */
@@ -270,9 +271,7 @@ static int mpx_remote_event(mpx *x, xb_event *ev)
 static int mpx_poll(void *state, xb_event *ev, int timeout_ms, xb_error *err)
 {
     mpx *x = state;
-    struct timespec a;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    double t0 = a.tv_sec + a.tv_nsec * 1e-9;
+    double t0 = xb_now();
     for (;;) {
         if (mpx_remote_event(x, ev))
             return 1;
@@ -286,11 +285,8 @@ static int mpx_poll(void *state, xb_event *ev, int timeout_ms, xb_error *err)
             }
         } else
             nap(2000);
-        if (timeout_ms >= 0) {
-            clock_gettime(CLOCK_MONOTONIC, &a);
-            if ((a.tv_sec + a.tv_nsec * 1e-9 - t0) * 1000 >= timeout_ms)
-                return 0;
-        }
+        if (timeout_ms >= 0 && (xb_now() - t0) * 1000 >= timeout_ms)
+            return 0;
     }
 }
 
