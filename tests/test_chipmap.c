@@ -1,6 +1,7 @@
 // test_chipmap: conductance map files (chip.npz): a round trip, and every kind of bad field refused
 #define _GNU_SOURCE
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "device.h"
 #include "mlp.h"
 #include "npz.h"
+#include "pack.h"
 
 static char tmpdir[64];
 static char good[4200];
@@ -161,6 +163,50 @@ static void test_empty_range_names_device(void)
     xb_mlp_free(&m);
 }
 
+/* The chip as bytes for an MPI rank: the same chip back, bit for bit; a short or garbled buffer is refused. */
+static void test_pack(void)
+{
+    xb_chip *c = NULL, *back = NULL;
+    xb_error err = {0};
+    CHECK(xb_chip_load(good, &c, &err) == XB_OK, "good map loads: %s", err.msg);
+    if (!c)
+        return;
+    c->layers[1].g_S[3] = 1.0 / 3; /* a programmed cell that is not its target */
+    xb_pack p = {0};
+    xb_chip_pack(c, &p);
+    CHECK(!xb_pack_failed(&p) && p.len > 0, "packed");
+    xb_unpack u;
+    xb_unpack_init(&u, p.data, p.len);
+    back = xb_chip_unpack(&u);
+    CHECK(back && xb_unpack_ok(&u), "unpacked, every byte read");
+    for (int l = 0; back && l < 2; l++) {
+        const xb_layer_map *A = &c->layers[l], *B = &back->layers[l];
+        CHECK(B->rows == A->rows && B->cols == A->cols && B->n_row_tiles == A->n_row_tiles, "layer %d sizes", l + 1);
+        CHECK(!memcmp(A->g_S, B->g_S, A->rows * A->cols * sizeof *A->g_S) &&
+                  !memcmp(A->g_target_S, B->g_target_S, A->rows * A->cols * sizeof *A->g_S) &&
+                  !memcmp(A->wn, B->wn, A->rows * A->fan_out * sizeof *A->wn) &&
+                  !memcmp(A->col_role, B->col_role, A->cols * sizeof *A->col_role),
+              "layer %d arrays bit for bit", l + 1);
+    }
+    xb_chip_free(&back);
+    for (size_t cut = 0; cut < p.len; cut += p.len / 7 + 1) {
+        xb_unpack_init(&u, p.data, cut);
+        back = xb_chip_unpack(&u);
+        CHECK(!back, "a buffer cut at %zu of %zu bytes is refused", cut, p.len);
+        xb_chip_free(&back);
+    }
+    /* A layer claiming absurd sizes: refused before anything is allocated for it. */
+    size_t at = sizeof c->n_layers + sizeof c->opt + offsetof(xb_layer_map, rows);
+    size_t huge = (size_t)1 << 40;
+    memcpy(p.data + at, &huge, sizeof huge);
+    xb_unpack_init(&u, p.data, p.len);
+    back = xb_chip_unpack(&u);
+    CHECK(!back, "a layer of 2^40 rows is refused");
+    xb_chip_free(&back);
+    xb_pack_free(&p);
+    xb_chip_free(&c);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/xb_test_chipmap_XXXXXX");
@@ -170,6 +216,7 @@ int main(void)
     }
     make_good();
     test_round_trip();
+    test_pack();
     test_bad_values();
     test_huge_declared();
     test_empty_range_names_device();

@@ -64,23 +64,31 @@ void xb_unpack_get(xb_unpack *u, void *out, size_t len)
     u->pos += len;
 }
 
-void *xb_unpack_get_array(xb_unpack *u, size_t len)
+int xb_unpack_get_array_into(xb_unpack *u, void *out, size_t len)
 {
     size_t stored = 0;
     xb_unpack_get(u, &stored, sizeof stored);
     if (u->failed || stored != len || stored > u->len - u->pos) {
         u->failed = 1;
-        return NULL;
+        return -1;
     }
-    if (!len)
-        return NULL;
-    void *out = malloc(len);
-    if (!out) {
+    if (len)
+        memcpy(out, u->data + u->pos, len);
+    u->pos += len;
+    return 0;
+}
+
+void *xb_unpack_get_array(xb_unpack *u, size_t len)
+{
+    void *out = len ? malloc(len) : NULL;
+    if (len && !out) {
         u->failed = 1;
         return NULL;
     }
-    memcpy(out, u->data + u->pos, len);
-    u->pos += len;
+    if (xb_unpack_get_array_into(u, out, len)) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 

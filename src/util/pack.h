@@ -34,6 +34,8 @@ void xb_unpack_get(xb_unpack *u, void *out, size_t len);
 /* The next array written by xb_pack_put_array as a malloc'ed copy of exactly `len` bytes (NULL for an
  * empty one or on failure; a stored length other than len fails the reader). */
 void *xb_unpack_get_array(xb_unpack *u, size_t len);
+/* The same array copied into out (len bytes, the caller's); 0, or -1 failing the reader as above. */
+int xb_unpack_get_array_into(xb_unpack *u, void *out, size_t len);
 /* Every byte read, nothing past the end. */
 int xb_unpack_ok(const xb_unpack *u);
 

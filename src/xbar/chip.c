@@ -407,29 +407,26 @@ xb_chip *xb_chip_unpack(xb_unpack *u)
     for (int k = 0; k < c->n_layers; k++) {
         xb_layer_map *L = &c->layers[k], S;
         xb_unpack_get(u, &S, sizeof S);
-        if (u->failed || !S.rows || !S.fan_out) {
+        /* Sizes the bytes left could hold, before anything is allocated for them. */
+        size_t doubles_left = (u->len - u->pos) / sizeof(double);
+        if (u->failed || !S.rows || !S.fan_out || S.cols > doubles_left / S.rows ||
+            S.fan_out > doubles_left / S.rows) {
             xb_chip_free(&c);
             return NULL;
         }
         *L = S;
-        L->wn = xb_unpack_get_array(u, S.rows * S.fan_out * sizeof *L->wn);
-        L->bias = xb_unpack_get_array(u, S.fan_out * sizeof *L->bias);
-        L->g_target_S = xb_unpack_get_array(u, S.rows * S.cols * sizeof *L->g_target_S);
-        L->g_S = xb_unpack_get_array(u, S.rows * S.cols * sizeof *L->g_S);
-        double *wn = L->wn, *bias = L->bias, *gt = L->g_target_S, *g = L->g_S;
         L->wn = L->bias = L->g_target_S = L->g_S = NULL;
         L->col_neuron = NULL, L->col_role = NULL, L->col_ref = NULL;
-        /* The column layout follows from the sizes and options, as when the chip was mapped. */
-        if (u->failed || layer_alloc(L, &c->opt) || L->cols != S.cols) {
-            free(wn), free(bias), free(gt), free(g);
+        /* The column layout follows from the sizes and options, as when the chip was mapped; the arrays are
+         * read straight into the layer's own. */
+        if (layer_alloc(L, &c->opt) || L->cols != S.cols ||
+            xb_unpack_get_array_into(u, L->wn, S.rows * S.fan_out * sizeof *L->wn) ||
+            xb_unpack_get_array_into(u, L->bias, S.fan_out * sizeof *L->bias) ||
+            xb_unpack_get_array_into(u, L->g_target_S, S.rows * S.cols * sizeof *L->g_target_S) ||
+            xb_unpack_get_array_into(u, L->g_S, S.rows * S.cols * sizeof *L->g_S)) {
             xb_chip_free(&c);
             return NULL;
         }
-        memcpy(L->wn, wn, S.rows * S.fan_out * sizeof *wn);
-        memcpy(L->bias, bias, S.fan_out * sizeof *bias);
-        memcpy(L->g_target_S, gt, S.rows * S.cols * sizeof *gt);
-        memcpy(L->g_S, g, S.rows * S.cols * sizeof *g);
-        free(wn), free(bias), free(gt), free(g);
     }
     return c;
 }
