@@ -27,8 +27,6 @@ if "$XB" --version | grep -q 'MPI  *none'; then
     [ "$fail" -eq 0 ]
     exit
 fi
-# Testbench CSVs end with a timing column (seconds).
-same_numbers() { cmp -s <(awk -F, 'BEGIN { OFS = "," } { NF--; print }' "$1") <(awk -F, 'BEGIN { OFS = "," } { NF--; print }' "$2"); }
 expect 0 'spice +accuracy' -- "$XB" "${ev[@]}" --jobs 2 -o "$tmp/one"
 expect 0 'circuit solves on 3 MPI ranks x 1 workers' -- mpi 3 "$XB" "${ev[@]}" --jobs 1 -o "$tmp/three"
 for f in predictions.csv summary.csv tile_errors.csv ir_drop.csv confusion.csv; do

@@ -8,8 +8,6 @@ XB=${1:?usage: test_outputs.sh path/to/xbarsim}
 set -m # background jobs get SIGINT like any process (without job control bash starts them ignoring it)
 
 # Everything but the last column (seconds), for comparisons between runs.
-strip_seconds() { awk -F, 'BEGIN { OFS = "," } { NF--; print }' "$1"; }
-same_numbers() { cmp -s <(strip_seconds "$1") <(strip_seconds "$2"); }
 no_temps() { test -z "$(find "$1" -name '*.tmp.*' 2>/dev/null)"; }
 worker_dirs() { ls -d /tmp/xbarsim-worker-"$1"-* 2>/dev/null; }
 # A PID no process has (for temporaries of a run that is gone).

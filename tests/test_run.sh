@@ -5,8 +5,6 @@ XB=${1:?usage: test_run.sh path/to/xbarsim}
 . "$(dirname "$0")/lib.sh"
 
 # Everything but the last column (seconds), for comparisons between runs.
-strip_seconds() { awk -F, 'BEGIN { OFS = "," } { NF--; print }' "$1"; }
-same_numbers() { cmp -s <(strip_seconds "$1") <(strip_seconds "$2"); }
 
 # A chip without programming errors and no perturbation reproduces the software network exactly.
 cat >"$tmp/ideal.xml" <<'XML'
