@@ -51,7 +51,8 @@ static const char usage[] =
 
 static const char usage_spice[] =
     "  spice backend (the chip as programmed; --trials apply to the behavioral model only):\n"
-    "      --jobs N              worker processes, each with its own libngspice (default: the core count)\n"
+    "      --jobs N              worker processes, each with its own libngspice (default: the core count;\n"
+    "                            under mpirun, per rank: docs/cluster.md)\n"
     "      --chunk N             inputs per work unit (default 250); done units wait in OUT/.units\n"
     "                            for a rerun to resume\n"
     "      --cells 1t1r|linear   1T1R cells with the device's MOSFET card (default) or linear resistors\n"
