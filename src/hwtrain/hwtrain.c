@@ -607,15 +607,15 @@ xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m
     s->has_factor = calloc((size_t)m->n_layers, sizeof *s->has_factor);
     size_t widest = 0;
     for (int l = 0; l < m->n_layers; l++)
-        if (m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1] > widest)
-            widest = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
+        if (xb_mlp_n_weights(m, l) + xb_mlp_fan_out(m, l) > widest)
+            widest = xb_mlp_n_weights(m, l) + xb_mlp_fan_out(m, l);
     s->tmp = malloc(round_lanes(widest) * sizeof *s->tmp);
     if (!s->rng || !s->factor || !s->has_factor || !s->tmp) {
         xb_hwtrain_session_free(&s);
         return NULL;
     }
     for (int l = 0; l < m->n_layers; l++) {
-        size_t n = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
+        size_t n = xb_mlp_n_weights(m, l) + xb_mlp_fan_out(m, l);
         s->factor[l] = malloc(round_lanes(n) * sizeof **s->factor);
         if (!s->factor[l]) {
             xb_hwtrain_session_free(&s);
@@ -636,7 +636,7 @@ xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m
             sl->layer = l;
             sl->lognormal = p->kind == XB_PERTURB_LOGNORMAL;
             sl->spread = sl->lognormal ? p->sigma : p->alpha;
-            sl->n = m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
+            sl->n = xb_mlp_n_weights(m, l) + xb_mlp_fan_out(m, l);
             sl->buf = malloc(round_lanes(sl->n) * sizeof *sl->buf);
             if (!sl->buf) {
                 xb_hwtrain_session_free(&s);
@@ -731,7 +731,7 @@ int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd,
     int k = 0; /* the next slot */
     for (int l = 0; l < master->n_layers; l++) {
         const xb_hw_layer *L = &hw->layer[l];
-        size_t nw = master->sizes[l] * master->sizes[l + 1], nb = master->sizes[l + 1], n = nw + nb;
+        size_t nw = xb_mlp_n_weights(master, l), nb = xb_mlp_fan_out(master, l), n = nw + nb;
         double *f = s->factor[l], *g = s->tmp, *W = fwd->W[l], *b = fwd->b[l];
         const double *srcW = master->W[l], *srcb = master->b[l]; /* where the values of fwd are now */
         s->has_factor[l] = 0;
@@ -808,7 +808,7 @@ void xb_hwtrain_master_grad(xb_hwtrain_session *s, xb_mlp *grad)
     for (int l = 0; l < grad->n_layers; l++) {
         if (!s->has_factor[l])
             continue;
-        size_t nw = grad->sizes[l] * grad->sizes[l + 1], nb = grad->sizes[l + 1];
+        size_t nw = xb_mlp_n_weights(grad, l), nb = xb_mlp_fan_out(grad, l);
         const double *f = s->factor[l];
         for (size_t i = 0; i < nw; i++)
             grad->W[l][i] *= f[i];
@@ -869,8 +869,8 @@ static int hook_deployed(void *ctx, const xb_mlp *master, xb_mlp *out, xb_error 
 {
     xb_hwtrain_session *s = ctx;
     for (int l = 0; l < master->n_layers; l++) {
-        memcpy(out->W[l], master->W[l], master->sizes[l] * master->sizes[l + 1] * sizeof **out->W);
-        memcpy(out->b[l], master->b[l], master->sizes[l + 1] * sizeof **out->b);
+        memcpy(out->W[l], master->W[l], xb_mlp_n_weights(master, l) * sizeof **out->W);
+        memcpy(out->b[l], master->b[l], xb_mlp_fan_out(master, l) * sizeof **out->b);
     }
     return xb_hwtrain_deploy(s->hw, out, err);
 }
@@ -888,7 +888,7 @@ int xb_hwtrain_deploy(const xb_hwtrain *hw, xb_mlp *m, xb_error *err)
         const xb_levelset *ls = hw->layer[l].levels;
         if (!ls || ls->kind == XB_LEVELS_NONE)
             continue;
-        int rc = xb_quantize(ls, hw->norm, m->W[l], m->sizes[l] * m->sizes[l + 1], m->W[l], NULL, NULL, err);
+        int rc = xb_quantize(ls, hw->norm, m->W[l], xb_mlp_n_weights(m, l), m->W[l], NULL, NULL, err);
         if (rc)
             return xb_error_prefix(err, "deploying layer %d onto %s", l + 1, ls->name);
     }

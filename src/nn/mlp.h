@@ -25,6 +25,12 @@ typedef struct xb_mlp {
     double **b;         /* b[k]: sizes[k+1] */
 } xb_mlp;
 
+/* Layer k's weight matrix is xb_mlp_fan_in x xb_mlp_fan_out (its crossbar rows and columns, before bias
+ * rows); sizes[k] and sizes[k + 1] are the values the layer reads and writes. */
+static inline size_t xb_mlp_fan_in(const xb_mlp *m, int k) { return m->sizes[k]; }
+static inline size_t xb_mlp_fan_out(const xb_mlp *m, int k) { return m->sizes[k + 1]; }
+static inline size_t xb_mlp_n_weights(const xb_mlp *m, int k) { return xb_mlp_fan_in(m, k) * xb_mlp_fan_out(m, k); }
+
 /* New network with zero weights. hidden: activation of every hidden layer. NULL on bad sizes. */
 xb_mlp *xb_mlp_new(int n_layers, const size_t *sizes, xb_activation hidden);
 xb_mlp *xb_mlp_clone(const xb_mlp *m);
