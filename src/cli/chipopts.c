@@ -9,13 +9,15 @@
 #include "config.h"
 #include "pipeline.h"
 
-enum { O_DEVICE = 2000, O_LEVELS, O_NORM, O_MAPPING, O_BIAS, O_TILE, O_CALIB };
+enum { O_DEVICE = 2000, O_LEVELS, O_NORM, O_MAPPING, O_BIAS, O_TILE, O_CALIB, O_NET_LAYERS, O_INPUT_SHAPE, O_LAYOUT };
 
 const struct option xb_cli_chip_options[] = {
     {"device", required_argument, 0, O_DEVICE}, {"levels", required_argument, 0, O_LEVELS},
     {"norm", required_argument, 0, O_NORM},     {"mapping", required_argument, 0, O_MAPPING},
     {"bias", required_argument, 0, O_BIAS},     {"tile", required_argument, 0, O_TILE},
-    {"calib", required_argument, 0, O_CALIB},   {0, 0, 0, 0}};
+    {"calib", required_argument, 0, O_CALIB},   {"layers", required_argument, 0, O_NET_LAYERS},
+    {"input-shape", required_argument, 0, O_INPUT_SHAPE}, {"layout", required_argument, 0, O_LAYOUT},
+    {0, 0, 0, 0}};
 
 enum { O_SOLVE_TIMEOUT = 2100 };
 
@@ -41,6 +43,7 @@ void xb_cli_chip_defaults(xb_cli_chip *o)
     o->tile = "64x64";
     xb_chip_spec_defaults(&o->spec);
     o->calib = o->spec.calib;
+    o->net.hidden = -1;
 }
 
 /* A value the spec's parser refused: exit 2 with the option's name. */
@@ -77,6 +80,28 @@ int xb_cli_chip_option(const char *cmd, int c, const char *arg, xb_cli_chip *o, 
     case O_CALIB:
         *bad = xb_cli_size(cmd, "--calib", arg, 1, 60000, &o->calib);
         o->spec.calib = o->calib;
+        return 1;
+    case O_NET_LAYERS: {
+        xb_layer_spec ls[XB_MAX_LAYERS];
+        int n = 0;
+        if (xb_layer_list_parse(arg, "--layers", ls, XB_MAX_LAYERS, &n, &err))
+            *bad = xb_cli_usage_error(cmd, "%s", err.msg);
+        o->net.layers = arg;
+        return 1;
+    }
+    case O_INPUT_SHAPE: {
+        unsigned long h = 0, w = 0, ch = 0;
+        char tail = 0;
+        if (sscanf(arg, "%lux%lux%lu%c", &h, &w, &ch, &tail) != 3 || !h || !w || !ch || h > 100000 || w > 100000 ||
+            ch > 100000 || arg[0] == '-')
+            *bad = xb_cli_usage_error(cmd, "--input-shape '%s': expected HEIGHTxWIDTHxCHANNELS, e.g. 28x28x1", arg);
+        o->net.input[0] = h, o->net.input[1] = w, o->net.input[2] = ch;
+        return 1;
+    }
+    case O_LAYOUT:
+        if (strcmp(arg, "keras") && strcmp(arg, "pytorch"))
+            *bad = xb_cli_usage_error(cmd, "--layout '%s': expected keras or pytorch", arg);
+        o->net.layout = arg;
         return 1;
     default:
         return 0;

@@ -11,6 +11,7 @@
 #include "device.h"
 #include "mlp.h"
 #include "pool.h"
+#include "weights.h"
 
 /* The chip options as given (the texts, for the JSON sidecars) and as parsed (spec, xb_chip_build's). */
 typedef struct xb_cli_chip {
@@ -22,11 +23,13 @@ typedef struct xb_cli_chip {
     const char *tile;     /* RxC */
     size_t calib;         /* calibration images from the training split */
     xb_chip_spec spec;
+    xb_net_desc net;      /* --layers, --input-shape, --layout: what the weights file may leave out
+                             (net.hidden is the command's --activation) */
 } xb_cli_chip;
 
 /* Long options (codes 2000..2099) to splice into a command's table, terminated by {0}. */
 extern const struct option xb_cli_chip_options[];
-#define XB_CLI_CHIP_N_OPTIONS 7
+#define XB_CLI_CHIP_N_OPTIONS 10
 
 /* Usage lines for these options (a literal, to splice into a command's usage text). */
 #define XB_CLI_CHIP_USAGE \
@@ -44,6 +47,15 @@ extern const struct option xb_cli_chip_options[];
     "      --bias row|digital    bias as extra rows driven at the read voltage (default) or added digitally\n" \
     "      --tile RxC            tile size (default 64x64, the 4-kbit array)\n" \
     "      --calib N             training images used to calibrate ReLU input ranges and the ADC (default 256)\n"
+
+/* Usage lines of the network-description options (their own part of a command's usage). */
+#define XB_CLI_NET_USAGE \
+    "  what a weights file may leave out (a convolutional network's description, docs/cnn.md):\n" \
+    "      --layers LIST         every weight layer: conv:F:K[:S[:P]], maxpool:K[:S], avgpool:K[:S], flatten,\n" \
+    "                            dense:N (the file's own 'layers' array comes first)\n" \
+    "      --input-shape HxWxC   the input grid (MNIST: 28x28x1)\n" \
+    "      --layout keras|pytorch   conv kernels (kh, kw, in, out) and dense (in, out), flatten (H, W, C);\n" \
+    "                            or Conv2d.weight (out, in, kh, kw), Linear.weight (out, in), flatten (C, H, W)\n"
 
 /* Spice options shared by every command that solves through the worker pool (codes 2100..2199),
  * terminated by {0}. */

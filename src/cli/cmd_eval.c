@@ -240,6 +240,7 @@ static int run(int argc, char **argv)
     xb_cli_set_threads((int)threads);
     job.device = chip_opt.device;
     job.chip = chip_opt.spec;
+    job.net = chip_opt.net;
     const char *texts[5] = {chip_opt.levels, chip_opt.norm, chip_opt.mapping, chip_opt.bias, chip_opt.tile};
     memcpy(job.chip_text, texts, sizeof texts);
     job.argc = argc;
@@ -272,4 +273,4 @@ static int run(int argc, char **argv)
 
 const xb_command xb_cmd_eval = {"eval", run,
                                 "classify the test split: ideal software, behavioral crossbar model, or ngspice circuit",
-                                {usage, usage_spice}};
+                                {usage, usage_spice, XB_CLI_NET_USAGE}};

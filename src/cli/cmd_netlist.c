@@ -129,7 +129,8 @@ static int run(int argc, char **argv)
     size_t used = (size_t)snprintf(note, sizeof note, "xbarsim");
     for (int i = 0; i < argc && used < sizeof note; i++)
         used += (size_t)snprintf(note + used, sizeof note - used, " %s", argv[i]);
-    int rc = xb_weights_load(weights, hidden, &m, &err);
+    copt.net.hidden = hidden;
+    int rc = xb_weights_load_desc(weights, &copt.net, &m, &err);
     if (rc)
         goto done;
     if (chip_path) {
@@ -160,4 +161,4 @@ done:
 }
 
 const xb_command xb_cmd_netlist = {"netlist", run, "write SPICE decks of crossbar tiles (review, ngspice -b)",
-                                   {usage}};
+                                   {usage, XB_CLI_NET_USAGE}};

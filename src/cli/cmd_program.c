@@ -123,7 +123,8 @@ static int run(int argc, char **argv)
     if (!rng)
         return xb_cli_fail("program", xb_fail(&err, XB_ENOMEM, "out of memory"), &err);
     gsl_rng_set(rng, seed);
-    int rc = xb_weights_load(weights, hidden, &m, &err);
+    copt.net.hidden = hidden;
+    int rc = xb_weights_load_desc(weights, &copt.net, &m, &err);
     if (!rc)
         rc = xb_cli_chip_build(&copt, m, spec, &dev, &chip, levels, sizeof levels, &err);
     if (rc)
@@ -148,4 +149,4 @@ done:
 }
 
 const xb_command xb_cmd_program = {"program", run,
-                                   "program a network into simulated 1T1R cells (IGVVA write-verify)", {usage}};
+                                   "program a network into simulated 1T1R cells (IGVVA write-verify)", {usage, XB_CLI_NET_USAGE}};

@@ -22,6 +22,11 @@ static const char usage[] =
     "\n"
     "  -d, --dataset NAME|PATH   mnist (default), fashion-mnist, or a folder with the four IDX files\n"
     "  -H, --hidden LIST         hidden layer sizes, e.g. 100 or 300,100; 'none' for the SLP (default 100)\n"
+    "      --layers LIST         the hidden layers as a list instead of --hidden, convolutional ones first:\n"
+    "                            conv:F:K[:S[:P]] (F filters, KxK kernel, stride S, zero padding P),\n"
+    "                            maxpool:K[:S] / avgpool:K[:S] after a conv layer, flatten, dense:N; the\n"
+    "                            output layer is added (docs/cnn.md), e.g.\n"
+    "                            conv:8:3,maxpool:2,conv:8:3,maxpool:2,dense:16\n"
     "  -a, --activation NAME     hidden activation: sigmoid (default) or relu\n"
     "  -e, --epochs N            passes over the training set (default 15)\n"
     "  -b, --batch N             mini-batch size (default 32)\n"
@@ -72,7 +77,7 @@ static const char usage_hw[] =
     "  xbarsim train --hidden 100 --train-levels device --train-noise mult:alpha=0.05 -o hw.npz\n";
 
 enum { O_LR = 1000, O_MOM, O_WD, O_DECAY, O_STEP, O_VAL, O_LIMIT, O_F32, O_OPT, O_DROP, O_CLIP, O_NOISE, O_RAMP,
-       O_LEVELS, O_NORM, O_TC, O_ACTQ, O_DEVICE };
+       O_LEVELS, O_NORM, O_TC, O_ACTQ, O_DEVICE, O_LAYERS };
 
 static int parse_hidden(const char *s, size_t *sizes, int *n_hidden)
 {
@@ -99,7 +104,8 @@ static const char *dataset_tag(const char *spec)
 
 static int run(int argc, char **argv)
 {
-    const char *spec = "mnist", *out = NULL, *hidden_s = "100", *act_s = "sigmoid";
+    const char *spec = "mnist", *out = NULL, *hidden_s = "100", *act_s = "sigmoid", *layers_s = NULL;
+    int hidden_given = 0;
     const char *noise_s = "none", *levels_s = "none", *norm_s = "maxabs", *actq_s = "none", *device_s = NULL;
     double t_c = INFINITY;
     size_t ramp = 0;
@@ -121,7 +127,7 @@ static int run(int argc, char **argv)
         {"train-noise", required_argument, 0, O_NOISE}, {"noise-ramp", required_argument, 0, O_RAMP},
         {"train-levels", required_argument, 0, O_LEVELS}, {"train-norm", required_argument, 0, O_NORM},
         {"ste-threshold", required_argument, 0, O_TC}, {"act-quant", required_argument, 0, O_ACTQ},
-        {"device", required_argument, 0, O_DEVICE}, {0, 0, 0, 0}};
+        {"device", required_argument, 0, O_DEVICE}, {"layers", required_argument, 0, O_LAYERS}, {0, 0, 0, 0}};
     int c, bad = 0;
     opterr = 0;
     optind = 1;
@@ -129,7 +135,7 @@ static int run(int argc, char **argv)
         const char *opt = argv[optind - 1];
         switch (c) {
         case 'd': spec = optarg; break;
-        case 'H': hidden_s = optarg; break;
+        case 'H': hidden_s = optarg, hidden_given = 1; break;
         case 'a': act_s = optarg; break;
         case 'e': bad = xb_cli_size("train", "--epochs", optarg, 1, 100000, &o.epochs); break;
         case 'b': bad = xb_cli_size("train", "--batch", optarg, 1, 1 << 20, &o.batch); break;
@@ -161,6 +167,7 @@ static int run(int argc, char **argv)
         case O_TC: bad = xb_cli_double("train", "--ste-threshold", optarg, 1e-300, INFINITY, &t_c); break;
         case O_ACTQ: actq_s = optarg; break;
         case O_DEVICE: device_s = optarg; break;
+        case O_LAYERS: layers_s = optarg; break;
         case ':': return xb_cli_usage_error("train", "option %s needs a value", opt);
         default: return xb_cli_usage_error("train", "unknown option '%s'", opt);
         }
@@ -171,7 +178,14 @@ static int run(int argc, char **argv)
         return xb_cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
     size_t hidden[32];
     int n_hidden;
-    if (parse_hidden(hidden_s, hidden, &n_hidden))
+    if (layers_s && hidden_given)
+        return xb_cli_usage_error("train", "--layers and --hidden both describe the hidden layers; give one");
+    if (layers_s) {
+        xb_layer_spec ls[XB_MAX_LAYERS];
+        xb_error lerr = {0};
+        if (xb_layer_list_parse(layers_s, "--layers", ls, XB_MAX_LAYERS - 1, &n_hidden, &lerr))
+            return xb_cli_usage_error("train", "%s", lerr.msg);
+    } else if (parse_hidden(hidden_s, hidden, &n_hidden))
         return 2;
     int act = xb_activation_parse(act_s);
     if (act != XB_ACT_SIGMOID && act != XB_ACT_RELU)
@@ -182,8 +196,14 @@ static int run(int argc, char **argv)
     xb_cli_set_threads((int)threads);
 
     char out_buf[4096], arch[256];
-    size_t used = (size_t)snprintf(arch, sizeof arch, n_hidden ? "mlp" : "slp");
-    for (int k = 0; k < n_hidden && used < sizeof arch; k++)
+    size_t used = (size_t)snprintf(arch, sizeof arch, layers_s ? "cnn-" : n_hidden ? "mlp" : "slp");
+    if (layers_s) { /* conv:8:3,maxpool:2 -> cnn-conv8.3_maxpool2 */
+        for (const char *p = layers_s; *p && used + 1 < sizeof arch; p++)
+            if (*p != ':' || (p > layers_s && p[-1] >= '0' && p[-1] <= '9'))
+                arch[used++] = *p == ',' ? '_' : *p == ':' ? '.' : *p;
+        arch[used] = '\0';
+    }
+    for (int k = 0; !layers_s && k < n_hidden && used < sizeof arch; k++)
         used += (size_t)snprintf(arch + used, sizeof arch - used, "-%zu", hidden[k]);
     if (!out) {
         snprintf(out_buf, sizeof out_buf, "results/weights/%s-%s%s%s-s%lu.npz", dataset_tag(spec), arch,
@@ -216,7 +236,7 @@ static int run(int argc, char **argv)
     xb_provenance prov;
     xb_provenance_init(&prov, argc, argv);
     xb_provenance_set_seed(&prov, o.seed);
-    xb_train_spec ts = {.dataset = spec, .limit = limit, .hidden = hidden, .n_hidden = n_hidden,
+    xb_train_spec ts = {.dataset = spec, .limit = limit, .hidden = hidden, .n_hidden = n_hidden, .layers = layers_s,
                         .act = (xb_activation)act, .o = &o, .out = out, .float32 = f32,
                         .blas_threads = xb_cli_threads(), .hw = &hw};
     xb_train_outcome r;

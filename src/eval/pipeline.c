@@ -284,7 +284,9 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
     double *acc = NULL;
     char levels[512] = "none";
     xb_device dev;
-    int rc = xb_weights_load(s->weights, s->hidden_activation, &m, err);
+    xb_net_desc d = s->net;
+    d.hidden = s->hidden_activation;
+    int rc = xb_weights_load_desc(s->weights, &d, &m, err);
     if (!rc)
         rc = xb_dataset_load(s->dataset, XB_SPLIT_TEST, &test, err);
     if (rc)

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "mc.h"
 #include "metrics.h"
+#include "weights.h"
 #include "mlp.h"
 #include "pool.h"
 #include "provenance.h"
@@ -31,6 +32,7 @@ typedef enum { XB_EVAL_IDEAL = 0, XB_EVAL_BEHAVIORAL, XB_EVAL_SPICE } xb_eval_ba
 typedef struct xb_eval_spec {
     const char *weights;        /* --weights spec: an .npz or W1.npy,b1.npy,... */
     int hidden_activation;      /* -1: the weights file's */
+    xb_net_desc net;            /* layers, input grid, layout the weights file may leave out (hidden unused) */
     const char *dataset;        /* mnist | fashion-mnist | a folder */
     size_t limit;               /* first N test images (0: all) */
     xb_eval_backend backend;    /* ideal; behavioral; spice runs ideal, behavioral and the circuit */

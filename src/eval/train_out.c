@@ -33,7 +33,7 @@ static int write_sidecar(const char *path, const xb_provenance *prov, const xb_m
     if (rc)
         return rc;
     xb_json j;
-    char desc[256];
+    char desc[1024];
     xb_json_init(&j, f.fp);
     xb_json_object_begin(&j, NULL);
     xb_provenance_write(prov, &j);
@@ -43,6 +43,16 @@ static int write_sidecar(const char *path, const xb_provenance *prov, const xb_m
     for (int k = 0; k <= m->n_layers; k++)
         xb_json_int(&j, NULL, (long long)m->sizes[k]);
     xb_json_array_end(&j);
+    if (m->conv) {
+        char layers[1024];
+        xb_json_string(&j, "layers", xb_mlp_layers_string(m, layers, sizeof layers));
+        xb_json_array_begin(&j, "input");
+        xb_json_int(&j, NULL, (long long)m->conv[0].in_h);
+        xb_json_int(&j, NULL, (long long)m->conv[0].in_w);
+        xb_json_int(&j, NULL, (long long)m->conv[0].in_c);
+        xb_json_array_end(&j);
+        xb_json_int(&j, "synapses", (long long)xb_mlp_synapses(m));
+    }
     xb_json_string(&j, "hidden_activation", m->n_layers > 1 ? xb_activation_name(m->act[0]) : NULL);
     xb_json_int(&j, "parameters", (long long)xb_mlp_param_count(m));
     xb_json_object_end(&j);
@@ -118,19 +128,31 @@ int xb_train_and_save(const xb_train_spec *s, xb_provenance *prov, xb_train_outc
     xb_provenance_add_input(prov, "test_images", test->images_path, test->images_sha256, err);
     xb_provenance_add_input(prov, "test_labels", test->labels_path, test->labels_sha256, err);
 
-    size_t sizes[34];
-    sizes[0] = train->dim;
-    for (int k = 0; k < s->n_hidden; k++)
-        sizes[k + 1] = s->hidden[k];
-    sizes[s->n_hidden + 1] = (size_t)(train->n_classes > test->n_classes ? train->n_classes : test->n_classes);
-    m = xb_mlp_new(s->n_hidden + 1, sizes, s->act);
+    size_t sizes[34], classes = (size_t)(train->n_classes > test->n_classes ? train->n_classes : test->n_classes);
+    if (s->layers) {
+        xb_layer_spec ls[XB_MAX_LAYERS];
+        int nl = 0;
+        if ((rc = xb_layer_list_parse(s->layers, "--layers", ls, XB_MAX_LAYERS - 1, &nl, err)))
+            goto done;
+        ls[nl++] = (xb_layer_spec){.units = classes};
+        if (!(m = xb_net_new(train->rows, train->cols, 1, nl, ls, s->act, err))) {
+            rc = err->code ? err->code : XB_EINPUT;
+            goto done;
+        }
+    } else {
+        sizes[0] = train->dim;
+        for (int k = 0; k < s->n_hidden; k++)
+            sizes[k + 1] = s->hidden[k];
+        sizes[s->n_hidden + 1] = classes;
+        m = xb_mlp_new(s->n_hidden + 1, sizes, s->act);
+    }
     st = calloc(o->epochs, sizeof *st);
     pred = malloc(test->n * sizeof *pred);
     if (!m || !st || !pred) {
         rc = xb_fail(err, XB_ENOMEM, "out of memory");
         goto done;
     }
-    char desc[256];
+    char desc[1024];
     if (!o->quiet)
         fprintf(stderr, "training %s on %s (%zu images), %zu epochs, batch %zu, lr %g, momentum %g, seed %lu\n",
                 xb_mlp_describe(m, desc, sizeof desc), spec, train->n, o->epochs, o->batch, o->lr, o->momentum,

@@ -16,6 +16,8 @@ typedef struct xb_train_spec {
     const size_t *hidden;       /* n_hidden hidden layer sizes */
     int n_hidden;               /* 0: the SLP; at most 32 */
     xb_activation act;          /* hidden activation */
+    const char *layers;         /* hidden layers as a layer list (conv:..., pooling, dense:N; mlp.h), the
+                                   dense output layer added; NULL: the hidden sizes */
     const xb_train_options *o;  /* o->epochs > 0 */
     const char *out;            /* the weights file, ending in .npz */
     int float32;                /* store the weights as float32 (else float64) */

@@ -87,7 +87,7 @@ static void clip_gradient(xb_mlp *g, double max_norm)
 {
     double ss = 0;
     for (int k = 0; k < g->n_layers; k++) {
-        size_t nw = g->sizes[k] * g->sizes[k + 1], nb = g->sizes[k + 1];
+        size_t nw = xb_mlp_n_weights(g, k), nb = xb_mlp_fan_out(g, k);
         for (size_t i = 0; i < nw; i++)
             ss += g->W[k][i] * g->W[k][i];
         for (size_t i = 0; i < nb; i++)
@@ -98,7 +98,7 @@ static void clip_gradient(xb_mlp *g, double max_norm)
         return;
     double f = max_norm / norm;
     for (int k = 0; k < g->n_layers; k++) {
-        size_t nw = g->sizes[k] * g->sizes[k + 1], nb = g->sizes[k + 1];
+        size_t nw = xb_mlp_n_weights(g, k), nb = xb_mlp_fan_out(g, k);
         for (size_t i = 0; i < nw; i++)
             g->W[k][i] *= f;
         for (size_t i = 0; i < nb; i++)
@@ -125,9 +125,9 @@ static void adam_step(xb_mlp *m, const xb_mlp *g, xb_mlp *m1, xb_mlp *m2, const 
 {
     double c1 = 1 - pow(o->adam_beta1, (double)t), c2 = 1 - pow(o->adam_beta2, (double)t);
     for (int k = 0; k < m->n_layers; k++) {
-        adam_update(m->W[k], g->W[k], m1->W[k], m2->W[k], m->sizes[k] * m->sizes[k + 1], o->weight_decay, o, lr,
+        adam_update(m->W[k], g->W[k], m1->W[k], m2->W[k], xb_mlp_n_weights(m, k), o->weight_decay, o, lr,
                     c1, c2);
-        adam_update(m->b[k], g->b[k], m1->b[k], m2->b[k], m->sizes[k + 1], 0.0, o, lr, c1, c2);
+        adam_update(m->b[k], g->b[k], m1->b[k], m2->b[k], xb_mlp_fan_out(m, k), 0.0, o, lr, c1, c2);
     }
 }
 
@@ -184,11 +184,11 @@ int xb_train(xb_mlp *m, const xb_dataset *d, const xb_train_options *o, xb_epoch
     if (o->init)
         xb_mlp_init(m, rng);
     for (int k = 0; k < vel->n_layers; k++) {
-        memset(vel->W[k], 0, vel->sizes[k] * vel->sizes[k + 1] * sizeof **vel->W);
-        memset(vel->b[k], 0, vel->sizes[k + 1] * sizeof **vel->b);
+        memset(vel->W[k], 0, xb_mlp_n_weights(vel, k) * sizeof **vel->W);
+        memset(vel->b[k], 0, xb_mlp_fan_out(vel, k) * sizeof **vel->b);
         if (sq) {
-            memset(sq->W[k], 0, sq->sizes[k] * sq->sizes[k + 1] * sizeof **sq->W);
-            memset(sq->b[k], 0, sq->sizes[k + 1] * sizeof **sq->b);
+            memset(sq->W[k], 0, xb_mlp_n_weights(sq, k) * sizeof **sq->W);
+            memset(sq->b[k], 0, xb_mlp_fan_out(sq, k) * sizeof **sq->b);
         }
     }
     xb_mlp_pass pass = {.dropout = o->dropout, .rng = drop_rng, .on_preact = hk ? hk->on_preact : NULL,
@@ -246,7 +246,7 @@ int xb_train(xb_mlp *m, const xb_dataset *d, const xb_train_options *o, xb_epoch
                 adam_step(m, grad, vel, sq, o, lr, ++adam_t);
             else
                 for (int k = 0; k < m->n_layers; k++) {
-                    size_t nw = m->sizes[k] * m->sizes[k + 1], nbias = m->sizes[k + 1];
+                    size_t nw = xb_mlp_n_weights(m, k), nbias = xb_mlp_fan_out(m, k);
                     double *W = m->W[k], *gW = grad->W[k], *vW = vel->W[k];
                     for (size_t i = 0; i < nw; i++) {
                         vW[i] = o->momentum * vW[i] - lr * (gW[i] + o->weight_decay * W[i]);

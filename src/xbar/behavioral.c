@@ -9,13 +9,16 @@
 
 #include "mapping.h"
 
-#define CHUNK 1024 /* inputs per pass: bounds the work arrays, keeps GEMMs large */
+#define CHUNK 1024       /* inputs per pass: bounds the work arrays, keeps GEMMs large */
+#define CHUNK_ROWS 65536 /* row vectors per pass of a convolutional network (inputs x patches) */
 
 struct xb_behav {
     const xb_chip *c;
     xb_behav_options o;
     double adc_fs[XB_BEHAV_MAX_LAYERS]; /* ADC full scale per layer */
+    size_t chunk;                       /* network inputs per pass: CHUNK, fewer when layers have patches */
     double *V, *V2, *I, *G2, *A, *var;  /* voltages, squared voltages, currents, g^2, activations, scratch */
+    double *col, *pooled;               /* a conv layer's patches; its pooled outputs */
     double *Irt;                        /* n_row_tiles x CHUNK x cols: tile currents from the backend */
     const xb_backend_type *bt;          /* where tile currents come from */
     void *bstate;                       /* its state: own_state, or the caller's */
@@ -61,6 +64,7 @@ void xb_behav_free(xb_behav **bp)
         return;
     xb_behav *b = *bp;
     free(b->V), free(b->V2), free(b->I), free(b->G2), free(b->A), free(b->var), free(b->Irt);
+    free(b->col), free(b->pooled);
     xb_backend_behavioral->free(&b->own_state);
     xb_backend_behavioral->free(&b->cal_state);
     free(b);
@@ -69,24 +73,36 @@ void xb_behav_free(xb_behav **bp)
 
 double xb_behav_adc_full_scale(const xb_behav *b, int l) { return b->adc_fs[l]; }
 
-/* The layer's digital pre-step: the values that drive its rows (n x fan_in). Dense layers take their
- * inputs as they are; a patch extraction (im2col) would fill a scratch buffer here. */
-static const double *layer_pre(const xb_layer_map *L, const double *x)
+/* The layer's digital pre-step for n network inputs x: the values that drive its rows, n patches(L)
+ * row vectors of fan_in. Dense layers take their inputs as they are; a conv layer's patches go into
+ * b->col. */
+static const double *layer_pre(xb_behav *b, const xb_layer_map *L, const double *x, size_t n)
 {
     switch (L->pre) {
+    case XB_PRE_IM2COL:
+        xb_conv_im2col(&L->conv, x, n, b->col);
+        return b->col;
     case XB_PRE_NONE:
     default:
         return x;
     }
 }
 
-/* The layer's digital post-step on its outputs z (n x fan_out), in place. */
-static void layer_post(const xb_layer_map *L, double *z, size_t n)
+/* The layer's digital post-step on its outputs z (n network inputs: n patches(L) rows x fan_out), in
+ * place, or into b->pooled for a pooled conv layer; returns where the n x out_values(L) results are. */
+static double *layer_post(xb_behav *b, const xb_layer_map *L, double *z, size_t n)
 {
     switch (L->post) {
+    case XB_POST_ACTIVATION_POOL:
+        xb_activation_apply(L->act, z, n * xb_layer_patches(L) * L->fan_out);
+        if (L->conv.pool == XB_POOL_NONE)
+            return z;
+        xb_conv_pool(&L->conv, z, n, b->pooled, NULL);
+        return b->pooled;
     case XB_POST_ACTIVATION:
     default:
         xb_activation_apply(L->act, z, n * L->fan_out);
+        return z;
     }
 }
 
@@ -169,6 +185,8 @@ static int column_currents(xb_behav *b, int l, const double *V, size_t n, gsl_rn
     return XB_OK;
 }
 
+size_t xb_behav_chunk(const xb_behav *b) { return b->chunk; }
+
 /* Pre-activations z (n x fan_out) from column currents: pair subtraction and scaling to weight units. */
 static void digital_out(const xb_behav *b, const xb_layer_map *L, const double *I, size_t n, double *z)
 {
@@ -195,21 +213,24 @@ static void run_layers_until(xb_behav *b, const double *X, size_t n, gsl_rng *rn
 {
     const xb_chip *c = b->c;
     const double *x = X;
+    size_t first = b->batch_first;
     for (int l = 0; l < c->n_layers; l++) {
         const xb_layer_map *L = &c->layers[l];
-        drive_rows(b, L, layer_pre(L, x), n, b->V);
+        size_t rows = n * xb_layer_patches(L); /* row vectors: one per input, or per patch */
+        drive_rows(b, L, layer_pre(b, L, x, n), rows, b->V);
         if (l == stop)
             return;
-        b->source_rc = column_currents(b, l, b->V, n, rng, calibrating, b->I);
+        b->batch_first = first * xb_layer_patches(L);
+        b->source_rc = column_currents(b, l, b->V, rows, rng, calibrating, b->I);
+        b->batch_first = first;
         if (b->source_rc)
             return;
         double *z = l == c->n_layers - 1 ? out : b->A;
-        digital_out(b, L, b->I, n, z);
+        digital_out(b, L, b->I, rows, z);
         if (b->o.sigma_out[l] > 0 && rng)
-            for (size_t i = 0; i < n * L->fan_out; i++)
+            for (size_t i = 0; i < rows * L->fan_out; i++)
                 z[i] += gsl_ran_gaussian_ziggurat(rng, b->o.sigma_out[l]);
-        layer_post(L, z, n);
-        x = z;
+        x = layer_post(b, L, z, n);
     }
 }
 
@@ -220,8 +241,8 @@ static void run_layers(xb_behav *b, const double *X, size_t n, gsl_rng *rng, int
 
 int xb_behav_layer_rows(xb_behav *b, int l, const double *X, size_t n, gsl_rng *rng, double *V, xb_error *err)
 {
-    if (l < 0 || l >= b->c->n_layers || n > CHUNK)
-        return xb_fail(err, XB_EINPUT, "layer %d / %zu inputs out of range", l + 1, n);
+    if (l < 0 || l >= b->c->n_layers || n > b->chunk)
+        return xb_fail(err, XB_EINPUT, "layer %d / %zu inputs out of range (at most %zu)", l + 1, n, b->chunk);
     b->source_rc = XB_OK;
     b->source_err = err;
     b->batch_first = 0;
@@ -229,7 +250,7 @@ int xb_behav_layer_rows(xb_behav *b, int l, const double *X, size_t n, gsl_rng *
     run_layers_until(b, X, n, rng, 0, NULL, l);
     if (b->source_rc)
         return b->source_rc;
-    memcpy(V, b->V, n * b->c->layers[l].rows * sizeof *V);
+    memcpy(V, b->V, n * xb_layer_patches(&b->c->layers[l]) * b->c->layers[l].rows * sizeof *V);
     return XB_OK;
 }
 
@@ -246,24 +267,41 @@ static int behav_alloc(const xb_chip *c, const xb_behav_options *o, xb_behav **o
         return xb_fail(err, XB_ENOMEM, "out of memory");
     b->c = c;
     b->o = *o;
-    size_t max_rows = 0, max_cols = 0, max_out = 0, max_g = 0, max_rtc = 0;
+    size_t max_rows = 0, max_cols = 0, max_out = 0, max_g = 0, max_rtc = 0, max_p = 1, max_col = 0, max_pool = 0;
     for (int l = 0; l < c->n_layers; l++) {
         const xb_layer_map *L = &c->layers[l];
-        max_rows = L->rows > max_rows ? L->rows : max_rows;
-        max_cols = L->cols > max_cols ? L->cols : max_cols;
-        max_out = L->fan_out > max_out ? L->fan_out : max_out;
-        max_g = L->rows * L->cols > max_g ? L->rows * L->cols : max_g;
-        max_rtc = L->n_row_tiles * L->cols > max_rtc ? L->n_row_tiles * L->cols : max_rtc;
+        size_t p = xb_layer_patches(L);
+        max_p = p > max_p ? p : max_p;
+        if (L->conv.k) {
+            max_col = p * L->fan_in > max_col ? p * L->fan_in : max_col;
+            max_pool = xb_layer_out_values(L) > max_pool ? xb_layer_out_values(L) : max_pool;
+        }
     }
-    size_t wide = max_cols > max_out ? max_cols : max_out;
-    b->V = malloc(CHUNK * max_rows * sizeof *b->V);
-    b->V2 = malloc(CHUNK * max_rows * sizeof *b->V2);
-    b->I = malloc(CHUNK * max_cols * sizeof *b->I);
-    b->var = malloc(CHUNK * max_cols * sizeof *b->var);
-    b->A = malloc(CHUNK * wide * sizeof *b->A);
+    /* Dense networks: CHUNK inputs per pass. Patches multiply a layer's row vectors: fewer inputs. */
+    b->chunk = max_p > 1 ? (CHUNK_ROWS / max_p > CHUNK ? CHUNK : CHUNK_ROWS / max_p) : CHUNK;
+    if (b->chunk < 1)
+        b->chunk = 1;
+    for (int l = 0; l < c->n_layers; l++) {
+        const xb_layer_map *L = &c->layers[l];
+        size_t p = xb_layer_patches(L);
+        max_rows = p * L->rows > max_rows ? p * L->rows : max_rows;
+        max_cols = p * L->cols > max_cols ? p * L->cols : max_cols;
+        max_out = p * L->fan_out > max_out ? p * L->fan_out : max_out;
+        max_g = L->rows * L->cols > max_g ? L->rows * L->cols : max_g;
+        max_rtc = p * L->n_row_tiles * L->cols > max_rtc ? p * L->n_row_tiles * L->cols : max_rtc;
+    }
+    size_t wide = max_cols > max_out ? max_cols : max_out, ch = b->chunk;
+    b->V = malloc(ch * max_rows * sizeof *b->V);
+    b->V2 = malloc(ch * max_rows * sizeof *b->V2);
+    b->I = malloc(ch * max_cols * sizeof *b->I);
+    b->var = malloc(ch * max_cols * sizeof *b->var);
+    b->A = malloc(ch * wide * sizeof *b->A);
     b->G2 = malloc(max_g * sizeof *b->G2);
-    b->Irt = malloc(CHUNK * max_rtc * sizeof *b->Irt);
-    if (!b->V || !b->V2 || !b->I || !b->var || !b->A || !b->G2 || !b->Irt) {
+    b->Irt = malloc(ch * max_rtc * sizeof *b->Irt);
+    b->col = max_col ? malloc(ch * max_col * sizeof *b->col) : NULL;
+    b->pooled = max_pool ? malloc(ch * max_pool * sizeof *b->pooled) : NULL;
+    if (!b->V || !b->V2 || !b->I || !b->var || !b->A || !b->G2 || !b->Irt || (max_col && !b->col) ||
+        (max_pool && !b->pooled)) {
         xb_behav_free(&b);
         return xb_fail(err, XB_ENOMEM, "out of memory for the behavioral model");
     }
@@ -290,16 +328,16 @@ static int calibrate(xb_behav *b, const double *calib, size_t n_calib, xb_error 
 {
     const xb_chip *c = b->c;
     size_t classes = c->layers[c->n_layers - 1].fan_out;
-    double *logits = malloc(CHUNK * classes * sizeof *logits);
+    double *logits = malloc(b->chunk * classes * sizeof *logits);
     if (!logits)
         return xb_fail(err, XB_ENOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++)
         b->adc_fs[l] = 0;
-    size_t in = c->layers[0].fan_in;
+    size_t in = xb_layer_in_values(&c->layers[0]), ch = b->chunk;
     b->source_rc = XB_OK;
     b->source_err = err;
-    for (size_t s = 0; s < n_calib && !b->source_rc; s += CHUNK) {
-        size_t nb = n_calib - s < CHUNK ? n_calib - s : CHUNK;
+    for (size_t s = 0; s < n_calib && !b->source_rc; s += ch) {
+        size_t nb = n_calib - s < ch ? n_calib - s : ch;
         b->batch_first = s;
         run_layers(b, calib + s * in, nb, NULL, 1, logits);
     }
@@ -356,15 +394,15 @@ int xb_behav_forward(xb_behav *b, const double *X, size_t n, gsl_rng *rng, doubl
         needs_rng |= b->o.sigma_out[l] > 0;
     if (needs_rng && !rng)
         return xb_fail(err, XB_ERUNTIME, "behavioral model with noise needs a random generator");
-    size_t classes = c->layers[c->n_layers - 1].fan_out, in = c->layers[0].fan_in;
-    double *z = malloc(CHUNK * classes * sizeof *z);
+    size_t classes = c->layers[c->n_layers - 1].fan_out, in = xb_layer_in_values(&c->layers[0]), ch = b->chunk;
+    double *z = malloc(ch * classes * sizeof *z);
     if (!z)
         return xb_fail(err, XB_ENOMEM, "out of memory");
     b->source_rc = XB_OK;
     b->source_err = err;
     xb_backend_set_rng(xb_backend_behavioral, b->own_state, rng);
-    for (size_t s = 0; s < n; s += CHUNK) {
-        size_t nb = n - s < CHUNK ? n - s : CHUNK;
+    for (size_t s = 0; s < n; s += ch) {
+        size_t nb = n - s < ch ? n - s : ch;
         b->batch_first = s;
         run_layers(b, X + s * in, nb, rng, 0, z);
         if (b->source_rc) {

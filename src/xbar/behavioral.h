@@ -67,9 +67,15 @@ typedef int (*xb_tile_current_fn)(void *ctx, int l, size_t first, const double *
                                   xb_error *err);
 void xb_behav_set_current_source(xb_behav *b, xb_tile_current_fn fn, void *ctx);
 
-/* Row voltages of layer l (n x rows, volts) for n network inputs (n <= 1024): earlier layers run through
- * the model (or the current source, if set), then layer l's DAC and bias rows. */
+/* Row voltages of layer l (n patches x rows, volts; patches 1 for a dense layer) for n network inputs
+ * (n <= xb_behav_chunk): earlier layers run through the model (or the current source, if set), then
+ * layer l's pre-step, DAC and bias rows. */
 int xb_behav_layer_rows(xb_behav *b, int l, const double *X, size_t n, gsl_rng *rng, double *V, xb_error *err);
+
+/* Network inputs per pass: 1024 for dense networks; fewer, so that inputs x patches stays within 65536
+ * row vectors, for convolutional ones. Backends see a conv layer's patches as its inputs: input
+ * (first + i) of such a layer is patch i mod patches of network input (first + i) / patches. */
+size_t xb_behav_chunk(const xb_behav *b);
 
 /* ADC full scale (A) used for layer l, after calibration. */
 double xb_behav_adc_full_scale(const xb_behav *b, int l);

@@ -161,20 +161,28 @@ static int layer_alloc(xb_layer_map *L, const xb_map_options *o)
  * own forward pass over the whole set at once. */
 static int calib_max_inputs(const xb_mlp *m, const double *calib, size_t n, double *max_in, xb_error *err)
 {
-    xb_mlp_work *w = xb_mlp_work_new(m, n);
-    double *logits = malloc(n * m->sizes[m->n_layers] * sizeof *logits);
+    /* Dense networks in one pass over the whole set; convolutional ones (whose patches multiply the work
+     * arrays) in batches. The maxima do not depend on the batching. */
+    size_t batch = m->conv ? (n < 128 ? n : 128) : n;
+    xb_mlp_work *w = xb_mlp_work_new(m, batch);
+    double *logits = malloc(batch * m->sizes[m->n_layers] * sizeof *logits);
     if (!w || !logits) {
         xb_mlp_work_free(&w);
         free(logits);
         return xb_fail(err, XB_ENOMEM, "out of memory for calibration");
     }
-    xb_mlp_forward(m, calib, n, logits, w);
-    for (int k = 0; k < m->n_layers; k++) {
-        const double *a = k == 0 ? calib : xb_mlp_work_layer(w, k - 1);
-        double mx = 0;
-        for (size_t i = 0; i < n * m->sizes[k]; i++)
-            mx = a[i] > mx ? a[i] : mx;
-        max_in[k] = mx;
+    for (int k = 0; k < m->n_layers; k++)
+        max_in[k] = 0;
+    for (size_t s = 0; s < n; s += batch) {
+        size_t nb = n - s < batch ? n - s : batch;
+        xb_mlp_forward(m, calib + s * m->sizes[0], nb, logits, w);
+        for (int k = 0; k < m->n_layers; k++) {
+            const double *a = k == 0 ? calib + s * m->sizes[0] : xb_mlp_work_layer(w, k - 1);
+            double mx = max_in[k];
+            for (size_t i = 0; i < nb * m->sizes[k]; i++)
+                mx = a[i] > mx ? a[i] : mx;
+            max_in[k] = mx;
+        }
     }
     xb_mlp_work_free(&w);
     free(logits);
@@ -227,10 +235,15 @@ int xb_chip_map(const xb_mlp *m, const xb_map_options *o, const double *calib, s
     }
     for (int k = 0; k < m->n_layers; k++) {
         xb_layer_map *L = &c->layers[k];
-        size_t fi = m->sizes[k], fo = m->sizes[k + 1];
+        size_t fi = xb_mlp_fan_in(m, k), fo = xb_mlp_fan_out(m, k);
         L->fan_in = fi;
         L->fan_out = fo;
         L->act = m->act[k];
+        if (xb_mlp_is_conv(m, k)) {
+            L->conv = m->conv[k];
+            L->pre = XB_PRE_IM2COL;
+            L->post = XB_POST_ACTIVATION_POOL;
+        }
         L->in_scale = 1.0;
         if (k > 0 && m->act[k - 1] == XB_ACT_RELU)
             L->in_scale = max_in[k] > 0 ? max_in[k] : 1.0;
@@ -315,11 +328,19 @@ void xb_chip_update_targets(xb_chip *c)
 
 xb_mlp *xb_chip_effective_mlp(const xb_chip *c, int use_programmed_g)
 {
-    size_t sizes[65];
-    sizes[0] = c->layers[0].fan_in;
-    for (int k = 0; k < c->n_layers; k++)
-        sizes[k + 1] = c->layers[k].fan_out;
-    xb_mlp *m = xb_mlp_new(c->n_layers, sizes, XB_ACT_IDENTITY);
+    xb_layer_spec spec[XB_MAX_LAYERS];
+    if (c->n_layers > XB_MAX_LAYERS)
+        return NULL;
+    for (int k = 0; k < c->n_layers; k++) {
+        const xb_conv *g = &c->layers[k].conv;
+        spec[k] = g->k ? (xb_layer_spec){.units = g->out_c, .k = g->k, .stride = g->stride, .pad = g->pad,
+                                         .pool = g->pool, .pool_k = g->pool_k, .pool_stride = g->pool_stride}
+                       : (xb_layer_spec){.units = c->layers[k].fan_out};
+    }
+    const xb_layer_map *L0 = &c->layers[0];
+    xb_error err = {0};
+    xb_mlp *m = L0->conv.k ? xb_net_new(L0->conv.in_h, L0->conv.in_w, L0->conv.in_c, c->n_layers, spec, XB_ACT_IDENTITY, &err)
+                           : xb_net_new(L0->fan_in, 1, 1, c->n_layers, spec, XB_ACT_IDENTITY, &err);
     if (!m)
         return NULL;
     double unit = xb_map_G_unit(&c->opt);
@@ -480,10 +501,13 @@ int xb_chip_write_tile_map(const xb_chip *c, const char *path, xb_error *err)
 #define N_CHIP_PARAMS_V1 10
 #define N_LAYER_PARAMS 6  /* fan_in, fan_out, n_bias_rows, activation, in_scale, w_scale */
 #define MAP_FORMAT_VERSION 2
+/* L<k>_conv, convolutional layers only: in_h, in_w, in_c, kernel, stride, padding, pooling (0 none, 1 max,
+ * 2 average), pooling window, pooling stride. */
+#define N_CONV_PARAMS 9
 
 int xb_chip_save(const xb_chip *c, const char *path, xb_error *err)
 {
-    size_t n_arr = 1 + 6 * (size_t)c->n_layers, n = 0;
+    size_t n_arr = 1 + 7 * (size_t)c->n_layers, n = 0;
     xb_ndarray **arr = calloc(n_arr, sizeof *arr);
     int rc = XB_OK;
     if (!arr)
@@ -528,6 +552,17 @@ int xb_chip_save(const xb_chip *c, const char *path, xb_error *err)
             goto oom;
         for (size_t col = 0; col < L->cols; col++)
             p->data[col] = L->col_role[col];
+        if (L->conv.k) {
+            const xb_conv *g = &L->conv;
+            size_t sv[1] = {N_CONV_PARAMS};
+            snprintf(name, sizeof name, "L%d_conv", k + 1);
+            if (!(p = arr[n++] = xb_ndarray_new(name, 1, sv)))
+                goto oom;
+            double cv[N_CONV_PARAMS] = {(double)g->in_h, (double)g->in_w, (double)g->in_c, (double)g->k,
+                                        (double)g->stride, (double)g->pad, (double)g->pool, (double)g->pool_k,
+                                        (double)g->pool_stride};
+            memcpy(p->data, cv, sizeof cv);
+        }
     }
     rc = xb_npz_write(path, (const xb_ndarray *const *)arr, n, XB_DT_F8, err);
     goto done;
@@ -678,9 +713,40 @@ int xb_chip_load(const char *path, xb_chip **out, xb_error *err)
             check_field(path, name, 4, "in_scale", lp[4], 1e-300, MAP_MAX_ABS, 0, err) ||
             check_field(path, name, 5, "w_scale", lp[5], 1e-300, MAP_MAX_ABS, 0, err))
             goto bad;
-        if (k > 0 && (size_t)lp[0] != c->layers[k - 1].fan_out) {
-            xb_fail(err, XB_EINPUT, "%s: %s[0] (fan_in) is %g; allowed: %zu, the fan_out of layer %d", path, name,
-                    lp[0], c->layers[k - 1].fan_out, k);
+        char cn[32];
+        snprintf(cn, sizeof cn, "L%d_conv", k + 1);
+        if (xb_npz_get(z, cn)) {
+            if (!(a = need(z, path, cn, 1, N_CONV_PARAMS, 0, err)))
+                goto bad;
+            const double *cv = a->data;
+            const char *fields[N_CONV_PARAMS] = {"input height", "input width", "input channels", "kernel", "stride",
+                                                 "padding", "pooling: 0 none, 1 max, 2 average", "pooling window",
+                                                 "pooling stride"};
+            for (int i = 0; i < N_CONV_PARAMS; i++)
+                if (check_field(path, cn, (size_t)i, fields[i], cv[i], i < 5 && i != 5 ? 1 : 0, i == 6 ? 2 : 1e6, 1, err))
+                    goto bad;
+            xb_conv *g = &L->conv;
+            *g = (xb_conv){.in_h = (size_t)cv[0], .in_w = (size_t)cv[1], .in_c = (size_t)cv[2], .k = (size_t)cv[3],
+                           .stride = (size_t)cv[4], .pad = (size_t)cv[5], .pool = (xb_pool_kind)cv[6],
+                           .pool_k = (size_t)cv[7], .pool_stride = (size_t)cv[8], .out_c = (size_t)lp[1]};
+            if (xb_conv_complete(g, k + 1, err)) {
+                xb_error_prefix(err, "%s: %s", path, cn);
+                goto bad;
+            }
+            if (g->k * g->k * g->in_c != (size_t)lp[0]) {
+                xb_fail(err, XB_EINPUT, "%s: %s[0] (fan_in) is %g; allowed: %zu, kernel x kernel x input channels of %s",
+                        path, name, lp[0], g->k * g->k * g->in_c, cn);
+                goto bad;
+            }
+            L->pre = XB_PRE_IM2COL;
+            L->post = XB_POST_ACTIVATION_POOL;
+        }
+        L->fan_in = (size_t)lp[0];
+        L->fan_out = (size_t)lp[1];
+        if (k > 0 && xb_layer_in_values(L) != xb_layer_out_values(&c->layers[k - 1])) {
+            xb_fail(err, XB_EINPUT, "%s: layer %d reads %zu values per input (%s[0]%s); allowed: %zu, what layer %d gives",
+                    path, k + 1, xb_layer_in_values(L), name, L->conv.k ? " and its L_conv grid" : " (fan_in)",
+                    xb_layer_out_values(&c->layers[k - 1]), k);
             goto bad;
         }
         L->fan_in = (size_t)lp[0];

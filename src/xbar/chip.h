@@ -44,12 +44,14 @@ void xb_map_options_from_device(xb_map_options *o, const struct xb_device *d);
  * and the backends see only row voltages and tile currents, so a new layer type adds a pre- or
  * post-step kind here and its case in behavioral.c (layer_pre / layer_post) without touching them. */
 typedef enum {
-    XB_PRE_NONE = 0 /* dense: the layer's inputs drive its rows as they are. Seam: a convolutional layer
-                       adds XB_PRE_IM2COL (patch extraction: each input becomes its patches, one row
-                       vector per output position) */
+    XB_PRE_NONE = 0,  /* dense: the layer's inputs drive its rows as they are */
+    XB_PRE_IM2COL = 1 /* convolutional: each input becomes its out_h out_w patches, one row vector each
+                         (xb_conv_im2col); the programmed tiles serve every patch */
 } xb_pre_step;
 typedef enum {
-    XB_POST_ACTIVATION = 0 /* apply act to every output. Seam: pooling (XB_POST_ACTIVATION_POOL) goes here */
+    XB_POST_ACTIVATION = 0,     /* apply act to every output */
+    XB_POST_ACTIVATION_POOL = 1 /* convolutional: act on every patch's outputs, then the layer's pooling,
+                                   giving each input's pool_h pool_w out_c values */
 } xb_post_step;
 
 /* Column roles. */
@@ -72,7 +74,20 @@ typedef struct xb_layer_map {
     signed char *col_role;   /* cols: XB_COL_POS, XB_COL_NEG or XB_COL_REF */
     size_t *col_ref;         /* cols: index of the reference column of this column's tile (single-ended) */
     size_t n_row_tiles, n_col_tiles;
+    xb_conv conv;            /* a convolutional layer's geometry (conv.k 0: dense) */
 } xb_layer_map;
+
+/* Values one network input gives layer L (its input grid for a conv layer), row vectors (patches) it
+ * drives per network input, and values it hands the next layer per network input. */
+static inline size_t xb_layer_in_values(const xb_layer_map *L)
+{
+    return L->conv.k ? L->conv.in_h * L->conv.in_w * L->conv.in_c : L->fan_in;
+}
+static inline size_t xb_layer_patches(const xb_layer_map *L) { return L->conv.k ? L->conv.out_h * L->conv.out_w : 1; }
+static inline size_t xb_layer_out_values(const xb_layer_map *L)
+{
+    return L->conv.k ? L->conv.pool_h * L->conv.pool_w * L->conv.out_c : L->fan_out;
+}
 
 typedef struct xb_chip {
     int n_layers;
