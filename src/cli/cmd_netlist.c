@@ -148,12 +148,16 @@ static int run(int argc, char **argv)
         printf("%zu review decks (every row at v_read) -> %s/\n", r.decks, out);
         goto done;
     }
-    printf("%s (%zu x %zu tile, %zu input%s) and %s (currents from libngspice %s)\n", r.path, r.rows, r.cols,
-           n_inputs, n_inputs == 1 ? "" : "s", r.epath, r.solver);
+    if (r.points > n_inputs)
+        printf("%s (%zu x %zu tile, %zu input%s x %zu patches) and %s (currents from libngspice %s)\n", r.path, r.rows,
+               r.cols, n_inputs, n_inputs == 1 ? "" : "s", r.points / n_inputs, r.epath, r.solver);
+    else
+        printf("%s (%zu x %zu tile, %zu input%s) and %s (currents from libngspice %s)\n", r.path, r.rows, r.cols,
+               n_inputs, n_inputs == 1 ? "" : "s", r.epath, r.solver);
     if (r.n_failed)
-        fprintf(stderr, "xbarsim netlist: %zu of %zu input%s failed in libngspice (no convergence, or past the time "
-                "limit of --solve-timeout): their expected currents are NaN\n", r.n_failed, n_inputs,
-                n_inputs == 1 ? "" : "s");
+        fprintf(stderr, "xbarsim netlist: %zu of %zu input%s%s failed in libngspice (no convergence, or past the "
+                "time limit of --solve-timeout): their expected currents are NaN\n", r.n_failed, r.points,
+                r.points == 1 ? "" : "s", r.points > n_inputs ? " (patches)" : "");
 done:
     xb_chip_free(&chip);
     xb_mlp_free(&m);

@@ -84,7 +84,10 @@ static void cell_comment(FILE *fp, const xb_chip *c, int l, size_t row, size_t c
     const xb_layer_map *L = &c->layers[l];
     int role = L->col_role[col], neuron = L->col_neuron[col];
     fprintf(fp, "* cell %zu,%zu = L%d row %zu col %zu: ", i, j, l + 1, row, col);
-    if (row < L->fan_in)
+    if (row < L->fan_in && L->conv.k) { /* row (ky k + kx) in_c + c of the patch */
+        size_t kk = L->conv.k, ch = L->conv.in_c;
+        fprintf(fp, "input %zu (kernel %zu,%zu channel %zu)", row, row / ch / kk, row / ch % kk, row % ch);
+    } else if (row < L->fan_in)
         fprintf(fp, "input %zu", row);
     else
         fprintf(fp, "bias row %zu", row - L->fan_in);
@@ -92,7 +95,7 @@ static void cell_comment(FILE *fp, const xb_chip *c, int l, size_t row, size_t c
         fprintf(fp, " -> reference (ref)");
     } else {
         double wn = L->wn[row * L->fan_out + (size_t)neuron];
-        fprintf(fp, " -> neuron %d (%s); ", neuron, side_name(role));
+        fprintf(fp, " -> %s %d (%s); ", L->conv.k ? "filter" : "neuron", neuron, side_name(role));
         if (row < L->fan_in)
             fprintf(fp, "w %.6g", xb_map_weight(L, row, wn));
         else
@@ -207,7 +210,9 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
                     "*   node, wl word line; i, j are tile-local (layer row = %zu + i, layer column = %zu + j)\n",
                 r0, c0);
         fprintf(fp, "* cell comments: \"cell i,j = L<layer> row <layer row> col <layer column>: input <k>\n"
-                    "*   or bias row <b> -> neuron <n> (+ or - side of the pair) or reference (ref); w <weight>\n"
+                    "*   (conv layers: kernel <ky>,<kx> channel <c>: the patch entry the row carries)\n"
+                    "*   or bias row <b> -> neuron <n> (conv layers: filter <f>) (+ or - side of the pair) or\n"
+                    "*   reference (ref); w <weight>\n"
                     "*   or b/<r> <bias share of each of r bias rows> in weight units (wn <normalized, -1..1>);\n"
                     "*   G target <mapping> S, programmed <cell> S\"%s\n",
                 o->linear_cells ? "" : "; g= on a cell instance is its RRAM's conductance");

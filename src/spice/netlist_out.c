@@ -47,18 +47,20 @@ int xb_netlist_write_decks(const xb_deck_spec *s, const xb_chip *chip, const xb_
     }
     if ((rc = xb_dataset_load(s->dataset, XB_SPLIT_TEST, &test, err)))
         goto done;
-    if (input + n_inputs > test->n || test->dim != chip->layers[0].fan_in) {
+    if (input + n_inputs > test->n || test->dim != xb_layer_in_values(&chip->layers[0])) {
         rc = xb_fail(err, XB_EINPUT, "inputs %zu..%zu: the test split has %zu images of %zu pixels (the chip takes "
-                     "%zu)", input, input + n_inputs - 1, test->n, test->dim, chip->layers[0].fan_in);
+                     "%zu)", input, input + n_inputs - 1, test->n, test->dim, xb_layer_in_values(&chip->layers[0]));
         goto done;
     }
     xb_behav_options bo;
     xb_behav_defaults(&bo);
     if ((rc = xb_behav_new(chip, &bo, NULL, 0, &b, err)))
         goto done;
-    V = malloc(n_inputs * L->rows * sizeof *V);
-    I = malloc(L->n_row_tiles * n_inputs * L->cols * sizeof *I);
-    failed = calloc(n_inputs, 1);
+    /* A conv layer's deck sweeps every patch of each image: P points per image. */
+    size_t P = xb_layer_patches(L), nv = n_inputs * P;
+    V = malloc(nv * L->rows * sizeof *V);
+    I = malloc(L->n_row_tiles * nv * L->cols * sizeof *I);
+    failed = calloc(nv, 1);
     if (!V || !I || !failed) {
         rc = xb_fail(err, XB_ENOMEM, "out of memory");
         goto done;
@@ -66,11 +68,11 @@ int xb_netlist_write_decks(const xb_deck_spec *s, const xb_chip *chip, const xb_
     if ((rc = xb_behav_layer_rows(b, l, test->x + input * test->dim, n_inputs, NULL, V, err)))
         goto done;
     snprintf(path, sizeof r->path, "%s/L%d_T%zu_%zu.cir", out, l + 1, rt, ct);
-    if ((rc = xb_netlist_write_file(path, chip, l, rt, ct, dev, &po->net, V, n_inputs, note, err)))
+    if ((rc = xb_netlist_write_file(path, chip, l, rt, ct, dev, &po->net, V, nv, note, err)))
         goto done;
     /* The same inputs through the library driver, in a worker process. */
-    xb_pool pool = {.chip = chip, .dev = dev, .o = *po, .label = "netlist", .failed = failed, .failed_cap = n_inputs};
-    if ((rc = xb_pool_layer_currents(&pool, l, 0, V, n_inputs, I, err)))
+    xb_pool pool = {.chip = chip, .dev = dev, .o = *po, .label = "netlist", .failed = failed, .failed_cap = nv};
+    if ((rc = xb_pool_layer_currents(&pool, l, 0, V, nv, I, err)))
         goto done;
     size_t r0, nr, c0, nc;
     xb_chip_tile_bounds(chip, l, rt, ct, &r0, &nr, &c0, &nc);
@@ -79,25 +81,28 @@ int xb_netlist_write_decks(const xb_deck_spec *s, const xb_chip *chip, const xb_
     xb_atomic_file f;
     if ((rc = xb_atomic_open(&f, epath, err)))
         goto done;
-    fprintf(f.fp, "input,test_index");
+    fprintf(f.fp, P > 1 ? "input,test_index,patch" : "input,test_index");
     for (size_t j = 0; j < nc; j++)
         fprintf(f.fp, ",i_vsense%zu_A", j);
     fputc('\n', f.fp);
     size_t n_failed = 0;
-    for (size_t k = 0; k < n_inputs; k++) {
-        fprintf(f.fp, "%zu,%zu", k, input + k);
+    for (size_t k = 0; k < nv; k++) {
+        fprintf(f.fp, "%zu,%zu", k, input + k / P);
+        if (P > 1)
+            fprintf(f.fp, ",%zu", k % P);
         n_failed += failed[k];
         for (size_t j = 0; j < nc; j++)
             if (failed[k])
                 fprintf(f.fp, ",nan"); /* never converged, or ran past its time limit */
             else
-                fprintf(f.fp, ",%.17g", I[(rt * n_inputs + k) * L->cols + c0 + j]);
+                fprintf(f.fp, ",%.17g", I[(rt * nv + k) * L->cols + c0 + j]);
         fputc('\n', f.fp);
     }
     if ((rc = xb_atomic_commit(&f, err)))
         goto done;
     r->rows = nr;
     r->cols = nc;
+    r->points = nv;
     r->n_failed = n_failed;
     snprintf(r->solver, sizeof r->solver, "%s", pool.stats.solver);
 done:

@@ -22,6 +22,7 @@ typedef struct xb_deck_spec {
 
 /* What was written, for printing. */
 typedef struct xb_deck_outcome {
+    size_t points; /* the deck's sweep points: inputs x patches of a conv layer */
     size_t decks;               /* with all: how many review decks */
     char path[4200], epath[4300]; /* without all: the deck and DECK.expected.csv */
     size_t rows, cols;          /* the tile's size */
