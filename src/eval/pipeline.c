@@ -336,7 +336,7 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
         if (s->chip_path) {
             if ((rc = xb_chip_load(s->chip_path, &base, err)))
                 goto done;
-            if (base->layers[0].fan_in != m->sizes[0] || base->n_layers != m->n_layers ||
+            if (xb_layer_in_values(&base->layers[0]) != m->sizes[0] || base->n_layers != m->n_layers ||
                 base->layers[base->n_layers - 1].fan_out != classes) {
                 rc = xb_fail(err, XB_EINPUT, "%s: the chip holds a different network than %s", s->chip_path,
                              s->weights);

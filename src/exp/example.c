@@ -115,7 +115,8 @@ int xb_run_example_netlist(run_ctx *r, const xb_tb_config *c, const xb_chip *chi
                        "has %zu x %zu tiles (row tiles 0..%zu, column tiles 0..%zu) and there are %zu test images",
                        xb_tb_path(r->tb), e ? e->line : 1, rt, ct, l + 1, input, l + 1, L->n_row_tiles, L->n_col_tiles,
                        L->n_row_tiles - 1, L->n_col_tiles - 1, test->n);
-    double *V = malloc(L->rows * sizeof *V);
+    size_t P = xb_layer_patches(L); /* a conv layer's deck sweeps the image's patches */
+    double *V = malloc(P * L->rows * sizeof *V);
     if (!V)
         return xb_fail(err, XB_ENOMEM, "out of memory");
     char dir[4300], path[4400], note[512];
@@ -125,7 +126,7 @@ int xb_run_example_netlist(run_ctx *r, const xb_tb_config *c, const xb_chip *chi
              input);
     int rc = xb_behav_layer_rows((xb_behav *)bm, l, test->x + input * test->dim, 1, NULL, V, err);
     if (!rc)
-        rc = xb_netlist_write_file(path, chip, l, rt, ct, &r->dev, &c->pool.net, V, 1, note, err);
+        rc = xb_netlist_write_file(path, chip, l, rt, ct, &r->dev, &c->pool.net, V, P, note, err);
     free(V);
     return rc;
 }

@@ -111,19 +111,30 @@ static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *trai
             if ((rc = xb_weights_load(path, -1, &r->net, r->err)))
                 return rc;
         } else {
-            size_t sizes[XB_TB_MAX_HIDDEN + 2];
-            sizes[0] = train->dim;
-            for (int i = 0; i < c->n_hidden; i++)
-                sizes[i + 1] = c->hidden[i];
-            sizes[c->n_hidden + 1] = (size_t)train->n_classes;
-            xb_mlp *m = xb_mlp_new(c->n_hidden + 1, sizes, (xb_activation)c->activation);
-            if (!m)
-                return xb_fail(r->err, XB_ENOMEM, "out of memory");
+            xb_mlp *m = NULL;
+            if (c->layers[0]) {
+                xb_layer_spec ls[XB_MAX_LAYERS];
+                int nl = 0;
+                if ((rc = xb_layer_list_parse(c->layers, "network layers", ls, XB_MAX_LAYERS - 1, &nl, r->err)))
+                    return rc;
+                ls[nl++] = (xb_layer_spec){.units = (size_t)train->n_classes};
+                if (!(m = xb_net_new(train->rows, train->cols, 1, nl, ls, (xb_activation)c->activation, r->err)))
+                    return r->err->code ? r->err->code : XB_EINPUT;
+            } else {
+                size_t sizes[XB_TB_MAX_HIDDEN + 2];
+                sizes[0] = train->dim;
+                for (int i = 0; i < c->n_hidden; i++)
+                    sizes[i + 1] = c->hidden[i];
+                sizes[c->n_hidden + 1] = (size_t)train->n_classes;
+                m = xb_mlp_new(c->n_hidden + 1, sizes, (xb_activation)c->activation);
+                if (!m)
+                    return xb_fail(r->err, XB_ENOMEM, "out of memory");
+            }
             xb_train_options to;
             xb_train_defaults(&to);
             to.epochs = c->epochs;
             to.batch = c->batch;
-            to.lr = isnan(c->lr) ? xb_train_default_lr(c->n_hidden, (xb_activation)c->activation) : c->lr;
+            to.lr = isnan(c->lr) ? xb_train_default_lr(c->n_weight_layers - 1, (xb_activation)c->activation) : c->lr;
             to.momentum = c->momentum;
             to.weight_decay = c->weight_decay;
             to.seed = c->train_seed;
@@ -139,7 +150,7 @@ static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *trai
             xb_device dev;
             int want_device = strstr(c->train_levels, "device") != NULL;
             if ((want_device && (rc = load_device(c, &dev, r->err))) ||
-                (rc = xb_hwtrain_parse(&hw, c->n_hidden + 1, c->train_noise, c->train_levels, c->train_norm,
+                (rc = xb_hwtrain_parse(&hw, c->n_weight_layers, c->train_noise, c->train_levels, c->train_norm,
                                        c->ste_threshold, c->noise_ramp, c->act_quant, want_device ? &dev : NULL,
                                        r->err))) {
                 xb_mlp_free(&m);
@@ -281,8 +292,9 @@ int xb_run_eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
     pr->images = test.n;
     pr->synapses = xb_mlp_param_count(m);
     pr->layers = (size_t)m->n_layers;
-    for (int l = 1; l < m->n_layers; l++)
-        pr->neurons += m->sizes[l];
+    for (int l = 1; l < m->n_layers; l++) /* hidden units of the dense layers (a conv layer's maps are not) */
+        if (!xb_mlp_is_conv(m, l - 1))
+            pr->neurons += m->sizes[l];
     pr->trials = c->trials;
     pr->t = calloc(c->trials, sizeof *pr->t);
     int *pred[N_BACKENDS] = {malloc(test.n * sizeof(int)), malloc(test.n * sizeof(int)), malloc(test.n * sizeof(int))};

@@ -80,7 +80,7 @@ static int plan(run_ctx *r)
             xb_tb_where(tb, k, "dataset.name", where, sizeof where);
             return xb_error_prefix(r->err, "%s: point %zu", where, k + 1);
         }
-        int n_layers = c.n_hidden + 1;
+        int n_layers = c.n_weight_layers;
         if (c.weights[0]) {
             if (strcmp(c.weights, last_weights)) {
                 xb_mlp *m = NULL;

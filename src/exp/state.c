@@ -97,6 +97,8 @@ void xb_run_network_key(const xb_tb_config *c, const struct point_inputs *in, ch
     size_t at = (size_t)snprintf(key, len, "train;dataset=%s;sha=%s;hidden=", c->dataset, in->data);
     for (int i = 0; i < c->n_hidden && at < len; i++)
         at += (size_t)snprintf(key + at, len - at, "%s%zu", i ? "," : "", c->hidden[i]);
+    if (at < len && c->layers[0]) /* convolutional: the layer list replaces the hidden sizes */
+        at += (size_t)snprintf(key + at, len - at, ";layers=%s", c->layers);
     if (at < len)
         snprintf(key + at, len - at, ";act=%d;epochs=%zu;batch=%zu;lr=%.17g;momentum=%.17g;wd=%.17g;seed=%lu;train=%zu",
                  c->activation, c->epochs, c->batch, c->lr, c->momentum, c->weight_decay, c->train_seed,

@@ -160,6 +160,56 @@ static int read_hidden(cfg_reader *r, xb_tb_config *c)
     return XB_OK;
 }
 
+/* A convolutional network's hidden layers: network.arch as written, or conv-layers repetitions of
+ * conv:FILTERS:KERNEL and its pooling, then the dense hidden layers. */
+static int read_arch(cfg_reader *r, xb_tb_config *c)
+{
+    char arch[1024];
+    int rc = get_text(r, "network", "arch", "none", arch, sizeof arch);
+    if (rc)
+        return rc;
+    size_t n_conv, filters, kernel, pool;
+    static const char *const kinds[] = {"max", "avg", NULL};
+    int kind;
+    if ((rc = get_size(r, "network", "conv-layers", 0, 0, 16, 0, &n_conv)) ||
+        (rc = get_size(r, "network", "filters", 8, 1, 4096, 0, &filters)) ||
+        (rc = get_size(r, "network", "kernel", 3, 1, 64, 0, &kernel)) ||
+        (rc = get_size(r, "network", "pool", 2, 0, 64, 0, &pool)) ||
+        (rc = get_choice(r, "network", "pool-kind", kinds, 0, &kind)))
+        return rc;
+    c->layers[0] = '\0';
+    c->n_weight_layers = c->n_hidden + 1;
+    size_t at = 0;
+    if (strcmp(arch, "none")) {
+        if (n_conv || get(r, "network", "hidden"))
+            return bad_value(r, get(r, "network", "arch"), "network.arch gives every hidden layer: leave out hidden and "
+                             "conv-layers, or drop arch");
+        snprintf(c->layers, sizeof c->layers, "%s", arch);
+    } else if (n_conv) {
+        for (size_t i = 0; i < n_conv && at < sizeof c->layers; i++) {
+            at += (size_t)snprintf(c->layers + at, sizeof c->layers - at, "%sconv:%zu:%zu", i ? "," : "", filters, kernel);
+            if (pool > 1 && at < sizeof c->layers)
+                at += (size_t)snprintf(c->layers + at, sizeof c->layers - at, ",%spool:%zu", kinds[kind], pool);
+        }
+        for (int i = 0; i < c->n_hidden && at < sizeof c->layers; i++)
+            at += (size_t)snprintf(c->layers + at, sizeof c->layers - at, ",dense:%zu", c->hidden[i]);
+    } else {
+        return XB_OK;
+    }
+    xb_layer_spec ls[XB_MAX_LAYERS];
+    int n = 0;
+    xb_error why = {0};
+    if (xb_layer_list_parse(c->layers, "layers", ls, XB_MAX_LAYERS - 1, &n, &why)) {
+        const setting *s = get(r, "network", strcmp(arch, "none") ? "arch" : "conv-layers");
+        char what[1400];
+        snprintf(what, sizeof what, "allowed: a layer list conv:F:K[:S[:P]], maxpool:K[:S], avgpool:K[:S], flatten, "
+                 "dense:N (%s)", why.msg);
+        return s ? bad_value(r, s, what) : xb_fail(r->err, XB_EINPUT, "%s: network: %s", r->tb->path, why.msg);
+    }
+    c->n_weight_layers = n + 1;
+    return XB_OK;
+}
+
 static int read_perturb(cfg_reader *r, const char *key, xb_tb_config *c)
 {
     static const char *const models[] = {"none", "c2c", "c2c-level", "mult", "lognormal", "additive", "d2d", "stuck",
@@ -258,7 +308,7 @@ static int read_hwtrain(cfg_reader *r, xb_tb_config *c)
     }
     /* The layer count of the network trained here; a loaded network is not trained (the settings are
      * only checked for their form). */
-    int n_layers = c->n_hidden + 1;
+    int n_layers = c->n_weight_layers;
     if (c->weights[0]) {
         n_layers = count_parts(c->train_noise);
         if (count_parts(c->train_levels) > n_layers)
@@ -311,7 +361,8 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
         (rc = get_size(r, "dataset", "calib", 256, 1, 1000000000, 0, &c->calib)))
         return rc;
     /* network */
-    if ((rc = get_path(r, "network", "weights", "", c->weights, sizeof c->weights)) || (rc = read_hidden(r, c)))
+    if ((rc = get_path(r, "network", "weights", "", c->weights, sizeof c->weights)) || (rc = read_hidden(r, c)) ||
+        (rc = read_arch(r, c)))
         return rc;
     static const char *const acts[] = {"sigmoid", "relu", NULL};
     const setting *act = get(r, "network", "activation");

@@ -51,6 +51,8 @@ static int named_in(const xb_tb_output *o, const char *col)
         named |= !strcmp(o->series[i], col);
     for (int i = 0; i < o->n_by; i++)
         named |= !strcmp(o->by[i], col);
+    for (int i = 0; i < o->n_over; i++)
+        named |= !strcmp(o->over[i], col);
     return named;
 }
 
@@ -118,7 +120,7 @@ int tb_read_output(loader *ld, const xmlNode *n)
          *y = xb_xml_attr(n, "y"), *series = xb_xml_attr(n, "series"), *by = xb_xml_attr(n, "by"),
          *backend = xb_xml_attr(n, "backend"), *logx = xb_xml_attr(n, "logx"), *logy = xb_xml_attr(n, "logy"),
          *gridl = xb_xml_attr(n, "grid"), *title = xb_xml_attr(n, "title"), *bins = xb_xml_attr(n, "bins"),
-         *scale = xb_xml_attr(n, "scale");
+         *scale = xb_xml_attr(n, "scale"), *over = xb_xml_attr(n, "over");
     int rc = XB_OK;
     o.kind = !strcmp(el, "plot") ? XB_OUT_PLOT : !strcmp(el, "midpoint") ? XB_OUT_MIDPOINT
              : !strcmp(el, "spearman") ? XB_OUT_SPEARMAN : !strcmp(el, "kruskal") ? XB_OUT_KRUSKAL
@@ -136,6 +138,10 @@ int tb_read_output(loader *ld, const xmlNode *n)
         rc = split_list(ld, o.line, series, o.series, &o.n_series);
     if (!rc && by)
         rc = split_list(ld, o.line, by, o.by, &o.n_by);
+    if (!rc && over)
+        rc = split_list(ld, o.line, over, o.over, &o.n_over);
+    if (!rc && over && o.kind != XB_OUT_SPEARMAN && o.kind != XB_OUT_KRUSKAL)
+        rc = FAIL_AT(ld, o.line, "element <%s>: over=\"...\" is for <spearman> and <kruskal>, whose points are samples", el);
     if (!rc && o.grid[0]) {
         int found = 0;
         for (size_t g = 0; g < tb->n_grids; g++)
@@ -161,6 +167,8 @@ int tb_read_output(loader *ld, const xmlNode *n)
             rc = check_output_param(ld, o.line, "series", o.series[i], 1);
         for (int i = 0; !rc && i < o.n_by; i++)
             rc = check_output_param(ld, o.line, "by", o.by[i], 1);
+        for (int i = 0; !rc && i < o.n_over; i++)
+            rc = check_output_param(ld, o.line, "over", o.over[i], 0);
         if (!rc && o.kind != XB_OUT_PLOT && o.n_series)
             rc = FAIL_AT(ld, o.line, "element <%s>: takes by=\"...\" for groups, not series", el);
         if (!rc)
@@ -257,5 +265,6 @@ int tb_read_output(loader *ld, const xmlNode *n)
     xmlFree(title);
     xmlFree(bins);
     xmlFree(scale);
+    xmlFree(over);
     return rc;
 }

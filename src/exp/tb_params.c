@@ -18,6 +18,8 @@ static const attr_def attrs[] = {
     {K_NETWORK, "grad-clip", "0"}, {K_NETWORK, "lr-decay", "1"}, {K_NETWORK, "lr-step", "1"},
     {K_NETWORK, "train-noise", "none"}, {K_NETWORK, "noise-ramp", "0"}, {K_NETWORK, "train-levels", "none"},
     {K_NETWORK, "train-norm", "maxabs"}, {K_NETWORK, "ste-threshold", "none"}, {K_NETWORK, "act-quant", "none"},
+    {K_NETWORK, "arch", "none"}, {K_NETWORK, "conv-layers", "0"}, {K_NETWORK, "filters", "8"},
+    {K_NETWORK, "kernel", "3"}, {K_NETWORK, "pool", "2"}, {K_NETWORK, "pool-kind", "max"},
     {K_DEVICE, "file", "models/hfo2_1t1r.xml"}, {K_DEVICE, "v-read", "(file)"}, {K_DEVICE, "vg-read", "(file)"},
     {K_DEVICE, "d2d", "(file)"}, {K_DEVICE, "stuck-lrs", "(file)"}, {K_DEVICE, "stuck-hrs", "(file)"},
     {K_DEVICE, "sigma-c2c", "(file)"}, {K_DEVICE, "mosfet-file", "(file)"}, {K_DEVICE, "mosfet-model", "(file)"},

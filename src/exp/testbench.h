@@ -46,6 +46,11 @@ typedef struct xb_tb_config {
     char weights[4096];         /* "" : train with the settings below */
     int n_hidden;
     size_t hidden[XB_TB_MAX_HIDDEN];
+    /* a convolutional network: its hidden layers as a layer list (mlp.h: conv:F:K, maxpool:P, ...,
+     * dense:N), from network.arch or from conv-layers, filters, kernel, pool, pool-kind and hidden;
+     * "" : the dense network of hidden */
+    char layers[1024];
+    int n_weight_layers;        /* weight layers of the network trained here, the output layer included */
     int activation;             /* of hidden layers (xb_activation); -1: as the weights file says */
     size_t epochs, batch, train_images; /* train_images 0: the whole training split */
     double lr;                  /* NAN: 0.01 for the SLP, 0.1 otherwise, as `xbarsim train` */
@@ -105,6 +110,9 @@ typedef struct xb_tb_output {
     int n_series;
     char by[XB_TB_MAX_LIST][128];
     int n_by;
+    char over[XB_TB_MAX_LIST][128]; /* spearman, kruskal: parameters that vary among the points of a group,
+                                       each point one sample (architectures of a family) */
+    int n_over;
     unsigned backend;           /* one XB_BACKEND_* bit; 0: the testbench's last backend */
     int logx, logy;
     int fit_log;                /* midpoint: fit in ln x (scale="log") */

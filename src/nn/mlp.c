@@ -405,7 +405,14 @@ struct xb_mlp_work {
 /* Values of layer k before pooling (n = 1): its rows (patches) x fan_out. */
 static size_t unpooled(const xb_mlp *m, int k) { return xb_mlp_patches(m, k) * xb_mlp_fan_out(m, k); }
 
-xb_mlp_work *xb_mlp_work_new(const xb_mlp *m, size_t max_batch)
+static xb_mlp_work *work_new(const xb_mlp *m, size_t max_batch, int train);
+
+xb_mlp_work *xb_mlp_work_new(const xb_mlp *m, size_t max_batch) { return work_new(m, max_batch, 1); }
+
+xb_mlp_work *xb_mlp_work_new_forward(const xb_mlp *m, size_t max_batch) { return work_new(m, max_batch, 0); }
+
+/* train 0: the forward pass's arrays only (no gradients, no dropout or on_act copies). */
+static xb_mlp_work *work_new(const xb_mlp *m, size_t max_batch, int train)
 {
     xb_mlp_work *w = calloc(1, sizeof *w);
     if (!w)
@@ -428,11 +435,14 @@ xb_mlp_work *xb_mlp_work_new(const xb_mlp *m, size_t max_batch)
         if (xb_mlp_is_conv(m, k) && xb_mlp_patches(m, k) * xb_mlp_fan_in(m, k) > widest_col)
             widest_col = xb_mlp_patches(m, k) * xb_mlp_fan_in(m, k);
     }
-    w->D = malloc(max_batch * widest * sizeof *w->D);
-    w->D2 = malloc(max_batch * widest * sizeof *w->D2);
-    w->D3 = malloc(max_batch * widest * sizeof *w->D3);
-    w->dcol = widest_col ? malloc(max_batch * widest_col * sizeof *w->dcol) : NULL;
-    if (!w->A || !w->P || !w->M || !w->C || !w->Z || !w->I || !w->D || !w->D2 || !w->D3 || (widest_col && !w->dcol)) {
+    if (train) {
+        w->D = malloc(max_batch * widest * sizeof *w->D);
+        w->D2 = malloc(max_batch * widest * sizeof *w->D2);
+        w->D3 = malloc(max_batch * widest * sizeof *w->D3);
+        w->dcol = widest_col ? malloc(max_batch * widest_col * sizeof *w->dcol) : NULL;
+    }
+    if (!w->A || !w->P || !w->M || !w->C || !w->Z || !w->I ||
+        (train && (!w->D || !w->D2 || !w->D3 || (widest_col && !w->dcol)))) {
         xb_mlp_work_free(&w);
         return NULL;
     }
@@ -440,7 +450,7 @@ xb_mlp_work *xb_mlp_work_new(const xb_mlp *m, size_t max_batch)
         w->A[k] = malloc(max_batch * m->sizes[k + 1] * sizeof **w->A);
         int bad = !w->A[k];
         /* The output layer has neither on_act nor dropout. */
-        if (k + 1 < m->n_layers) {
+        if (train && k + 1 < m->n_layers) {
             w->P[k] = malloc(max_batch * m->sizes[k + 1] * sizeof **w->P);
             w->M[k] = malloc(max_batch * m->sizes[k + 1] * sizeof **w->M);
             bad |= !w->P[k] || !w->M[k];
@@ -450,8 +460,8 @@ xb_mlp_work *xb_mlp_work_new(const xb_mlp *m, size_t max_batch)
             bad |= !w->C[k];
             if (m->conv[k].pool != XB_POOL_NONE) {
                 w->Z[k] = malloc(max_batch * unpooled(m, k) * sizeof **w->Z);
-                w->I[k] = malloc(max_batch * m->sizes[k + 1] * sizeof **w->I);
-                bad |= !w->Z[k] || !w->I[k];
+                w->I[k] = train ? malloc(max_batch * m->sizes[k + 1] * sizeof **w->I) : NULL;
+                bad |= !w->Z[k] || (train && !w->I[k]);
             }
         }
         if (bad) {
@@ -513,6 +523,11 @@ void xb_conv_im2col(const xb_conv *g, const double *in, size_t n, double *col)
                         continue;
                     }
                     const double *src = img + (iy - g->pad) * g->in_w * g->in_c;
+                    size_t ix0 = ox * g->stride; /* + pad */
+                    if (ix0 >= g->pad && ix0 - g->pad + g->k <= g->in_w) { /* the kernel row lies inside */
+                        memcpy(dst, src + (ix0 - g->pad) * g->in_c, kc * sizeof *dst);
+                        continue;
+                    }
                     for (size_t kx = 0; kx < g->k; kx++) {
                         size_t ix = ox * g->stride + kx;
                         if (ix < g->pad || ix - g->pad >= g->in_w)
@@ -557,26 +572,40 @@ void xb_conv_pool(const xb_conv *g, const double *z, size_t n, double *out, size
 {
     size_t C = g->out_c, zs = g->out_h * g->out_w * C, os = g->pool_h * g->pool_w * C;
     double inv = 1.0 / (double)(g->pool_k * g->pool_k);
+    /* Window by window, the channels innermost (contiguous in z and out); the window's elements in
+     * row-major order, so max pooling keeps the first of equal values. */
     for (size_t i = 0; i < n; i++)
         for (size_t py = 0; py < g->pool_h; py++)
-            for (size_t px = 0; px < g->pool_w; px++)
-                for (size_t c = 0; c < C; c++) {
-                    size_t o = i * os + (py * g->pool_w + px) * C + c, best = 0;
-                    double acc = g->pool == XB_POOL_MAX ? -INFINITY : 0;
-                    for (size_t dy = 0; dy < g->pool_k; dy++)
-                        for (size_t dx = 0; dx < g->pool_k; dx++) {
-                            size_t at = i * zs + ((py * g->pool_stride + dy) * g->out_w + px * g->pool_stride + dx) * C + c;
-                            if (g->pool == XB_POOL_AVG)
-                                acc += z[at];
-                            else if (z[at] > acc || (dy == 0 && dx == 0)) {
-                                acc = z[at];
-                                best = at;
-                            }
+            for (size_t px = 0; px < g->pool_w; px++) {
+                size_t o = i * os + (py * g->pool_w + px) * C;
+                double *dst = out + o;
+                for (size_t dy = 0; dy < g->pool_k; dy++)
+                    for (size_t dx = 0; dx < g->pool_k; dx++) {
+                        size_t at = i * zs + ((py * g->pool_stride + dy) * g->out_w + px * g->pool_stride + dx) * C;
+                        const double *src = z + at;
+                        if (dy == 0 && dx == 0) {
+                            memcpy(dst, src, C * sizeof *dst);
+                            if (chosen)
+                                for (size_t c = 0; c < C; c++)
+                                    chosen[o + c] = at + c;
+                        } else if (g->pool == XB_POOL_AVG) {
+                            for (size_t c = 0; c < C; c++)
+                                dst[c] += src[c];
+                        } else if (chosen) {
+                            for (size_t c = 0; c < C; c++)
+                                if (src[c] > dst[c]) {
+                                    dst[c] = src[c];
+                                    chosen[o + c] = at + c;
+                                }
+                        } else {
+                            for (size_t c = 0; c < C; c++)
+                                dst[c] = src[c] > dst[c] ? src[c] : dst[c];
                         }
-                    out[o] = g->pool == XB_POOL_AVG ? acc * inv : acc;
-                    if (chosen)
-                        chosen[o] = best;
-                }
+                    }
+                if (g->pool == XB_POOL_AVG)
+                    for (size_t c = 0; c < C; c++)
+                        dst[c] *= inv;
+            }
 }
 
 /* The adjoint of pooling: d (n x pooled values) spread into dz (n x unpooled values). */
@@ -629,7 +658,7 @@ static void forward_all(const xb_mlp *m, const double *X, size_t n, xb_mlp_work 
             pass->on_preact(pass->ctx, k, z, rows, fo);
         xb_activation_apply(m->act[k], z, rows * fo);
         if (pooled)
-            xb_conv_pool(&m->conv[k], z, n, out, w->I[k]);
+            xb_conv_pool(&m->conv[k], z, n, out, w->I[k]); /* NULL in a forward-only work */
         if (keeps_p(m, k, pass)) {
             memcpy(w->P[k], out, cnt * sizeof *out);
             if (pass->on_act)
@@ -656,8 +685,8 @@ const double *xb_mlp_work_layer(const xb_mlp_work *w, int k) { return w->A[k]; }
 
 int xb_mlp_predict(const xb_mlp *m, const double *X, size_t n, int *pred, xb_error *err)
 {
-    const size_t batch = 256;
-    xb_mlp_work *w = xb_mlp_work_new(m, batch);
+    const size_t batch = n < 256 ? (n ? n : 1) : 256;
+    xb_mlp_work *w = xb_mlp_work_new_forward(m, batch);
     if (!w)
         return xb_fail(err, XB_ENOMEM, "out of memory for a forward pass");
     size_t in = m->sizes[0], out = m->sizes[m->n_layers];

@@ -128,6 +128,8 @@ void xb_conv_pool(const xb_conv *g, const double *z, size_t n, double *out, size
 /* Scratch space for batched passes of up to max_batch rows. */
 typedef struct xb_mlp_work xb_mlp_work;
 xb_mlp_work *xb_mlp_work_new(const xb_mlp *m, size_t max_batch);
+/* The same for forward passes only (xb_mlp_forward, xb_mlp_work_layer): no gradient arrays. */
+xb_mlp_work *xb_mlp_work_new_forward(const xb_mlp *m, size_t max_batch);
 void xb_mlp_work_free(xb_mlp_work **w);
 
 /* Logits of n inputs (n <= max_batch): X is n x sizes[0], logits n x sizes[L]. */

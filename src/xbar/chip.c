@@ -164,7 +164,7 @@ static int calib_max_inputs(const xb_mlp *m, const double *calib, size_t n, doub
     /* Dense networks in one pass over the whole set; convolutional ones (whose patches multiply the work
      * arrays) in batches. The maxima do not depend on the batching. */
     size_t batch = m->conv ? (n < 128 ? n : 128) : n;
-    xb_mlp_work *w = xb_mlp_work_new(m, batch);
+    xb_mlp_work *w = xb_mlp_work_new_forward(m, batch);
     double *logits = malloc(batch * m->sizes[m->n_layers] * sizeof *logits);
     if (!w || !logits) {
         xb_mlp_work_free(&w);
