@@ -154,6 +154,12 @@ static int assemble(const char *src, const char *const *paths, const xb_ndarray 
             rc = check_float(bsrc, bn, b[k], err);
         if (rc)
             return rc;
+        if (W[k]->ndim == 4) {
+            xb_shape_str(W[k]->ndim, W[k]->shape, s1, sizeof s1);
+            return xb_fail(err, XB_EINPUT, "%s: W%d has shape %s, a convolution kernel, but the file does not describe "
+                           "the network: add its 'layers', 'input' and 'layout' arrays or give --layers, --input-shape "
+                           "and --layout (docs/cnn.md)", wsrc, k + 1, s1);
+        }
         if (W[k]->ndim != 2) {
             xb_shape_str(W[k]->ndim, W[k]->shape, s1, sizeof s1);
             return xb_fail(err, XB_EINPUT, "%s: W%d has shape %s, expected 2 dimensions (fan_in, fan_out)",
