@@ -9,6 +9,8 @@
 
 #include "check.h"
 #include "dataset.h"
+#include "hwtrain.h"
+#include "train.h"
 #include "mlp.h"
 #include "npz.h"
 #include "weights.h"
@@ -331,8 +333,76 @@ static void test_pytorch_reference(void)
     xb_dataset_free(&t);
 }
 
+/* Training of a conv network: it learns a task a linear model cannot, hardware-aware training puts a
+ * conv layer's weights onto its level set, and training with noise and levels off is plain training. */
+static void test_training(void)
+{
+    /* 8x8 images, class 0: a horizontal bar anywhere, class 1: a vertical bar anywhere */
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 4);
+    xb_dataset d = {.n = 400, .rows = 8, .cols = 8, .dim = 64, .n_classes = 2};
+    d.x = calloc(d.n * 64, sizeof *d.x);
+    d.y = calloc(d.n, 1);
+    for (size_t i = 0; i < d.n; i++) {
+        int vertical = (int)(i % 2), at = (int)gsl_rng_uniform_int(rng, 8), from = (int)gsl_rng_uniform_int(rng, 5);
+        d.y[i] = (unsigned char)vertical;
+        for (int t = 0; t < 4; t++)
+            d.x[i * 64 + (size_t)(vertical ? (from + t) * 8 + at : at * 8 + from + t)] = 1.0;
+    }
+    xb_train_options o;
+    xb_train_defaults(&o);
+    o.epochs = 8;
+    o.batch = 16;
+    o.lr = 0.05;
+    o.quiet = 1;
+    xb_error err = {0};
+    xb_mlp *m = net("conv:4:3,maxpool:2,dense:8,dense:2", 8, 8, 1, XB_ACT_RELU);
+    CHECK(xb_train(m, &d, &o, NULL, &err) == XB_OK, "train: %s", err.msg);
+    int pred[400];
+    xb_mlp_predict(m, d.x, d.n, pred, &err);
+    size_t ok = 0;
+    for (size_t i = 0; i < d.n; i++)
+        ok += pred[i] == d.y[i];
+    CHECK(ok >= 380, "bars: %zu of 400 right after training", ok);
+
+    xb_hwtrain hw;
+    CHECK(xb_hwtrain_parse(&hw, 3, "lognormal:sigma=0.1", "bits:2/none/none", NULL, INFINITY, 0, NULL, NULL, &err) == XB_OK,
+          "%s", err.msg);
+    xb_mlp *q = net("conv:4:3,maxpool:2,dense:8,dense:2", 8, 8, 1, XB_ACT_RELU);
+    CHECK(xb_hwtrain_train(q, &d, &o, &hw, NULL, &err) == XB_OK, "hardware-aware: %s", err.msg);
+    double vals[3];
+    int nv = 0, on_set = 1;
+    for (size_t i = 0; i < xb_mlp_n_weights(q, 0); i++) {
+        int seen = 0;
+        for (int v = 0; v < nv; v++)
+            seen |= vals[v] == q->W[0][i];
+        if (!seen && nv < 3)
+            vals[nv++] = q->W[0][i];
+        else if (!seen)
+            on_set = 0;
+    }
+    CHECK(on_set, "bits:2 on the conv layer: its kernels hold at most 3 distinct values");
+    xb_hwtrain_clear(&hw);
+
+    xb_hwtrain off;
+    xb_hwtrain_parse(&off, 3, "none", "none", NULL, INFINITY, 0, NULL, NULL, &err);
+    xb_mlp *p = net("conv:4:3,maxpool:2,dense:8,dense:2", 8, 8, 1, XB_ACT_RELU);
+    xb_hwtrain_train(p, &d, &o, &off, NULL, &err);
+    int same = 1;
+    for (int k = 0; k < m->n_layers; k++)
+        same &= !memcmp(m->W[k], p->W[k], xb_mlp_n_weights(m, k) * sizeof(double));
+    CHECK(same, "noise and levels off: plain training's weights bit for bit");
+    xb_mlp_free(&m);
+    xb_mlp_free(&q);
+    xb_mlp_free(&p);
+    free(d.x);
+    free(d.y);
+    gsl_rng_free(rng);
+}
+
 int main(void)
 {
+    test_training();
     test_roundtrip();
     test_bad_files();
     test_pytorch_reference();
