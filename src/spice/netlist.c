@@ -153,6 +153,11 @@ int xb_netlist_check(const xb_chip *c, int l, size_t rt, size_t ct, const xb_dev
     if (o->solver != XB_SOLVER_AUTO && o->solver != XB_SOLVER_KLU && o->solver != XB_SOLVER_SPARSE)
         return xb_fail(err, XB_EINPUT, "solver %d; allowed: %d (auto), %d (KLU), %d (Sparse 1.3)", o->solver,
                        XB_SOLVER_AUTO, XB_SOLVER_KLU, XB_SOLVER_SPARSE);
+    if (!o->linear_cells && o->gap_cells) {
+        int rc = xb_device_check_rram_model(dev, err);
+        if (rc)
+            return rc;
+    }
     if (!o->linear_cells) {
         if (!finite_in(dev->vg_read_V, -DECK_V_MAX, DECK_V_MAX))
             return xb_fail(err, XB_EINPUT, "device %s: gate voltage vg_read_V %g V; allowed: a finite voltage within "
