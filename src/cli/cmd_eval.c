@@ -55,7 +55,7 @@ static const char usage_spice[] =
     "                            under mpirun, per rank: docs/cluster.md)\n"
     "      --chunk N             inputs per work unit (default 250); done units wait in OUT/.units\n"
     "                            for a rerun to resume\n"
-    "      --cells 1t1r|linear   1T1R cells with the device's MOSFET card (default) or linear resistors\n"
+    "      --cells 1t1r|linear|gap  1T1R cells (default), linear resistors, or 1T1R with the <rram> gap model\n"
     "      --r-row OHM           wire resistance per cell segment of a row line (default 1)\n"
     "      --r-col OHM           wire resistance per cell segment of a column line (default 1)\n"
     "      --rram-v0 V           RRAM sinh I-V nonlinearity voltage (default 0: linear RRAM)\n"
@@ -197,9 +197,10 @@ static int run(int argc, char **argv)
         case O_JOBS: bad = xb_cli_size("eval", "--jobs", optarg, 1, 1024, &jobs_n); break;
         case O_CHUNK: bad = xb_cli_size("eval", "--chunk", optarg, 1, 1000000, &job.pool.chunk); break;
         case O_CELLS:
-            if (strcmp(optarg, "1t1r") && strcmp(optarg, "linear"))
-                bad = xb_cli_usage_error("eval", "--cells '%s': expected 1t1r or linear", optarg);
+            if (strcmp(optarg, "1t1r") && strcmp(optarg, "linear") && strcmp(optarg, "gap"))
+                bad = xb_cli_usage_error("eval", "--cells '%s': expected 1t1r, linear or gap", optarg);
             job.pool.net.linear_cells = !strcmp(optarg, "linear");
+            job.pool.net.gap_cells = !strcmp(optarg, "gap");
             break;
         case O_RROW: bad = xb_cli_double("eval", "--r-row", optarg, 0, 1e6, &job.pool.net.r_row_ohm); break;
         case O_RCOL: bad = xb_cli_double("eval", "--r-col", optarg, 0, 1e6, &job.pool.net.r_col_ohm); break;

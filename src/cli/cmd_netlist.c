@@ -31,7 +31,7 @@ static const char usage[] =
     "      --all                 every tile of every layer (review decks, no expected currents)\n"
     "      --input K             first test image (default 0)\n"
     "      --inputs N            inputs in the deck: 1 writes an `op` deck, more a `dc` sweep (default 1)\n"
-    "      --cells 1t1r|linear   cell model (default 1t1r)\n"
+    "      --cells 1t1r|linear|gap  cell model (default 1t1r; gap: the <rram> compact model)\n"
     "      --r-row OHM, --r-col OHM   wire resistance per cell segment (default 1)\n"
     "      --rram-v0 V           RRAM sinh I-V nonlinearity voltage (default 0: linear)\n"
     XB_CLI_SPICE_USAGE
@@ -98,9 +98,10 @@ static int run(int argc, char **argv)
         case O_INPUT: bad = xb_cli_size("netlist", "--input", optarg, 0, (size_t)1 << 40, &input); break;
         case O_INPUTS: bad = xb_cli_size("netlist", "--inputs", optarg, 1, 1024, &n_inputs); break;
         case O_CELLS:
-            if (strcmp(optarg, "1t1r") && strcmp(optarg, "linear"))
-                bad = xb_cli_usage_error("netlist", "--cells '%s': expected 1t1r or linear", optarg);
+            if (strcmp(optarg, "1t1r") && strcmp(optarg, "linear") && strcmp(optarg, "gap"))
+                bad = xb_cli_usage_error("netlist", "--cells '%s': expected 1t1r, linear or gap", optarg);
             po.net.linear_cells = !strcmp(optarg, "linear");
+            po.net.gap_cells = !strcmp(optarg, "gap");
             break;
         case O_RROW: bad = xb_cli_double("netlist", "--r-row", optarg, 0, 1e6, &po.net.r_row_ohm); break;
         case O_RCOL: bad = xb_cli_double("netlist", "--r-col", optarg, 0, 1e6, &po.net.r_col_ohm); break;

@@ -9,7 +9,13 @@
 
 #include "chipopts.h"
 #include "cli.h"
+#include "fileio.h"
+#include "igvva_plot.h"
+#include "json.h"
+#include "plot.h"
+#include "program_circuit.h"
 #include "program_out.h"
+#include "progress.h"
 #include "provenance.h"
 #include "weights.h"
 
@@ -32,6 +38,13 @@ static const char usage[] =
     "  -d, --dataset NAME|PATH   data for calibration of ReLU networks (default mnist)\n"
     "  -a, --activation NAME     hidden activation when the weights file does not record it\n"
     "      --program igvva|exact IGVVA write-verify (default), or cells exactly at their targets\n"
+    "      --method statistical|circuit\n"
+    "                            how IGVVA runs: the statistical SET model (default), or every SET and RESET\n"
+    "                            pulse and verify read as an ngspice analysis of the 1T1R cell with the gap\n"
+    "                            compact model of the device file's <rram> group (slow: about 10 ms a pulse).\n"
+    "                            circuit also programs the same cells statistically (same seed) and writes\n"
+    "                            compare.csv, cdf-compare-plot.* and circuit.json; read the chip with\n"
+    "                            `eval --backend spice --cells gap` for the device's own read I-V\n"
     "      --d2d X               device-to-device spread (default: the device file's)\n"
     "      --stuck-lrs P         probability of a cell stuck at LRS (default: the device file's)\n"
     "      --stuck-hrs P         probability of a cell stuck at HRS (default: the device file's)\n"
@@ -45,11 +58,120 @@ static const char usage[] =
     "  xbarsim eval --weights results/reference/mnist-slp-f32.npz --backend behavioral \\\n"
     "               --chip results/program/slp/chip.npz\n";
 
-enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS };
+enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS, O_METHOD };
+
+/* Per level, the two methods side by side: compare.csv. */
+static int write_compare_csv(const char *path, const xb_igvva_stats *a, const xb_igvva_stats *b, xb_error *err)
+{
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fprintf(f.fp, "level,i_trg_A,cells,ok_statistical,ok_circuit,mean_pulses_statistical,mean_pulses_circuit,"
+                  "max_pulses_statistical,max_pulses_circuit,mean_attempts_statistical,mean_attempts_circuit,"
+                  "mean_i_read_A_statistical,mean_i_read_A_circuit,std_i_read_A_statistical,std_i_read_A_circuit\n");
+    for (int g = 0; g < a->n_groups && g < b->n_groups; g++) {
+        const xb_igvva_group_stats *x = &a->group[g], *y = &b->group[g];
+        fprintf(f.fp, "%d,%.17g,%zu,%zu,%zu,%.17g,%.17g,%d,%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", g, x->i_trg_A,
+                x->n_cells, x->n_status[XB_IGVVA_OK], y->n_status[XB_IGVVA_OK], x->mean_pulses, y->mean_pulses,
+                x->max_pulses, y->max_pulses, x->mean_attempts, y->mean_attempts, x->mean_i_read_A, y->mean_i_read_A,
+                x->std_i_read_A, y->std_i_read_A);
+    }
+    return xb_atomic_commit(&f, err);
+}
+
+/* After a circuit programming: the same cells programmed statistically with the same seed (what
+ * `--method statistical` draws for them), compare.csv, the figure of both CDFs and circuit.json. */
+static int write_circuit_extras(const char *out, unsigned long seed, const xb_device *dev, const xb_program_result *pr,
+                                xb_circuit_prog *cp, const xb_provenance *prov, xb_error *err)
+{
+    size_t n = pr->n_programmed;
+    xb_igvva_result *stat = calloc(n ? n : 1, sizeof *stat);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    int rc = XB_OK;
+    if (!stat || !rng) {
+        rc = xb_fail(err, XB_ENOMEM, "out of memory");
+        goto done;
+    }
+    gsl_rng_set(rng, seed);
+    xb_igvva_stats st;
+    double t0 = xb_now();
+    int grouped = pr->grouped;
+    rc = xb_igvva_program(dev, pr->i_trg_A, n, rng, stat, grouped ? &st : NULL, err);
+    double stat_s = xb_now() - t0;
+    char path[4300];
+    if (!rc && grouped) {
+        snprintf(path, sizeof path, "%s/compare.csv", out);
+        rc = write_compare_csv(path, &st, &pr->stats, err);
+    }
+    if (!rc && grouped && n > 0) {
+        int render = xb_plot_can_render();
+        xb_error perr = {0};
+        int prc = xb_plot_igvva_cdf_compare(out, "cdf-compare-plot", pr->i_trg_A, stat, "statistical", pr->res,
+                                            "circuit", n, render, &perr);
+        if (prc && !(prc == XB_ERUNTIME && render)) {
+            *err = perr;
+            rc = prc;
+        } else if (prc) {
+            fprintf(stderr, "xbarsim program: warning: gnuplot could not draw cdf-compare-plot (%s); its data and "
+                    "script are in %s/\n", perr.msg, out);
+        }
+    }
+    if (rc)
+        goto done;
+    long pulses = 0, reads = 0;
+    double spice_s = 0;
+    xb_circuit_prog_counts(cp, &pulses, &reads, &spice_s);
+    snprintf(path, sizeof path, "%s/circuit.json", out);
+    xb_atomic_file f;
+    if ((rc = xb_atomic_open(&f, path, err)))
+        goto done;
+    xb_json j;
+    xb_json_init(&j, f.fp);
+    xb_json_object_begin(&j, NULL);
+    xb_provenance_write(prov, &j);
+    xb_json_string(&j, "method", "circuit");
+    xb_json_int(&j, "ngspice", xb_spice_version(xb_circuit_prog_spice(cp)));
+    xb_json_string(&j, "rram_model_file", dev->rram.model_file);
+    xb_json_int(&j, "cells_programmed", (long long)n);
+    xb_json_int(&j, "transients", pulses);
+    xb_json_int(&j, "verify_reads", reads);
+    xb_json_number(&j, "seconds_circuit", pr->seconds);
+    xb_json_number(&j, "seconds_circuit_per_cell", n ? pr->seconds / (double)n : NAN);
+    xb_json_number(&j, "seconds_circuit_per_pulse", pulses ? spice_s / (double)pulses : NAN);
+    xb_json_number(&j, "seconds_statistical", stat_s);
+    xb_json_number(&j, "circuit_over_statistical", stat_s > 0 ? pr->seconds / stat_s : NAN);
+    xb_json_object_begin(&j, "rram");
+    const xb_rram_params *m = &dev->rram;
+    xb_json_number(&j, "i0_A", m->i0_A);
+    xb_json_number(&j, "g0_m", m->g0_m);
+    xb_json_number(&j, "v0_V", m->v0_V);
+    xb_json_number(&j, "vel0_m_per_s", m->vel0_m_per_s);
+    xb_json_number(&j, "ea_eV", m->ea_eV);
+    xb_json_number(&j, "a0_m", m->a0_m);
+    xb_json_number(&j, "t_ox_m", m->t_ox_m);
+    xb_json_number(&j, "gamma0", m->gamma0);
+    xb_json_number(&j, "beta", m->beta);
+    xb_json_number(&j, "t0_K", m->t0_K);
+    xb_json_number(&j, "r_th_K_per_W", m->r_th_K_per_W);
+    xb_json_number(&j, "gap_min_m", m->gap_min_m);
+    xb_json_number(&j, "gap_max_m", m->gap_max_m);
+    xb_json_number(&j, "sigma_ea_eV", m->sigma_ea_eV);
+    xb_json_number(&j, "v_reset_V", m->v_reset_V);
+    xb_json_number(&j, "t_rise_s", m->t_rise_s);
+    xb_json_object_end(&j);
+    xb_json_object_end(&j);
+    rc = xb_atomic_commit(&f, err);
+done:
+    free(stat);
+    gsl_rng_free(rng);
+    return rc;
+}
 
 static int run(int argc, char **argv)
 {
     const char *weights = NULL, *spec = "mnist", *act_s = NULL, *out = NULL, *method = "igvva";
+    int circuit = 0;
     double d2d = -1, p_lrs = -1, p_hrs = -1;
     unsigned long seed = 1;
     int quiet = 0;
@@ -60,8 +182,9 @@ static int run(int argc, char **argv)
         {"activation", required_argument, 0, 'a'}, {"program", required_argument, 0, O_PROGRAM},
         {"d2d", required_argument, 0, O_D2D}, {"stuck-lrs", required_argument, 0, O_STUCK_LRS},
         {"stuck-hrs", required_argument, 0, O_STUCK_HRS}, {"seed", required_argument, 0, 's'},
-        {"out", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'}};
-    int n_opts = 10;
+        {"out", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
+        {"method", required_argument, 0, O_METHOD}};
+    int n_opts = 11;
     for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
         opts[n_opts++] = xb_cli_chip_options[i];
     memset(&opts[n_opts], 0, sizeof opts[0]);
@@ -81,6 +204,11 @@ static int run(int argc, char **argv)
                 bad = xb_cli_usage_error("program", "--program '%s': expected igvva or exact", optarg);
             method = optarg;
             break;
+        case O_METHOD:
+            if (strcmp(optarg, "statistical") && strcmp(optarg, "circuit"))
+                bad = xb_cli_usage_error("program", "--method '%s': expected statistical or circuit", optarg);
+            circuit = !strcmp(optarg, "circuit");
+            break;
         case O_D2D: bad = xb_cli_double("program", "--d2d", optarg, 0, 10, &d2d); break;
         case O_STUCK_LRS: bad = xb_cli_double("program", "--stuck-lrs", optarg, 0, 1, &p_lrs); break;
         case O_STUCK_HRS: bad = xb_cli_double("program", "--stuck-hrs", optarg, 0, 1, &p_hrs); break;
@@ -97,6 +225,9 @@ static int run(int argc, char **argv)
         return xb_cli_usage_error("program", "unexpected argument '%s'", argv[optind]);
     if (!weights)
         return xb_cli_usage_error("program", "--weights is required (an .npz file or W1.npy,b1.npy,...)");
+    if (circuit && strcmp(method, "igvva"))
+        return xb_cli_usage_error("program", "--method circuit runs the IGVVA write-verify; it cannot go with "
+                                  "--program %s", method);
     int hidden = -1;
     if (act_s && (hidden = xb_activation_parse(act_s)) < 0)
         return xb_cli_usage_error("program", "--activation '%s': expected sigmoid, relu or identity", act_s);
@@ -119,6 +250,7 @@ static int run(int argc, char **argv)
     xb_device dev;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     xb_program_result *pr = NULL;
+    xb_circuit_prog *cp = NULL;
     char levels[512];
     if (!rng)
         return xb_cli_fail("program", xb_fail(&err, XB_ENOMEM, "out of memory"), &err);
@@ -134,13 +266,45 @@ static int run(int argc, char **argv)
                           .sigma_d2d = d2d, .p_stuck_lrs = p_lrs, .p_stuck_hrs = p_hrs, .seed = seed,
                           .quiet = quiet};
     xb_program_options po;
-    if ((rc = xb_program_run_spec(&ps, chip, &dev, rng, &prov, out, &po, &pr, &err)))
-        goto done;
+    if (!circuit) {
+        if ((rc = xb_program_run_spec(&ps, chip, &dev, rng, &prov, out, &po, &pr, &err)))
+            goto done;
+    } else {
+        /* xb_program_run_spec's steps, with the circuit as the cell programmer. */
+        char log_path[4300];
+        snprintf(log_path, sizeof log_path, "%s/ngspice-program.log", out);
+        xb_cell_programmer prog;
+        method = ps.method = "circuit";
+        xb_program_defaults(&dev, &po);
+        po.method = XB_PROGRAM_CIRCUIT;
+        po.circuit = &prog;
+        if (d2d >= 0)
+            po.sigma_d2d = d2d;
+        if (p_lrs >= 0)
+            po.p_stuck_lrs = p_lrs;
+        if (p_hrs >= 0)
+            po.p_stuck_hrs = p_hrs;
+        if ((rc = xb_provenance_add_weights(&prov, weights, &err)) ||
+            (rc = xb_provenance_add_input(&prov, "device", copt.device, NULL, &err)) ||
+            (rc = xb_mkdir_p(out, &err)) || (rc = xb_circuit_prog_new(&dev, log_path, &cp, &err)))
+            goto done;
+        xb_circuit_programmer_bind(cp, !quiet, &prog);
+        xb_provenance_set_spice(&prov, xb_spice_version(xb_circuit_prog_spice(cp)),
+                                xb_spice_solver_name(xb_circuit_prog_spice(cp)));
+        if (!quiet)
+            fprintf(stderr, "programming %s with IGVVA as ngspice transients (libngspice %d, %s levels), seed %lu\n",
+                    weights, xb_spice_version(xb_circuit_prog_spice(cp)), levels, seed);
+        if ((rc = xb_chip_program(chip, &dev, &po, rng, &pr, &err)) ||
+            (rc = xb_program_write_results(out, &ps, chip, &dev, &po, pr, &prov, &err)) ||
+            (rc = write_circuit_extras(out, seed, &dev, pr, cp, &prov, &err)))
+            goto done;
+    }
     printf("programmed %zu of %zu cells (%s, %s levels) in %.2f s: %zu pulses, %zu failed, "
            "%zu stuck at LRS, %zu at HRS -> %s/\n",
            pr->n_programmed, pr->n_cells, method, levels, pr->seconds, pr->n_pulses, pr->n_failed, pr->n_stuck_lrs,
            pr->n_stuck_hrs, out);
 done:
+    xb_circuit_prog_free(&cp);
     xb_program_result_free(&pr);
     gsl_rng_free(rng);
     xb_chip_free(&chip);

@@ -61,6 +61,24 @@ void xb_device_defaults(xb_device *d)
     d->access_w_m = 1e-6;
     d->access_l_m = 1e-6;
     snprintf(d->rram_model_file, sizeof d->rram_model_file, "%s", XB_SOURCE_DIR "/models/rram.lib");
+    xb_rram_params *r = &d->rram;
+    snprintf(r->model_file, sizeof r->model_file, "%s", XB_SOURCE_DIR "/models/rram_gap.lib");
+    r->i0_A = 5e-3;
+    r->g0_m = 0.25e-9;
+    r->v0_V = 0.25;
+    r->vel0_m_per_s = 10;
+    r->ea_eV = 0.38;
+    r->a0_m = 0.25e-9;
+    r->t_ox_m = 5e-9;
+    r->gamma0 = 16;
+    r->beta = 0.8;
+    r->t0_K = 298;
+    r->r_th_K_per_W = 7.2327e5;
+    r->gap_min_m = 0.1e-9;
+    r->gap_max_m = 2.0e-9;
+    r->sigma_ea_eV = 0.005;
+    r->v_reset_V = 1.5;
+    r->t_rise_s = 10e-9;
 }
 
 double xb_device_level_G(const xb_device *d, int l)
@@ -180,6 +198,29 @@ static int device_rules(const xb_device *d, violation *v)
          "%g m is not a transistor width; allowed: 1e-9 to 1e-3 metres, such as 1e-6 for 1 um", d->access_w_m);
     RULE(in_closed(d->access_l_m, 1e-9, 1e-3), "access_l_m", -1,
          "%g m is not a transistor length; allowed: 1e-9 to 1e-3 metres, such as 1e-6 for 1 um", d->access_l_m);
+
+    const xb_rram_params *m = &d->rram;
+    RULE(in_open_closed(m->i0_A, 0, 1), "i0_A", -1, "%g A; allowed: 0 < i0_A <= 1 A", m->i0_A);
+    RULE(in_closed(m->g0_m, 1e-12, 1e-8), "g0_m", -1, "%g m; allowed: 1e-12 to 1e-8 m (such as 0.25e-9)", m->g0_m);
+    RULE(in_open_closed(m->v0_V, 0, V_MAX), "v0_V", -1, "%g V; allowed: 0 < v0_V <= %g V", m->v0_V, V_MAX);
+    RULE(in_open_closed(m->vel0_m_per_s, 0, 1e6), "vel0_m_per_s", -1, "%g m/s; allowed: 0 < vel0_m_per_s <= 1e6",
+         m->vel0_m_per_s);
+    RULE(in_open_closed(m->ea_eV, 0, 5), "ea_eV", -1, "%g eV; allowed: 0 < ea_eV <= 5 eV", m->ea_eV);
+    RULE(in_closed(m->a0_m, 1e-12, 1e-8), "a0_m", -1, "%g m; allowed: 1e-12 to 1e-8 m (such as 0.25e-9)", m->a0_m);
+    RULE(in_closed(m->t_ox_m, 1e-10, 1e-6), "t_ox_m", -1, "%g m; allowed: 1e-10 to 1e-6 m (such as 5e-9)", m->t_ox_m);
+    RULE(in_open_closed(m->gamma0, 0, 1000), "gamma0", -1, "%g; allowed: 0 < gamma0 <= 1000", m->gamma0);
+    RULE(in_closed(m->beta, 0, 1000), "beta", -1, "%g; allowed: 0 <= beta <= 1000", m->beta);
+    RULE(in_open_closed(m->t0_K, 0, 1000), "t0_K", -1, "%g K; allowed: 0 < t0_K <= 1000 K", m->t0_K);
+    RULE(in_closed(m->r_th_K_per_W, 0, 1e9), "r_th_K_per_W", -1, "%g K/W; allowed: 0 to 1e9 K/W", m->r_th_K_per_W);
+    RULE(in_closed(m->gap_min_m, 0, m->t_ox_m), "gap_min_m", -1, "%g m; allowed: 0 <= gap_min_m <= t_ox_m = %g m",
+         m->gap_min_m, m->t_ox_m);
+    RULE(in_closed(m->gap_max_m, 0, m->t_ox_m) && m->gap_max_m > m->gap_min_m, "gap_max_m", -1,
+         "%g m; allowed: gap_min_m = %g m < gap_max_m <= t_ox_m = %g m", m->gap_max_m, m->gap_min_m, m->t_ox_m);
+    RULE(in_closed(m->sigma_ea_eV, 0, 1), "sigma_ea_eV", -1, "%g eV; allowed: 0 to 1 eV", m->sigma_ea_eV);
+    RULE(in_open_closed(m->v_reset_V, 0, V_MAX), "v_reset_V", -1, "%g V; allowed: 0 < v_reset_V <= %g V",
+         m->v_reset_V, V_MAX);
+    RULE(in_open_closed(m->t_rise_s, 0, 1) && m->t_rise_s < p->t_set_s, "t_rise_s", -1,
+         "%g s; allowed: 0 < t_rise_s < t_set_s = %g s", m->t_rise_s, p->t_set_s);
 
     RULE(d->n_levels >= 2 && d->n_levels <= XB_DEVICE_MAX_LEVELS, "levels", -1,
          "%d level(s); allowed: 2 to %d <i_trg_A> targets", d->n_levels, XB_DEVICE_MAX_LEVELS);
@@ -307,6 +348,34 @@ static int model_rules(const xb_device *d, violation *v)
     return 0;
 }
 
+/* The compact model file: every subcircuit circuit programming and gap cells call. */
+static int rram_model_rules(const xb_device *d, violation *v)
+{
+    char seen[300];
+    const char *why = model_file_problem(d->rram.model_file);
+    RULE(!why, "model_file", -1,
+         "model file %s %s; allowed: the path of the gap model's SPICE file, absolute or relative to the device "
+         "file's folder (such as rram_gap.lib)", d->rram.model_file, why);
+    static const char *const subckts[] = {"rram_gap_dyn", "rram_gap_held", "rram_gap", "xb_1t1r_gap"};
+    for (size_t k = 0; k < sizeof subckts / sizeof subckts[0]; k++) {
+        int r = spice_file_defines(d->rram.model_file, "subckt", subckts[k], seen, sizeof seen);
+        RULE(r != DEFINES_NO, "model_file", -1,
+             "%s defines no .subckt %s (its subcircuits: %s); allowed: a file with rram_gap_dyn, rram_gap_held, "
+             "rram_gap and xb_1t1r_gap (copy them from models/rram_gap.lib)", d->rram.model_file, subckts[k],
+             seen[0] ? seen : "none");
+    }
+    return 0;
+}
+
+int xb_device_check_rram_model(const xb_device *d, xb_error *err)
+{
+    violation v;
+    if (rram_model_rules(d, &v) == 0)
+        return XB_OK;
+    return xb_fail(err, XB_EINPUT, "device %s: <rram> field %s: %s", d->name[0] ? d->name : "(unnamed)", v.field,
+                   v.what);
+}
+
 int xb_device_check_models(const xb_device *d, xb_error *err)
 {
     violation v;
@@ -339,7 +408,7 @@ typedef struct load_ctx {
     struct {
         const char *name;
         int line;
-    } lines[48];
+    } lines[80];
     int n_lines;
     int level_line[XB_DEVICE_MAX_LEVELS];
     int levels_line;
@@ -586,6 +655,23 @@ static int walk_tree(load_ctx *c, xmlNodePtr root, xb_device *d)
         (rc = read_optional_double(c, g, "access_w_m", &d->access_w_m)) ||
         (rc = read_optional_double(c, g, "access_l_m", &d->access_l_m)) ||
         (rc = read_model_path(c, g, "rram_model_file", d->rram_model_file, sizeof d->rram_model_file)))
+        return rc;
+
+    /* The compact model of circuit-level programming: optional, the built-in defaults without it. Its file
+     * is checked where it is used (xb_device_check_rram_model): the statistical paths never read it. */
+    xb_rram_params *m = &d->rram;
+    int has_rram = (g = child_element(root, "rram")) != NULL;
+    if (has_rram &&
+        ((rc = read_model_path(c, g, "model_file", m->model_file, sizeof m->model_file)) ||
+         (rc = read_double(c, g, "i0_A", &m->i0_A)) || (rc = read_double(c, g, "g0_m", &m->g0_m)) ||
+         (rc = read_double(c, g, "v0_V", &m->v0_V)) || (rc = read_double(c, g, "vel0_m_per_s", &m->vel0_m_per_s)) ||
+         (rc = read_double(c, g, "ea_eV", &m->ea_eV)) || (rc = read_double(c, g, "a0_m", &m->a0_m)) ||
+         (rc = read_double(c, g, "t_ox_m", &m->t_ox_m)) || (rc = read_double(c, g, "gamma0", &m->gamma0)) ||
+         (rc = read_double(c, g, "beta", &m->beta)) || (rc = read_double(c, g, "t0_K", &m->t0_K)) ||
+         (rc = read_double(c, g, "r_th_K_per_W", &m->r_th_K_per_W)) ||
+         (rc = read_double(c, g, "gap_min_m", &m->gap_min_m)) || (rc = read_double(c, g, "gap_max_m", &m->gap_max_m)) ||
+         (rc = read_double(c, g, "sigma_ea_eV", &m->sigma_ea_eV)) ||
+         (rc = read_double(c, g, "v_reset_V", &m->v_reset_V)) || (rc = read_double(c, g, "t_rise_s", &m->t_rise_s))))
         return rc;
 
     violation v;

@@ -14,6 +14,11 @@
  * level's cells at or below it (a leading (first read, 0) point draws the first step). */
 int xb_plot_igvva_cdf(const char *dir, const char *name, const double *i_trg_A, const xb_igvva_result *res,
                       size_t n, int render, xb_error *err);
+/* The CDFs of two programmings of the same cells (the statistical and the circuit write-verify): per level
+ * the series of res_a (labelled label_a) and, in its colour, the series of res_b. */
+int xb_plot_igvva_cdf_compare(const char *dir, const char *name, const double *i_trg_A, const xb_igvva_result *res_a,
+                              const char *label_a, const xb_igvva_result *res_b, const char *label_b, size_t n,
+                              int render, xb_error *err);
 /* Pulses: one step outline over all cells, bin k (k pulses) drawn from k - 0.5 to k + 0.5 at its count. */
 int xb_plot_igvva_pulses(const char *dir, const char *name, const xb_igvva_result *res, size_t n, int render,
                          xb_error *err);

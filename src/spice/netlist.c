@@ -46,6 +46,19 @@ double xb_netlist_cell_rram_g(const xb_device *dev, const xb_netlist_options *o,
     return isfinite(g_rram) ? g_rram : 1.0;
 }
 
+double xb_netlist_cell_gap_m(const xb_device *dev, double g_S)
+{
+    const xb_rram_params *m = &dev->rram;
+    if (!(g_S > 0) || !isfinite(g_S))
+        return NAN;
+    double i = g_S * dev->v_read_V;
+    double g_rram = xb_netlist_rram_g(g_S, dev->v_read_V, dev->vg_read_V, dev->igvva.k_n_A_per_V2, dev->igvva.v_th_V);
+    if (!isfinite(g_rram))
+        return m->gap_min_m;
+    double v = i / g_rram;
+    return m->g0_m * log(m->i0_A * sinh(v / m->v0_V) / i);
+}
+
 void xb_netlist_tile_rows(const xb_chip *c, int l, size_t r0, size_t nr, const double *v_layer_rows, size_t n,
                           double *v_tile)
 {
@@ -140,6 +153,11 @@ int xb_netlist_check(const xb_chip *c, int l, size_t rt, size_t ct, const xb_dev
     if (o->solver != XB_SOLVER_AUTO && o->solver != XB_SOLVER_KLU && o->solver != XB_SOLVER_SPARSE)
         return xb_fail(err, XB_EINPUT, "solver %d; allowed: %d (auto), %d (KLU), %d (Sparse 1.3)", o->solver,
                        XB_SOLVER_AUTO, XB_SOLVER_KLU, XB_SOLVER_SPARSE);
+    if (!o->linear_cells && o->gap_cells) {
+        int rc = xb_device_check_rram_model(dev, err);
+        if (rc)
+            return rc;
+    }
     if (!o->linear_cells) {
         if (!finite_in(dev->vg_read_V, -DECK_V_MAX, DECK_V_MAX))
             return xb_fail(err, XB_EINPUT, "device %s: gate voltage vg_read_V %g V; allowed: a finite voltage within "
@@ -155,7 +173,13 @@ int xb_netlist_check(const xb_chip *c, int l, size_t rt, size_t ct, const xb_dev
             if (!finite_in(g, 0, DECK_G_MAX))
                 return xb_fail(err, XB_EINPUT, "layer %d row %zu col %zu: conductance %g S; allowed: a finite value "
                                "from 0 to %g S", l + 1, row, col, g, DECK_G_MAX);
-            if (g > 0 && !o->linear_cells) {
+            if (g > 0 && !o->linear_cells && o->gap_cells) {
+                double gap = xb_netlist_cell_gap_m(dev, g);
+                if (!finite_in(gap, -1e-6, 1e-6))
+                    return xb_fail(err, XB_EINPUT, "layer %d row %zu col %zu: the RRAM gap for %g S is %g m; allowed: "
+                                   "a finite gap within +-1 um (check the device's <rram> model)", l + 1, row, col, g,
+                                   gap);
+            } else if (g > 0 && !o->linear_cells) {
                 double gr = xb_netlist_cell_rram_g(dev, o, g);
                 if (!finite_in(gr, 1e-300, 1e300))
                     return xb_fail(err, XB_EINPUT, "layer %d row %zu col %zu: the RRAM conductance for %g S is %g S; "
@@ -197,6 +221,7 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
             l + 1, rt, ct, r0, r0 + nr - 1, c0, c0 + nc - 1, L->rows, L->cols);
     fprintf(fp, "* cells: %s; wires %g ohm per row segment, %g ohm per column segment\n",
             o->linear_cells ? "linear resistors at the programmed conductance"
+                            : o->gap_cells ? "1T1R with the gap compact model, each RRAM at the gap that reads g_S*v_read"
                             : (o->compensate ? "1T1R, RRAM sized so each cell reads g_S*v_read at the read point"
                                              : "1T1R, RRAM at the programmed conductance"),
             o->r_row_ohm, o->r_col_ohm);
@@ -215,7 +240,8 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
                     "*   reference (ref); w <weight>\n"
                     "*   or b/<r> <bias share of each of r bias rows> in weight units (wn <normalized, -1..1>);\n"
                     "*   G target <mapping> S, programmed <cell> S\"%s\n",
-                o->linear_cells ? "" : "; g= on a cell instance is its RRAM's conductance");
+                o->linear_cells ? "" : o->gap_cells ? "; gap= on a cell instance is its RRAM's gap in nm"
+                                                    : "; g= on a cell instance is its RRAM's conductance");
     }
     if (o->reltol > 0)
         fprintf(fp, ".options reltol=%g abstol=%g vntol=%g\n", o->reltol, o->abstol, o->vntol);
@@ -229,6 +255,14 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
                     dev->rram_model_file);
         fprintf(fp, ".subckt xb_access d g s\nM1 d g s 0 %s W=%.12g L=%.12g\n.ends xb_access\n", dev->mosfet_model_name,
                 dev->access_w_m, dev->access_l_m);
+        if (o->gap_cells) {
+            const xb_rram_params *m = &dev->rram;
+            if (review)
+                fprintf(fp, "* the RRAM of the gap cells: the device's <rram> read I-V, i0 (A), g0 (nm), v0 (V)\n");
+            fprintf(fp, ".include \"%s\"\n", m->model_file);
+            fprintf(fp, ".subckt xb_rram_gap te be gap=%.17g\nXg te be rram_gap gap={gap} i0=%.17g g0=%.17g v0=%.17g\n"
+                        ".ends xb_rram_gap\n", m->gap_max_m * 1e9, m->i0_A, m->g0_m * 1e9, m->v0_V);
+        }
         fprintf(fp, "Vwl wl 0 DC %.17g\n", vg);
     }
 
@@ -319,6 +353,10 @@ int xb_netlist_write_tile(FILE *fp, const xb_chip *c, int l, size_t rt, size_t c
             }
             if (o->linear_cells) {
                 fprintf(fp, "Rx%zu_%zu %s %s %.17g\n", i, j, a, b, 1.0 / g);
+                continue;
+            }
+            if (o->gap_cells) {
+                fprintf(fp, "Xc%zu_%zu %s %s wl xb_1t1r_gap gap=%.17g\n", i, j, a, b, xb_netlist_cell_gap_m(dev, g) * 1e9);
                 continue;
             }
             double g_rram = xb_netlist_cell_rram_g(dev, o, g);

@@ -47,6 +47,9 @@ typedef struct xb_netlist_options {
     double r_row_ohm;      /* wire resistance per cell segment of a row line (default 1 ohm) */
     double r_col_ohm;      /* per cell segment of a column line (default 1 ohm) */
     int linear_cells;      /* 1: a resistor per cell; 0: the 1T1R cell (default) */
+    int gap_cells;         /* 1 (with linear_cells 0): the 1T1R cell with the gap compact model, xb_1t1r_gap of
+                              the device's <rram> model file, each cell at the gap that reads g_S * v_read at the
+                              read point (xb_netlist_cell_gap_m); rram_v0_V and compensate do not apply */
     double rram_v0_V;      /* > 0: RRAM sinh I-V nonlinearity with this voltage; 0: linear RRAM */
     int compensate;        /* 1: size each RRAM so the whole 1T1R cell reads g_S * v_read at the read
                               point (exact for the level-1 card, models/README.md); 0: RRAM conductance = g_S */
@@ -92,6 +95,14 @@ int xb_netlist_write_file(const char *path, const xb_chip *c, int l, size_t rt, 
  * threshold v_th at gate voltage vg) read i_cell = g_cell * v_read: solves the triode equation for the
  * drain-source voltage. Returns NaN if the transistor cannot carry i_cell. */
 double xb_netlist_rram_g(double g_cell, double v_read, double vg, double k_n, double v_th);
+
+/* The gap (m) of the compact model (dev->rram) at which a 1T1R gap cell reads g_S * v_read at the read
+ * point: the level-1 triode equation gives the transistor's share of v_read (as xb_netlist_rram_g), and
+ * I = i0 exp(-gap/g0) sinh(V/v0) is solved for the gap at the RRAM's share V. Exact for the level-1 card
+ * at the device's k_n_A_per_V2 and v_th_V; a cell the transistor cannot carry gets gap_min_m. NaN for
+ * g_S <= 0 or not finite. A circuit-programmed chip's g_S is its cells' verify reads / v_read, so the gap is
+ * the one programming left (docs/device-circuit.md). */
+double xb_netlist_cell_gap_m(const xb_device *dev, double g_S);
 
 /* The conductance written for the RRAM of cell g_S in a deck with options o (compensated or not). */
 double xb_netlist_cell_rram_g(const xb_device *dev, const xb_netlist_options *o, double g_S);

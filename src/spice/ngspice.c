@@ -651,3 +651,94 @@ int xb_spice_tile_cell_voltages(xb_spice *s, const xb_chip *c, int l, size_t rt,
         return xb_fail(err, XB_ERUNTIME, "ngspice stopped with a fatal error: %s", s->last_error);
     return XB_OK;
 }
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Decks of one's own (circuit-level programming): load a text, run commands, read vectors */
+
+int xb_spice_load_text(xb_spice *s, const char *what, const char *deck, xb_error *err)
+{
+    if (s->dead)
+        return xb_fail(err, XB_ERUNTIME, "ngspice ended in this process (%s)",
+                       s->last_error[0] ? s->last_error : "ControlledExit");
+    if (s->loaded)
+        unload(s);
+    char *buf = strdup(deck);
+    size_t n_lines = 1;
+    for (const char *p = deck; *p; p++)
+        n_lines += *p == '\n';
+    char **lines = buf ? malloc((n_lines + 1) * sizeof *lines) : NULL;
+    if (!lines) {
+        free(buf);
+        return xb_fail(err, XB_ENOMEM, "out of memory for the deck of %s", what);
+    }
+    size_t k = 0;
+    for (char *save = NULL, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+        lines[k++] = t;
+    lines[k] = NULL;
+    s->last_error[0] = '\0';
+    s->load_msgs[0] = '\0';
+    s->deck_rejected = 0;
+    s->load_failed = s->no_circuit = 0;
+    s->loading = 1;
+    int bad = ngSpice_Circ(lines) != 0;
+    s->loading = 0;
+    s->loaded = 1;
+    free(lines);
+    free(buf);
+    if (bad || s->load_failed || s->dead) {
+        s->deck_rejected = 1;
+        char why[sizeof s->last_error];
+        snprintf(why, sizeof why, "%s", s->load_msgs[0] ? s->load_msgs : s->last_error[0] ? s->last_error
+                                                                                           : "see the ngspice log");
+        if (s->dead)
+            revive(s);
+        unload(s);
+        return xb_fail(err, XB_EINPUT, "ngspice could not load the deck of %s: %s", what, why);
+    }
+    return XB_OK;
+}
+
+void xb_spice_unload(xb_spice *s)
+{
+    if (s->loaded)
+        unload(s);
+}
+
+int xb_spice_run(xb_spice *s, const char *cmd)
+{
+    s->i_cols = NULL; /* SendData of this analysis stores nothing */
+    s->points_done = 0;
+    if (!cmd) { /* clears the command history */
+        if (!s->dead)
+            ngSpice_Command(NULL);
+        return s->dead;
+    }
+    return command(s, cmd);
+}
+
+size_t xb_spice_points_done(const xb_spice *s) { return s->points_done; }
+
+long xb_spice_vector(xb_spice *s, const char *name, double *buf, size_t cap)
+{
+    if (s->dead)
+        return -1;
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s", name);
+    pvector_info v = ngGet_Vec_Info(nm);
+    if (!v || !v->v_realdata || v->v_length < 0)
+        return -1;
+    size_t len = (size_t)v->v_length;
+    for (size_t i = 0; i < len && i < cap; i++)
+        buf[i] = v->v_realdata[i];
+    return (long)len;
+}
+
+double xb_spice_vector_last(xb_spice *s, const char *name)
+{
+    if (s->dead)
+        return NAN;
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s", name);
+    pvector_info v = ngGet_Vec_Info(nm);
+    return v && v->v_realdata && v->v_length > 0 ? v->v_realdata[v->v_length - 1] : NAN;
+}

@@ -80,6 +80,22 @@ int xb_spice_tile_cell_voltages(xb_spice *s, const xb_chip *c, int l, size_t rt,
                                 const xb_netlist_options *o, const double *v_rows, double *v_row_node,
                                 double *v_col_node, xb_error *err);
 
+/* Decks of one's own (circuit-level programming, src/spice/program_circuit.h): one circuit at a time.
+ * xb_spice_load_text replaces the loaded circuit with deck (SPICE text, lines separated by newlines; the
+ * caller keeps it); what names it in messages. XB_EINPUT with ngspice's reasons when it rejects the deck,
+ * XB_ERUNTIME when ngspice has ended. xb_spice_run sends one analysis or command (0: accepted; non-zero:
+ * refused or ngspice ended, see xb_spice_dead); xb_spice_points_done counts the points the last analysis
+ * delivered (0 after an `op` that did not converge); a NULL cmd clears ngspice's command history. xb_spice_vector copies up to cap values of a vector of
+ * the current plot (`time`, a node name such as `xd.gap`, `vis#branch`) into buf and returns its length,
+ * or -1 when there is none; xb_spice_vector_last returns its last value or NaN. xb_spice_unload removes
+ * the circuit (`destroy all`, `remcirc`). */
+int xb_spice_load_text(xb_spice *s, const char *what, const char *deck, xb_error *err);
+int xb_spice_run(xb_spice *s, const char *cmd);
+size_t xb_spice_points_done(const xb_spice *s);
+long xb_spice_vector(xb_spice *s, const char *name, double *buf, size_t cap);
+double xb_spice_vector_last(xb_spice *s, const char *name);
+void xb_spice_unload(xb_spice *s);
+
 /* Peak resident memory of this process (kB), from getrusage. */
 long xb_spice_peak_rss_kb(void);
 

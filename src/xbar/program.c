@@ -15,11 +15,13 @@ void xb_program_defaults(const xb_device *dev, xb_program_options *o)
     o->sigma_d2d = dev->sigma_d2d;
     o->p_stuck_lrs = dev->p_stuck_lrs;
     o->p_stuck_hrs = dev->p_stuck_hrs;
+    o->circuit = NULL;
 }
 
 int xb_program_method_parse(const char *s)
 {
-    return !strcmp(s, "igvva") ? XB_PROGRAM_IGVVA : !strcmp(s, "exact") ? XB_PROGRAM_EXACT : -1;
+    return !strcmp(s, "igvva") ? XB_PROGRAM_IGVVA : !strcmp(s, "exact") ? XB_PROGRAM_EXACT
+         : !strcmp(s, "circuit") ? XB_PROGRAM_CIRCUIT : -1;
 }
 
 
@@ -42,6 +44,8 @@ int xb_chip_program(xb_chip *c, const xb_device *d, const xb_program_options *o,
     if (o->p_stuck_lrs + o->p_stuck_hrs > 1)
         return xb_fail(err, XB_EINPUT, "stuck-at probabilities %g (LRS) + %g (HRS) exceed 1", o->p_stuck_lrs,
                        o->p_stuck_hrs);
+    if (o->method == XB_PROGRAM_CIRCUIT && (!o->circuit || !o->circuit->program))
+        return xb_fail(err, XB_EINPUT, "circuit programming needs a cell programmer (src/spice/program_circuit.h)");
     xb_program_result *r = calloc(1, sizeof *r);
     if (!r)
         return xb_fail(err, XB_ENOMEM, "out of memory");
@@ -85,6 +89,17 @@ int xb_chip_program(xb_chip *c, const xb_device *d, const xb_program_options *o,
             xb_program_result_free(&r);
             return rc;
         }
+        for (size_t k = 0; k < n; k++) {
+            xb_layer_map *L = &c->layers[r->cells[k].layer];
+            L->g_S[r->cells[k].row * L->cols + r->cells[k].col] = r->res[k].g_S;
+        }
+    } else if (o->method == XB_PROGRAM_CIRCUIT) {
+        /* The same cells in the same order as the statistical write-verify, through the circuit. */
+        if ((rc = o->circuit->program(o->circuit->ctx, d, r->i_trg_A, n, rng, r->res, err))) {
+            xb_program_result_free(&r);
+            return rc;
+        }
+        r->grouped = xb_igvva_summarize(r->i_trg_A, r->res, n, &r->stats, NULL) == XB_OK;
         for (size_t k = 0; k < n; k++) {
             xb_layer_map *L = &c->layers[r->cells[k].layer];
             L->g_S[r->cells[k].row * L->cols + r->cells[k].col] = r->res[k].g_S;

@@ -10,19 +10,30 @@
 #include "device.h"
 #include "igvva.h"
 
-typedef enum { XB_PROGRAM_IGVVA = 0, XB_PROGRAM_EXACT = 1 } xb_program_method;
+typedef enum { XB_PROGRAM_IGVVA = 0, XB_PROGRAM_EXACT = 1, XB_PROGRAM_CIRCUIT = 2 } xb_program_method;
+
+/* Who programs the cells of XB_PROGRAM_CIRCUIT: a strategy from a higher layer (src/spice/program_circuit.h
+ * publishes the circuit transient one). program: cells i_trg_A[n] in order, into out[n], drawing from rng;
+ * an xb_igvva_result each, as xb_igvva_program fills them. ctx is the strategy's, borrowed. */
+typedef struct xb_cell_programmer {
+    const char *name;
+    int (*program)(void *ctx, const xb_device *d, const double *i_trg_A, size_t n, gsl_rng *rng,
+                   xb_igvva_result *out, xb_error *err);
+    void *ctx;
+} xb_cell_programmer;
 
 typedef struct xb_program_options {
-    xb_program_method method; /* IGVVA write-verify, or every cell exactly at its target */
+    xb_program_method method; /* IGVVA write-verify (statistical or circuit), or every cell exactly at its target */
     double sigma_d2d;         /* relative device-to-device spread applied after programming */
     double p_stuck_lrs;       /* probability of a cell stuck at LRS (g = the device's g_lrs_S) */
     double p_stuck_hrs;       /* probability of a cell stuck at HRS (g = g_hrs_S) */
+    const xb_cell_programmer *circuit; /* XB_PROGRAM_CIRCUIT: the programmer (NULL: refused as XB_EINPUT) */
 } xb_program_options;
 
 /* IGVVA, and the device file's D2D spread and stuck-at rates. */
 void xb_program_defaults(const xb_device *dev, xb_program_options *o);
 
-/* "igvva" / "exact" -> method; -1 if unknown. */
+/* "igvva" / "exact" / "circuit" -> method; -1 if unknown. */
 int xb_program_method_parse(const char *s);
 
 /* Where a programmed cell sits. */
