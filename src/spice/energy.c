@@ -66,9 +66,20 @@ static int measure_tile(struct xb_spice *s, void *ctx, void *result, xb_error *e
     double *out = result;
     int rc = xb_spice_tile_power(s, j->c, j->l, j->rt, j->ct, j->dev, j->net, j->v_tile, j->n, out, out + j->n,
                                  out + 2 * j->n, err);
-    if (!rc)
-        rc = xb_spice_tile_settling(s, j->c, j->l, j->rt, j->ct, j->dev, j->net, j->v_tile, j->c_wire_F, j->frac,
-                                    &out[3 * j->n], &out[3 * j->n + 1], err);
+    if (rc)
+        return rc;
+    /* Settling: every row of the tile driven at v_read, the tile's largest currents (an input's own
+     * voltages leave border-pixel tiles at no current at all). */
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(j->c, j->l, j->rt, j->ct, &r0, &nr, &c0, &nc);
+    double *v = malloc(nr * sizeof *v);
+    if (!v)
+        return xb_fail(err, XB_ENOMEM, "out of memory for the settling transient");
+    for (size_t i = 0; i < nr; i++)
+        v[i] = j->c->opt.v_read_V;
+    rc = xb_spice_tile_settling(s, j->c, j->l, j->rt, j->ct, j->dev, j->net, v, j->c_wire_F, j->frac, &out[3 * j->n],
+                                &out[3 * j->n + 1], err);
+    free(v);
     return rc;
 }
 

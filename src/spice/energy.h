@@ -51,7 +51,7 @@ typedef struct xb_tile_energy {
     size_t inputs;                       /* inputs the sweep solved (NaN ones left out of the means) */
     double e_src_J, e_cell_J, e_wire_J;  /* per input, mean over the inputs */
     double e_adc_J, e_dac_J;             /* per input: cols x adc_J, rows x dac_J */
-    double t_settle_s, t_stop_s;         /* settling time of the first input; the transient's length */
+    double t_settle_s, t_stop_s;         /* settling time, every row at v_read; the transient's length */
 } xb_tile_energy;
 
 typedef struct xb_energy {

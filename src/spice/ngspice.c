@@ -50,9 +50,12 @@ struct xb_spice {
     long circuit_iter;    /* the total printed last, -1 when none was */
     long newton_iterations; /* over every solve_tile since the library opened */
     char *extra_lines;    /* energy block: lines load_deck puts before the deck's `.end` (NULL: none) */
+    char *row_lines;      /* energy block: nr lines "Vrow<i> ..." load_deck writes instead of the deck's own */
 };
 
 static xb_spice *live; /* the library is a per-process singleton */
+
+#define XB_ROW_LINE 160 /* bytes per line of xb_spice.row_lines */
 
 /* Case-insensitive substring search (ngspice mixes "Error", "error" and "ERROR"). */
 static int contains_ci(const char *text, const char *needle)
@@ -411,6 +414,9 @@ static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct,
     }
     size_t k = 0;
     for (char *save = NULL, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+        unsigned row;
+        if (s->row_lines && sscanf(t, "Vrow%u ", &row) == 1 && row < s->nr && strchr(t, ' '))
+            t = s->row_lines + (size_t)row * XB_ROW_LINE; /* the settling transient's stepped rows */
         if (s->extra_lines && !strcmp(t, ".end"))
             for (char *xs = NULL, *x = strtok_r(s->extra_lines, "\n", &xs); x && k < n_lines + n_extra;
                  x = strtok_r(NULL, "\n", &xs))
@@ -847,30 +853,27 @@ int xb_spice_tile_settling(xb_spice *s, const xb_chip *c, int l, size_t rt, size
     }
     /* One capacitor to ground per wire segment, at its far node. */
     size_t cap = 64 + 2 * nr * nc * 48;
-    char *extra = malloc(cap), *w = extra;
-    if (!extra)
+    char *caps = malloc(cap), *extra = malloc(cap), *rows = malloc(nr * XB_ROW_LINE), *w = caps;
+    double *i_dc = calloc(nc, sizeof *i_dc);
+    if (!caps || !extra || !rows || !i_dc) {
+        free(caps), free(extra), free(rows), free(i_dc);
         return xb_fail(err, XB_ENOMEM, "out of memory for the settling deck");
+    }
     w += snprintf(w, cap, "* wire capacitance for the settling transient: %.17g F per segment\n", c_wire_F);
     for (size_t i = 0; i < nr; i++)
         for (size_t j = 0; j < nc; j++) {
             if (o->r_row_ohm > 0)
-                w += snprintf(w, cap - (size_t)(w - extra), "Cwr%zu_%zu r%zu_%zu 0 %.17g\n", i, j, i, j, c_wire_F);
+                w += snprintf(w, cap - (size_t)(w - caps), "Cwr%zu_%zu r%zu_%zu 0 %.17g\n", i, j, i, j, c_wire_F);
             if (o->r_col_ohm > 0)
-                w += snprintf(w, cap - (size_t)(w - extra), "Cwc%zu_%zu c%zu_%zu 0 %.17g\n", i, j, i, j, c_wire_F);
+                w += snprintf(w, cap - (size_t)(w - caps), "Cwc%zu_%zu c%zu_%zu 0 %.17g\n", i, j, i, j, c_wire_F);
         }
-    s->extra_lines = extra;
+    /* The final currents: the operating point at the input's row voltages (the plain deck). */
     rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err);
-    s->extra_lines = NULL;
-    free(extra);
-    if (rc)
+    if (rc) {
+        free(caps), free(extra), free(rows), free(i_dc);
         return rc;
-    /* The final currents: the operating point at the input's row voltages. */
-    char cmd[200], name[64];
-    double *i_dc = calloc(nc, sizeof *i_dc);
-    if (!i_dc) {
-        unload(s);
-        return xb_fail(err, XB_ENOMEM, "out of memory for the settling transient");
     }
+    char cmd[200], name[64];
     for (size_t i = 0; i < nr; i++) {
         snprintf(cmd, sizeof cmd, "alter vrow%zu dc = %.17g", i, v_rows[i]);
         command(s, cmd);
@@ -888,31 +891,40 @@ int xb_spice_tile_settling(xb_spice *s, const xb_chip *c, int l, size_t rt, size
         big = fmax(big, fabs(i_dc[j]));
     }
     command(s, "destroy all");
-    /* Then the rows step at t = 0 from 0 V (the transient's operating point: every node at 0) to the
-     * input's voltages, with a rise of a 4000th of the transient, 400 steps at most apart. The transient
+    /* Then the deck with the capacitors, its rows a PULSE stepping at t = 0 from 0 V (the transient's
+     * operating point: every node at 0) to the input's voltages with a rise of one step, 200 steps at most
+     * apart. (Written into the deck: `alter @vrow[pulse]` on a DC source reads unset memory in ngspice
+     * 46.) The transient
      * lasts 30 Elmore delays of the wires (at least 1 ps) and is made 10 times longer, up to 4 times, while
      * the currents are not settled by its first half: the cells' own capacitances (the access
      * transistor's gate capacitance behind a resistive RRAM) can be slower than the wires. (A `uic` start
      * from uncharged wires leaves the 1T1R cells' inner nodes with no consistent state and the timestep
      * collapses.) */
     double t_stop = fmax(30 * tau, 1e-12), thr = frac * big;
-    for (size_t i = 0; i < nr; i++) {
-        snprintf(cmd, sizeof cmd, "alter vrow%zu dc = 0", i);
+    for (int attempt = 0; attempt < 5 && have_dc && big > 0 && !s->dead && !rc; attempt++, t_stop *= 10) {
+        double t_step = t_stop / 200, t_rise = t_step;
+        for (size_t i = 0; i < nr; i++)
+            snprintf(rows + i * XB_ROW_LINE, XB_ROW_LINE, "Vrow%zu rin%zu 0 DC 0 PULSE(0 %.17g 0 %.17g %.17g 1 2)", i, i,
+                     v_rows[i], t_rise, t_rise);
+        unload(s);
+        s->extra_lines = extra;
+        s->row_lines = rows;
+        s->nr = nr;
+        snprintf(extra, cap, "%s", caps);
+        rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err);
+        s->extra_lines = s->row_lines = NULL;
+        if (rc)
+            break;
+        /* Newton's default reltol (1e-3) is as coarse as a settling fraction of 1e-3: the transient is
+         * solved 100 times tighter than the fraction asked for. */
+        snprintf(cmd, sizeof cmd, "option reltol=%.17g", fmin(1e-3, frac * 1e-2));
         command(s, cmd);
-    }
-    for (int attempt = 0; attempt < 5 && have_dc && big > 0 && !s->dead; attempt++, t_stop *= 10) {
-        double t_step = t_stop / 400, t_rise = t_stop / 4000;
-        for (size_t i = 0; i < nr; i++) {
-            snprintf(cmd, sizeof cmd, "alter @vrow%zu[pulse] = [ 0 %.17g 0 %.17g %.17g 1 2 ]", i, v_rows[i], t_rise,
-                     t_rise);
-            command(s, cmd);
-        }
         s->points_done = 0;
         snprintf(cmd, sizeof cmd, "tran %.17g %.17g 0 %.17g", t_step, t_stop, t_step);
         command(s, cmd);
         size_t m = s->points_done;
-        const double *t = m ? plot_vector("time", m) : NULL;
-        if (!t) {
+        const double *t = m > 10 ? plot_vector("time", m) : NULL;
+        if (!t || t[m - 1] < 0.999 * t_stop) { /* aborted (timestep too small): try a longer, coarser one */
             command(s, "destroy all");
             continue;
         }
@@ -934,19 +946,24 @@ int xb_spice_tile_settling(xb_spice *s, const xb_chip *c, int l, size_t rt, size
                 }
             }
         }
-        *t_stop_s = t[m - 1];
+        double t_last = t[m - 1]; /* the plot's vectors are freed with it */
+        *t_stop_s = t_last;
         command(s, "destroy all");
-        if (t_set <= 0.5 * t[m - 1]) {
+        if (t_set <= 0.5 * t_last) {
             *t_settle_s = t_set;
             break;
         }
     }
-    free(i_dc);
+    free(i_dc), free(caps), free(extra), free(rows);
+    if (rc)
+        return rc;
     if (isnan(*t_settle_s) && s->log)
         fprintf(s->log, "xbarsim: the settling transient of layer %d tile (%zu, %zu) did not settle within %g s; its "
                 "settling time is NaN\n", l + 1, rt, ct, *t_stop_s);
     if (!(big > 0) && have_dc)
         *t_settle_s = 0; /* no current to settle */
+    snprintf(cmd, sizeof cmd, "option reltol=%.17g", o->reltol > 0 ? o->reltol : 1e-3);
+    command(s, cmd);
     command(s, "destroy all");
     unload(s);
     if (s->dead)
