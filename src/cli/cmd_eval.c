@@ -67,6 +67,16 @@ static const char usage_spice[] =
     "      --spice-rows external|pwl  how the library driver feeds the row voltages: external sources\n"
     "                            through a callback, or a piecewise-linear source per row (default: the\n"
     "                            faster as measured, docs/circuit.md); run.json records which one ran\n"
+    ;
+static const char usage_spice2[] =
+    "      --energy              also measure each tile's energy per input and settling time on each\n"
+    "                            layer's first inputs (energy.csv, energy-plot, run.json; docs/circuit.md)\n"
+    "      --energy-inputs N     inputs per layer measured (default 8); each option below implies --energy\n"
+    "      --read-time S         read time: energy = power x S (default 100e-9, ISAAC's read cycle)\n"
+    "      --adc-energy J        energy per ADC conversion (default 1.5625e-12: ISAAC's 8-bit ADC)\n"
+    "      --dac-energy J        energy per DAC conversion (default 3.05e-15: ISAAC's 1-bit DAC)\n"
+    "      --c-wire F            capacitance per wire segment of the settling transient (default 0.2e-15)\n"
+    "      --settle-fraction F   settled: column currents within F of the final one (default 1e-3)\n"
     XB_CLI_SPICE_USAGE
     "      writes also tile_errors.csv (per tile: relative error of the circuit's column currents\n"
     "      against I = V.G, mean, p99, max), ir_drop.csv (the tile that strays most, every row at v_read:\n"
@@ -83,7 +93,20 @@ static const char usage_spice[] =
     "  xbarsim eval --weights slp.npz --backend behavioral --perturb c2c:ar=1,sigma=0.2 --trials 100\n";
 
 enum { O_LIMIT = 1000, O_CHIP, O_DAC, O_ADC, O_ADC_RANGE, O_READ_NOISE, O_PERTURB, O_TRIALS, O_JOBS, O_CHUNK,
-       O_CELLS, O_RROW, O_RCOL, O_V0, O_MODE, O_SAMPLE, O_ROWS };
+       O_CELLS, O_RROW, O_RCOL, O_V0, O_MODE, O_SAMPLE, O_ROWS, O_ENERGY, O_E_INPUTS, O_T_READ, O_E_ADC, O_E_DAC,
+       O_C_WIRE, O_SETTLE };
+
+/* A sum over the tiles of e: 0 sources, 1 cells, 2 wires, 3 ADC, 4 DAC; 5: the longest settling time. */
+static double energy_part(const xb_energy *e, int what)
+{
+    double sum = 0;
+    for (size_t k = 0; k < e->n_tiles; k++) {
+        const xb_tile_energy *t = &e->tiles[k];
+        double v[6] = {t->e_src_J, t->e_cell_J, t->e_wire_J, t->e_adc_J, t->e_dac_J, t->t_settle_s};
+        sum = what == 5 ? fmax(sum, v[5]) : sum + v[what];
+    }
+    return sum;
+}
 
 /* The result lines on stdout (the files hold the same numbers). */
 static void print_result(const xb_eval_spec *job, const xb_eval_result *res)
@@ -107,6 +130,13 @@ static void print_result(const xb_eval_spec *job, const xb_eval_result *res)
         printf("dACC: behavioral %+.2f%%, spice %+.2f%% against ideal; spice %+.2f%% against behavioral\n",
                100 * (r[1].accuracy - r[0].accuracy), 100 * (r[2].accuracy - r[0].accuracy),
                100 * (r[2].accuracy - r[1].accuracy));
+        if (job->energy.on && res->energy.n_tiles)
+            printf("energy per inference: %.4g J (circuit %.4g J: cells %.4g J, wires %.4g J; ADC %.4g J, DAC %.4g J) "
+                   "over %zu tiles, read time %g s; settling %.4g s per inference (longest tile %.4g s)\n",
+                   xb_energy_total_J(&res->energy, -1), energy_part(&res->energy, 0), energy_part(&res->energy, 1),
+                   energy_part(&res->energy, 2), energy_part(&res->energy, 3), energy_part(&res->energy, 4),
+                   res->energy.n_tiles, res->energy.o.t_read_s, xb_energy_settle_s(&res->energy, -1),
+                   energy_part(&res->energy, 5));
         if (res->circ.pool.o.linear)
             printf("linear mode: error against exact solves of %zu column currents (%zu random inputs, seed %lu): "
                    "max %.3g, mean %.3g (of each tile's largest current)\n",
@@ -133,7 +163,7 @@ static int run(int argc, char **argv)
     const char *act_s = NULL, *backend = "ideal";
     size_t threads = 0;
     size_t jobs_n = (size_t)job.pool.jobs;
-    struct option opts[40] = {
+    struct option opts[48] = {
         {"weights", required_argument, 0, 'w'}, {"dataset", required_argument, 0, 'd'},
         {"backend", required_argument, 0, 'B'}, {"activation", required_argument, 0, 'a'},
         {"limit", required_argument, 0, O_LIMIT}, {"out", required_argument, 0, 'o'},
@@ -146,8 +176,11 @@ static int run(int argc, char **argv)
         {"cells", required_argument, 0, O_CELLS}, {"r-row", required_argument, 0, O_RROW},
         {"r-col", required_argument, 0, O_RCOL}, {"rram-v0", required_argument, 0, O_V0},
         {"spice-mode", required_argument, 0, O_MODE}, {"linear-sample", required_argument, 0, O_SAMPLE},
-        {"spice-rows", required_argument, 0, O_ROWS}};
-    int n_opts = 25;
+        {"spice-rows", required_argument, 0, O_ROWS}, {"energy", no_argument, 0, O_ENERGY},
+        {"energy-inputs", required_argument, 0, O_E_INPUTS}, {"read-time", required_argument, 0, O_T_READ},
+        {"adc-energy", required_argument, 0, O_E_ADC}, {"dac-energy", required_argument, 0, O_E_DAC},
+        {"c-wire", required_argument, 0, O_C_WIRE}, {"settle-fraction", required_argument, 0, O_SETTLE}};
+    int n_opts = 32;
     for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
         opts[n_opts++] = xb_cli_chip_options[i];
     for (int i = 0; i < XB_CLI_SPICE_N_OPTIONS; i++)
@@ -218,6 +251,31 @@ static int run(int argc, char **argv)
                 bad = xb_cli_usage_error("eval", "--spice-rows '%s': expected external or pwl", optarg);
             job.pool.net.row_drive = !strcmp(optarg, "pwl") ? XB_ROWS_PWL : XB_ROWS_EXTERNAL;
             break;
+        case O_ENERGY: job.energy.on = 1; break;
+        case O_E_INPUTS:
+            bad = xb_cli_size("eval", "--energy-inputs", optarg, 1, 100000, &job.energy.inputs);
+            job.energy.on = 1;
+            break;
+        case O_T_READ:
+            bad = xb_cli_double("eval", "--read-time", optarg, 1e-15, 1, &job.energy.t_read_s);
+            job.energy.on = 1;
+            break;
+        case O_E_ADC:
+            bad = xb_cli_double("eval", "--adc-energy", optarg, 0, 1e-6, &job.energy.adc_J);
+            job.energy.on = 1;
+            break;
+        case O_E_DAC:
+            bad = xb_cli_double("eval", "--dac-energy", optarg, 0, 1e-6, &job.energy.dac_J);
+            job.energy.on = 1;
+            break;
+        case O_C_WIRE:
+            bad = xb_cli_double("eval", "--c-wire", optarg, 0, 1e-9, &job.energy.c_wire_F);
+            job.energy.on = 1;
+            break;
+        case O_SETTLE:
+            bad = xb_cli_double("eval", "--settle-fraction", optarg, 1e-9, 0.5, &job.energy.settle_frac);
+            job.energy.on = 1;
+            break;
         case ':': return xb_cli_usage_error("eval", "option %s needs a value", opt);
         default: return xb_cli_usage_error("eval", "unknown option '%s'", opt);
         }
@@ -274,4 +332,4 @@ static int run(int argc, char **argv)
 
 const xb_command xb_cmd_eval = {"eval", run,
                                 "classify the test split: ideal software, behavioral crossbar model, or ngspice circuit",
-                                {usage, usage_spice, XB_CLI_NET_USAGE}};
+                                {usage, usage_spice, usage_spice2, XB_CLI_NET_USAGE}};

@@ -8,6 +8,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "chipopts.h"
+#include "calib.h"
 #include "cli.h"
 #include "fileio.h"
 #include "igvva_plot.h"
@@ -48,6 +49,10 @@ static const char usage[] =
     "      --d2d X               device-to-device spread (default: the device file's)\n"
     "      --stuck-lrs P         probability of a cell stuck at LRS (default: the device file's)\n"
     "      --stuck-hrs P         probability of a cell stuck at HRS (default: the device file's)\n"
+    "      --calib-reads FILE    measured read currents per level (CSV level,i_read_A: docs/device-layer.md)\n"
+    "                            replace the IGVVA reads' spread of the levels they cover; writes\n"
+    "                            calib_fit.csv, calib_cdf.csv, calib-plot and calib.json (KS D and p per level)\n"
+    "      --calib-model M       empirical (resample the measurements, default), normal or lognormal (fitted)\n"
     "  -s, --seed N              seed of every random draw (default 1)\n"
     "  -o, --out DIR             output folder (default results/program/WEIGHTS)\n"
     "  -q, --quiet               print only the summary\n"
@@ -58,7 +63,7 @@ static const char usage[] =
     "  xbarsim eval --weights results/reference/mnist-slp-f32.npz --backend behavioral \\\n"
     "               --chip results/program/slp/chip.npz\n";
 
-enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS, O_METHOD };
+enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS, O_METHOD, O_CALIB_READS, O_CALIB_MODEL };
 
 /* Per level, the two methods side by side: compare.csv. */
 static int write_compare_csv(const char *path, const xb_igvva_stats *a, const xb_igvva_stats *b, xb_error *err)
@@ -175,6 +180,7 @@ static int run(int argc, char **argv)
     double d2d = -1, p_lrs = -1, p_hrs = -1;
     unsigned long seed = 1;
     int quiet = 0;
+    const char *calib_reads = NULL, *calib_model = NULL; /* measured read currents (calib.h) */
     xb_cli_chip copt;
     xb_cli_chip_defaults(&copt);
     struct option opts[32] = {
@@ -183,8 +189,9 @@ static int run(int argc, char **argv)
         {"d2d", required_argument, 0, O_D2D}, {"stuck-lrs", required_argument, 0, O_STUCK_LRS},
         {"stuck-hrs", required_argument, 0, O_STUCK_HRS}, {"seed", required_argument, 0, 's'},
         {"out", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
-        {"method", required_argument, 0, O_METHOD}};
-    int n_opts = 11;
+        {"method", required_argument, 0, O_METHOD},
+        {"calib-reads", required_argument, 0, O_CALIB_READS}, {"calib-model", required_argument, 0, O_CALIB_MODEL}};
+    int n_opts = 13;
     for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
         opts[n_opts++] = xb_cli_chip_options[i];
     memset(&opts[n_opts], 0, sizeof opts[0]);
@@ -215,6 +222,12 @@ static int run(int argc, char **argv)
         case 's': bad = xb_cli_ulong("program", "--seed", optarg, &seed); break;
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
+        case O_CALIB_READS: calib_reads = optarg; break;
+        case O_CALIB_MODEL:
+            if (xb_calib_model_parse(optarg) < 0)
+                bad = xb_cli_usage_error("program", "--calib-model '%s': expected empirical, normal or lognormal", optarg);
+            calib_model = optarg;
+            break;
         case ':': return xb_cli_usage_error("program", "option %s needs a value", opt);
         default: return xb_cli_usage_error("program", "unknown option '%s'", opt);
         }
@@ -264,7 +277,7 @@ static int run(int argc, char **argv)
     xb_program_spec ps = {.weights = weights, .device = copt.device, .method = method, .levels = levels,
                           .norm = copt.norm, .mapping = copt.mapping, .bias = copt.bias, .tile = copt.tile,
                           .sigma_d2d = d2d, .p_stuck_lrs = p_lrs, .p_stuck_hrs = p_hrs, .seed = seed,
-                          .quiet = quiet};
+                          .quiet = quiet, .calib = calib_reads, .calib_model = calib_model};
     xb_program_options po;
     if (!circuit) {
         if ((rc = xb_program_run_spec(&ps, chip, &dev, rng, &prov, out, &po, &pr, &err)))

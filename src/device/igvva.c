@@ -8,6 +8,8 @@
 
 #include <gsl/gsl_randist.h>
 
+#include "calib.h"
+
 #include "fileio.h"
 
 const char *xb_igvva_status_name(int status)
@@ -99,6 +101,32 @@ finish:
     r->status = status;
 }
 
+/* ---- Calibration hook (calib.h): the programmed read current drawn from measurements ---------- */
+static const xb_calib *calib_in_use;
+static size_t *calib_count;
+
+void xb_igvva_set_calibration(const xb_calib *c, size_t *n_calibrated)
+{
+    calib_in_use = c;
+    calib_count = n_calibrated;
+}
+
+static void calibrate_reads(const xb_device *d, const double *i_trg_A, size_t n, gsl_rng *rng, xb_igvva_result *out)
+{
+    if (!calib_in_use || !rng)
+        return;
+    for (size_t i = 0; i < n; i++)
+        for (int l = 0; l < d->n_levels; l++)
+            if (fabs(i_trg_A[i] - d->i_trg_A[l]) <= 1e-9 * fabs(d->i_trg_A[l]) && xb_calib_level_fit(calib_in_use, l)) {
+                out[i].i_read_A = xb_calib_draw(calib_in_use, l, rng);
+                out[i].g_S = out[i].i_read_A / d->v_read_V;
+                if (calib_count)
+                    (*calib_count)++;
+                break;
+            }
+}
+/* ---- end of the calibration hook ---------------------------------------------------------------- */
+
 int xb_igvva_program(const xb_device *d, const double *i_trg_A, size_t n, gsl_rng *rng, xb_igvva_result *out,
                      xb_igvva_stats *stats, xb_error *err)
 {
@@ -112,6 +140,7 @@ int xb_igvva_program(const xb_device *d, const double *i_trg_A, size_t n, gsl_rn
                            i_trg_A[i]);
     for (size_t i = 0; i < n; i++)
         xb_igvva_program_cell(d, i_trg_A[i], rng, &out[i]);
+    calibrate_reads(d, i_trg_A, n, rng, out);
     if (stats)
         return xb_igvva_summarize(i_trg_A, out, n, stats, err);
     return XB_OK;

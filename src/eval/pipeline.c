@@ -10,6 +10,8 @@
 #include "json.h"
 #include "mpi_exec.h"
 #include "ngspice.h"
+#include "energy_plot.h"
+#include "plot.h"
 #include "progress.h"
 #include "unitstore.h"
 #include "weights.h"
@@ -27,6 +29,7 @@ void xb_eval_spec_defaults(xb_eval_spec *s)
     xb_behav_defaults(&s->bo);
     s->bo.adc_calibrate = 1;
     xb_pool_defaults(&s->pool);
+    xb_energy_defaults(&s->energy);
 }
 
 void xb_eval_result_free(xb_eval_result *r)
@@ -34,6 +37,7 @@ void xb_eval_result_free(xb_eval_result *r)
     free(r->acc);
     r->acc = NULL;
     xb_circuit_free(&r->circ);
+    xb_energy_free(&r->energy);
 }
 
 static int ask_version(struct xb_spice *sp, void *ctx, void *result, xb_error *err)
@@ -100,6 +104,31 @@ int xb_eval_circuit(const xb_chip *c, const xb_device *dev, const xb_pool_option
     return XB_OK;
 }
 
+/* energy.csv (per tile) and the energy-plot figure. The figure's data and script must be written; the
+ * pictures are a convenience: without gnuplot, or when gnuplot fails on them, say so and go on. */
+static int write_energy(const char *dir, const xb_energy *e, xb_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/energy.csv", dir);
+    int rc = xb_energy_write_csv(e, path, err);
+    if (rc || !e->n_tiles)
+        return rc;
+    int render = xb_plot_can_render();
+    xb_error perr = {0};
+    rc = xb_energy_plot(e, dir, "energy-plot", render, &perr);
+    if (rc == XB_ERUNTIME && render) {
+        fprintf(stderr, "xbarsim eval: warning: gnuplot could not draw energy-plot (%s); its data (.csv) and script "
+                "(.gp) are in %s/\n", perr.msg, dir);
+        return XB_OK;
+    }
+    if (rc)
+        *err = perr;
+    else if (!render)
+        fprintf(stderr, "xbarsim eval: gnuplot (with svg and pngcairo) was not found: energy-plot in %s/ has its data "
+                "and script but no pictures\n", dir);
+    return rc;
+}
+
 static int write_trials(const char *dir, const double *acc, size_t trials, double acc_ideal, xb_error *err)
 {
     char path[4200];
@@ -138,7 +167,7 @@ static int write_trials(const char *dir, const double *acc, size_t trials, doubl
 static int write_run_json(const char *dir, const xb_provenance *prov, const xb_mlp *m, const xb_eval_spec *job,
                           const xb_class_result *r, int n_backends, const double *acc, size_t trials,
                           const char *levels, double seconds, const xb_circuit *circ,
-                          const xb_paired *pair, xb_error *err)
+                          const xb_paired *pair, const xb_energy *energy, xb_error *err)
 {
     char path[4200], desc[256];
     snprintf(path, sizeof path, "%s/run.json", dir);
@@ -248,6 +277,8 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
             xb_json_number(&j, "spice_vs_behavioral", r[2].accuracy - r[1].accuracy);
             xb_json_object_end(&j);
         }
+        if (energy)
+            xb_energy_json(energy, &j, (int)m->n_layers);
         xb_json_object_begin(&j, "mcnemar_behavioral_vs_spice");
         xb_json_int(&j, "only_behavioral_correct", (long long)pair->only_a);
         xb_json_int(&j, "only_spice_correct", (long long)pair->only_b);
@@ -428,9 +459,16 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
             fprintf(stderr, "spice: %zu inputs, %d worker%s, %s cells, wires %g/%g ohm per segment\n", test->n,
                     po.jobs, po.jobs == 1 ? "" : "s", po.net.linear_cells ? "linear" : "1T1R", po.net.r_row_ohm,
                     po.net.r_col_ohm);
+        /* Energy and settling time: measured on each layer's first inputs as the circuit runs. */
+        xb_energy_free(&res->energy);
+        xb_energy_init(&res->energy, &s->energy);
+        po.energy = s->energy.on ? &res->energy : NULL;
+        if (s->energy.on && (rc = xb_energy_check(&s->energy, err)))
+            goto done;
         if ((rc = xb_eval_circuit(base, &dev, &po, &bo, adc_fs, test, 0, rng,
                                   pred[1], pred[2], circ, &res->pair, &prov, err)))
             goto done;
+        circ->pool.o.energy = NULL; /* the result keeps no pointer between its own parts */
         if (!s->quiet && circ->pool.stats.units_loaded)
             fprintf(stderr, "spice: resumed: %zu units loaded from %s, %zu solved\n", circ->pool.stats.units_loaded,
                     po.unit_dir, circ->pool.stats.units);
@@ -457,6 +495,8 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
         xb_irdrop_free(&ir);
         if (rc)
             goto done;
+        if (s->energy.on && (rc = write_energy(s->out, &res->energy, err)))
+            goto done;
     }
     double seconds = xb_now() - t0;
     if ((rc = xb_results_write_classification(s->out, r, n_backends, conf, test->y, (const int *const *)pred,
@@ -465,7 +505,7 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
     if (s->trials && (rc = write_trials(s->out, acc, s->trials, r[0].accuracy, err)))
         goto done;
     if ((rc = write_run_json(s->out, &prov, m, s, r, n_backends, acc, s->trials, levels, seconds,
-                             spice ? circ : NULL, &res->pair, err)))
+                             spice ? circ : NULL, &res->pair, spice && s->energy.on ? &res->energy : NULL, err)))
         goto done;
     if (spice) {
         /* Every result file is written: the finished units are not needed any more. */

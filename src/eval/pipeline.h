@@ -17,6 +17,7 @@
 #include "circuit.h"
 #include "dataset.h"
 #include "device.h"
+#include "energy.h"
 #include "error.h"
 #include "mc.h"
 #include "metrics.h"
@@ -47,6 +48,7 @@ typedef struct xb_eval_spec {
     size_t trials;              /* Monte Carlo trials of the behavioral model (0: the nominal run only) */
     unsigned long seed;         /* mt19937 seed of every draw */
     xb_pool_options pool;       /* spice workers and netlist options */
+    xb_energy_options energy;   /* spice: energy and settling time per tile (energy.h; off by default) */
     int quiet;
     int argc;                   /* the command line, for provenance */
     char **argv;
@@ -64,12 +66,14 @@ typedef struct xb_eval_result {
     size_t trials;
     xb_circuit circ;            /* the circuit's statistics (spice) */
     xb_paired pair;             /* behavioral against spice */
+    xb_energy energy;           /* spice with spec.energy.on: per tile energy and settling time */
 } xb_eval_result;
 
 void xb_eval_result_free(xb_eval_result *r);
 
 /* Run s and write under s->out: summary.csv, predictions.csv, per_class.csv, confusion.csv, run.json;
- * with trials trials.csv and mc_summary.csv; with spice tile_errors.csv, ir_drop.csv and logs/.
+ * with trials trials.csv and mc_summary.csv; with spice tile_errors.csv, ir_drop.csv and logs/, and with
+ * energy.on energy.csv (per tile), the energy-plot figure and run.json's spice.energy.
  * XB_EINPUT for inputs that do not fit (network against data set or chip), XB_ERUNTIME for solver
  * failures; res is filled only on success (and must be freed either way). */
 int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err);

@@ -20,6 +20,9 @@ typedef struct xb_program_spec {
     double sigma_d2d, p_stuck_lrs, p_stuck_hrs; /* < 0: the device file's */
     unsigned long seed;                       /* said in the progress line; rng must be seeded with it */
     int quiet;                                /* no progress line on stderr */
+    const char *calib;                        /* measured read currents (calib.h) replacing the model's
+                                                 spread of each level's final read (NULL: none) */
+    const char *calib_model;                  /* empirical | normal | lognormal (NULL: empirical) */
 } xb_program_spec;
 
 /* Program chip (built, g_S = targets) with dev's write-verify and the spec's faults, drawing from rng,
@@ -27,7 +30,9 @@ typedef struct xb_program_spec {
  * fall on levels), pulses.csv, the figures cdf-plot and pulses-plot (pictures only with gnuplot; a
  * missing or failing gnuplot is said once on stderr) and program.json (prov, which gains the weights
  * and device inputs, the spec and the statistics). *pr receives the result (caller frees it with
- * xb_program_result_free, also after a failure) and *po the options used. */
+ * xb_program_result_free, also after a failure) and *po the options used. With s->calib: the IGVVA
+ * reads of the levels it measures are drawn from it, and calib_fit.csv, calib_cdf.csv, the figure
+ * calib-plot (measured against programmed CDFs per level) and calib.json (the fits) are written. */
 int xb_program_run_spec(const xb_program_spec *s, xb_chip *chip, const xb_device *dev, gsl_rng *rng,
                         xb_provenance *prov, const char *out, xb_program_options *po, xb_program_result **pr,
                         xb_error *err);

@@ -49,9 +49,13 @@ struct xb_spice {
     int reading_iter;
     long circuit_iter;    /* the total printed last, -1 when none was */
     long newton_iterations; /* over every solve_tile since the library opened */
+    char *extra_lines;    /* energy block: lines load_deck puts before the deck's `.end` (NULL: none) */
+    char *row_lines;      /* energy block: nr lines "Vrow<i> ..." load_deck writes instead of the deck's own */
 };
 
 static xb_spice *live; /* the library is a per-process singleton */
+
+#define XB_ROW_LINE 160 /* bytes per line of xb_spice.row_lines */
 
 /* Case-insensitive substring search (ngspice mixes "Error", "error" and "ERROR"). */
 static int contains_ci(const char *text, const char *needle)
@@ -400,14 +404,25 @@ static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct,
     size_t n_lines = 0;
     for (size_t i = 0; i < len; i++)
         n_lines += buf[i] == '\n';
-    char **lines = malloc((n_lines + 2) * sizeof *lines);
+    size_t n_extra = 0;
+    for (const char *x = s->extra_lines; x && *x; x++)
+        n_extra += *x == '\n';
+    char **lines = malloc((n_lines + n_extra + 2) * sizeof *lines);
     if (!lines) {
         free(buf);
         return xb_fail(err, XB_ENOMEM, "out of memory for a deck");
     }
     size_t k = 0;
-    for (char *save = NULL, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
+    for (char *save = NULL, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+        unsigned row;
+        if (s->row_lines && sscanf(t, "Vrow%u ", &row) == 1 && row < s->nr && strchr(t, ' '))
+            t = s->row_lines + (size_t)row * XB_ROW_LINE; /* the settling transient's stepped rows */
+        if (s->extra_lines && !strcmp(t, ".end"))
+            for (char *xs = NULL, *x = strtok_r(s->extra_lines, "\n", &xs); x && k < n_lines + n_extra;
+                 x = strtok_r(NULL, "\n", &xs))
+                lines[k++] = x; /* the settling transient's wire capacitors (energy block below) */
         lines[k++] = t;
+    }
     lines[k] = NULL;
     s->last_error[0] = '\0';
     s->load_msgs[0] = '\0';
@@ -741,4 +756,307 @@ double xb_spice_vector_last(xb_spice *s, const char *name)
     snprintf(nm, sizeof nm, "%s", name);
     pvector_info v = ngGet_Vec_Info(nm);
     return v && v->v_realdata && v->v_length > 0 ? v->v_realdata[v->v_length - 1] : NAN;
+
+/* ---- Energy and settling of a tile (src/spice/energy.h reports them) ------------------------------ */
+
+/* The real data of vector `name` of the current plot with at least n points, or NULL. */
+static const double *plot_vector(const char *name, size_t n)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", name);
+    pvector_info v = ngGet_Vec_Info(buf);
+    return v && v->v_realdata && v->v_length >= 0 && (size_t)v->v_length >= n ? v->v_realdata : NULL;
+}
+
+/* The vectors of a tile's dc plot, looked up once (ngGet_Vec_Info searches the plot by name). A node
+ * ngspice does not keep (tied to ground) or a source the deck lacks is NULL and reads 0. */
+typedef struct tile_plot {
+    size_t nr, nc;
+    const double **rin, **vrow, **cout, **vsense, **rn, **cn; /* rn, cn: nr x nc row / column line nodes */
+    const double *wl, *vwl, *idx, *vidx;
+} tile_plot;
+
+static double at(const double *v, size_t k) { return v ? v[k] : 0; }
+
+static int tile_plot_get(tile_plot *tp, size_t nr, size_t nc, size_t n, const xb_netlist_options *o)
+{
+    memset(tp, 0, sizeof *tp);
+    tp->nr = nr, tp->nc = nc;
+    tp->rin = calloc(nr, sizeof *tp->rin), tp->vrow = calloc(nr, sizeof *tp->vrow);
+    tp->cout = calloc(nc, sizeof *tp->cout), tp->vsense = calloc(nc, sizeof *tp->vsense);
+    tp->rn = calloc(nr * nc, sizeof *tp->rn), tp->cn = calloc(nr * nc, sizeof *tp->cn);
+    if (!tp->rin || !tp->vrow || !tp->cout || !tp->vsense || !tp->rn || !tp->cn)
+        return 1;
+    char a[64];
+    for (size_t i = 0; i < nr; i++) {
+        snprintf(a, sizeof a, "rin%zu", i);
+        tp->rin[i] = plot_vector(a, n);
+        snprintf(a, sizeof a, "vrow%zu#branch", i);
+        tp->vrow[i] = plot_vector(a, n);
+        for (size_t j = 0; j < nc; j++) {
+            snprintf(a, sizeof a, "r%zu_%zu", i, j);
+            tp->rn[i * nc + j] = o->r_row_ohm > 0 ? plot_vector(a, n) : tp->rin[i];
+            snprintf(a, sizeof a, "c%zu_%zu", i, j);
+            tp->cn[i * nc + j] = o->r_col_ohm > 0 ? plot_vector(a, n) : NULL; /* set below */
+        }
+    }
+    for (size_t j = 0; j < nc; j++) {
+        snprintf(a, sizeof a, "cout%zu", j);
+        tp->cout[j] = plot_vector(a, n);
+        snprintf(a, sizeof a, "vsense%zu#branch", j);
+        tp->vsense[j] = plot_vector(a, n);
+        if (!(o->r_col_ohm > 0))
+            for (size_t i = 0; i < nr; i++)
+                tp->cn[i * nc + j] = tp->cout[j];
+    }
+    tp->wl = plot_vector("wl", n), tp->vwl = plot_vector("vwl#branch", n);
+    tp->idx = plot_vector("idx", n), tp->vidx = plot_vector("vidx#branch", n);
+    return 0;
+}
+
+static void tile_plot_free(tile_plot *tp)
+{
+    free(tp->rin), free(tp->vrow), free(tp->cout), free(tp->vsense), free(tp->rn), free(tp->cn);
+}
+
+/* The powers of point k of a tile's dc plot (wires as in o): every source's V.I, every wire segment's
+ * V^2 / R, every cell's V.I with the cell current from Kirchhoff's current law. */
+static void point_power(const xb_chip *c, int l, size_t r0, size_t c0, const tile_plot *tp,
+                        const xb_netlist_options *o, size_t k, double *p_src, double *p_cell, double *p_wire)
+{
+    const xb_layer_map *L = &c->layers[l];
+    size_t nr = tp->nr, nc = tp->nc;
+    int row_wires = o->r_row_ohm > 0, col_wires = o->r_col_ohm > 0;
+    /* Sources: ngspice's branch current flows from + through the source to -, so a source delivering
+     * power has a negative branch current. */
+    double row_src = 0, src;
+    for (size_t i = 0; i < nr; i++)
+        row_src += -at(tp->rin[i], k) * at(tp->vrow[i], k);
+    src = row_src;
+    for (size_t j = 0; j < nc; j++)
+        src += -at(tp->cout[j], k) * at(tp->vsense[j], k);
+    src += -at(tp->wl, k) * at(tp->vwl, k) - at(tp->idx, k) * at(tp->vidx, k);
+    double wire = 0, cell = 0;
+    for (size_t i = 0; i < nr; i++)
+        for (size_t j = 0; j < nc; j++) {
+            double vr = at(tp->rn[i * nc + j], k), vc = at(tp->cn[i * nc + j], k);
+            double rin = j ? at(tp->rn[i * nc + j - 1], k) : at(tp->rin[i], k);
+            double below = i + 1 < nr ? at(tp->cn[(i + 1) * nc + j], k) : at(tp->cout[j], k);
+            if (row_wires)
+                wire += (rin - vr) * (rin - vr) / o->r_row_ohm;
+            if (col_wires)
+                wire += (vc - below) * (vc - below) / o->r_col_ohm;
+            double cur;
+            if (row_wires) {
+                /* row segment in, minus row segment out */
+                double out = j + 1 < nc ? (vr - at(tp->rn[i * nc + j + 1], k)) / o->r_row_ohm : 0;
+                cur = (rin - vr) / o->r_row_ohm - out;
+            } else if (col_wires) {
+                /* column segment down, minus column segment from above */
+                double above = i > 0 ? (at(tp->cn[(i - 1) * nc + j], k) - vc) / o->r_col_ohm : 0;
+                cur = (vc - below) / o->r_col_ohm - above;
+            } else {
+                cur = L->g_S[(r0 + i) * L->cols + c0 + j] * (vr - vc); /* linear cells, ideal wires */
+            }
+            cell += (vr - vc) * cur;
+        }
+    /* 1T1R cells with ideal wires: every row driver's current goes through its row's cells only. */
+    if (!row_wires && !col_wires && !o->linear_cells)
+        cell = row_src;
+    *p_src = src;
+    *p_cell = cell;
+    *p_wire = wire;
+}
+
+int xb_spice_tile_power(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                        const xb_netlist_options *o, const double *v_tile, size_t n, double *p_src_W,
+                        double *p_cell_W, double *p_wire_W, xb_error *err)
+{
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+    for (size_t k = 0; k < n; k++)
+        p_src_W[k] = p_cell_W[k] = p_wire_W[k] = NAN;
+    if (n == 0)
+        return XB_OK;
+    int rc = xb_netlist_check(c, l, rt, ct, dev, o, v_tile, n, err);
+    if (rc || (rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_EXTERNAL, NULL, 0, err)))
+        return rc;
+    s->v_tile = v_tile;
+    s->nr = nr;
+    s->nc = nc;
+    s->n_points = n;
+    s->i_cols = NULL;
+    s->base = 0;
+    s->points_done = 0;
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "dc vidx 0 %zu 1", n - 1);
+    command(s, cmd);
+    /* A sweep that stops early leaves the points after it NaN: they are not counted. */
+    size_t done = s->points_done < n ? s->points_done : n;
+    tile_plot tp = {0};
+    if (done && !s->dead && tile_plot_get(&tp, nr, nc, done, o)) {
+        tile_plot_free(&tp);
+        s->v_tile = NULL;
+        unload(s);
+        return xb_fail(err, XB_ENOMEM, "out of memory for a tile's vectors");
+    }
+    for (size_t k = 0; k < done && !s->dead; k++)
+        point_power(c, l, r0, c0, &tp, o, k, &p_src_W[k], &p_cell_W[k], &p_wire_W[k]);
+    if (done && !s->dead)
+        tile_plot_free(&tp);
+    if (done < n && s->log)
+        fprintf(s->log, "xbarsim: the energy sweep of layer %d tile (%zu, %zu) stopped after %zu of %zu inputs\n",
+                l + 1, rt, ct, done, n);
+    s->v_tile = NULL;
+    command(s, "destroy all");
+    unload(s);
+    if (s->dead)
+        return xb_fail(err, XB_ERUNTIME, "ngspice stopped with a fatal error: %s", s->last_error);
+    return XB_OK;
+}
+
+/* The Elmore delay of the tile's wires: a line of m segments of resistance r and capacitance cw driven
+ * from one end settles in about r cw m (m + 1) / 2; row lines and column lines in series. */
+static double wire_elmore_s(const xb_netlist_options *o, size_t nr, size_t nc, double cw)
+{
+    return cw * (o->r_row_ohm * (double)nc * (double)(nc + 1) / 2 + o->r_col_ohm * (double)nr * (double)(nr + 1) / 2);
+}
+
+int xb_spice_tile_settling(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                           const xb_netlist_options *o, const double *v_rows, double c_wire_F, double frac,
+                           double *t_settle_s, double *t_stop_s, xb_error *err)
+{
+    size_t r0, nr, c0, nc;
+    xb_chip_tile_bounds(c, l, rt, ct, &r0, &nr, &c0, &nc);
+    *t_settle_s = NAN;
+    *t_stop_s = 0;
+    if (!(c_wire_F >= 0 && c_wire_F <= 1e-9) || !(frac > 0 && frac < 1))
+        return xb_fail(err, XB_EINPUT, "settling: wire capacitance %g F per segment (allowed 0 to 1e-9 F) and "
+                       "fraction %g of the final current (allowed: between 0 and 1)", c_wire_F, frac);
+    int rc = xb_netlist_check(c, l, rt, ct, dev, o, v_rows, 1, err);
+    if (rc)
+        return rc;
+    double tau = wire_elmore_s(o, nr, nc, c_wire_F);
+    if (!(tau > 0)) {
+        *t_settle_s = 0; /* no capacitor behind a resistor: the currents follow the drive at once */
+        return XB_OK;
+    }
+    /* One capacitor to ground per wire segment, at its far node. */
+    size_t cap = 64 + 2 * nr * nc * 48;
+    char *caps = malloc(cap), *extra = malloc(cap), *rows = malloc(nr * XB_ROW_LINE), *w = caps;
+    double *i_dc = calloc(nc, sizeof *i_dc);
+    if (!caps || !extra || !rows || !i_dc) {
+        free(caps), free(extra), free(rows), free(i_dc);
+        return xb_fail(err, XB_ENOMEM, "out of memory for the settling deck");
+    }
+    w += snprintf(w, cap, "* wire capacitance for the settling transient: %.17g F per segment\n", c_wire_F);
+    for (size_t i = 0; i < nr; i++)
+        for (size_t j = 0; j < nc; j++) {
+            if (o->r_row_ohm > 0)
+                w += snprintf(w, cap - (size_t)(w - caps), "Cwr%zu_%zu r%zu_%zu 0 %.17g\n", i, j, i, j, c_wire_F);
+            if (o->r_col_ohm > 0)
+                w += snprintf(w, cap - (size_t)(w - caps), "Cwc%zu_%zu c%zu_%zu 0 %.17g\n", i, j, i, j, c_wire_F);
+        }
+    /* The final currents: the operating point at the input's row voltages (the plain deck). */
+    rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err);
+    if (rc) {
+        free(caps), free(extra), free(rows), free(i_dc);
+        return rc;
+    }
+    char cmd[200], name[64];
+    for (size_t i = 0; i < nr; i++) {
+        snprintf(cmd, sizeof cmd, "alter vrow%zu dc = %.17g", i, v_rows[i]);
+        command(s, cmd);
+    }
+    s->i_cols = NULL;
+    s->v_tile = NULL;
+    s->points_done = 0;
+    command(s, "op");
+    int have_dc = s->points_done > 0;
+    double big = 0;
+    for (size_t j = 0; j < nc && have_dc; j++) {
+        snprintf(name, sizeof name, "vsense%zu#branch", j);
+        const double *v = plot_vector(name, 1);
+        i_dc[j] = v ? v[0] : 0;
+        big = fmax(big, fabs(i_dc[j]));
+    }
+    command(s, "destroy all");
+    /* Then the deck with the capacitors, its rows a PULSE stepping at t = 0 from 0 V (the transient's
+     * operating point: every node at 0) to the input's voltages with a rise of one step, 200 steps at most
+     * apart. (Written into the deck: `alter @vrow[pulse]` on a DC source reads unset memory in ngspice
+     * 46.) The transient
+     * lasts 30 Elmore delays of the wires (at least 1 ps) and is made 10 times longer, up to 4 times, while
+     * the currents are not settled by its first half: the cells' own capacitances (the access
+     * transistor's gate capacitance behind a resistive RRAM) can be slower than the wires. (A `uic` start
+     * from uncharged wires leaves the 1T1R cells' inner nodes with no consistent state and the timestep
+     * collapses.) */
+    double t_stop = fmax(30 * tau, 1e-12), thr = frac * big;
+    for (int attempt = 0; attempt < 5 && have_dc && big > 0 && !s->dead && !rc; attempt++, t_stop *= 10) {
+        double t_step = t_stop / 200, t_rise = t_step;
+        for (size_t i = 0; i < nr; i++)
+            snprintf(rows + i * XB_ROW_LINE, XB_ROW_LINE, "Vrow%zu rin%zu 0 DC 0 PULSE(0 %.17g 0 %.17g %.17g 1 2)", i, i,
+                     v_rows[i], t_rise, t_rise);
+        unload(s);
+        s->extra_lines = extra;
+        s->row_lines = rows;
+        s->nr = nr;
+        snprintf(extra, cap, "%s", caps);
+        rc = load_deck(s, c, l, rt, ct, dev, o, XB_DECK_ALTER, NULL, 0, err);
+        s->extra_lines = s->row_lines = NULL;
+        if (rc)
+            break;
+        /* Newton's default reltol (1e-3) is as coarse as a settling fraction of 1e-3: the transient is
+         * solved 100 times tighter than the fraction asked for. */
+        snprintf(cmd, sizeof cmd, "option reltol=%.17g", fmin(1e-3, frac * 1e-2));
+        command(s, cmd);
+        s->points_done = 0;
+        snprintf(cmd, sizeof cmd, "tran %.17g %.17g 0 %.17g", t_step, t_stop, t_step);
+        command(s, cmd);
+        size_t m = s->points_done;
+        const double *t = m > 10 ? plot_vector("time", m) : NULL;
+        if (!t || t[m - 1] < 0.999 * t_stop) { /* aborted (timestep too small): try a longer, coarser one */
+            command(s, "destroy all");
+            continue;
+        }
+        /* The last moment any column current is further than frac of the largest final current from its
+         * final value, interpolated between the samples around it. */
+        double t_set = 0;
+        for (size_t j = 0; j < nc; j++) {
+            snprintf(name, sizeof name, "vsense%zu#branch", j);
+            const double *ij = plot_vector(name, m);
+            if (!ij)
+                continue;
+            for (size_t q = m; q-- > 0;) {
+                double d = fabs(ij[q] - i_dc[j]);
+                if (d > thr) {
+                    double d1 = q + 1 < m ? fabs(ij[q + 1] - i_dc[j]) : d;
+                    double f = d > d1 ? (d - thr) / (d - d1) : 1;
+                    t_set = fmax(t_set, q + 1 < m ? t[q] + f * (t[q + 1] - t[q]) : t[q]);
+                    break;
+                }
+            }
+        }
+        double t_last = t[m - 1]; /* the plot's vectors are freed with it */
+        *t_stop_s = t_last;
+        command(s, "destroy all");
+        if (t_set <= 0.5 * t_last) {
+            *t_settle_s = t_set;
+            break;
+        }
+    }
+    free(i_dc), free(caps), free(extra), free(rows);
+    if (rc)
+        return rc;
+    if (isnan(*t_settle_s) && s->log)
+        fprintf(s->log, "xbarsim: the settling transient of layer %d tile (%zu, %zu) did not settle within %g s; its "
+                "settling time is NaN\n", l + 1, rt, ct, *t_stop_s);
+    if (!(big > 0) && have_dc)
+        *t_settle_s = 0; /* no current to settle */
+    snprintf(cmd, sizeof cmd, "option reltol=%.17g", o->reltol > 0 ? o->reltol : 1e-3);
+    command(s, cmd);
+    command(s, "destroy all");
+    unload(s);
+    if (s->dead)
+        return xb_fail(err, XB_ERUNTIME, "ngspice stopped with a fatal error: %s", s->last_error);
+    return XB_OK;
 }

@@ -99,4 +99,30 @@ void xb_spice_unload(xb_spice *s);
 /* Peak resident memory of this process (kB), from getrusage. */
 long xb_spice_peak_rss_kb(void);
 
+/* ---- Energy and settling of a tile (energy.h reports them) ----
+ * Powers of n inputs of tile (rt, ct) of layer l (v_tile: n x nr row voltages), from one `dc` sweep of the
+ * tile's deck with `external` row sources, all node voltages and source currents saved: p_src_W[k] is
+ * every source's V.I (row drivers, sense sources, word line), p_wire_W[k] every wire segment's V^2 / R
+ * from the node voltages, p_cell_W[k] every cell's V.I, the cell current by Kirchhoff's current law at its
+ * row node (from the column segments when rows have no wire resistance; g V^2 for linear cells with no
+ * wires; the row drivers' power for 1T1R cells with no wires). By Tellegen's theorem p_src = p_cell +
+ * p_wire within the solver's tolerance. An input the sweep could not solve stays NaN. Arrays: the
+ * caller's, n each. Errors as xb_spice_solve_tile. */
+int xb_spice_tile_power(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                        const xb_netlist_options *o, const double *v_tile, size_t n, double *p_src_W,
+                        double *p_cell_W, double *p_wire_W, xb_error *err);
+
+/* Settling time of tile (rt, ct) of layer l for row voltages v_rows (nr): a capacitor of c_wire_F to
+ * ground at the far node of every wire segment, the rows stepped at t = 0 from 0 V (a rise of one of the
+ * transient's 200 steps) for 30 Elmore delays of the wires (at least 1 ps; made 10 times longer, up to 4
+ * times, until the currents settle within its first half, since the cells' own capacitances can be
+ * slower than the wires); *t_settle_s is the last time any column current is further than frac of the
+ * largest column current from its operating-point value (linear between samples), NaN if it never
+ * settled, and *t_stop_s the transient's length. The transient runs at reltol frac / 100. With no wire
+ * resistance (nothing to charge through) it is 0. XB_EINPUT for c_wire_F outside [0, 1e-9] F or frac
+ * outside (0, 1). */
+int xb_spice_tile_settling(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
+                           const xb_netlist_options *o, const double *v_rows, double c_wire_F, double frac,
+                           double *t_settle_s, double *t_stop_s, xb_error *err);
+
 #endif

@@ -11,6 +11,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
+#include "energy.h"
 #include "mpi_exec.h"
 #include "ngspice.h"
 #include "progress.h"
@@ -381,6 +382,11 @@ int xb_pool_layer_currents(void *ctx, int l, size_t first, const double *V, size
     xb_pool *p = ctx;
     /* Failed solves are flagged at the inputs' places in the whole forward call. */
     unsigned char *failed = p->failed && first + n <= p->failed_cap ? p->failed + first : NULL;
+    if (p->o.energy && p->o.energy->o.on && first == 0) {
+        int erc = xb_energy_layer(p->o.energy, &p->o, p->chip, p->dev, l, V, n, err);
+        if (erc)
+            return erc;
+    }
     return p->o.linear ? linear_layer_currents(p, l, V, n, I_rt, failed, err)
                        : exact_layer_currents(p, l, V, n, I_rt, failed, err);
 }

@@ -61,6 +61,8 @@ typedef struct xb_pool_options {
                               loaded instead of solved ("": off, the default). The caller removes the folder
                               (xb_unit_store_remove) once its results are complete */
     char unit_key[512];    /* the caller's part of every stored unit's key (a point's hash and trial) */
+    struct xb_energy *energy; /* energy.h: when set (the caller's, and its o.on), the first batch of every layer
+                              also measures each tile's energy and settling time into it (NULL: off) */
 } xb_pool_options;
 
 void xb_pool_defaults(xb_pool_options *o);
