@@ -49,10 +49,6 @@ static const char usage[] =
     "      --d2d X               device-to-device spread (default: the device file's)\n"
     "      --stuck-lrs P         probability of a cell stuck at LRS (default: the device file's)\n"
     "      --stuck-hrs P         probability of a cell stuck at HRS (default: the device file's)\n"
-    "      --calib-reads FILE    measured read currents per level (CSV level,i_read_A: docs/device-layer.md)\n"
-    "                            replace the IGVVA reads' spread of the levels they cover; writes\n"
-    "                            calib_fit.csv, calib_cdf.csv, calib-plot and calib.json (KS D and p per level)\n"
-    "      --calib-model M       empirical (resample the measurements, default), normal or lognormal (fitted)\n"
     "  -s, --seed N              seed of every random draw (default 1)\n"
     "  -o, --out DIR             output folder (default results/program/WEIGHTS)\n"
     "  -q, --quiet               print only the summary\n"
@@ -62,6 +58,13 @@ static const char usage[] =
     "  xbarsim program --weights results/reference/mnist-slp-f32.npz --levels device -o results/program/slp\n"
     "  xbarsim eval --weights results/reference/mnist-slp-f32.npz --backend behavioral \\\n"
     "               --chip results/program/slp/chip.npz\n";
+
+static const char usage_calib[] =
+    "  calibration from measurements:\n"
+    "      --calib-reads FILE    measured read currents per level (CSV level,i_read_A: docs/device-layer.md)\n"
+    "                            replace the IGVVA reads' spread of the levels they cover; writes\n"
+    "                            calib_fit.csv, calib_cdf.csv, calib-plot and calib.json (KS D and p per level)\n"
+    "      --calib-model M       empirical (resample the measurements, default), normal or lognormal (fitted)\n";
 
 enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS, O_METHOD, O_CALIB_READS, O_CALIB_MODEL };
 
@@ -326,4 +329,4 @@ done:
 }
 
 const xb_command xb_cmd_program = {"program", run,
-                                   "program a network into simulated 1T1R cells (IGVVA write-verify)", {usage, XB_CLI_NET_USAGE}};
+                                   "program a network into simulated 1T1R cells (IGVVA write-verify)", {usage, usage_calib, XB_CLI_NET_USAGE}};

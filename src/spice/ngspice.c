@@ -756,6 +756,7 @@ double xb_spice_vector_last(xb_spice *s, const char *name)
     snprintf(nm, sizeof nm, "%s", name);
     pvector_info v = ngGet_Vec_Info(nm);
     return v && v->v_realdata && v->v_length > 0 ? v->v_realdata[v->v_length - 1] : NAN;
+}
 
 /* ---- Energy and settling of a tile (src/spice/energy.h reports them) ------------------------------ */
 
