@@ -73,5 +73,28 @@ if command -v ngspice >/dev/null; then
     check "ngspice -b runs the conv deck" -- bash -c "ngspice -b '$tmp/nl/L2_T0_0.cir' 2>&1 | grep -q '^143'"
 fi
 
+# a testbench of a CNN at circuit level with energy on: per point energy per tile, the example's figure
+cat >"$tmp/tb.xml" <<XML
+<testbench name="tiny-cnn-energy" version="1">
+  <dataset name="$tmp/data" images="4" calib="8"/>
+  <network arch="conv:2:2,maxpool:2,dense:4" activation="relu" epochs="1" seed="1"/>
+  <spice cells="1t1r" energy="on" read-time="2e-7"/>
+  <backends use="behavioral spice"/>
+  <sweep><axis param="spice.r-row" values="1 2"/></sweep>
+  <output><example point="1" layer="1"/></output>
+</testbench>
+XML
+expect 0 "tiny-cnn-energy: 2 points" -- "$XB" run -q "$tmp/tb.xml" -o "$tmp/tbe"
+check "energy per tile of every spice point" -- test -s "$tmp/tbe/energy/point-1.csv" -a -s "$tmp/tbe/energy/point-2.csv"
+check "the read time of the testbench" -- awk -F, 'NR == 2 { exit !($7 > 1.99e-7 && $7 < 2.01e-7) }' "$tmp/tbe/energy/point-1.csv"
+check "the example's energy figure" -- test -s "$tmp/tbe/example/plots/energy-per-tile.csv"
+cat >"$tmp/tb2.xml" <<XML
+<testbench name="bad-energy" version="1">
+  <dataset name="$tmp/data" images="4"/>
+  <spice energy="maybe"/>
+</testbench>
+XML
+expect 2 "bad-energy|energy.*maybe.*off, on|allowed: off, on" -- "$XB" run -q "$tmp/tb2.xml" -o "$tmp/tbe2"
+
 echo "test_cnn: $((pass + fail)) checks, $fail failed"
 [ "$fail" -eq 0 ]

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "compare.h"
+#include "energy_plot.h"
+#include "fileio.h"
 #include "igvva.h"
 #include "igvva_plot.h"
 #include "netlist.h"
@@ -129,4 +131,28 @@ int xb_run_example_netlist(run_ctx *r, const xb_tb_config *c, const xb_chip *chi
         rc = xb_netlist_write_file(path, chip, l, rt, ct, &r->dev, &c->pool.net, V, P, note, err);
     free(V);
     return rc;
+}
+
+int xb_run_write_energy(run_ctx *r, size_t k, int is_example, const xb_energy *e, xb_error *err)
+{
+    char dir[4300], path[4400];
+    snprintf(dir, sizeof dir, "%s/energy", r->out);
+    int rc = xb_mkdir_p(dir, err);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/point-%zu.csv", dir, k + 1);
+        rc = xb_energy_write_csv(e, path, err);
+    }
+    if (rc || !is_example)
+        return rc;
+    /* The example point's figure of energy per input per tile. */
+    snprintf(dir, sizeof dir, "%s/example/plots", r->out);
+    if ((rc = xb_mkdir_p(dir, err)))
+        return rc;
+    xb_error perr = {0};
+    int prc = xb_energy_plot(e, dir, "energy-per-tile", r->render, &perr);
+    if (prc && !(prc == XB_ERUNTIME && r->render)) {
+        *err = perr;
+        return prc;
+    }
+    return XB_OK;
 }

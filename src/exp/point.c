@@ -388,8 +388,21 @@ int xb_run_eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
                      tr->seed);
             xb_circuit circ;
             xb_paired pair;
+            /* Energy and settling time (spice energy="on"): the first trial's, per tile. */
+            xb_energy energy;
+            xb_energy_init(&energy, &c->energy);
+            int measure = c->energy.on && t == 0;
+            pool.energy = measure ? &energy : NULL;
+            if (measure && (rc = xb_energy_check(&c->energy, err))) {
+                xb_energy_free(&energy);
+                goto done;
+            }
             rc = xb_eval_circuit(chip, &r->dev, &pool, &bo, adc_fs, &test, is_example && t == 0 ? 20 : 0, rng,
                                  pred[1], pred[2], &circ, &pair, &r->prov, err);
+            circ.pool.o.energy = NULL;
+            if (!rc && measure)
+                rc = xb_run_write_energy(r, k, is_example, &energy, err);
+            xb_energy_free(&energy);
             r->units_solved += circ.pool.stats.units;
             r->units_loaded += circ.pool.stats.units_loaded;
             r->units_rejected += circ.pool.stats.units_rejected;

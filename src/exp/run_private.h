@@ -140,6 +140,9 @@ int xb_run_write_run_json(run_ctx *r, const point_result *pr, size_t n_computed,
 
 int xb_run_example_programming(run_ctx *r, const xb_program_result *pr, const xb_chip *chip, xb_error *err);
 int xb_run_example_circuit(run_ctx *r, const xb_circuit *circ, xb_error *err);
+/* spice energy="on": point k's energy and settling time per tile into OUT/energy/point-K.csv, and for the
+ * example point the figure example/plots/energy-per-tile. */
+int xb_run_write_energy(run_ctx *r, size_t k, int is_example, const xb_energy *e, xb_error *err);
 int xb_run_example_netlist(run_ctx *r, const xb_tb_config *c, const xb_chip *chip, const xb_behav *bm,
                            const xb_dataset *test, xb_error *err);
 

@@ -453,7 +453,7 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
     c->adc_bits = (int)adc;
     c->adc_calibrate = choice == 0;
     /* spice */
-    static const char *const cells[] = {"1t1r", "linear", NULL}, *const modes[] = {"exact", "linear", NULL};
+    static const char *const cells[] = {"1t1r", "linear", "gap", NULL}, *const modes[] = {"exact", "linear", NULL};
     xb_pool_defaults(&c->pool);
     int linear_cells, linear_mode;
     size_t jobs = 0;
@@ -472,8 +472,17 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
     if ((rc = get_choice(r, "spice", "rows", rows, 0, &row_drive)))
         return rc;
     c->pool.net.row_drive = row_drive == 1 ? XB_ROWS_EXTERNAL : row_drive == 2 ? XB_ROWS_PWL : XB_ROWS_AUTO;
-    c->pool.net.linear_cells = linear_cells;
+    c->pool.net.linear_cells = linear_cells == 1;
+    c->pool.net.gap_cells = linear_cells == 2; /* the device's gap compact model (docs/device-circuit.md) */
     c->pool.linear = linear_mode;
+    static const char *const onoff[] = {"off", "on", NULL};
+    xb_energy_defaults(&c->energy);
+    int energy_on;
+    if ((rc = get_choice(r, "spice", "energy", onoff, 0, &energy_on)) ||
+        (rc = get_double(r, "spice", "read-time", XB_ENERGY_T_READ_S, 1e-15, 1, &c->energy.t_read_s)) ||
+        (rc = get_double(r, "spice", "c-wire", XB_ENERGY_C_WIRE_F, 0, 1e-9, &c->energy.c_wire_F)))
+        return rc;
+    c->energy.on = energy_on;
     if (jobs)
         c->pool.jobs = (int)jobs;
     if (c->pool.linear && !c->pool.net.linear_cells)

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "perturb.h"
 #include "build.h"
+#include "energy.h"
 #include "pool.h"
 
 #define XB_TB_MAX_LEVELS 16
@@ -83,6 +84,7 @@ typedef struct xb_tb_config {
     double read_noise;
     /* <spice> (pool.jobs 0: the core count) */
     xb_pool_options pool;
+    xb_energy_options energy;   /* spice.energy on: energy and settling time per tile (energy.h) */
     /* <perturb> */
     int n_perturb;
     xb_tb_perturb perturb[XB_TB_MAX_PERTURB];
