@@ -12,7 +12,8 @@
 // and the fastest of each kept.
 // parts times one batch's pieces without data loading: the plain pass, and the forward network's build
 // (the noise drawn in line, no helper thread) and the master-gradient step of each hardware-aware
-// setting, on the AVX2 and the baseline path of the noise draws (the fastest of 10 blocks of calls / 10);
+// setting, on each path of the noise draws the CPU has (AVX-512, AVX2, baseline; the fastest of 10 blocks
+// of calls / 10);
 // then the lognormal build with the caller idle for a plain pass between builds, helper thread on and off.
 // The second scores a weights file on the test split under lognormal weight noise of std SIGMA (every
 // weight and bias, xb_perturb_apply, one draw per layer array per trial, mt19937 seeded 1): mean, std,
@@ -183,10 +184,13 @@ static int parts(size_t batch, int reps)
         }
         xb_hwtrain_session *s = xb_hwtrain_session_new(&hw, m, 1);
         xb_hwtrain_session_prefetch(s, 0); /* the drawing in line: its cost, not a wait for the helper */
-        for (int simd = 1; simd >= 0; simd--) {
-            int avx2 = xb_hwtrain_session_simd(s, simd);
-            if (!simd && !avx2 && !xb_hwtrain_session_simd(s, 1))
-                break; /* no AVX2 here: the baseline path was the one above */
+        const char *path_name[3] = {"baseline", "avx2", "avx512"};
+        int shown = -1;
+        for (int level = 2; level >= 0; level--) {
+            int path = xb_hwtrain_session_simd(s, level);
+            if (path == shown)
+                continue; /* the CPU lacks that instruction set: the narrower path ran above */
+            shown = path;
             double t_fwd = 1e9, t_grad = 1e9;
             for (int blk = 0; blk < 10; blk++) {
                 t0 = xb_now();
@@ -198,9 +202,8 @@ static int parts(size_t batch, int reps)
                     xb_hwtrain_master_grad(s, grad);
                 t_grad = fmin(t_grad, (xb_now() - t0) / (reps / 10));
             }
-            xb_hwtrain_session_simd(s, simd);
             printf("  %-19s %-7s %-8s build %7.1f us (%.2f ns/weight)  master grad %6.1f us  sum/plain %.2f\n",
-                   cfg[c][0], cfg[c][1], avx2 ? "avx2" : "baseline", 1e6 * t_fwd, 1e9 * t_fwd / P, 1e6 * t_grad,
+                   cfg[c][0], cfg[c][1], path_name[path], 1e6 * t_fwd, 1e9 * t_fwd / P, 1e6 * t_grad,
                    (t_fwd + t_grad) / t_pass);
         }
         xb_hwtrain_session_free(&s);
