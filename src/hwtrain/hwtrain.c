@@ -350,6 +350,16 @@ static inline __attribute__((always_inline)) void gather_lanes(const double *tab
     *out = (v8d){tab[i[0]], tab[i[1]], tab[i[2]], tab[i[3]], tab[i[4]], tab[i[5]], tab[i[6]], tab[i[7]]};
 }
 
+/* 1 if every lane of the comparison result m is true (-1); by lane in the generic code, one mask test
+ * on the AVX-512 path. */
+typedef int hw_all_fn(const v8i *m);
+
+static inline __attribute__((always_inline)) int all_by_lane(const v8i *m)
+{
+    v8i v = *m;
+    return (v[0] & v[1] & v[2] & v[3] & v[4] & v[5] & v[6] & v[7]) != 0;
+}
+
 /* exp over eight lanes: x = (64 k + j) ln 2 / 64 + r with |r| <= ln 2 / 128 (Cody-Waite, the two parts
  * of ln 2 / 64; k ln2_hi / 64 is exact), exp(r) by its degree-4 Taylor polynomial, times the table's
  * 2^(j/64) and 2^k built from its bits. The truncation r^5 / 120 e^|r| is below 3.9e-14 relative at
@@ -421,7 +431,8 @@ static double factor_of(const double *exp_tab, double z, int lognormal, double s
  * the slow-path stream r->t, by the scalar zig_slow and factor_of that every path shares. The lanes'
  * streams thus never wait for the slow path (1.5 % of values, one group in nine). */
 static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, double *g, size_t n, int lognormal,
-                                                                    double spread, hw_gather_fn *gather)
+                                                                    double spread, hw_gather_fn *gather,
+                                                                    hw_all_fn *all_lanes)
 {
     v8u s0, s1, s2, s3;
     memcpy(&s0, r->v[0], sizeof s0);
@@ -455,10 +466,9 @@ static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, d
             else
                 z = z + 1.0;
             memcpy(g + j, &z, sizeof z);
-            int64_t all = ok[0] & ok[1] & ok[2] & ok[3] & ok[4] & ok[5] & ok[6] & ok[7];
             aside_b[cnt] = b;
             aside_j[cnt] = j;
-            cnt += all == 0;
+            cnt += !all_lanes(&ok);
         }
         for (size_t c = 0; c < cnt; c++)
             for (size_t lane = 0; lane < HW_LANES && aside_j[c] + lane < n; lane++) {
@@ -478,9 +488,9 @@ static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, d
 static void mult_factors_base(hw_rng *r, double *g, size_t n, int lognormal, double spread)
 {
     if (lognormal)
-        mult_factors_body(r, g, n, 1, spread, gather_lanes);
+        mult_factors_body(r, g, n, 1, spread, gather_lanes, all_by_lane);
     else
-        mult_factors_body(r, g, n, 0, spread, gather_lanes);
+        mult_factors_body(r, g, n, 0, spread, gather_lanes, all_by_lane);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -489,9 +499,9 @@ __attribute__((target("avx2"))) static void mult_factors_avx2(hw_rng *r, double 
                                                                double spread)
 {
     if (lognormal)
-        mult_factors_body(r, g, n, 1, spread, gather_lanes);
+        mult_factors_body(r, g, n, 1, spread, gather_lanes, all_by_lane);
     else
-        mult_factors_body(r, g, n, 0, spread, gather_lanes);
+        mult_factors_body(r, g, n, 0, spread, gather_lanes, all_by_lane);
 }
 
 __attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) static inline void
@@ -503,14 +513,21 @@ gather_avx512(const double *tab, const v8i *idx, v8d *out)
     memcpy(out, &v, sizeof v);
 }
 
+__attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) static inline int all_avx512(const v8i *m)
+{
+    __m512i v;
+    memcpy(&v, m, sizeof v);
+    return _mm512_movepi64_mask(v) == 0xFF;
+}
+
 __attribute__((target("avx512f,avx512dq,avx512vl"))) static void mult_factors_avx512(hw_rng *r, double *g,
                                                                                       size_t n, int lognormal,
                                                                                       double spread)
 {
     if (lognormal)
-        mult_factors_body(r, g, n, 1, spread, gather_avx512);
+        mult_factors_body(r, g, n, 1, spread, gather_avx512, all_avx512);
     else
-        mult_factors_body(r, g, n, 0, spread, gather_avx512);
+        mult_factors_body(r, g, n, 0, spread, gather_avx512, all_avx512);
 }
 #else
 #define HW_HAVE_X86_PATHS 0
