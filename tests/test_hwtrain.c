@@ -734,6 +734,8 @@ static void test_noise_prefetch(void)
     xb_hwtrain_session *a = xb_hwtrain_session_new(&hw, m, 11), *b = xb_hwtrain_session_new(&hw, m, 11);
     int helper = xb_hwtrain_session_prefetch(a, 1);
     CHECK(xb_hwtrain_session_prefetch(b, 0) == 0, "the helper can be switched off");
+    CHECK(xb_hwtrain_session_prefetch(b, -1) == 0 && xb_hwtrain_session_prefetch(a, -1) == helper,
+          "asking (-1) tells whether the helper runs and changes nothing");
     const size_t epochs[] = {0, 0, 0, 1, 1, 2, 2, 2, 0};
     int same = 1;
     for (size_t t = 0; t < sizeof epochs / sizeof *epochs; t++) {
