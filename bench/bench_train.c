@@ -8,7 +8,7 @@
 // of the 15-epoch training run (target: under 3 minutes on a 2-core machine), then the time of one
 // epoch of 784-100-10 ReLU plain, noised (lognormal sigma 0.6), quantization-aware (bits:4) and both,
 // each as a ratio to plain (target: at most 1.5), and noised again with the noise helper thread forced
-// off and forced on (by default it runs only where a core is free of BLAS's threads), and the CPU time
+// off and forced on (the default runs it where the thread can be started), and the CPU time
 // of all threads as the same ratios; with repeats, the six runs interleaved that many times and the
 // fastest of each kept.
 // parts times one batch's pieces without data loading: the plain pass, and the forward network's build

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <gsl/gsl_rng.h>
 
@@ -723,17 +722,6 @@ void xb_hwtrain_session_free(xb_hwtrain_session **sp)
     *sp = NULL;
 }
 
-int openblas_get_num_threads(void); /* from OpenBLAS (the project's BLAS; it has no header GSL code can include) */
-
-/* The helper thread only pays where it has a core to itself: with every core running a BLAS thread
- * (BLAS spins its threads between the small GEMMs of a batch) the helper and BLAS take turns on the
- * cores and the caller waits for both; then each pass draws its own factors, in line (the same values). */
-static int helper_has_a_core(void)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores > 0 && cores > (long)openblas_get_num_threads();
-}
-
 xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m, unsigned long seed)
 {
     if (hw->n_layers != m->n_layers)
@@ -790,7 +778,7 @@ xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m
     s->pf->rng = s->fast;
     hw_rng_seed(&s->fast, seed_word(s->rng)); /* the hooks may draw before the first forward pass */
     s->next_x = seed_word(s->rng);
-    if (helper_has_a_core() && prefetch_start(s->pf))
+    if (prefetch_start(s->pf))
         prefetch_post(s->pf, s->next_x, hw->noise_ramp ? 1.0 / (double)hw->noise_ramp : 1.0);
     return s;
 }

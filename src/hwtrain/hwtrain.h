@@ -106,11 +106,9 @@ void xb_hwtrain_session_free(xb_hwtrain_session **s);
 int xb_hwtrain_session_simd(xb_hwtrain_session *s, int level);
 
 /* Whether a helper thread draws the next forward pass's multiplicative factors (lognormal, mult) while
- * the caller trains on this one: on 1 or off 0. By default it runs where it has a core of its own (more
- * online cores than BLAS threads) and the thread can be started: on 2 cores with BLAS on both, the
- * helper and BLAS's spinning threads take turns and each pass is faster drawing in line. The draws are
- * the same either way, bit for bit; returns 1 if the helper now runs (on -1: only that, changing
- * nothing). For tests and benchmarks. */
+ * the caller trains on this one: on 1 (the default, where the thread can be started) or off 0. The
+ * draws are the same either way, bit for bit; returns 1 if the helper now runs (on -1: only that,
+ * changing nothing). For tests and benchmarks. */
 int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on);
 
 /* The forward network of one batch in epoch (0-based): fwd = noise(q(master)), a fresh draw. */
