@@ -339,11 +339,8 @@ typedef int64_t v8i __attribute__((vector_size(8 * sizeof(int64_t))));
 #define ROTL8(x, k) (((x) << (k)) | ((x) >> (64 - (k))))
 #define SPLAT8(c) {c, c, c, c, c, c, c, c}
 
-/* The eight lanes' values of tab at the indices idx: a gather, by lane in the generic code, one
- * instruction on the AVX-512 path; the same loads either way. The body below takes it as an argument
- * that inlining makes a direct call. */
-typedef void hw_gather_fn(const double *tab, const v8i *idx, v8d *out);
-
+/* The eight lanes' values of tab at the indices idx, loaded by lane (on this Zen 4 the AVX-512 gather
+ * instruction was no faster). */
 static inline __attribute__((always_inline)) void gather_lanes(const double *tab, const v8i *idx, v8d *out)
 {
     v8i i = *idx;
@@ -351,7 +348,7 @@ static inline __attribute__((always_inline)) void gather_lanes(const double *tab
 }
 
 /* 1 if every lane of the comparison result m is true (-1); by lane in the generic code, one mask test
- * on the AVX-512 path. */
+ * on the AVX-512 path (the body takes it as an argument that inlining makes a direct call). */
 typedef int hw_all_fn(const v8i *m);
 
 static inline __attribute__((always_inline)) int all_by_lane(const v8i *m)
@@ -367,7 +364,7 @@ static inline __attribute__((always_inline)) int all_by_lane(const v8i *m)
  * exp(x) (test_hwtrain checks it against libm): a noise factor exp(sigma N) needs far less than
  * the last bits, and one order fewer saves a multiply and an add per value. Arguments are clamped to
  * [-700, 700] (the noise arguments sigma N are far inside). exp(0) is exactly 1. */
-static inline __attribute__((always_inline)) void exp_table8(const double *tab, v8d *xp, hw_gather_fn *gather)
+static inline __attribute__((always_inline)) void exp_table8(const double *tab, v8d *xp)
 {
     v8d x = *xp;
     const v8d lo = SPLAT8(-700.0), hi = SPLAT8(700.0);
@@ -386,7 +383,7 @@ static inline __attribute__((always_inline)) void exp_table8(const double *tab, 
     v8i ki = (v8i)t - (v8i)magic;
     v8i j = ki & (EXP_N - 1), e = ki >> 6; /* arithmetic shift: floor(k / 64) */
     v8d T;
-    gather(tab, &j, &T);
+    gather_lanes(tab, &j, &T);
     v8u scale = (v8u)((e + 1023) << 52);
     *xp = (p * T) * (v8d)scale;
 }
@@ -431,8 +428,7 @@ static double factor_of(const double *exp_tab, double z, int lognormal, double s
  * the slow-path stream r->t, by the scalar zig_slow and factor_of that every path shares. The lanes'
  * streams thus never wait for the slow path (1.5 % of values, one group in nine). */
 static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, double *g, size_t n, int lognormal,
-                                                                    double spread, hw_gather_fn *gather,
-                                                                    hw_all_fn *all_lanes)
+                                                                    double spread, hw_all_fn *all_lanes)
 {
     v8u s0, s1, s2, s3;
     memcpy(&s0, r->v[0], sizeof s0);
@@ -457,12 +453,12 @@ static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, d
             v8i idx = (v8i)(b & (ZIG_C - 1));
             v8d u = (v8d)((b >> 12) | one_bits) * 2.0 - 3.0;
             v8d zr, zx;
-            gather(zr_tab, &idx, &zr);
-            gather(zx_tab, &idx, &zx);
+            gather_lanes(zr_tab, &idx, &zr);
+            gather_lanes(zx_tab, &idx, &zx);
             v8i ok = (v8d)((v8u)u & abs_mask) < zr;
             v8d z = u * zx * vspread;
             if (lognormal)
-                exp_table8(r->exp_tab, &z, gather);
+                exp_table8(r->exp_tab, &z);
             else
                 z = z + 1.0;
             memcpy(g + j, &z, sizeof z);
@@ -488,9 +484,9 @@ static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, d
 static void mult_factors_base(hw_rng *r, double *g, size_t n, int lognormal, double spread)
 {
     if (lognormal)
-        mult_factors_body(r, g, n, 1, spread, gather_lanes, all_by_lane);
+        mult_factors_body(r, g, n, 1, spread, all_by_lane);
     else
-        mult_factors_body(r, g, n, 0, spread, gather_lanes, all_by_lane);
+        mult_factors_body(r, g, n, 0, spread, all_by_lane);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -499,18 +495,9 @@ __attribute__((target("avx2"))) static void mult_factors_avx2(hw_rng *r, double 
                                                                double spread)
 {
     if (lognormal)
-        mult_factors_body(r, g, n, 1, spread, gather_lanes, all_by_lane);
+        mult_factors_body(r, g, n, 1, spread, all_by_lane);
     else
-        mult_factors_body(r, g, n, 0, spread, gather_lanes, all_by_lane);
-}
-
-__attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) static inline void
-gather_avx512(const double *tab, const v8i *idx, v8d *out)
-{
-    __m512i i;
-    memcpy(&i, idx, sizeof i);
-    __m512d v = _mm512_i64gather_pd(i, tab, 8);
-    memcpy(out, &v, sizeof v);
+        mult_factors_body(r, g, n, 0, spread, all_by_lane);
 }
 
 __attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) static inline int all_avx512(const v8i *m)
@@ -525,9 +512,9 @@ __attribute__((target("avx512f,avx512dq,avx512vl"))) static void mult_factors_av
                                                                                       double spread)
 {
     if (lognormal)
-        mult_factors_body(r, g, n, 1, spread, gather_avx512, all_avx512);
+        mult_factors_body(r, g, n, 1, spread, all_avx512);
     else
-        mult_factors_body(r, g, n, 0, spread, gather_avx512, all_avx512);
+        mult_factors_body(r, g, n, 0, spread, all_avx512);
 }
 #else
 #define HW_HAVE_X86_PATHS 0
