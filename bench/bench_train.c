@@ -72,10 +72,11 @@ static int robust(int argc, char **argv)
     double sum = 0, sq = 0, lo = 1, hi = 0;
     for (int d = 0; d < draws; d++) {
         for (int k = 0; k < m->n_layers; k++) {
-            memcpy(p->W[k], m->W[k], m->sizes[k] * m->sizes[k + 1] * sizeof **p->W);
-            memcpy(p->b[k], m->b[k], m->sizes[k + 1] * sizeof **p->b);
-            xb_perturb_apply(&ln, rng, p->W[k], m->sizes[k] * m->sizes[k + 1], NULL, &err);
-            xb_perturb_apply(&ln, rng, p->b[k], m->sizes[k + 1], NULL, &err);
+            size_t nw = xb_mlp_n_weights(m, k), nb = xb_mlp_fan_out(m, k);
+            memcpy(p->W[k], m->W[k], nw * sizeof **p->W);
+            memcpy(p->b[k], m->b[k], nb * sizeof **p->b);
+            xb_perturb_apply(&ln, rng, p->W[k], nw, NULL, &err);
+            xb_perturb_apply(&ln, rng, p->b[k], nb, NULL, &err);
         }
         double a = accuracy(p, t, pred);
         sum += a, sq += a * a;
