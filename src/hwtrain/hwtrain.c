@@ -286,8 +286,10 @@ static inline double zig_u(uint64_t b)
     return m * 2.0 - 3.0;
 }
 
-/* The ziggurat after its fast test failed for draw b, on the stream at s (stride st). */
-static double zig_slow(const hw_rng *r, uint64_t *s, size_t st, uint64_t b)
+/* The ziggurat after its fast test failed for draw b, on the stream at s (stride st). Never inlined:
+ * one copy, compiled for the baseline, serves every vector path, so its wedge test (an a + b c that a
+ * path with FMA could contract) decides alike on all of them. */
+static __attribute__((noinline)) double zig_slow(const hw_rng *r, uint64_t *s, size_t st, uint64_t b)
 {
     for (;;) {
         int i = (int)(b & (ZIG_C - 1));
@@ -411,8 +413,8 @@ static double exp_table1(const double *tab, double x)
     return (p * tab[ki & (EXP_N - 1)]) * scale;
 }
 
-/* The transform of one normal z into a factor, as the vector code does it. */
-static double factor_of(const double *exp_tab, double z, int lognormal, double spread)
+/* The transform of one normal z into a factor, as the vector code does it (one copy for every path). */
+static __attribute__((noinline)) double factor_of(const double *exp_tab, double z, int lognormal, double spread)
 {
     return lognormal ? exp_table1(exp_tab, z * spread) : z * spread + 1.0;
 }
