@@ -7,12 +7,14 @@
 // The first prints samples/s, the GEMM rate measured in the same run, their ratio, the projected time
 // of the 15-epoch training run (target: under 3 minutes on a 2-core machine), then the time of one
 // epoch of 784-100-10 ReLU plain, noised (lognormal sigma 0.6), quantization-aware (bits:4) and both,
-// each as a ratio to plain (target: at most 1.5), and noised again with the noise helper thread off, and
-// the CPU time of all threads as the same ratios; with repeats, the four runs interleaved that many times
-// and the fastest of each kept.
+// each as a ratio to plain (target: at most 1.5), and noised again with the noise helper thread forced
+// off and forced on (the default runs it where the thread can be started), and the CPU time
+// of all threads as the same ratios; with repeats, the six runs interleaved that many times and the
+// fastest of each kept.
 // parts times one batch's pieces without data loading: the plain pass, and the forward network's build
 // (the noise drawn in line, no helper thread) and the master-gradient step of each hardware-aware
-// setting, on the AVX2 and the baseline path of the noise draws (the fastest of 10 blocks of calls / 10);
+// setting, on each path of the noise draws the CPU has (AVX-512, AVX2, baseline; the fastest of 10 blocks
+// of calls / 10);
 // then the lognormal build with the caller idle for a plain pass between builds, helper thread on and off.
 // The second scores a weights file on the test split under lognormal weight noise of std SIGMA (every
 // weight and bias, xb_perturb_apply, one draw per layer array per trial, mt19937 seeded 1): mean, std,
@@ -70,10 +72,11 @@ static int robust(int argc, char **argv)
     double sum = 0, sq = 0, lo = 1, hi = 0;
     for (int d = 0; d < draws; d++) {
         for (int k = 0; k < m->n_layers; k++) {
-            memcpy(p->W[k], m->W[k], m->sizes[k] * m->sizes[k + 1] * sizeof **p->W);
-            memcpy(p->b[k], m->b[k], m->sizes[k + 1] * sizeof **p->b);
-            xb_perturb_apply(&ln, rng, p->W[k], m->sizes[k] * m->sizes[k + 1], NULL, &err);
-            xb_perturb_apply(&ln, rng, p->b[k], m->sizes[k + 1], NULL, &err);
+            size_t nw = xb_mlp_n_weights(m, k), nb = xb_mlp_fan_out(m, k);
+            memcpy(p->W[k], m->W[k], nw * sizeof **p->W);
+            memcpy(p->b[k], m->b[k], nb * sizeof **p->b);
+            xb_perturb_apply(&ln, rng, p->W[k], nw, NULL, &err);
+            xb_perturb_apply(&ln, rng, p->b[k], nb, NULL, &err);
         }
         double a = accuracy(p, t, pred);
         sum += a, sq += a * a;
@@ -97,8 +100,9 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Seconds of training 784-100-10 ReLU with hw (NULL: plain); *cpu: the process's CPU seconds (all its
- * threads: the noise helper's too). */
+/* Seconds of training 784-100-10 ReLU with hw (NULL: plain), the noise helper thread as the session
+ * decides (helper -1), off (0) or on (1); *cpu: the process's CPU seconds (all its threads: the noise
+ * helper's too). */
 static double time_hw(const xb_dataset *d, size_t epochs, size_t batch, const char *noise, const char *levels,
                       int helper, double *cpu)
 {
@@ -118,13 +122,13 @@ static double time_hw(const xb_dataset *d, size_t epochs, size_t batch, const ch
     }
     double t0 = xb_now(), c0 = cpu_now();
     int rc;
-    if (helper || !xb_hwtrain_active(&hw))
+    if (helper < 0 || !xb_hwtrain_active(&hw))
         rc = xb_hwtrain_train(m, d, &o, &hw, NULL, &err);
-    else { /* xb_hwtrain_train's steps, the noise helper thread switched off */
+    else { /* xb_hwtrain_train's steps, the noise helper thread forced on or off */
         xb_hwtrain_session *s = xb_hwtrain_session_new(&hw, m, o.seed);
         xb_train_hooks hooks;
         xb_hwtrain_hooks(s, &hooks);
-        xb_hwtrain_session_prefetch(s, 0);
+        xb_hwtrain_session_prefetch(s, helper);
         o.hooks = &hooks;
         rc = xb_train(m, d, &o, NULL, &err);
         if (!rc)
@@ -183,10 +187,13 @@ static int parts(size_t batch, int reps)
         }
         xb_hwtrain_session *s = xb_hwtrain_session_new(&hw, m, 1);
         xb_hwtrain_session_prefetch(s, 0); /* the drawing in line: its cost, not a wait for the helper */
-        for (int simd = 1; simd >= 0; simd--) {
-            int avx2 = xb_hwtrain_session_simd(s, simd);
-            if (!simd && !avx2 && !xb_hwtrain_session_simd(s, 1))
-                break; /* no AVX2 here: the baseline path was the one above */
+        const char *path_name[3] = {"baseline", "avx2", "avx512"};
+        int shown = -1;
+        for (int level = 2; level >= 0; level--) {
+            int path = xb_hwtrain_session_simd(s, level);
+            if (path == shown)
+                continue; /* the CPU lacks that instruction set: the narrower path ran above */
+            shown = path;
             double t_fwd = 1e9, t_grad = 1e9;
             for (int blk = 0; blk < 10; blk++) {
                 t0 = xb_now();
@@ -198,9 +205,8 @@ static int parts(size_t batch, int reps)
                     xb_hwtrain_master_grad(s, grad);
                 t_grad = fmin(t_grad, (xb_now() - t0) / (reps / 10));
             }
-            xb_hwtrain_session_simd(s, simd);
             printf("  %-19s %-7s %-8s build %7.1f us (%.2f ns/weight)  master grad %6.1f us  sum/plain %.2f\n",
-                   cfg[c][0], cfg[c][1], avx2 ? "avx2" : "baseline", 1e6 * t_fwd, 1e9 * t_fwd / P, 1e6 * t_grad,
+                   cfg[c][0], cfg[c][1], path_name[path], 1e6 * t_fwd, 1e9 * t_fwd / P, 1e6 * t_grad,
                    (t_fwd + t_grad) / t_pass);
         }
         xb_hwtrain_session_free(&s);
@@ -288,18 +294,29 @@ int main(int argc, char **argv)
     printf("  projected 15 epochs      %10.1f s  (target < 180 s: %s)\n", 15 * 60000.0 / sps,
            15 * 60000.0 / sps < 180 ? "met" : "missed");
     /* Hardware-aware training against plain training, same data, batch and thread count, this run. */
-    /* repeats > 1: the four runs interleaved, the fastest of each (the machine may be shared) */
-    const char *cfg[5][2] = {{"none", "none"}, {"lognormal:sigma=0.6", "none"}, {"none", "bits:4"},
-                             {"lognormal:sigma=0.6", "bits:4"}, {"lognormal:sigma=0.6", "none"}};
-    double wall[5] = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
-    double cpu[5] = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
+    /* repeats > 1: the six runs interleaved, the fastest of each (the machine may be shared) */
+    const char *cfg[6][2] = {{"none", "none"}, {"lognormal:sigma=0.6", "none"}, {"none", "bits:4"},
+                             {"lognormal:sigma=0.6", "bits:4"}, {"lognormal:sigma=0.6", "none"},
+                             {"lognormal:sigma=0.6", "none"}};
+    const int helper[6] = {-1, -1, -1, -1, 0, 1};
+    double wall[6] = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
+    double cpu[6] = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
     for (int r = 0; r < repeats; r++)
-        for (int c = 0; c < 5; c++) {
-            double cc, tt = time_hw(d, 1, batch, cfg[c][0], cfg[c][1], c < 4, &cc);
+        for (int c = 0; c < 6; c++) {
+            double cc, tt = time_hw(d, 1, batch, cfg[c][0], cfg[c][1], helper[c], &cc);
             wall[c] = fmin(wall[c], tt);
             cpu[c] = fmin(cpu[c], cc);
         }
     double t_plain = wall[0], t_noise = wall[1], t_quant = wall[2], t_both = wall[3];
+    int default_helper = 0;
+    {
+        xb_hwtrain hw;
+        xb_hwtrain_parse(&hw, 2, "lognormal:sigma=0.6", "none", NULL, INFINITY, 0, NULL, NULL, &err);
+        xb_hwtrain_session *s = xb_hwtrain_session_new(&hw, m, 1);
+        default_helper = s && xb_hwtrain_session_prefetch(s, -1);
+        xb_hwtrain_session_free(&s);
+        xb_hwtrain_clear(&hw);
+    }
     printf("bench_train: 784-100-10 relu, 1 epoch, batch %zu, hardware-aware training as a ratio to plain "
            "(fastest of %d)\n", batch, repeats);
     printf("  plain                    %10.2f s\n", t_plain);
@@ -310,8 +327,10 @@ int main(int argc, char **argv)
     printf("  both                     %10.2f s  ratio %.2f\n", t_both, t_both / t_plain);
     printf("  noised, no helper thread %10.2f s  ratio %.2f  (the next batch's noise drawn in line)\n", wall[4],
            wall[4] / t_plain);
-    printf("  CPU time (all threads)   plain %.2f s, noised ratio %.2f (no helper %.2f), quantized %.2f, both %.2f\n",
-           cpu[0], cpu[1] / cpu[0], cpu[4] / cpu[0], cpu[2] / cpu[0], cpu[3] / cpu[0]);
+    printf("  noised, helper thread on %10.2f s  ratio %.2f  (the default %s here)\n", wall[5], wall[5] / t_plain,
+           default_helper ? "runs it" : "draws in line");
+    printf("  CPU time (all threads)   plain %.2f s, noised ratio %.2f (no helper %.2f, helper %.2f), quantized %.2f, "
+           "both %.2f\n", cpu[0], cpu[1] / cpu[0], cpu[4] / cpu[0], cpu[5] / cpu[0], cpu[2] / cpu[0], cpu[3] / cpu[0]);
     xb_mlp_free(&m);
     xb_dataset_free(&d);
     return 0;

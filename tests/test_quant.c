@@ -681,6 +681,57 @@ static void test_fast_nearest(void)
     }
 }
 
+/* The scale pass (max |w| and the finite check, eight values at a time with a scalar tail) finds the
+ * largest magnitude and a non-finite value at every position of layers of 1..19 values; and the
+ * evenly spaced path's whole-vector stores give the values and indices of the bisection with and
+ * without the index array, on lengths that end inside a group of four. */
+static void test_scale_pass(void)
+{
+    xb_error err = {0};
+    xb_levelset *ls = NULL;
+    xb_levelset_parse("bits:4", &ls, &err);
+    double w[19], q[19];
+    int idx[19];
+    size_t wrong_scale = 0, missed_bad = 0, wrong_msg = 0;
+    for (size_t n = 1; n <= 19; n++)
+        for (size_t at = 0; at < n; at++) {
+            for (size_t i = 0; i < n; i++)
+                w[i] = 0.01 * (double)(i % 5) - 0.02;
+            w[at] = at % 2 ? -0.75 : 0.75;
+            double s = 0;
+            if (xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, w, n, q, NULL, &s, &err) != XB_OK || s != 0.75)
+                wrong_scale++;
+            const double nonfinite[3] = {NAN, INFINITY, -INFINITY};
+            for (int k = 0; k < 3; k++) {
+                w[at] = nonfinite[k];
+                err.msg[0] = '\0';
+                if (xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, w, n, q, NULL, &s, &err) != XB_EINPUT)
+                    missed_bad++;
+                char want[32];
+                snprintf(want, sizeof want, "weight %zu ", at);
+                wrong_msg += strstr(err.msg, want) == NULL;
+            }
+        }
+    CHECK(wrong_scale == 0, "maxabs scale wrong on %zu of the layers", wrong_scale);
+    CHECK(missed_bad == 0, "a non-finite weight passed on %zu of the layers", missed_bad);
+    CHECK(wrong_msg == 0, "the message named another weight on %zu of the layers", wrong_msg);
+    unsigned long long st = 99;
+    size_t bad = 0;
+    for (size_t n = 16; n <= 19; n++) {
+        for (size_t i = 0; i < n; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            w[i] = 2.0 * ((double)(st >> 11) * 0x1.0p-53) - 1.0;
+        }
+        double q2[19], s = 0;
+        xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, w, n, q, idx, &s, &err);
+        xb_quantize(ls, (xb_norm){XB_NORM_MAXABS, 0}, w, n, q2, NULL, NULL, &err);
+        for (size_t i = 0; i < n; i++)
+            bad += idx[i] != xb_levelset_nearest(ls, w[i] / s) || q[i] != s * ls->levels[idx[i]] || q2[i] != q[i];
+    }
+    CHECK(bad == 0, "the evenly spaced path disagrees with the bisection on %zu values", bad);
+    xb_levelset_free(&ls);
+}
+
 int main(void)
 {
     test_paper_sets();
@@ -695,5 +746,6 @@ int main(void)
     test_device();
     test_parse();
     test_fast_nearest();
+    test_scale_pass();
     return check_summary("test_quant");
 }

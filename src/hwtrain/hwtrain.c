@@ -11,6 +11,10 @@
 
 #include <gsl/gsl_rng.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 /* Count the '/'-separated parts of spec. */
 static int count_parts(const char *spec)
 {
@@ -173,30 +177,34 @@ int xb_hwtrain_active(const xb_hwtrain *hw)
 /* ---- The training noise generator ------------------------------------------------------------
  * Every batch draws one value per weight, so the generator and the transforms dominate the cost of
  * noised training unless they are cheap. The session's gsl_rng_mt19937 (seeded with seed + 2) gives
- * two 32-bit draws per forward pass; they seed (through splitmix64) five xoshiro256** streams
- * (Blackman & Vigna 2018): a scalar one for c2c's selection sampling and the additive draws, and four
- * lanes for the multiplicative factors, value j of a layer's [W; b] from lane j mod 4, so that four
- * draws run side by side in one vector. Normals by the 256-layer ziggurat (Marsaglia & Tsang 2000,
- * with Doornik's 2005 correction: the layer index from the low 8 bits, the value from the top 52), its
- * slow path (1.5 % of draws; 2.8 % with 128 layers) on that lane's own stream; the lognormal factor exp(sigma N) by
- * exp_table (a 2^(j/64) table and a degree-5 polynomial, within 1e-15 relative of libm's exp).
- * The four-lane code is compiled twice, for the x86-64 baseline (SSE2) and for AVX2, and picked at
- * run time; both do the same IEEE operations in the same order (no fused multiply-add: neither target
- * has it unless the build asks for -mfma), so the draws are bit-identical on either path, which
- * test_hwtrain checks. The same seed gives the same stream on every machine with IEEE doubles. */
+ * two 32-bit draws per forward pass; they seed (through splitmix64) ten xoshiro256** streams
+ * (Blackman & Vigna 2018): a scalar one for c2c's selection sampling and the additive draws, eight
+ * lanes for the multiplicative factors, value j of a layer's [W; b] from lane j mod 8, so that eight
+ * draws run side by side in one vector, and one for the lanes' slow paths. Normals by the 256-layer
+ * ziggurat (Marsaglia & Tsang 2000, with Doornik's 2005 correction: the layer index from the low 8
+ * bits, the value from the top 52); the values that fail its fast test (1.5 %) are finished after the
+ * vector loop, in value order, on the slow-path stream, so the loop never branches on a draw. The
+ * lognormal factor exp(sigma N) by exp_table8 (a 2^(j/64) table and a degree-4 polynomial, within
+ * 5e-14 relative of libm's exp). The eight-lane code is compiled three times, for the x86-64 baseline
+ * (SSE2), AVX2 and AVX-512, and picked at run time; all do the same IEEE operations in the same order
+ * (fused multiply-add contraction is off for that code: AVX-512 has FMA), so the draws are
+ * bit-identical on every path, which test_hwtrain checks. The same seed gives the same stream on every
+ * machine with IEEE doubles. */
 
 #define ZIG_C 256 /* layers; Marsaglia & Tsang's R and V for 256 */
 #define ZIG_R 3.6541528853610088
 #define ZIG_V 4.92867323399e-3
-#define HW_LANES 4
+#define HW_LANES 8
 #define EXP_N 64 /* entries of the 2^(j/N) table */
 
 typedef struct hw_rng {
     uint64_t s[4];                   /* the scalar stream */
     uint64_t v[4][HW_LANES];         /* the lanes' streams: word w of lane i is v[w][i] */
+    uint64_t t[4];                   /* the stream of the lanes' ziggurat slow paths */
     double zx[ZIG_C + 1], zr[ZIG_C]; /* ziggurat tables (Doornik's ZIGNOR layout) */
+    double zf[ZIG_C + 1];            /* the unnormalized density exp(-zx^2 / 2) at the layers' edges */
     double exp_tab[EXP_N];           /* 2^(j/64) */
-    int simd;                        /* 1: the AVX2 path where the CPU has it; 0: the baseline path */
+    int simd;                        /* the widest path allowed: 2 AVX-512, 1 AVX2, 0 the baseline */
 } hw_rng;
 
 static uint64_t splitmix64(uint64_t *x)
@@ -219,9 +227,11 @@ static void hw_rng_tables(hw_rng *r)
     }
     for (int i = 0; i < ZIG_C; i++)
         r->zr[i] = r->zx[i + 1] / r->zx[i];
+    for (int i = 0; i <= ZIG_C; i++)
+        r->zf[i] = exp(-0.5 * r->zx[i] * r->zx[i]);
     for (int j = 0; j < EXP_N; j++)
         r->exp_tab[j] = exp2((double)j / EXP_N);
-    r->simd = 1;
+    r->simd = 2;
 }
 
 /* The seed word of one forward pass: two draws of the session's GSL generator. */
@@ -235,6 +245,8 @@ static void hw_rng_seed(hw_rng *r, uint64_t x)
     for (int lane = 0; lane < HW_LANES; lane++)
         for (int w = 0; w < 4; w++)
             r->v[w][lane] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        r->t[i] = splitmix64(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -274,8 +286,10 @@ static inline double zig_u(uint64_t b)
     return m * 2.0 - 3.0;
 }
 
-/* The ziggurat after its fast test failed for draw b, on the stream at s (stride st). */
-static double zig_slow(const hw_rng *r, uint64_t *s, size_t st, uint64_t b)
+/* The ziggurat after its fast test failed for draw b, on the stream at s (stride st). Never inlined:
+ * one copy, compiled for the baseline, serves every vector path, so its wedge test (an a + b c that a
+ * path with FMA could contract) decides alike on all of them. */
+static __attribute__((noinline)) double zig_slow(const hw_rng *r, uint64_t *s, size_t st, uint64_t b)
 {
     for (;;) {
         int i = (int)(b & (ZIG_C - 1));
@@ -290,9 +304,10 @@ static double zig_slow(const hw_rng *r, uint64_t *s, size_t st, uint64_t b)
             } while (-2 * y < x * x);
             return u < 0 ? x - ZIG_R : ZIG_R - x;
         }
-        double x = u * r->zx[i], x2 = x * x;
-        double f0 = exp(-0.5 * (r->zx[i] * r->zx[i] - x2)), f1 = exp(-0.5 * (r->zx[i + 1] * r->zx[i + 1] - x2));
-        if (f1 + uniform_at(s, st) * (f0 - f1) < 1.0)
+        /* The wedge: accept x with the density's height at x, between the layer's edges' f(zx[i]) and
+         * f(zx[i + 1]) (Marsaglia & Tsang's form: one exp per test, the edges from the table zf). */
+        double x = u * r->zx[i];
+        if (r->zf[i + 1] + uniform_at(s, st) * (r->zf[i] - r->zf[i + 1]) < exp(-0.5 * x * x))
             return x;
         b = hw_next_at(s, st);
     }
@@ -309,86 +324,158 @@ static inline double hw_normal(hw_rng *r)
     return zig_slow(r, r->s, 1, b);
 }
 
-typedef double v4d __attribute__((vector_size(32)));
-typedef uint64_t v4u __attribute__((vector_size(32)));
-typedef int64_t v4i __attribute__((vector_size(32)));
+/* The vector code below is compiled for three instruction sets; AVX-512 brings fused multiply-add,
+ * which GCC would otherwise contract a * b + c into (c_std=gnu11 means -ffp-contract=fast), rounding
+ * once instead of twice: contraction is off here so that every path rounds alike. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
 
-#define ROTL4(x, k) (((x) << (k)) | ((x) >> (64 - (k))))
+typedef double v8d __attribute__((vector_size(8 * sizeof(double))));
+typedef uint64_t v8u __attribute__((vector_size(8 * sizeof(uint64_t))));
+typedef int64_t v8i __attribute__((vector_size(8 * sizeof(int64_t))));
 
-/* exp over four lanes: x = (64 k + j) ln 2 / 64 + r with |r| <= ln 2 / 128 (Cody-Waite, the two parts
- * of ln 2 / 64; k ln2_hi / 64 is exact), exp(r) by its degree-5 Taylor polynomial (truncation below
- * 4e-17 relative), times the table's 2^(j/64) and 2^k built from its bits. Arguments are clamped to
- * [-700, 700] (the noise arguments sigma N are far inside). exp(0) is exactly 1. */
-static inline __attribute__((always_inline)) void exp_table(const double *tab, v4d *xp)
+#define ROTL8(x, k) (((x) << (k)) | ((x) >> (64 - (k))))
+#define SPLAT8(c) {c, c, c, c, c, c, c, c}
+
+/* The eight lanes' values of tab at the indices idx, loaded by lane (on this Zen 4 the AVX-512 gather
+ * instruction was no faster). */
+static inline __attribute__((always_inline)) void gather_lanes(const double *tab, const v8i *idx, v8d *out)
 {
-    v4d x = *xp;
-    const v4d lo = {-700, -700, -700, -700}, hi = {700, 700, 700, 700};
-    v4i m = x < lo; /* lanes: -1 where true */
-    x = (v4d)(((v4i)lo & m) | ((v4i)x & ~m));
+    v8i i = *idx;
+    *out = (v8d){tab[i[0]], tab[i[1]], tab[i[2]], tab[i[3]], tab[i[4]], tab[i[5]], tab[i[6]], tab[i[7]]};
+}
+
+/* 1 if every lane of the comparison result m is true (-1); by lane in the generic code, one mask test
+ * on the AVX-512 path (the body takes it as an argument that inlining makes a direct call). */
+typedef int hw_all_fn(const v8i *m);
+
+static inline __attribute__((always_inline)) int all_by_lane(const v8i *m)
+{
+    v8i v = *m;
+    return (v[0] & v[1] & v[2] & v[3] & v[4] & v[5] & v[6] & v[7]) != 0;
+}
+
+/* exp over eight lanes: x = (64 k + j) ln 2 / 64 + r with |r| <= ln 2 / 128 (Cody-Waite, the two parts
+ * of ln 2 / 64; k ln2_hi / 64 is exact), exp(r) by its degree-4 Taylor polynomial, times the table's
+ * 2^(j/64) and 2^k built from its bits. The truncation r^5 / 120 e^|r| is below 3.9e-14 relative at
+ * |r| = ln 2 / 128, and with the rounding of the few operations the result is within 5e-14 relative of
+ * exp(x) (test_hwtrain checks it against libm): a noise factor exp(sigma N) needs far less than
+ * the last bits, and one order fewer saves a multiply and an add per value. Arguments are clamped to
+ * [-700, 700] (the noise arguments sigma N are far inside). exp(0) is exactly 1. */
+static inline __attribute__((always_inline)) void exp_table8(const double *tab, v8d *xp)
+{
+    v8d x = *xp;
+    const v8d lo = SPLAT8(-700.0), hi = SPLAT8(700.0);
+    v8i m = x < lo; /* lanes: -1 where true */
+    x = (v8d)(((v8i)lo & m) | ((v8i)x & ~m));
     m = x > hi;
-    x = (v4d)(((v4i)hi & m) | ((v4i)x & ~m));
-    const double magic = 0x1.8p52;
-    v4d t = x * (EXP_N / 0.693147180559945309417) + magic; /* round(64 x / ln 2) in the low bits */
-    v4d k = t - magic;
-    v4d r = x - k * (6.93147180369123816490e-01 / EXP_N) - k * (1.90821492927058770002e-10 / EXP_N);
-    v4d p = r * (1.0 / 120) + 1.0 / 24;
-    p = p * r + 1.0 / 6;
+    x = (v8d)(((v8i)hi & m) | ((v8i)x & ~m));
+    const v8d magic = SPLAT8(0x1.8p52);
+    v8d t = x * (EXP_N / 0.693147180559945309417) + magic; /* round(64 x / ln 2) in the low bits */
+    v8d k = t - magic;
+    v8d r = x - k * (6.93147180369123816490e-01 / EXP_N) - k * (1.90821492927058770002e-10 / EXP_N);
+    v8d p = r * (1.0 / 24) + 1.0 / 6;
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    v4i ki = (v4i)t - (v4i)(v4d){magic, magic, magic, magic};
-    v4i j = ki & (EXP_N - 1), e = ki >> 6; /* arithmetic shift: floor(k / 64) */
-    v4d T = {tab[j[0]], tab[j[1]], tab[j[2]], tab[j[3]]};
-    v4u scale = (v4u)((e + 1023) << 52);
-    *xp = (p * T) * (v4d)scale;
+    v8i ki = (v8i)t - (v8i)magic;
+    v8i j = ki & (EXP_N - 1), e = ki >> 6; /* arithmetic shift: floor(k / 64) */
+    v8d T;
+    gather_lanes(tab, &j, &T);
+    v8u scale = (v8u)((e + 1023) << 52);
+    *xp = (p * T) * (v8d)scale;
 }
 
-/* The multiplicative factors of n values (g must hold n rounded up to 4): value j from lane j mod 4,
- * a ziggurat normal z, then g = exp(spread z) (lognormal) or 1 + spread z. The lanes' last group is
- * drawn whole; its extra draws are dropped. */
-static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, double *g, size_t n, int lognormal,
-                                                                    double spread)
+/* exp_table8 on one value: the same operations in the same order, so the same result as a lane. */
+static double exp_table1(const double *tab, double x)
 {
-    v4u s0, s1, s2, s3;
+    x = x < -700.0 ? -700.0 : x;
+    x = x > 700.0 ? 700.0 : x;
+    const double magic = 0x1.8p52;
+    double t = x * (EXP_N / 0.693147180559945309417) + magic;
+    double k = t - magic;
+    double r = x - k * (6.93147180369123816490e-01 / EXP_N) - k * (1.90821492927058770002e-10 / EXP_N);
+    double p = r * (1.0 / 24) + 1.0 / 6;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t ti, mi;
+    memcpy(&ti, &t, sizeof ti);
+    memcpy(&mi, &magic, sizeof mi);
+    int64_t ki = ti - mi, e = ki >> 6;
+    uint64_t bits = (uint64_t)(e + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return (p * tab[ki & (EXP_N - 1)]) * scale;
+}
+
+/* The transform of one normal z into a factor, as the vector code does it (one copy for every path). */
+static __attribute__((noinline)) double factor_of(const double *exp_tab, double z, int lognormal, double spread)
+{
+    return lognormal ? exp_table1(exp_tab, z * spread) : z * spread + 1.0;
+}
+
+#define HW_CHUNK 256 /* groups of eight values whose slow-path draws are finished together */
+
+/* The multiplicative factors of n values (g must hold n rounded up to 8): value j from lane j mod 8,
+ * a ziggurat normal z, then g = exp(spread z) (lognormal) or 1 + spread z. The lanes' last group is
+ * drawn whole; its extra draws are dropped. One generic body (GCC/Clang vector extensions) compiled
+ * for each instruction set: the same operations in the same order, so the same bits on each.
+ * The loop has no branch on the draws: a group where some lane fails the ziggurat's fast test keeps
+ * its draws aside, and after every HW_CHUNK groups those lanes are finished in order (value order) on
+ * the slow-path stream r->t, by the scalar zig_slow and factor_of that every path shares. The lanes'
+ * streams thus never wait for the slow path (1.5 % of values, one group in nine). */
+static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, double *g, size_t n, int lognormal,
+                                                                    double spread, hw_all_fn *all_lanes)
+{
+    v8u s0, s1, s2, s3;
     memcpy(&s0, r->v[0], sizeof s0);
     memcpy(&s1, r->v[1], sizeof s1);
     memcpy(&s2, r->v[2], sizeof s2);
     memcpy(&s3, r->v[3], sizeof s3);
-    const v4u abs_mask = {0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull, 0x7FFFFFFFFFFFFFFFull};
-    const v4u one_bits = {0x3FF0000000000000ull, 0x3FF0000000000000ull, 0x3FF0000000000000ull, 0x3FF0000000000000ull};
-    for (size_t j = 0; j < n; j += HW_LANES) {
-        v4u b = ROTL4(s1 * 5, 7) * 9, t = s1 << 17;
-        s2 ^= s0;
-        s3 ^= s1;
-        s1 ^= s2;
-        s0 ^= s3;
-        s2 ^= t;
-        s3 = ROTL4(s3, 45);
-        v4u idx = b & (ZIG_C - 1);
-        v4d u = (v4d)((b >> 12) | one_bits) * 2.0 - 3.0;
-        v4d zr = {r->zr[idx[0]], r->zr[idx[1]], r->zr[idx[2]], r->zr[idx[3]]};
-        v4d zx = {r->zx[idx[0]], r->zx[idx[1]], r->zx[idx[2]], r->zx[idx[3]]};
-        v4i ok = (v4d)((v4u)u & abs_mask) < zr;
-        v4d z = u * zx;
-        if (!(ok[0] & ok[1] & ok[2] & ok[3])) {
-            memcpy(r->v[0], &s0, sizeof s0);
-            memcpy(r->v[1], &s1, sizeof s1);
-            memcpy(r->v[2], &s2, sizeof s2);
-            memcpy(r->v[3], &s3, sizeof s3);
-            for (int lane = 0; lane < HW_LANES; lane++)
-                if (!ok[lane])
-                    z[lane] = zig_slow(r, &r->v[0][lane], HW_LANES, b[lane]);
-            memcpy(&s0, r->v[0], sizeof s0);
-            memcpy(&s1, r->v[1], sizeof s1);
-            memcpy(&s2, r->v[2], sizeof s2);
-            memcpy(&s3, r->v[3], sizeof s3);
+    const v8u abs_mask = SPLAT8(0x7FFFFFFFFFFFFFFFull), one_bits = SPLAT8(0x3FF0000000000000ull);
+    const v8d vspread = SPLAT8(spread);
+    const double *zr_tab = r->zr, *zx_tab = r->zx;
+    v8u aside_b[HW_CHUNK];
+    size_t aside_j[HW_CHUNK];
+    for (size_t j0 = 0; j0 < n; j0 += HW_CHUNK * HW_LANES) {
+        size_t j1 = n - j0 < HW_CHUNK * HW_LANES ? n : j0 + HW_CHUNK * HW_LANES, cnt = 0;
+        for (size_t j = j0; j < j1; j += HW_LANES) {
+            v8u b = ROTL8(s1 * 5, 7) * 9, t = s1 << 17;
+            s2 ^= s0;
+            s3 ^= s1;
+            s1 ^= s2;
+            s0 ^= s3;
+            s2 ^= t;
+            s3 = ROTL8(s3, 45);
+            v8i idx = (v8i)(b & (ZIG_C - 1));
+            v8d u = (v8d)((b >> 12) | one_bits) * 2.0 - 3.0;
+            v8d zr, zx;
+            gather_lanes(zr_tab, &idx, &zr);
+            gather_lanes(zx_tab, &idx, &zx);
+            v8i ok = (v8d)((v8u)u & abs_mask) < zr;
+            v8d z = u * zx * vspread;
+            if (lognormal)
+                exp_table8(r->exp_tab, &z);
+            else
+                z = z + 1.0;
+            memcpy(g + j, &z, sizeof z);
+            aside_b[cnt] = b;
+            aside_j[cnt] = j;
+            cnt += !all_lanes(&ok);
         }
-        z = z * spread;
-        if (lognormal)
-            exp_table(r->exp_tab, &z);
-        else
-            z = z + 1.0;
-        memcpy(g + j, &z, sizeof z);
+        for (size_t c = 0; c < cnt; c++)
+            for (size_t lane = 0; lane < HW_LANES && aside_j[c] + lane < n; lane++) {
+                uint64_t bl = aside_b[c][lane];
+                int i = (int)(bl & (ZIG_C - 1));
+                if (fabs(zig_u(bl)) < r->zr[i])
+                    continue;
+                g[aside_j[c] + lane] = factor_of(r->exp_tab, zig_slow(r, r->t, 1, bl), lognormal, spread);
+            }
     }
     memcpy(r->v[0], &s0, sizeof s0);
     memcpy(r->v[1], &s1, sizeof s1);
@@ -398,37 +485,69 @@ static inline __attribute__((always_inline)) void mult_factors_body(hw_rng *r, d
 
 static void mult_factors_base(hw_rng *r, double *g, size_t n, int lognormal, double spread)
 {
-    mult_factors_body(r, g, n, lognormal, spread);
+    if (lognormal)
+        mult_factors_body(r, g, n, 1, spread, all_by_lane);
+    else
+        mult_factors_body(r, g, n, 0, spread, all_by_lane);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define HW_HAVE_AVX2_PATH 1
+#define HW_HAVE_X86_PATHS 1
 __attribute__((target("avx2"))) static void mult_factors_avx2(hw_rng *r, double *g, size_t n, int lognormal,
                                                                double spread)
 {
-    mult_factors_body(r, g, n, lognormal, spread);
+    if (lognormal)
+        mult_factors_body(r, g, n, 1, spread, all_by_lane);
+    else
+        mult_factors_body(r, g, n, 0, spread, all_by_lane);
+}
+
+__attribute__((target("avx512f,avx512dq,avx512vl"), always_inline)) static inline int all_avx512(const v8i *m)
+{
+    __m512i v;
+    memcpy(&v, m, sizeof v);
+    return _mm512_movepi64_mask(v) == 0xFF;
+}
+
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static void mult_factors_avx512(hw_rng *r, double *g,
+                                                                                      size_t n, int lognormal,
+                                                                                      double spread)
+{
+    if (lognormal)
+        mult_factors_body(r, g, n, 1, spread, all_avx512);
+    else
+        mult_factors_body(r, g, n, 0, spread, all_avx512);
 }
 #else
-#define HW_HAVE_AVX2_PATH 0
+#define HW_HAVE_X86_PATHS 0
 #endif
 
-/* 1 if the AVX2 path runs for r. */
-static int hw_rng_avx2(const hw_rng *r)
+#if !defined(__clang__) && defined(__GNUC__)
+#pragma GCC pop_options
+#endif
+
+/* The path that runs for r: 0 the baseline, 1 AVX2, 2 AVX-512 (the widest the CPU has, up to r->simd). */
+static int hw_rng_path(const hw_rng *r)
 {
-#if HW_HAVE_AVX2_PATH
-    return r->simd && __builtin_cpu_supports("avx2");
+#if HW_HAVE_X86_PATHS
+    if (r->simd >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return 2;
+    if (r->simd >= 1 && __builtin_cpu_supports("avx2"))
+        return 1;
 #else
     (void)r;
-    return 0;
 #endif
+    return 0;
 }
 
 static void mult_factors(hw_rng *r, double *g, size_t n, int lognormal, double spread)
 {
-#if HW_HAVE_AVX2_PATH
-    if (hw_rng_avx2(r)) {
-        mult_factors_avx2(r, g, n, lognormal, spread);
-        return;
+#if HW_HAVE_X86_PATHS
+    switch (hw_rng_path(r)) {
+    case 2: mult_factors_avx512(r, g, n, lognormal, spread); return;
+    case 1: mult_factors_avx2(r, g, n, lognormal, spread); return;
+    default: break;
     }
 #endif
     mult_factors_base(r, g, n, lognormal, spread);
@@ -655,6 +774,8 @@ xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m
 
 int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on)
 {
+    if (on < 0)
+        return s->pf->started;
     if (!on) {
         prefetch_wait(s->pf);
         prefetch_stop(s->pf);
@@ -665,12 +786,12 @@ int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on)
     return s->pf->started;
 }
 
-int xb_hwtrain_session_simd(xb_hwtrain_session *s, int on)
+int xb_hwtrain_session_simd(xb_hwtrain_session *s, int level)
 {
     prefetch_wait(s->pf);
-    s->fast.simd = s->pf->rng.simd = on != 0;
+    s->fast.simd = s->pf->rng.simd = level < 0 ? 0 : level > 2 ? 2 : level;
     s->pf->ready = 0; /* drawn on the other path: drawn again, the same values */
-    return hw_rng_avx2(&s->fast);
+    return hw_rng_path(&s->fast);
 }
 
 /* The model with its spread scaled by the ramp. */
@@ -943,7 +1064,7 @@ void xb_hwtrain_write_json(const xb_hwtrain *hw, unsigned long seed, xb_json *j,
     xb_json_number(j, "ste_threshold", hw->t_c); /* null: none */
     xb_json_int(j, "noise_ramp_epochs", (long long)hw->noise_ramp);
     xb_json_string(j, "activation_quantization", hw->act_spec);
-    xb_json_string(j, "noise_rng", "mt19937+xoshiro256** (4 lanes)");
+    xb_json_string(j, "noise_rng", "mt19937+xoshiro256** (8 lanes)");
     xb_json_number(j, "noise_seed", (double)(seed + 2));
     xb_json_object_end(j);
 }

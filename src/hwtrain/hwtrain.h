@@ -27,12 +27,13 @@
 //
 // Randomness: a gsl_rng_mt19937 seeded with seed + 2 (seed: the training seed; seed + 1 draws dropout
 // masks) gives two 32-bit draws per forward pass, which seed (splitmix64) that pass's xoshiro256**
-// streams: four lanes for the multiplicative factors (value j of a layer's [W; b] from lane j mod 4:
-// ziggurat normals, exp(sigma N) by a table exp) and a scalar one for c2c's selection sampling and the
-// additive draws (hwtrain.c). It is faster than drawing each value from GSL, which dominated the cost,
-// and keeps the run reproducible: the same seed gives the same weights, on the AVX2 path and the x86-64
-// baseline path alike. The shuffles and the initialisation are those of plain training, and noise
-// "none" gives bit-identical weights to it.
+// streams: eight lanes for the multiplicative factors (value j of a layer's [W; b] from lane j mod 8:
+// ziggurat normals, exp(sigma N) by a table exp within 5e-14 relative), one for the ziggurat's slow
+// path of those lanes, and a scalar one for c2c's selection sampling and the additive draws
+// (hwtrain.c). It is faster than drawing each value from GSL, which dominated the cost, and keeps the
+// run reproducible: the same seed gives the same weights, on the AVX-512, AVX2 and x86-64 baseline
+// paths alike. The shuffles and the initialisation are those of plain training, and noise "none"
+// gives bit-identical weights to it.
 #ifndef XB_HWTRAIN_H
 #define XB_HWTRAIN_H
 
@@ -99,15 +100,15 @@ typedef struct xb_hwtrain_session xb_hwtrain_session;
 xb_hwtrain_session *xb_hwtrain_session_new(const xb_hwtrain *hw, const xb_mlp *m, unsigned long seed);
 void xb_hwtrain_session_free(xb_hwtrain_session **s);
 
-/* Which code path draws the multiplicative noise: on 1 (the default) the AVX2 one where the CPU has it,
- * 0 the x86-64 baseline one. Both draw bit-identical values (the choice only changes the speed);
- * returns 1 if the AVX2 path now runs. For tests and benchmarks. */
-int xb_hwtrain_session_simd(xb_hwtrain_session *s, int on);
+/* Which code path draws the multiplicative noise: the widest the CPU has up to level, 2 (the default)
+ * AVX-512 (F, DQ, VL), 1 AVX2, 0 the x86-64 baseline. Every path draws bit-identical values (the choice
+ * only changes the speed); returns the path that now runs (0, 1 or 2). For tests and benchmarks. */
+int xb_hwtrain_session_simd(xb_hwtrain_session *s, int level);
 
 /* Whether a helper thread draws the next forward pass's multiplicative factors (lognormal, mult) while
  * the caller trains on this one: on 1 (the default, where the thread can be started) or off 0. The
- * draws are the same either way, bit for bit; returns 1 if the helper now runs. For tests and
- * benchmarks. */
+ * draws are the same either way, bit for bit; returns 1 if the helper now runs (on -1: only that,
+ * changing nothing). For tests and benchmarks. */
 int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on);
 
 /* The forward network of one batch in epoch (0-based): fwd = noise(q(master)), a fresh draw. */
