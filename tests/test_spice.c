@@ -696,8 +696,16 @@ static void test_memory_flat(xb_spice *s, const xb_device *dev)
         printf("memory, %s rows: %ld kB before, %ld kB after %d more tile loads (%.2f kB per tile)\n",
                xb_spice_rows_name(paths[p]), before, after, tiles, (double)(after - before) / tiles);
         CHECK(bad == 0, "%zu of %d solves failed (%s)", bad, tiles + 50, err.msg);
-        /* Leaking a tile's circuit would cost tens of kB per load; allow 2 kB per tile of allocator noise. */
-        CHECK(after - before < 2 * tiles, "resident memory grew %ld kB over %d tiles", after - before, tiles);
+        /* Leaking a tile's circuit would cost tens of kB per load; allow 2 kB per tile of allocator noise
+         * (8 kB under AddressSanitizer, whose quarantine holds freed blocks back: the growth it shows moves
+         * between -5 and +2 kB per tile from run to run). */
+#if defined(__SANITIZE_ADDRESS__)
+        const long per_tile_kb = 8;
+#else
+        const long per_tile_kb = 2;
+#endif
+        CHECK(after - before < per_tile_kb * tiles, "resident memory grew %ld kB over %d tiles", after - before,
+              tiles);
     }
     xb_chip_free(&c);
 }
