@@ -374,6 +374,21 @@ static void revive(xb_spice *s)
     command(s, "set num_threads=1");
 }
 
+/* Hand a deck's lines (NULL-terminated) to ngspice with the load state reset; 1 if it refused them (or
+ * ended itself over them). */
+static int circ_lines(xb_spice *s, char **lines)
+{
+    s->last_error[0] = '\0';
+    s->load_msgs[0] = '\0';
+    s->deck_rejected = 0;
+    s->load_failed = s->no_circuit = 0;
+    s->loading = 1;
+    int bad = ngSpice_Circ(lines) != 0;
+    s->loading = 0;
+    s->loaded = 1;
+    return bad || s->load_failed || s->dead;
+}
+
 static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct, const xb_device *dev,
                      const xb_netlist_options *o, xb_deck_kind kind, const double *v_rows, size_t n, xb_error *err)
 {
@@ -424,17 +439,10 @@ static int load_deck(xb_spice *s, const xb_chip *c, int l, size_t rt, size_t ct,
         lines[k++] = t;
     }
     lines[k] = NULL;
-    s->last_error[0] = '\0';
-    s->load_msgs[0] = '\0';
-    s->deck_rejected = 0;
-    s->load_failed = s->no_circuit = 0;
-    s->loading = 1;
-    int bad = ngSpice_Circ(lines) != 0;
-    s->loading = 0;
-    s->loaded = 1;
+    int bad = circ_lines(s, lines);
     free(lines);
     free(buf);
-    if (bad || s->load_failed || s->dead) {
+    if (bad) {
         /* Not a per-input failure: the same deck fails for every input and in every worker (ngspice may
          * even end itself over it). Our own part of the deck is tested; what varies is the model files
          * the device names. */
@@ -690,17 +698,10 @@ int xb_spice_load_text(xb_spice *s, const char *what, const char *deck, xb_error
     for (char *save = NULL, *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save))
         lines[k++] = t;
     lines[k] = NULL;
-    s->last_error[0] = '\0';
-    s->load_msgs[0] = '\0';
-    s->deck_rejected = 0;
-    s->load_failed = s->no_circuit = 0;
-    s->loading = 1;
-    int bad = ngSpice_Circ(lines) != 0;
-    s->loading = 0;
-    s->loaded = 1;
+    int bad = circ_lines(s, lines);
     free(lines);
     free(buf);
-    if (bad || s->load_failed || s->dead) {
+    if (bad) {
         s->deck_rejected = 1;
         char why[sizeof s->last_error];
         snprintf(why, sizeof why, "%s", s->load_msgs[0] ? s->load_msgs : s->last_error[0] ? s->last_error
