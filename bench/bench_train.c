@@ -8,7 +8,8 @@
 // of the 15-epoch training run (target: under 3 minutes on a 2-core machine), then the time of one
 // epoch of 784-100-10 ReLU plain, noised (lognormal sigma 0.6), quantization-aware (bits:4) and both,
 // each as a ratio to plain (target: at most 1.5), and noised again with the noise helper thread forced
-// off and forced on (the default runs it where the thread can be started), and the CPU time
+// off and forced on (the default runs it where the thread can be started; while it runs and BLAS's
+// threads would take every core, BLAS runs with one fewer: xb_hwtrain_session_lend_core), and the CPU time
 // of all threads as the same ratios; with repeats, the six runs interleaved that many times and the
 // fastest of each kept.
 // parts times one batch's pieces without data loading: the plain pass, and the forward network's build
@@ -130,7 +131,9 @@ static double time_hw(const xb_dataset *d, size_t epochs, size_t batch, const ch
         xb_hwtrain_hooks(s, &hooks);
         xb_hwtrain_session_prefetch(s, helper);
         o.hooks = &hooks;
+        int lent = xb_hwtrain_session_lend_core(s); /* as xb_hwtrain_train, when the helper runs */
         rc = xb_train(m, d, &o, NULL, &err);
+        xb_hwtrain_return_core(lent);
         if (!rc)
             rc = xb_hwtrain_deploy(&hw, m, &err);
         xb_hwtrain_session_free(&s);

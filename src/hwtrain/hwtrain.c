@@ -8,8 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gsl/gsl_rng.h>
+
+/* OpenBLAS's thread count (the library BLAS calls go to). */
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -786,6 +791,24 @@ int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on)
     return s->pf->started;
 }
 
+int xb_hwtrain_session_lend_core(xb_hwtrain_session *s)
+{
+    /* The noise helper draws the next batch on a core of its own: when BLAS's threads would take every
+     * core, BLAS runs with one fewer (at batch 32 on 2 cores one BLAS thread is also the faster:
+     * results/README.md, "Throughput"). */
+    int blas = openblas_get_num_threads(), cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!xb_hwtrain_session_prefetch(s, -1) || blas < 2 || blas < cores)
+        return 0;
+    openblas_set_num_threads(blas - 1);
+    return blas;
+}
+
+void xb_hwtrain_return_core(int lent)
+{
+    if (lent > 0)
+        openblas_set_num_threads(lent);
+}
+
 int xb_hwtrain_session_simd(xb_hwtrain_session *s, int level)
 {
     prefetch_wait(s->pf);
@@ -1031,7 +1054,9 @@ int xb_hwtrain_train(xb_mlp *m, const xb_dataset *d, const xb_train_options *o, 
     xb_hwtrain_hooks(s, &hooks);
     xb_train_options oo = *o;
     oo.hooks = &hooks;
+    int lent = xb_hwtrain_session_lend_core(s);
     int rc = xb_train(m, d, &oo, stats, err);
+    xb_hwtrain_return_core(lent);
     if (!rc)
         rc = xb_hwtrain_deploy(hw, m, err);
     xb_hwtrain_session_free(&s);

@@ -110,6 +110,11 @@ int xb_hwtrain_session_simd(xb_hwtrain_session *s, int level);
  * draws are the same either way, bit for bit; returns 1 if the helper now runs (on -1: only that,
  * changing nothing). For tests and benchmarks. */
 int xb_hwtrain_session_prefetch(xb_hwtrain_session *s, int on);
+/* While the helper thread runs and BLAS's threads take every core: BLAS to one thread fewer, so that
+ * the helper has a core; returns the count to give back (0: nothing changed). xb_hwtrain_train does
+ * this around training; xb_hwtrain_return_core(lent) restores the count. */
+int xb_hwtrain_session_lend_core(xb_hwtrain_session *s);
+void xb_hwtrain_return_core(int lent);
 
 /* The forward network of one batch in epoch (0-based): fwd = noise(q(master)), a fresh draw. */
 int xb_hwtrain_forward(xb_hwtrain_session *s, const xb_mlp *master, xb_mlp *fwd, size_t epoch, xb_error *err);
