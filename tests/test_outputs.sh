@@ -188,7 +188,7 @@ start_run() { # out-folder
 # No worker folder of pid and no worker of it still running (they end with their parent).
 no_litter() { # pid out-folder
     local i
-    for ((i = 0; i < 600; i++)); do # workers notice their parent's end within 30 s even on a loaded machine
+    for ((i = 0; i < 2400; i++)); do # workers notice their parent's end; 2 minutes for a loaded machine (30 s ran out twice)
         [ -z "$(worker_dirs "$1")" ] && ! pgrep -f -- "-o $2\$" >/dev/null && break
         sleep 0.05
     done
