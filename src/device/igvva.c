@@ -29,32 +29,35 @@ static int noisy(const xb_device *d)
     return d->igvva.sigma_c2c > 0 || d->sigma_read > 0;
 }
 
-void xb_igvva_program_cell(const xb_device *d, double i_trg_A, gsl_rng *rng, xb_igvva_result *r)
+int xb_igvva_write_verify(const xb_device *d, double i_trg_A, gsl_rng *rng, int noisy, const xb_igvva_cell_ops *ops,
+                          void *ctx, xb_igvva_result *r, xb_error *err)
 {
     const xb_igvva_params *p = &d->igvva;
-    const double g_hrs = d->g_hrs_S, v_read = d->v_read_V;
-    const double sigma_set = p->sigma_c2c, sigma_read = d->sigma_read;
-    const double half_kn_over_vc = 0.5 * p->k_n_A_per_V2 / p->v_c_V;
+    const double sigma_read = d->sigma_read;
     const double lo = i_trg_A - p->tolerance_A, hi = i_trg_A + p->tolerance_A;
     /* Round-off in vg_start + k*step must not drop the last step that lands on vg_max. */
     const double vg_limit = p->vg_max_V + 1e-9 * p->vg_step_V;
 
-    double g = g_hrs;
+    double g = 0, i_nf = 0; /* the cell's noise-free conductance and read */
+    int rc = ops->reset(ctx, 0, &g, &i_nf, err);
+    if (rc)
+        return rc;
     r->g_S = g;
-    r->i_read_A = g * v_read;
+    r->i_read_A = i_nf;
     r->vg_final_V = 0.0;
     r->pulses = 0;
     r->attempts = 0;
-    if ((noisy(d) && !rng) || !isfinite(i_trg_A)) {
+    if ((noisy && !rng) || !isfinite(i_trg_A)) {
         r->status = XB_IGVVA_BAD_ARGS;
-        return;
+        return XB_OK;
     }
 
     int pulses = 0, status = XB_IGVVA_OK;
-    double i_read = g * v_read, vg = 0.0;
+    double i_read = i_nf, vg = 0.0;
     for (int attempt = 1;; attempt++) {
         r->attempts = attempt;
-        g = g_hrs; /* RESET: the first attempt starts from HRS as well */
+        if ((rc = ops->reset(ctx, attempt, &g, &i_nf, err)))
+            return rc;
         int overshot = 0;
         for (int k = 0;; k++) {
             double vg_k = p->vg_start_V + k * p->vg_step_V;
@@ -67,16 +70,10 @@ void xb_igvva_program_cell(const xb_device *d, double i_trg_A, gsl_rng *rng, xb_
                 goto finish;
             }
             vg = vg_k;
-            double ov = vg - p->v_th_V;
-            double g_set = ov > 0 ? half_kn_over_vc * ov * ov : 0.0;
-            if (sigma_set > 0)
-                g_set *= 1.0 + sigma_set * gsl_ran_gaussian(rng, 1.0);
-            if (g_set < g_hrs)
-                g_set = g_hrs;
-            if (g_set > g)
-                g = g_set; /* a SET only grows the filament */
+            if ((rc = ops->set(ctx, vg, rng, &g, &i_nf, err)))
+                return rc;
             pulses++;
-            i_read = g * v_read;
+            i_read = i_nf;
             if (sigma_read > 0)
                 i_read *= 1.0 + sigma_read * gsl_ran_gaussian(rng, 1.0);
             if (i_read < lo)
@@ -99,6 +96,43 @@ finish:
     r->vg_final_V = vg;
     r->pulses = pulses;
     r->status = status;
+    return XB_OK;
+}
+
+/* The statistical cell: RESET to the HRS; a SET pulse at gate voltage vg sets the compliance
+ * conductance k_n (vg - v_th)^2 / (2 v_c) with its cycle-to-cycle spread, and only grows the filament. */
+static int stat_reset(void *ctx, int attempt, double *g, double *i, xb_error *err)
+{
+    (void)attempt;
+    (void)err;
+    const xb_device *d = ctx;
+    *g = d->g_hrs_S; /* the first attempt starts from HRS as well */
+    *i = *g * d->v_read_V;
+    return XB_OK;
+}
+
+static int stat_set(void *ctx, double vg, gsl_rng *rng, double *g, double *i, xb_error *err)
+{
+    (void)err;
+    const xb_device *d = ctx;
+    const xb_igvva_params *p = &d->igvva;
+    double ov = vg - p->v_th_V;
+    double g_set = ov > 0 ? 0.5 * p->k_n_A_per_V2 / p->v_c_V * ov * ov : 0.0;
+    if (p->sigma_c2c > 0)
+        g_set *= 1.0 + p->sigma_c2c * gsl_ran_gaussian(rng, 1.0);
+    if (g_set < d->g_hrs_S)
+        g_set = d->g_hrs_S;
+    if (g_set > *g)
+        *g = g_set; /* a SET only grows the filament */
+    *i = *g * d->v_read_V;
+    return XB_OK;
+}
+
+void xb_igvva_program_cell(const xb_device *d, double i_trg_A, gsl_rng *rng, xb_igvva_result *r)
+{
+    static const xb_igvva_cell_ops stat_ops = {.reset = stat_reset, .set = stat_set};
+    xb_error unused = {0}; /* the statistical cell cannot fail */
+    xb_igvva_write_verify(d, i_trg_A, rng, noisy(d), &stat_ops, (void *)d, r, &unused);
 }
 
 /* ---- Calibration hook (calib.h): the programmed read current drawn from measurements ---------- */

@@ -63,6 +63,23 @@ typedef struct xb_igvva_stats {
     size_t n_pulses_total;                           /* SET pulses spent on the whole array */
 } xb_igvva_stats;
 
+/* A cell the write-verify loop programs: the statistical SET model (xb_igvva_program_cell) or a circuit
+ * (src/spice/program_circuit.c). *g_S and *i_A hold the cell's noise-free conductance and read current;
+ * the callbacks update them. A non-zero return ends programming with that status (err filled). */
+typedef struct xb_igvva_cell_ops {
+    /* Before attempt (1-based) of the staircase: RESET the cell (or leave it, on the first attempt, as
+     * it is); attempt 0 reports the cell as it is before programming. */
+    int (*reset)(void *ctx, int attempt, double *g_S, double *i_A, xb_error *err);
+    /* One SET pulse at gate voltage vg, then the noise-free verify read. */
+    int (*set)(void *ctx, double vg, gsl_rng *rng, double *g_S, double *i_A, xb_error *err);
+} xb_igvva_cell_ops;
+
+/* The IGVVA write-verify of one cell to the read-current target i_trg_A, the device's staircase,
+ * window, pulse limit and RESET-and-retry, with its read noise (sigma_read) on every verify read;
+ * noisy: the cell's own draws or the read noise need rng (else r->status = XB_IGVVA_BAD_ARGS). */
+int xb_igvva_write_verify(const xb_device *d, double i_trg_A, gsl_rng *rng, int noisy, const xb_igvva_cell_ops *ops,
+                          void *ctx, xb_igvva_result *r, xb_error *err);
+
 /* Program one cell to the read-current target i_trg_A and fill *r.
  * rng may be NULL only if sigma_c2c and sigma_read are zero (else r->status = XB_IGVVA_BAD_ARGS).
  * Draws one gaussian per SET and one per read when the respective sigma is non-zero. */

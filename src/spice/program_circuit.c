@@ -241,86 +241,62 @@ static int noisy(const xb_device *d)
     return d->rram.sigma_ea_eV > 0 || d->sigma_read > 0;
 }
 
-/* One cell, step for step as xb_igvva_program_cell (src/device/igvva.c), with the circuit in place of the
+/* The circuit cell of the write-verify loop (xb_igvva_write_verify): its state is the gap. */
+typedef struct circuit_cell {
+    xb_circuit_prog *p;
+    double gap;
+} circuit_cell;
+
+/* Attempt 0: the read of the RESET state; later attempts RESET with the top electrode negative and the
+ * transistor fully on (the first starts from the RESET state as it is). */
+static int circuit_reset(void *ctx, int attempt, double *g, double *i, xb_error *err)
+{
+    circuit_cell *c = ctx;
+    const xb_device *d = &c->p->dev;
+    if (attempt == 0) {
+        int rc = xb_circuit_read(c->p, c->gap, i, err);
+        *g = *i / d->v_read_V;
+        return rc;
+    }
+    if (attempt == 1)
+        return XB_OK;
+    xb_circuit_pulse_result pr;
+    int rc = xb_circuit_pulse(c->p, c->gap, -d->rram.v_reset_V, d->vg_read_V, 0.0, &pr, NULL, NULL, 0, err);
+    if (!rc)
+        c->gap = pr.gap_end_m;
+    return rc;
+}
+
+/* A SET transient at gate voltage vg (its activation-energy draw: the cycle-to-cycle spread), then the
+ * verify read with the gap held. */
+static int circuit_set(void *ctx, double vg, gsl_rng *rng, double *g, double *i, xb_error *err)
+{
+    circuit_cell *c = ctx;
+    const xb_device *d = &c->p->dev;
+    const xb_rram_params *m = &d->rram;
+    double d_ea = m->sigma_ea_eV > 0 ? m->sigma_ea_eV * gsl_ran_gaussian(rng, 1.0) : 0.0;
+    xb_circuit_pulse_result pr;
+    int rc = xb_circuit_pulse(c->p, c->gap, d->igvva.v_set_V, vg, d_ea, &pr, NULL, NULL, 0, err);
+    if (rc)
+        return rc;
+    c->gap = pr.gap_end_m;
+    if ((rc = xb_circuit_read(c->p, c->gap, i, err)))
+        return rc;
+    *g = *i / d->v_read_V;
+    return XB_OK;
+}
+
+/* One cell by the write-verify loop of the statistical model, with the circuit in place of the
  * compliance formula. */
 static int program_cell(xb_circuit_prog *p, double i_trg_A, gsl_rng *rng, xb_igvva_result *r, double *gap_out,
                         xb_error *err)
 {
-    const xb_device *d = &p->dev;
-    const xb_igvva_params *ip = &d->igvva;
-    const xb_rram_params *m = &d->rram;
-    const double lo = i_trg_A - ip->tolerance_A, hi = i_trg_A + ip->tolerance_A;
-    const double vg_limit = ip->vg_max_V + 1e-9 * ip->vg_step_V;
-    double gap = m->gap_max_m, i_nf = 0;
-    int rc = xb_circuit_read(p, gap, &i_nf, err);
-    if (rc)
-        return rc;
-    r->g_S = i_nf / d->v_read_V;
-    r->i_read_A = i_nf;
-    r->vg_final_V = 0.0;
-    r->pulses = 0;
-    r->attempts = 0;
-    if (gap_out)
-        *gap_out = gap;
-    if ((noisy(d) && !rng) || !isfinite(i_trg_A)) {
-        r->status = XB_IGVVA_BAD_ARGS;
-        return XB_OK;
-    }
-    int pulses = 0, status = XB_IGVVA_OK;
-    double i_read = i_nf, vg = 0.0;
-    xb_circuit_pulse_result pr;
-    for (int attempt = 1;; attempt++) {
-        r->attempts = attempt;
-        if (attempt > 1) { /* RESET: top electrode negative, transistor fully on */
-            if ((rc = xb_circuit_pulse(p, gap, -m->v_reset_V, d->vg_read_V, 0.0, &pr, NULL, NULL, 0, err)))
-                return rc;
-            gap = pr.gap_end_m;
-        }
-        int overshot = 0;
-        for (int k = 0;; k++) {
-            double vg_k = ip->vg_start_V + k * ip->vg_step_V;
-            if (vg_k > vg_limit) {
-                status = XB_IGVVA_UNDERSHOOT;
-                goto finish;
-            }
-            if (k >= ip->max_pulses) {
-                status = XB_IGVVA_MAX_PULSES;
-                goto finish;
-            }
-            vg = vg_k;
-            double d_ea = m->sigma_ea_eV > 0 ? m->sigma_ea_eV * gsl_ran_gaussian(rng, 1.0) : 0.0;
-            if ((rc = xb_circuit_pulse(p, gap, ip->v_set_V, vg, d_ea, &pr, NULL, NULL, 0, err)))
-                return rc;
-            gap = pr.gap_end_m;
-            pulses++;
-            if ((rc = xb_circuit_read(p, gap, &i_nf, err)))
-                return rc;
-            i_read = i_nf;
-            if (d->sigma_read > 0)
-                i_read *= 1.0 + d->sigma_read * gsl_ran_gaussian(rng, 1.0);
-            if (i_read < lo)
-                continue;
-            if (i_read <= hi) {
-                status = XB_IGVVA_OK;
-                goto finish;
-            }
-            overshot = 1;
-            break;
-        }
-        if (overshot && attempt > ip->max_retries) {
-            status = XB_IGVVA_OVERSHOOT;
-            goto finish;
-        }
-    }
-finish:
-    r->g_S = i_nf / d->v_read_V;
-    r->i_read_A = i_read;
-    r->vg_final_V = vg;
-    r->pulses = pulses;
-    r->status = status;
-    if (gap_out)
-        *gap_out = gap;
-    return XB_OK;
+    static const xb_igvva_cell_ops ops = {.reset = circuit_reset, .set = circuit_set};
+    circuit_cell c = {.p = p, .gap = p->dev.rram.gap_max_m};
+    int rc = xb_igvva_write_verify(&p->dev, i_trg_A, rng, noisy(&p->dev), &ops, &c, r, err);
+    if (!rc && gap_out)
+        *gap_out = c.gap;
+    return rc;
 }
 
 int xb_circuit_program_cells(xb_circuit_prog *p, const double *i_trg_A, size_t n, gsl_rng *rng,
