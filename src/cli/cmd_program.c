@@ -115,15 +115,9 @@ static int write_circuit_extras(const char *out, unsigned long seed, const xb_de
     if (!rc && grouped && n > 0) {
         int render = xb_plot_can_render();
         xb_error perr = {0};
-        int prc = xb_plot_igvva_cdf_compare(out, "cdf-compare-plot", pr->i_trg_A, stat, "statistical", pr->res,
-                                            "circuit", n, render, &perr);
-        if (prc && !(prc == XB_ERUNTIME && render)) {
-            *err = perr;
-            rc = prc;
-        } else if (prc) {
-            fprintf(stderr, "xbarsim program: warning: gnuplot could not draw cdf-compare-plot (%s); its data and "
-                    "script are in %s/\n", perr.msg, out);
-        }
+        rc = xb_plot_tolerate(xb_plot_igvva_cdf_compare(out, "cdf-compare-plot", pr->i_trg_A, stat, "statistical",
+                                                        pr->res, "circuit", n, render, &perr),
+                              render, &perr, "xbarsim program", "cdf-compare-plot", out, err);
     }
     if (rc)
         goto done;

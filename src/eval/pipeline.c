@@ -116,14 +116,9 @@ static int write_energy(const char *dir, const xb_energy *e, xb_error *err)
     int render = xb_plot_can_render();
     xb_error perr = {0};
     rc = xb_energy_plot(e, dir, "energy-plot", render, &perr);
-    if (rc == XB_ERUNTIME && render) {
-        fprintf(stderr, "xbarsim eval: warning: gnuplot could not draw energy-plot (%s); its data (.csv) and script "
-                "(.gp) are in %s/\n", perr.msg, dir);
-        return XB_OK;
-    }
-    if (rc)
-        *err = perr;
-    else if (!render)
+    int drew = !rc;
+    rc = xb_plot_tolerate(rc, render, &perr, "xbarsim eval", "energy-plot", dir, err);
+    if (drew && !render)
         fprintf(stderr, "xbarsim eval: gnuplot (with svg and pngcairo) was not found: energy-plot in %s/ has its data "
                 "and script but no pictures\n", dir);
     return rc;

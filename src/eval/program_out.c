@@ -168,14 +168,8 @@ static int write_calibration(const char *out, const xb_calib *cal, const xb_devi
     xb_error perr = {0};
     rc = xb_figure_write(f, out, render, &perr);
     xb_figure_free(&f);
-    if (rc == XB_ERUNTIME && render) {
-        fprintf(stderr, "xbarsim program: warning: gnuplot could not draw calib-plot (%s); its data and script are "
-                "in %s/\n", perr.msg, out);
-        rc = XB_OK;
-    } else if (rc) {
-        *err = perr;
+    if ((rc = xb_plot_tolerate(rc, render, &perr, "xbarsim program", "calib-plot", out, err)))
         return rc;
-    }
     snprintf(path, sizeof path, "%s/calib.json", out);
     xb_atomic_file jf;
     if ((rc = xb_atomic_open(&jf, path, err)))

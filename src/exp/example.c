@@ -149,10 +149,6 @@ int xb_run_write_energy(run_ctx *r, size_t k, int is_example, const xb_energy *e
     if ((rc = xb_mkdir_p(dir, err)))
         return rc;
     xb_error perr = {0};
-    int prc = xb_energy_plot(e, dir, "energy-per-tile", r->render, &perr);
-    if (prc && !(prc == XB_ERUNTIME && r->render)) {
-        *err = perr;
-        return prc;
-    }
-    return XB_OK;
+    return xb_plot_tolerate(xb_energy_plot(e, dir, "energy-per-tile", r->render, &perr), r->render, &perr, "xbarsim run",
+                            "energy-per-tile", dir, err);
 }

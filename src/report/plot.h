@@ -77,4 +77,12 @@ int xb_plot_render(const char *dir, const char *name, xb_error *err);
 /* 1 if a gnuplot that can write svg and pngcairo is on PATH (checked once, cached). */
 int xb_plot_can_render(void);
 
+/* What a command does with rc, the result of drawing figure NAME into DIR (render: gnuplot was asked to
+ * draw it; perr: the drawing's error): the pictures are a convenience, so a gnuplot failure (XB_ERUNTIME
+ * while rendering) becomes a warning on stderr, "CMD: warning: gnuplot could not draw NAME (why); its
+ * data (.csv) and script (.gp) are in DIR/", and XB_OK; any other failure is copied into err and
+ * returned. */
+int xb_plot_tolerate(int rc, int render, const xb_error *perr, const char *cmd, const char *name, const char *dir,
+                     xb_error *err);
+
 #endif

@@ -273,3 +273,16 @@ int xb_plot_can_render(void)
     }
     return cached;
 }
+
+int xb_plot_tolerate(int rc, int render, const xb_error *perr, const char *cmd, const char *name, const char *dir,
+                     xb_error *err)
+{
+    if (rc == XB_ERUNTIME && render) {
+        fprintf(stderr, "%s: warning: gnuplot could not draw %s (%s); its data (.csv) and script (.gp) are in %s/\n",
+                cmd, name, perr->msg, dir);
+        return XB_OK;
+    }
+    if (rc)
+        *err = *perr;
+    return rc;
+}
