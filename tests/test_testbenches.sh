@@ -16,6 +16,16 @@ for tb in "$src"/testbenches/*.xml; do
     out="$tmp/$name"
     expect 0 "^$name: [0-9]+ points" -- "$XB" run --quick -q "$tb" -o "$out"
     points=$("$XB" run --list "$tb" | head -1 | sed -E 's/.*: ([0-9]+) points?/\1/')
+    if grep -q '<programming' "$tb"; then
+        # A programming study: per point, trial, method and level a row; every cell of the first trial
+        # in cells.csv; both methods' CDFs in one figure.
+        check "$name: programming.csv has rows for every point" -- \
+            test "$(awk -F, 'NR > 1 { print $1 }' "$out/programming.csv" | sort -u | wc -l)" -eq "$points"
+        check "$name: the cells of point 1" -- test -s "$out/programming/point-1/cells.csv"
+        check "$name: the CDF figure of point 1" -- test -s "$out/plots/cdf-point-1.gp"
+        golden_put "$out/programming.csv" "$tmp/golden/$name/programming.csv"
+        continue
+    fi
     # Backends can differ between grids (a behavioral grid and a circuit grid): a point's are those
     # with accuracies in points.csv.
     rows=$(awk -F, '{ gsub(/"[^"]*"/, "Q") } NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }

@@ -23,9 +23,13 @@ static const char usage[] =
     "resumes where it stopped, and after an edit only points whose configuration changed are computed.\n"
     "A point's finished circuit units are kept too (state/units/), so a point stopped partway through\n"
     "resumes inside it, solving only the units not yet done.\n"
+    "A programming study (a <programming> element) programs the device's levels by the statistical and/or\n"
+    "the circuit write-verify instead and writes programming.csv (per point, trial, method and level),\n"
+    "programming/point-K/ (cells, CDFs, pulse histograms) and plots/cdf-point-K.\n"
     "\n"
     "      --quick               few images, trials and training epochs (the testbench's <quick> element;\n"
-    "                            default 500 images, 2 trials, 1 epoch on 5000 training images)\n"
+    "                            default 500 images, 2 trials, 1 epoch on 5000 training images; 4 cells\n"
+    "                            per level in a programming study)\n"
     "  -o, --out DIR             results folder (default results/NAME, or results/NAME-quick)\n"
     "      --fresh               recompute every point: discard finished points and trained networks\n"
     "      --jobs N              ngspice worker processes for spice backends (default: the testbench's;\n"
@@ -37,7 +41,8 @@ static const char usage[] =
     "\n"
     "examples:\n"
     "  xbarsim run testbenches/c2c-ar-sigma.xml --quick\n"
-    "  xbarsim run testbenches/circuit-vs-behavioral.xml --jobs 2\n";
+    "  xbarsim run testbenches/circuit-vs-behavioral.xml --jobs 2\n"
+    "  xbarsim run testbenches/igvva-circuit-vs-statistical.xml --quick\n";
 
 enum { O_QUICK = 1000, O_FRESH, O_JOBS, O_NO_RENDER, O_LIST };
 

@@ -28,7 +28,7 @@
 /* splitmix64: trial t of a testbench seeded s draws from mt19937 seeded with mix(s, t), so trials are
  * independent streams and trial t sees the same stream at every point (common random numbers make
  * neighbouring points of a sweep comparable). */
-static unsigned long trial_seed(unsigned long seed, size_t trial)
+unsigned long xb_run_trial_seed(unsigned long seed, size_t trial)
 {
     uint64_t z = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + (uint64_t)trial + 0x632BE59BD9B4E019ULL;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -82,7 +82,6 @@ static xb_dataset head(const xb_dataset *d, size_t n)
 /* ------------------------------------------------------------------------------------------------ */
 /* Networks */
 
-static int load_device(const xb_tb_config *c, xb_device *d, xb_error *err);
 
 /* A trained network from the state folder, or trained now (and saved there for later runs). */
 static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *train, xb_mlp **out)
@@ -149,7 +148,7 @@ static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *trai
             xb_hwtrain hw;
             xb_device dev;
             int want_device = strstr(c->train_levels, "device") != NULL;
-            if ((want_device && (rc = load_device(c, &dev, r->err))) ||
+            if ((want_device && (rc = xb_run_load_device(c, &dev, r->err))) ||
                 (rc = xb_hwtrain_parse(&hw, c->n_weight_layers, c->train_noise, c->train_levels, c->train_norm,
                                        c->ste_threshold, c->noise_ramp, c->act_quant, want_device ? &dev : NULL,
                                        r->err))) {
@@ -177,7 +176,7 @@ static int get_network(run_ctx *r, const xb_tb_config *c, const xb_dataset *trai
 /* ------------------------------------------------------------------------------------------------ */
 /* Devices and chips */
 
-static int load_device(const xb_tb_config *c, xb_device *d, xb_error *err)
+int xb_run_load_device(const xb_tb_config *c, xb_device *d, xb_error *err)
 {
     int rc = xb_device_load(c->device_file, NULL, d, err);
     if (rc)
@@ -248,7 +247,7 @@ static int get_chip(run_ctx *r, const xb_tb_config *c, const xb_mlp *m, const xb
     snprintf(r->chip_key, sizeof r->chip_key, "%s", key);
     free(key);
     xb_chip_free(&r->chip);
-    if ((rc = load_device(c, &r->dev, r->err)))
+    if ((rc = xb_run_load_device(c, &r->dev, r->err)))
         return rc;
     xb_run_add_input(r, "device", c->device_file, NULL);
     xb_chip_spec cs = c->chip;
@@ -346,7 +345,7 @@ int xb_run_eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result 
     for (size_t t = 0; t < c->trials; t++) {
         double t0 = xb_now();
         trial_result *tr = &pr->t[t];
-        tr->seed = trial_seed(c->seed, t);
+        tr->seed = xb_run_trial_seed(c->seed, t);
         gsl_rng_set(rng, tr->seed);
         tr->correct[0] = correct_ideal;
         tr->correct[1] = tr->correct[2] = tr->agree = tr->mcnemar_p = NAN;

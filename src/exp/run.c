@@ -167,8 +167,9 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
     int rc = pr && pred_paths ? XB_OK : xb_fail(err, XB_ENOMEM, "out of memory");
     if (!rc)
         rc = choose_out(&r, err);
+    int programming = xb_tb_is_programming(tb);
     if (!rc)
-        rc = plan(&r);
+        rc = programming ? xb_run_programming_plan(&r) : plan(&r);
     if (!rc)
         rc = xb_run_prepare_out(&r, err);
     if (!rc && o->render && !r.render)
@@ -176,6 +177,20 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
                "scripts, not the pictures (Debian: apt-get install gnuplot-nox)");
     if (!rc)
         xb_run_say(o, "%s: %zu point%s -> %s/", xb_tb_name(tb), n_points, n_points == 1 ? "" : "s", r.out);
+    if (!rc && programming) {
+        /* A programming study: its own points and programming.csv (programming.c). */
+        if (!(rc = xb_run_programming(&r, pr, &n_computed)))
+            for (size_t k = 0; k < n_points; k++)
+                trials_total += pr[k].trials;
+        if (!rc && n_computed < n_points)
+            xb_run_say(o, "%zu of %zu points reused from %s/points", n_points - n_computed, n_points, r.state);
+        if (!rc)
+            rc = xb_run_write_run_json(&r, pr, n_computed, xb_now() - t_start, err);
+        if (!rc)
+            printf("%s: %zu points (%zu computed, %zu trials) in %.1f s -> %s/\n", xb_tb_name(tb), n_points,
+                   n_computed, trials_total, xb_now() - t_start, r.out);
+        n_points = 0; /* the inference loop and files below do not apply */
+    }
     for (size_t k = 0; k < n_points && !rc; k++) {
         xb_tb_config c;
         if ((rc = xb_tb_config_of(tb, k, o->quick, &c, err)))
@@ -230,6 +245,8 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
                 pr[k].trials == 1 ? "" : "s", xb_now() - t0);
         }
     }
+    if (programming)
+        goto done;
     if (!rc && n_computed < n_points)
         xb_run_say(o, "%zu of %zu points reused from %s/points", n_points - n_computed, n_points, r.state);
     if (!rc && r.units_loaded)
@@ -268,6 +285,7 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
     if (!rc)
         printf("%s: %zu points (%zu computed, %zu trials) in %.1f s -> %s/\n", xb_tb_name(tb), n_points, n_computed,
                trials_total, xb_now() - t_start, r.out);
+done:
     for (size_t k = 0; pr && k < n_points; k++)
         free(pr[k].t);
     free(pr);

@@ -96,6 +96,20 @@ void xb_run_add_input(run_ctx *r, const char *role, const char *path, const char
  * spice backend runs, the per-input predictions go to pred_path; the example point also writes the
  * example folder. */
 int xb_run_eval_point(run_ctx *r, size_t k, const xb_tb_config *c, point_result *pr, const char *pred_path);
+/* The seed of trial t of a point with Monte Carlo seed s: splitmix64(s, t) (docs/testbench.md). */
+unsigned long xb_run_trial_seed(unsigned long seed, size_t trial);
+/* The device of c: its file with the point's overrides applied. */
+int xb_run_load_device(const xb_tb_config *c, xb_device *d, xb_error *err);
+
+/* ------------------------------------------------------------------------------------------------ */
+/* programming.c: a programming study (xb_tb_is_programming) */
+
+/* Every point of a programming study, computed or reused from its state file: per point and trial each
+ * method's write-verify of prog_cells cells per level; then programming.csv. pr[k].trials is set for
+ * run.json; *n_computed counts the points computed now. */
+int xb_run_programming(run_ctx *r, point_result *pr, size_t *n_computed);
+/* Before anything runs: every point's device loads (XB_EINPUT naming where the testbench set it). */
+int xb_run_programming_plan(run_ctx *r);
 
 /* ------------------------------------------------------------------------------------------------ */
 /* state.c: the state folder */
@@ -106,6 +120,8 @@ void xb_run_hash_inputs(run_ctx *r, const xb_tb_config *c, struct point_inputs *
 void xb_run_network_key(const xb_tb_config *c, const struct point_inputs *in, char *key, size_t len);
 /* The device part of a point's identity: the file, its contents and every override. */
 void xb_run_device_text(const xb_tb_config *c, const struct point_inputs *in, char *buf, size_t len);
+/* The text a point's identity is hashed from (the first line of its state file). */
+void xb_run_point_config_text(const xb_tb_config *c, const struct point_inputs *in, char *buf, size_t len);
 /* The state file of point k: state/points/HASH followed by suffix. */
 void xb_run_point_file(const run_ctx *r, size_t k, const xb_tb_config *c, char *path, size_t len, const char *suffix);
 /* The unit store of point k (state/units/HASH, HASH as in its state file): the circuit solves' finished
@@ -125,6 +141,9 @@ int xb_run_prepare_out(run_ctx *r, xb_error *err);
 
 /* ",%.17g", or an empty field for a value that does not apply. */
 void xb_run_csv_num(FILE *fp, double v);
+/* The swept columns' names, and point k's values, each after a comma. */
+void xb_run_csv_columns_header(FILE *fp, const xb_tb *tb);
+void xb_run_csv_columns(FILE *fp, const xb_tb *tb, size_t k);
 /* The circuit fields of a trial that points.csv and a point's state file share, in this order:
  * mcnemar_p, current_rel_err_mean, current_rel_err_max, inputs_failed, seconds; then the line's end. */
 void xb_run_csv_trial_tail(FILE *fp, const trial_result *tr);

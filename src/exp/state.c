@@ -81,6 +81,10 @@ void xb_run_hash_inputs(run_ctx *r, const xb_tb_config *c, struct point_inputs *
         add_hash(r, c->device_file, joined, sizeof joined);
         add_hash(r, c->mosfet_file[0] ? c->mosfet_file : d.mosfet_model_file, joined, sizeof joined);
         add_hash(r, c->rram_file[0] ? c->rram_file : d.rram_model_file, joined, sizeof joined);
+        /* The gap compact model, where a point uses it (kept out of the others' keys: their state files
+         * stay valid). */
+        if (c->programming || c->pool.net.gap_cells)
+            add_hash(r, d.rram.model_file, joined, sizeof joined);
     }
     xb_sha256_hex(joined, strlen(joined), in->device);
 }
@@ -136,7 +140,7 @@ void xb_run_device_text(const xb_tb_config *c, const struct point_inputs *in, ch
 /* ------------------------------------------------------------------------------------------------ */
 /* The state folder: one file per finished point, named by a hash of its configuration */
 
-static void config_text(const xb_tb_config *c, const struct point_inputs *in, char *buf, size_t len)
+void xb_run_point_config_text(const xb_tb_config *c, const struct point_inputs *in, char *buf, size_t len)
 {
     size_t at = (size_t)snprintf(buf, len, "xbarsim %s state 3|%s|%s|%zu|%zu|", XB_VERSION, c->dataset, in->data,
                                  c->images, c->calib);
@@ -159,6 +163,8 @@ static void config_text(const xb_tb_config *c, const struct point_inputs *in, ch
         PUT("P%s@%s;", spec, c->perturb[i].layers);
     }
     PUT("|%u;%zu;%lu", c->backends, c->trials, c->seed);
+    if (c->programming) /* absent for inference studies: their state files stay valid */
+        PUT("|programming %zu %u", c->prog_cells, c->prog_methods);
 #undef PUT
 }
 
@@ -173,7 +179,7 @@ static void example_text(const run_ctx *r, char *buf, size_t len)
 void xb_run_point_file(const run_ctx *r, size_t k, const xb_tb_config *c, char *path, size_t len, const char *suffix)
 {
     char text[32768], hex[65];
-    config_text(c, &r->in, text, sizeof text);
+    xb_run_point_config_text(c, &r->in, text, sizeof text);
     if (k == r->example_point)
         example_text(r, text + strlen(text), sizeof text - strlen(text));
     xb_sha256_hex(text, strlen(text), hex);
@@ -196,7 +202,7 @@ int xb_run_write_point_state(const char *path, const xb_tb_config *c, const stru
     if (rc)
         return rc;
     char text[32768];
-    config_text(c, in, text, sizeof text);
+    xb_run_point_config_text(c, in, text, sizeof text);
     fprintf(f.fp, "# %s\n%s\n", text, state_header);
     for (size_t t = 0; t < pr->trials; t++) {
         const trial_result *tr = &pr->t[t];

@@ -501,7 +501,28 @@ static int read_config(cfg_reader *r, int quick, xb_tb_config *c)
         (rc = get_size(r, "montecarlo", "seed", 1, 0, 4294967295u, 0, &seed)))
         return rc;
     c->seed = (unsigned long)seed;
+    /* programming */
+    c->programming = tb->programming;
+    if ((rc = get_size(r, "programming", "cells", 128, 2, 100000, 0, &c->prog_cells)))
+        return rc;
+    const setting *pm = get(r, "programming", "methods");
+    c->prog_methods = XB_PROG_STATISTICAL | XB_PROG_CIRCUIT;
+    if (pm) {
+        char copy[256], *save = NULL;
+        snprintf(copy, sizeof copy, "%s", pm->value);
+        c->prog_methods = 0;
+        for (char *t = strtok_r(copy, " \t\n,", &save); t; t = strtok_r(NULL, " \t\n,", &save)) {
+            unsigned bit = !strcmp(t, "statistical") ? XB_PROG_STATISTICAL : !strcmp(t, "circuit") ? XB_PROG_CIRCUIT : 0;
+            if (!bit || (c->prog_methods & bit))
+                return bad_value(r, pm, "allowed: statistical and/or circuit, each once, separated by spaces");
+            c->prog_methods |= bit;
+        }
+        if (!c->prog_methods)
+            return bad_value(r, pm, "allowed: statistical and/or circuit, separated by spaces");
+    }
     if (quick) {
+        if (c->prog_cells > tb->quick_cells)
+            c->prog_cells = tb->quick_cells;
         if (!c->images || c->images > tb->quick_images)
             c->images = tb->quick_images;
         if (c->trials > tb->quick_trials)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 const char *const tb_kind_names[K_N] = {"dataset", "network", "device", "chip", "levels", "behavioral", "spice",
-                                        "perturb", "backends", "montecarlo"};
+                                        "perturb", "backends", "montecarlo", "programming"};
 
 static const attr_def attrs[] = {
     {K_DATASET, "name", "mnist"}, {K_DATASET, "images", "all"}, {K_DATASET, "calib", "256"},
@@ -37,6 +37,7 @@ static const attr_def attrs[] = {
     {K_PERTURB, "lrs", "0"}, {K_PERTURB, "hrs", "0"}, {K_PERTURB, "layers", "all"},
     {K_BACKENDS, "use", "behavioral"},
     {K_MONTECARLO, "trials", "1"}, {K_MONTECARLO, "seed", "1"},
+    {K_PROGRAMMING, "cells", "128"}, {K_PROGRAMMING, "methods", "statistical circuit"},
 };
 #define N_ATTRS (sizeof attrs / sizeof attrs[0])
 
@@ -104,7 +105,7 @@ int tb_check_param(loader *ld, const char *param, int line)
             if (ld->tb->elements[i].k == K_LEVELS || ld->tb->elements[i].k == K_PERTURB)
                 at += (size_t)snprintf(ids + at, sizeof ids - at, " %s", ld->tb->elements[i].key);
         return FAIL_AT(ld, line, "parameter '%s': no element '%s'; allowed: dataset, network, device, chip, behavioral, "
-                       "spice, montecarlo, or a levels/perturb id:%s", param, key, ids[0] ? ids : " (none here)");
+                       "spice, montecarlo, programming, or a levels/perturb id:%s", param, key, ids[0] ? ids : " (none here)");
     }
     if (!tb_find_attr((kind)k, attr) || !strcmp(attr, "id")) {
         char list[512] = "";

@@ -18,7 +18,7 @@
 /* The element kinds and their attributes (tb_params.c) */
 
 typedef enum { K_DATASET, K_NETWORK, K_DEVICE, K_CHIP, K_LEVELS, K_BEHAVIORAL, K_SPICE, K_PERTURB, K_BACKENDS,
-               K_MONTECARLO, K_N } kind;
+               K_MONTECARLO, K_PROGRAMMING, K_N } kind;
 
 extern const char *const tb_kind_names[K_N];
 
@@ -83,7 +83,8 @@ struct xb_tb {
     size_t **point_idx; /* per point: the value index on each axis of its grid */
     xb_tb_output *outputs;
     size_t n_outputs;
-    size_t quick_images, quick_trials, quick_epochs, quick_train;
+    size_t quick_images, quick_trials, quick_epochs, quick_train, quick_cells;
+    int programming;   /* a <programming> element: a programming study (docs/testbench.md) */
 };
 
 /* Loading: the testbench being filled and where errors go. */

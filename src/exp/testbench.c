@@ -24,6 +24,7 @@ const char *xb_tb_column(const xb_tb *tb, size_t c) { return tb->columns[c]; }
 const char *xb_tb_value(const xb_tb *tb, size_t k, size_t c) { return tb->values[k * tb->n_columns + c]; }
 const char *xb_tb_grid(const xb_tb *tb, size_t k) { return tb->grids[tb->point_grid[k]].label; }
 size_t xb_tb_n_outputs(const xb_tb *tb) { return tb->n_outputs; }
+int xb_tb_is_programming(const xb_tb *tb) { return tb->programming; }
 const xb_tb_output *xb_tb_output_at(const xb_tb *tb, size_t i) { return &tb->outputs[i]; }
 
 int xb_tb_column_index(const xb_tb *tb, const char *name)
@@ -127,16 +128,58 @@ static void read_quick(xb_tb *tb, const xmlNode *n)
     tb->quick_trials = 2;
     tb->quick_epochs = 1;
     tb->quick_train = 5000;
+    tb->quick_cells = 4;
     if (!n)
         return;
-    const char *names[4] = {"images", "trials", "epochs", "train-images"};
-    size_t *fields[4] = {&tb->quick_images, &tb->quick_trials, &tb->quick_epochs, &tb->quick_train};
-    for (int i = 0; i < 4; i++) {
+    const char *names[5] = {"images", "trials", "epochs", "train-images", "cells"};
+    size_t *fields[5] = {&tb->quick_images, &tb->quick_trials, &tb->quick_epochs, &tb->quick_train, &tb->quick_cells};
+    for (int i = 0; i < 5; i++) {
         char *v = xb_xml_attr(n, names[i]);
         if (v && strtoul(v, NULL, 10) > 0)
             *fields[i] = strtoul(v, NULL, 10);
         xmlFree(v);
     }
+}
+
+/* A programming study (a <programming> element) programs cells and nothing else: only the device, the
+ * Monte Carlo trials and the programming itself apply, in elements, sweeps and outputs alike. */
+static int programming_key(const xb_tb *tb, const char *key)
+{
+    int k = tb_key_kind(tb, key);
+    return k == K_DEVICE || k == K_MONTECARLO || k == K_PROGRAMMING;
+}
+
+static int check_setting_list(loader *ld, const setting *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!ld->tb->programming && tb_key_kind(ld->tb, v[i].key) == K_PROGRAMMING)
+            return FAIL_AT(ld, v[i].line, "parameter '%s.%s' without a <programming> element; allowed: programming "
+                           "parameters in a programming study only (add <programming/> after <device>)", v[i].key,
+                           v[i].attr);
+        else if (ld->tb->programming && !programming_key(ld->tb, v[i].key))
+            return FAIL_AT(ld, v[i].line, "parameter '%s.%s' in a programming study (a testbench with <programming>); "
+                           "allowed: device, programming and montecarlo parameters", v[i].key, v[i].attr);
+    return XB_OK;
+}
+
+static int check_programming(loader *ld, const xmlNode *output)
+{
+    xb_tb *tb = ld->tb;
+    const element *p = tb_find_element(tb, "programming");
+    tb->programming = p != NULL;
+    if (!p)
+        return XB_OK;
+    for (size_t i = 0; i < tb->n_elements; i++)
+        if (!programming_key(tb, tb->elements[i].key))
+            return FAIL_AT(ld, tb->elements[i].line, "element <%s> in a programming study (a testbench with "
+                           "<programming> at line %d programs cells, it trains and classifies nothing); allowed "
+                           "beside it: device, montecarlo, quick, sweep", tb_kind_names[tb->elements[i].k], p->line);
+    for (const xmlNode *n = output ? output->children : NULL; n; n = n->next)
+        if (tb_is_element(n, NULL))
+            return FAIL_AT(ld, tb_node_line(n), "element <%s> in a programming study: its figures are written for "
+                           "every point (docs/testbench.md, \"Programming studies\"); allowed: no <output>",
+                           (const char *)n->name);
+    return XB_OK;
 }
 
 static int load_tree(loader *ld, xmlNodePtr root)
@@ -169,6 +212,8 @@ static int load_tree(loader *ld, xmlNodePtr root)
             quick = n;
     }
     read_quick(tb, quick);
+    if (!rc)
+        rc = check_programming(ld, output);
     /* Grids: <grid> children, or the sweep itself, or one point without a sweep. */
     size_t n_grids = 0;
     for (const xmlNode *n = sweep ? sweep->children : NULL; n; n = n->next)
@@ -192,6 +237,13 @@ static int load_tree(loader *ld, xmlNodePtr root)
             rc = tb_read_grid(ld, sweep, &tb->grids[0], 0);
         else
             tb->grids[0].n_points = 1;
+    }
+    for (size_t g = 0; g < tb->n_grids && !rc; g++) {
+        const grid *gr = &tb->grids[g];
+        rc = check_setting_list(ld, gr->sets, gr->n_sets);
+        for (int a = 0; a < gr->n_axes && !rc; a++)
+            for (size_t v = 0; v < gr->axes[a].n_values && !rc; v++)
+                rc = check_setting_list(ld, gr->axes[a].sets[v], gr->axes[a].n_sets[v]);
     }
     if (!rc)
         rc = tb_expand_points(ld);

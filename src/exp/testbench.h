@@ -23,6 +23,8 @@
 #define XB_TB_MAX_LIST 4
 
 enum { XB_BACKEND_IDEAL = 1, XB_BACKEND_BEHAVIORAL = 2, XB_BACKEND_SPICE = 4 };
+/* The write-verify methods of a programming study (programming.methods). */
+enum { XB_PROG_STATISTICAL = 1, XB_PROG_CIRCUIT = 2 };
 typedef enum { XB_TB_PROGRAM_IDEAL = 0, XB_TB_PROGRAM_EXACT, XB_TB_PROGRAM_IGVVA } xb_tb_program;
 
 /* A <levels> element: a level set and the layers it quantizes. */
@@ -92,6 +94,11 @@ typedef struct xb_tb_config {
     unsigned backends;          /* XB_BACKEND_* bits; ideal is always computed */
     size_t trials;
     unsigned long seed;
+    /* <programming>: a programming study (no network): each trial programs prog_cells cells per level of
+     * the device by each method */
+    int programming;
+    size_t prog_cells;
+    unsigned prog_methods;      /* XB_PROG_* bits */
 } xb_tb_config;
 
 /* XB_OUT_MCNEMAR: per group of `by` values, the first point against each other point (x names them),
@@ -156,6 +163,10 @@ int xb_tb_config_of(const xb_tb *tb, size_t k, int quick, xb_tb_config *cfg, xb_
 /* FILE:LINE of the element that set a parameter for point k (for messages about values that turn out
  * wrong later, e.g. a layer selector for a network loaded from a file). */
 void xb_tb_where(const xb_tb *tb, size_t k, const char *param, char *buf, size_t len);
+
+/* 1 for a programming study (a <programming> element): its points program cells by write-verify and
+ * compare the methods; nothing is trained or classified (docs/testbench.md, "Programming studies"). */
+int xb_tb_is_programming(const xb_tb *tb);
 
 size_t xb_tb_n_outputs(const xb_tb *tb);
 const xb_tb_output *xb_tb_output_at(const xb_tb *tb, size_t i);

@@ -23,7 +23,7 @@ void xb_run_csv_num(FILE *fp, double v)
         fputc(',', fp);
 }
 
-static void write_columns_header(FILE *fp, const xb_tb *tb)
+void xb_run_csv_columns_header(FILE *fp, const xb_tb *tb)
 {
     for (size_t c = 0; c < xb_tb_n_columns(tb); c++) {
         fputc(',', fp);
@@ -31,7 +31,7 @@ static void write_columns_header(FILE *fp, const xb_tb *tb)
     }
 }
 
-static void write_columns(FILE *fp, const xb_tb *tb, size_t k)
+void xb_run_csv_columns(FILE *fp, const xb_tb *tb, size_t k)
 {
     for (size_t c = 0; c < xb_tb_n_columns(tb); c++) {
         fputc(',', fp);
@@ -57,7 +57,7 @@ int xb_run_write_points_csv(run_ctx *r, const point_result *pr, xb_error *err)
     if (rc)
         return rc;
     fprintf(f.fp, "point,grid,trial,seed");
-    write_columns_header(f.fp, tb);
+    xb_run_csv_columns_header(f.fp, tb);
     fprintf(f.fp, ",network.synapses,network.layers,network.neurons,images,accuracy_ideal,accuracy_behavioral,accuracy_spice,"
                   "delta_accuracy_behavioral,delta_accuracy_spice,agreement_behavioral_spice,mcnemar_p,"
                   "current_rel_err_mean,current_rel_err_max,inputs_failed,seconds\n");
@@ -70,7 +70,7 @@ int xb_run_write_points_csv(run_ctx *r, const point_result *pr, xb_error *err)
             fprintf(f.fp, "%zu,", k + 1);
             xb_csv_field(f.fp, xb_tb_grid(tb, k));
             fprintf(f.fp, ",%zu,%lu", t, tr->seed);
-            write_columns(f.fp, tb, k);
+            xb_run_csv_columns(f.fp, tb, k);
             fprintf(f.fp, ",%zu,%zu,%zu,%zu", pr[k].synapses, pr[k].layers, pr[k].neurons, pr[k].images);
             for (int b = 0; b < N_BACKENDS; b++)
                 xb_run_csv_num(f.fp, a[b]);
@@ -164,7 +164,7 @@ int xb_run_write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_
     if (rc)
         return rc;
     fprintf(f.fp, "point,grid");
-    write_columns_header(f.fp, tb);
+    xb_run_csv_columns_header(f.fp, tb);
     fprintf(f.fp, ",network.synapses,network.layers,network.neurons,backend,montecarlo_seed,trials,images,accuracy_mean,accuracy_std,"
                   "accuracy_ci95_lo,accuracy_ci95_hi,accuracy_wilson_lo,accuracy_wilson_hi,delta_accuracy_mean,"
                   "delta_accuracy_std,delta_accuracy_ci95_lo,delta_accuracy_ci95_hi\n");
@@ -172,7 +172,7 @@ int xb_run_write_summary_csv(const run_ctx *r, const xb_summary_row *rows, size_
         const xb_summary_row *s = &rows[i];
         fprintf(f.fp, "%zu,", s->point + 1);
         xb_csv_field(f.fp, xb_tb_grid(tb, s->point));
-        write_columns(f.fp, tb, s->point);
+        xb_run_csv_columns(f.fp, tb, s->point);
         fprintf(f.fp, ",%.17g,%.17g,%.17g,%s,%lu,%zu,%zu", s->synapses, s->layers, s->neurons,
                 xb_backend_name(s->backend), s->seed, s->trials, s->images);
         double v[] = {s->acc_mean, s->acc_std, s->acc_lo, s->acc_hi, s->wilson_lo, s->wilson_hi,
@@ -235,7 +235,11 @@ int xb_run_write_run_json(run_ctx *r, const point_result *pr, size_t n_computed,
     xb_json_int(&j, "points", (long long)xb_tb_n_points(tb));
     xb_json_int(&j, "points_computed", (long long)n_computed);
     xb_json_int(&j, "points_reused", (long long)(xb_tb_n_points(tb) - n_computed));
-    xb_json_string(&j, "trial_seeds", "trial t of a point with montecarlo seed s draws from gsl_rng_mt19937 seeded with "
+    int programming = xb_tb_is_programming(tb);
+    xb_json_string(&j, "study", programming ? "programming" : "inference");
+    xb_json_string(&j, "trial_seeds", programming ? "trial t of a point with montecarlo seed s seeds gsl_rng_mt19937 with "
+                   "splitmix64(s, t) for each method (the seed column of programming.csv)"
+                   : "trial t of a point with montecarlo seed s draws from gsl_rng_mt19937 seeded with "
                    "splitmix64(s, t) (the seed column of points.csv)");
     xb_json_array_begin(&j, "point_seeds");
     for (size_t k = 0; k < xb_tb_n_points(tb); k++) {
@@ -244,7 +248,8 @@ int xb_run_write_run_json(run_ctx *r, const point_result *pr, size_t n_computed,
             xb_json_object_begin(&j, NULL);
             xb_json_int(&j, "point", (long long)k + 1);
             xb_json_int(&j, "montecarlo_seed", (long long)c.seed);
-            xb_json_int(&j, "training_seed", c.weights[0] ? -1 : (long long)c.train_seed);
+            if (!programming)
+                xb_json_int(&j, "training_seed", c.weights[0] ? -1 : (long long)c.train_seed);
             xb_json_int(&j, "trials", (long long)pr[k].trials);
             xb_json_object_end(&j);
         }
