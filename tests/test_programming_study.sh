@@ -55,6 +55,12 @@ check "a resumed run writes the same programming.csv" -- cmp -s "$tmp/first.csv"
 state=$(ls "$tmp"/s1/state/points/*.programming.csv | head -1)
 sed -i '4s/,statistical,/,statistically,/' "$state"
 expect 2 'programming.csv:4: field .* damaged.*--fresh' -- "$XB" run -q "$tmp/stat.xml" -o "$tmp/s1"
+sed -i '4s/,statistically,1,/,statistical,7,/' "$state"
+expect 2 'programming.csv:4: row of trial 0, statistical, level 7 where trial 0, statistical, level 1 belongs' -- \
+    "$XB" run -q "$tmp/stat.xml" -o "$tmp/s1"
+sed -i '4s/,statistical,7,/,statistical,1,/' "$state"
+head -c -1 "$state" >"$tmp/cut" && cp "$tmp/cut" "$state"
+expect 2 'does not end in a line break' -- "$XB" run -q "$tmp/stat.xml" -o "$tmp/s1"
 expect 0 'stat: 2 points \(2 computed' -- "$XB" run -q --fresh "$tmp/stat.xml" -o "$tmp/s1"
 check "--fresh recomputes the same numbers" -- same_numbers "$tmp/first.csv" "$tmp/s1/programming.csv"
 

@@ -116,13 +116,29 @@ static void level_row(const xb_device *d, const xb_igvva_result *res, size_t n, 
 /* ------------------------------------------------------------------------------------------------ */
 /* A finished point's state file: the config text, the header, the rows (read back checked) */
 
-static int read_state(const char *path, size_t expect_rows, prog_row *rows, xb_error *err)
+/* Rows come trial by trial, each method's levels in order: row i's trial, method and level. */
+static void expected_key(size_t i, int n_levels, unsigned methods, size_t *trial, int *method, int *level)
+{
+    int nm = (int)((methods & 1u) + ((methods >> 1) & 1u)), per_trial = nm * n_levels;
+    int m = (int)(i % (size_t)per_trial) / n_levels;
+    *trial = i / (size_t)per_trial;
+    *method = nm == 2 ? m : (methods & 1u) ? 0 : 1;
+    *level = (int)(i % (size_t)n_levels);
+}
+
+static int read_state(const char *path, size_t expect_rows, int n_levels, unsigned methods, prog_row *rows,
+                      xb_error *err)
 {
     unsigned char *data = NULL;
     size_t len;
     int rc = xb_read_file(path, (size_t)1 << 26, &data, &len, err);
     if (rc)
         return rc;
+    if (!len || data[len - 1] != '\n' || memchr(data, '\0', len)) {
+        free(data);
+        return xb_fail(err, XB_EINPUT, "%s: does not end in a line break (or holds a NUL byte): this state file of a "
+                       "finished point is damaged: delete it (or run with --fresh) to recompute the point", path);
+    }
     char *save = NULL, *line = strtok_r((char *)data, "\n", &save);
     size_t ln = 1, got = 0;
     if (line && line[0] == '#') {
@@ -166,9 +182,17 @@ static int read_state(const char *path, size_t expect_rows, prog_row *rows, xb_e
             } else
                 ok = 0;
         }
+        size_t et;
+        int em, el;
+        expected_key(got, n_levels, methods, &et, &em, &el);
         if (!ok || field != 4 + N_COLS)
             rc = xb_fail(err, XB_EINPUT, "%s:%zu: field %d is damaged; this state file of a finished point is damaged: "
                          "delete it (or run with --fresh) to recompute the point", path, ln, field);
+        else if (w->trial != et || w->method != em || w->level != el || !(w->v[COL_CELLS] >= 1))
+            rc = xb_fail(err, XB_EINPUT, "%s:%zu: row of trial %zu, %s, level %d where trial %zu, %s, level %d belongs "
+                         "(or no cells); this state file of a finished point is damaged: delete it (or run with "
+                         "--fresh) to recompute the point", path, ln, w->trial, method_names[w->method], w->level, et,
+                         method_names[em], el);
         got++;
     }
     if (!rc && got != expect_rows)
@@ -530,7 +554,7 @@ int xb_run_programming(run_ctx *r, point_result *pr, size_t *n_computed)
         xb_run_point_file(r, k, &c, state, sizeof state, ".programming.csv");
         snprintf(cells, sizeof cells, "%s/programming/point-%zu/cells.csv", r->out, k + 1);
         if (xb_is_file(state) && xb_is_file(cells)) {
-            rc = read_state(state, n_rows[k], rows[k], r->err);
+            rc = read_state(state, n_rows[k], d.n_levels, c.prog_methods, rows[k], r->err);
             continue;
         }
         double t0 = xb_now();
