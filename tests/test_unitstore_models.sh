@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_unitstore_models: a stopped `eval --backend spice` resumes from its stored units only while the model
-# files its decks include keep their content (the MOSFET card and a file it pulls in, rram.lib, the gap model)
+# files its decks include keep their content (the MOSFET card and a file it pulls in, rram.lib, the gap model);
+# a testbench point's stored result is not reused for another cell kind or an edited gap model
 set -u
 XB=${1:?usage: test_unitstore_models.sh path/to/xbarsim}
 . "$(dirname "$0")/lib.sh"
@@ -56,6 +57,28 @@ for f in rram_gap.lib rram.lib card/nmos.lib card/nmos_l1.lib; do
     check "$f edited (a comment): the same results" -- same_results "$tmp/r"
     mv "$tmp/saved.lib" "$tmp/models/$f"
 done
+
+# A testbench point's finished state is keyed by its cell kind too: a point edited from 1t1r to gap cells is
+# computed again (it reused the 1t1r point's result), then reused while it stays gap and its gap model is
+# unchanged (the copy of the models above, through the testbench's device file).
+cat >"$tmp/cells.xml" <<'XML'
+<?xml version="1.0"?>
+<testbench name="cells" version="1">
+  <dataset name="data" calib="20"/>
+  <network hidden="4" epochs="5" batch="4" lr="0.1" seed="3"/>
+  <device file="models/hfo2_1t1r.xml"/>
+  <chip tile="8x8"/>
+  <spice jobs="1" cells="1t1r"/>
+  <backends use="behavioral spice"/>
+</testbench>
+XML
+expect 0 'cells: 1 points \(1 computed' -- "$XB" run -q "$tmp/cells.xml" -o "$tmp/tb"
+sed -i 's/cells="1t1r"/cells="gap"/' "$tmp/cells.xml"
+expect 0 'cells: 1 points \(1 computed' -- "$XB" run -q "$tmp/cells.xml" -o "$tmp/tb"
+expect 0 'cells: 1 points \(0 computed' -- "$XB" run -q "$tmp/cells.xml" -o "$tmp/tb"
+# ... and by the content of the gap model its cells read.
+echo "* edited" >>"$tmp/models/rram_gap.lib"
+expect 0 'cells: 1 points \(1 computed' -- "$XB" run -q "$tmp/cells.xml" -o "$tmp/tb"
 
 echo "unitstore_models: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

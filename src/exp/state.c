@@ -81,6 +81,8 @@ void xb_run_hash_inputs(run_ctx *r, const xb_tb_config *c, struct point_inputs *
         add_hash(r, c->device_file, joined, sizeof joined);
         add_hash(r, c->mosfet_file[0] ? c->mosfet_file : d.mosfet_model_file, joined, sizeof joined);
         add_hash(r, c->rram_file[0] ? c->rram_file : d.rram_model_file, joined, sizeof joined);
+        if (c->pool.net.gap_cells) /* their compact model; absent otherwise, so earlier state files stay valid */
+            add_hash(r, d.rram.model_file, joined, sizeof joined);
     }
     xb_sha256_hex(joined, strlen(joined), in->device);
 }
@@ -153,6 +155,8 @@ static void config_text(const xb_tb_config *c, const struct point_inputs *in, ch
         c->pool.net.rram_v0_V, c->pool.linear, c->pool.linear_sample);
     if (c->pool.net.row_drive != XB_ROWS_AUTO) /* absent for the default: earlier state files stay valid */
         PUT("rows=%d|", c->pool.net.row_drive);
+    if (c->pool.net.gap_cells) /* gap cells are not 1T1R cells of rram.lib; absent otherwise, as rows= */
+        PUT("cells=gap|");
     for (int i = 0; i < c->n_perturb; i++) {
         char spec[256];
         xb_perturb_format(&c->perturb[i].model, spec, sizeof spec);
