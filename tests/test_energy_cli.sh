@@ -43,6 +43,17 @@ check "twice the read time, twice the circuit energy; converters at 0 J" -- awk 
     'NR == FNR && FNR > 1 { a[FNR] = $8 } NR != FNR && FNR > 1 { d = $8 - 2 * a[FNR]; if (d < 0) d = -d;
      if (d > 1e-9 * $8 || $11 != 0 || $12 != 0) bad = 1 } END { exit bad }' "$tmp/en/energy.csv" "$tmp/en2/energy.csv"
 
+# run.json's spice.cells names the cell kind that was solved, gap cells (the device's <rram> compact model)
+# included; the energy is measured for each kind (the same chip, 1T1R above).
+for cells in linear 1t1r gap; do
+    "$XB" eval -q --weights "$tmp/w.npz" --dataset "$tmp/data" --backend spice --chip "$tmp/chip/chip.npz" \
+        --jobs 1 --limit 4 --energy --energy-inputs 2 --cells "$cells" -o "$tmp/cells-$cells" >/dev/null
+    check "--cells $cells: run.json records \"cells\": \"$cells\"" -- \
+        grep -q "^ *\"cells\": \"$cells\",\$" "$tmp/cells-$cells/run.json"
+    check "--cells $cells: energy.csv has every tile" -- test "$(tail -n +2 "$tmp/cells-$cells/energy.csv" | wc -l)" = \
+        "$(tail -n +2 "$tmp/en/energy.csv" | wc -l)"
+done
+
 # Refusals: exit 2 naming the option and what is allowed.
 for bad in "--read-time 0" "--read-time abc" "--adc-energy -1" "--c-wire 1" "--settle-fraction 0.9" "--energy-inputs 0"; do
     expect 2 "${bad%% *}" -- "$XB" eval --weights "$tmp/w.npz" --dataset "$tmp/data" --backend spice \

@@ -42,6 +42,19 @@ expect 0 'spice +accuracy' -- env XBARSIM_FAULT_UNIT=1 ASAN_OPTIONS="${ASAN_OPTI
 check "a lost worker on rank 1 was counted" -- grep -q '"workers_lost": [1-9]' "$tmp/lost/run.json"
 check "and its unit solved again: same predictions" -- cmp -s "$tmp/one/predictions.csv" "$tmp/lost/predictions.csv"
 
+# --energy on 2 ranks: rank 0 measures each tile in a fresh local worker of its own (a one-off solve, never
+# sent to a rank) on the same row voltages (layer 2's come from layer 1's currents, the same bytes on any
+# number of ranks), so energy.csv is the single process's byte for byte, not merely close.
+expect 0 '^energy per inference: ' -- "$XB" "${ev[@]}" --jobs 2 --energy --energy-inputs 3 -o "$tmp/e1"
+expect 0 '^energy per inference: ' -- mpi 2 "$XB" "${ev[@]}" --jobs 1 --energy --energy-inputs 3 -o "$tmp/e2"
+check "energy on 2 ranks: energy.csv has both layers' tiles" -- \
+    test "$(cut -d, -f1 "$tmp/e2/energy.csv" | tail -n +2 | sort -u | tr '\n' ' ')" = "1 2 "
+for f in energy.csv energy-plot.csv predictions.csv; do
+    check "energy on 2 ranks: $f is the single process's, byte for byte" -- cmp -s "$tmp/e1/$f" "$tmp/e2/$f"
+done
+check "energy on 2 ranks: run.json's energy per inference is the single process's" -- test \
+    "$(grep '"e_per_inference_J"' "$tmp/e1/run.json")" = "$(grep '"e_per_inference_J"' "$tmp/e2/run.json")"
+
 # A testbench on 3 ranks: points.csv and summary.csv equal the single-process run's.
 cat >"$tmp/tb.xml" <<'XML'
 <?xml version="1.0"?>

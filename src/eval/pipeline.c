@@ -106,6 +106,13 @@ int xb_eval_circuit(const xb_chip *c, const xb_device *dev, const xb_pool_option
 
 /* energy.csv (per tile) and the energy-plot figure. The figure's data and script must be written; the
  * pictures are a convenience: without gnuplot, or when gnuplot fails on them, say so and go on. */
+/* The cell kind as --cells names it: linear resistors, the 1T1R cell of rram.lib, or 1T1R with the gap
+ * compact model of the device's <rram> group. */
+static const char *cells_kind(const xb_netlist_options *o)
+{
+    return o->linear_cells ? "linear" : o->gap_cells ? "gap" : "1t1r";
+}
+
 static int write_energy(const char *dir, const xb_energy *e, xb_error *err)
 {
     char path[4200];
@@ -231,7 +238,7 @@ static int write_run_json(const char *dir, const xb_provenance *prov, const xb_m
         xb_json_int(&j, "jobs", pool->o.jobs); /* per MPI rank */
         xb_json_int(&j, "mpi_ranks", xb_mpi_size());
         xb_json_int(&j, "chunk", (long long)pool->o.chunk);
-        xb_json_string(&j, "cells", pool->o.net.linear_cells ? "linear" : "1t1r");
+        xb_json_string(&j, "cells", cells_kind(&pool->o.net));
         xb_json_number(&j, "r_row_ohm", pool->o.net.r_row_ohm);
         xb_json_number(&j, "r_col_ohm", pool->o.net.r_col_ohm);
         xb_json_number(&j, "rram_v0_V", pool->o.net.rram_v0_V);
@@ -452,7 +459,7 @@ int xb_eval_run(const xb_eval_spec *s, xb_eval_result *res, xb_error *err)
         snprintf(po.unit_key, sizeof po.unit_key, "eval");
         if (!s->quiet)
             fprintf(stderr, "spice: %zu inputs, %d worker%s, %s cells, wires %g/%g ohm per segment\n", test->n,
-                    po.jobs, po.jobs == 1 ? "" : "s", po.net.linear_cells ? "linear" : "1T1R", po.net.r_row_ohm,
+                    po.jobs, po.jobs == 1 ? "" : "s", cells_kind(&po.net), po.net.r_row_ohm,
                     po.net.r_col_ohm);
         /* Energy and settling time: measured on each layer's first inputs as the circuit runs. */
         xb_energy_free(&res->energy);

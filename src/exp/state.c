@@ -157,6 +157,8 @@ void xb_run_point_config_text(const xb_tb_config *c, const struct point_inputs *
         c->pool.net.rram_v0_V, c->pool.linear, c->pool.linear_sample);
     if (c->pool.net.row_drive != XB_ROWS_AUTO) /* absent for the default: earlier state files stay valid */
         PUT("rows=%d|", c->pool.net.row_drive);
+    if (c->pool.net.gap_cells) /* gap cells are not 1T1R cells of rram.lib; absent otherwise, as rows= */
+        PUT("cells=gap|");
     for (int i = 0; i < c->n_perturb; i++) {
         char spec[256];
         xb_perturb_format(&c->perturb[i].model, spec, sizeof spec);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -29,9 +30,100 @@ struct xb_unit_store {
     char (*deck)[65];    /* per tile (rt * n_col_tiles + ct): SHA-256 of its deck; "" until computed */
 };
 
+/* The model files a deck includes, by content, onto out: "model PATH SHA-256\n" for each `.include` /
+ * `.inc` line of text and, MODEL_DEPTH files deep, each `.include`, `.inc` and `.lib FILE SECTION` line of
+ * those files (a PDK card that pulls in others). A relative path in a model file is looked up in that
+ * file's folder, and as given when it is not there; a file that cannot be read is "unreadable" (its units
+ * fail in the worker, as they would without a store). */
+#define MODEL_DEPTH 4
+#define MODEL_MAX_BYTES ((size_t)256 << 20)
+
+static int starts_with_word(const char *p, const char *end, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(end - p) <= n || strncasecmp(p, word, n))
+        return 0;
+    return p[n] == ' ' || p[n] == '\t';
+}
+
+/* The next token of [*p, end): quoted or up to white space, copied into tok (NUL-terminated). */
+static int next_token(const char **p, const char *end, char *tok, size_t len)
+{
+    const char *q = *p;
+    while (q < end && (*q == ' ' || *q == '\t'))
+        q++;
+    if (q >= end || *q == '\r' || *q == ';')
+        return 0;
+    const char *a = q, *b;
+    if (*q == '"' || *q == '\'') {
+        char quote = *q;
+        a = ++q;
+        while (q < end && *q != quote)
+            q++;
+        b = q;
+        if (q < end)
+            q++;
+    } else {
+        while (q < end && *q != ' ' && *q != '\t' && *q != '\r')
+            q++;
+        b = q;
+    }
+    *p = q;
+    if (b == a || (size_t)(b - a) >= len)
+        return 0;
+    memcpy(tok, a, (size_t)(b - a));
+    tok[b - a] = '\0';
+    return 1;
+}
+
+static void hash_models(const char *text, size_t len, const char *dir, int depth, FILE *out)
+{
+    for (const char *line = text, *end = text + len; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol)
+            eol = end;
+        const char *p = line;
+        while (p < eol && (*p == ' ' || *p == '\t'))
+            p++;
+        int inc = starts_with_word(p, eol, ".include") || starts_with_word(p, eol, ".inc"),
+            lib = !inc && depth > 0 && starts_with_word(p, eol, ".lib");
+        char name[4096], section[256], path[8200];
+        if ((inc || lib) && (p = strpbrk(p, " \t")) && next_token(&p, eol, name, sizeof name) &&
+            (inc || next_token(&p, eol, section, sizeof section))) {
+            snprintf(path, sizeof path, "%s", name);
+            if (name[0] != '/' && dir[0]) {
+                snprintf(path, sizeof path, "%s/%s", dir, name);
+                if (!xb_is_file(path))
+                    snprintf(path, sizeof path, "%s", name);
+            }
+            unsigned char *d = NULL;
+            size_t n = 0;
+            xb_error ignored = {0};
+            char hex[65] = "unreadable";
+            if (!xb_read_file(path, MODEL_MAX_BYTES, &d, &n, &ignored))
+                xb_sha256_hex(d, n, hex);
+            fprintf(out, "model %s %s\n", path, hex);
+            if (d && depth < MODEL_DEPTH) {
+                char sub[8200];
+                snprintf(sub, sizeof sub, "%s", path);
+                char *slash = strrchr(sub, '/');
+                if (slash)
+                    *slash = '\0';
+                else
+                    sub[0] = '\0';
+                hash_models((const char *)d, n, slash && !sub[0] ? "/" : sub, depth + 1, out);
+            }
+            free(d);
+        }
+        line = eol + 1;
+    }
+}
+
 /* SHA-256 of the tile's deck as the workers load it (its row sources external: the row voltages are
- * keyed separately). A deck that cannot be written (a value out of range) gets a key no other deck has:
- * its unit fails in the worker anyway. */
+ * keyed separately) followed by the content hashes of the model files it includes (hash_models), so a
+ * model file edited between a stop and its resume never lets a unit solved with the old one be reused. A
+ * deck that cannot be written (a value out of range) gets a key no other deck has: its unit fails in the
+ * worker anyway. */
 static void deck_hash(xb_unit_store *s, size_t rt, size_t ct, char hex[65])
 {
     char *text = NULL;
@@ -41,13 +133,23 @@ static void deck_hash(xb_unit_store *s, size_t rt, size_t ct, char hex[65])
     int rc = fp ? xb_netlist_write_tile(fp, s->chip, s->layer, rt, ct, s->dev, s->net, XB_DECK_EXTERNAL, NULL, 0, "",
                                         &ignored)
                 : XB_ENOMEM;
-    if (fp)
-        fclose(fp);
-    if (rc || !text)
+    if (fp && fclose(fp))
+        rc = rc ? rc : XB_ENOMEM;
+    char *models = NULL;
+    size_t mlen = 0;
+    FILE *mp = !rc && text ? open_memstream(&models, &mlen) : NULL;
+    if (mp) {
+        fprintf(mp, "%s", text);
+        hash_models(text, len, "", 0, mp);
+        if (fclose(mp))
+            rc = XB_ENOMEM;
+    }
+    if (rc || !text || !models)
         snprintf(hex, 65, "unwritable-deck-%ld", (long)getpid());
     else
-        xb_sha256_hex(text, len, hex);
+        xb_sha256_hex(models, mlen, hex);
     free(text);
+    free(models);
 }
 
 static const char *tile_deck(xb_unit_store *s, size_t rt, size_t ct)
@@ -89,20 +191,12 @@ int xb_unit_store_open(const char *dir, const char *key, const xb_chip *c, const
     s->rows = L->rows;
     s->chunk = chunk;
     s->quiet = quiet;
-    /* The row voltages bit for bit, and the model files the decks include, by content. */
-    char v_hex[65], m1[65] = "-", m2[65] = "-";
+    /* The row voltages bit for bit (the model files the decks include are keyed with each deck). */
+    char v_hex[65];
     xb_sha256_hex(V, n * L->rows * sizeof *V, v_hex);
-    xb_error ignored = {0};
-    if (!net->linear_cells) {
-        if (xb_sha256_file(dev->mosfet_model_file, m1, &ignored))
-            snprintf(m1, sizeof m1, "unreadable");
-        if (xb_sha256_file(dev->rram_model_file, m2, &ignored))
-            snprintf(m2, sizeof m2, "unreadable");
-    }
     snprintf(s->prefix, sizeof s->prefix,
-             "xbarsim unit store %d|%.400s|layer=%d|n=%zu|rows=%zu|chunk=%zu|row_drive=%d|pwl_chunk=%zu|V=%s|"
-             "models=%s,%s", XB_UNIT_STORE_VERSION, key ? key : "", l, n, L->rows, chunk, net->row_drive,
-             net->pwl_chunk, v_hex, m1, m2);
+             "xbarsim unit store %d|%.400s|layer=%d|n=%zu|rows=%zu|chunk=%zu|row_drive=%d|pwl_chunk=%zu|V=%s",
+             XB_UNIT_STORE_VERSION, key ? key : "", l, n, L->rows, chunk, net->row_drive, net->pwl_chunk, v_hex);
     *out = s;
     return XB_OK;
 }

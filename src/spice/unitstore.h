@@ -10,7 +10,8 @@
 //   - SHA-256 of the layer call's row voltages (all n x rows doubles, bit for bit), so a changed input, or an
 //     earlier layer whose currents changed, never reuses a stale result;
 //   - SHA-256 of the tile's deck as the workers load it (conductances, device, wires, solver options) and of
-//     the model files it includes, and the row-drive options.
+//     the content of every model file it includes (the MOSFET card, rram.lib, the gap model of gap cells,
+//     and the files those pull in with .include / .lib, 4 deep), and the row-drive options.
 // File format (version 1; native byte order: the store is a cache for the machine that wrote it):
 //   "XBSUNIT\n", uint32 version, uint32 header bytes (136), 64 hex characters of the key's SHA-256,
 //   uint64 layer, rt, ct, k0, k1, nc, payload bytes; the payload (the worker's result block of the unit:
