@@ -58,8 +58,10 @@ static int cdf_figure(const char *dir, const char *name, const char *title, cons
             break;
         }
         rc = add_level(f, ra, start, end, label_a, x, y);
-        if (!rc && rb && !(rc = add_level(f, rb, start, end, label_b, x, y)))
+        if (!rc && rb && !(rc = add_level(f, rb, start, end, label_b, x, y))) {
             xb_figure_same_colour(f);
+            xb_figure_dashed(f);
+        }
         start = end;
     }
     if (!rc)

@@ -15,7 +15,7 @@
 int xb_plot_igvva_cdf(const char *dir, const char *name, const double *i_trg_A, const xb_igvva_result *res,
                       size_t n, int render, xb_error *err);
 /* The CDFs of two programmings of the same cells (the statistical and the circuit write-verify): per level
- * the series of res_a (labelled label_a) and, in its colour, the series of res_b. */
+ * the series of res_a (labelled label_a) and, in its colour and dashed, the series of res_b. */
 int xb_plot_igvva_cdf_compare(const char *dir, const char *name, const double *i_trg_A, const xb_igvva_result *res_a,
                               const char *label_a, const xb_igvva_result *res_b, const char *label_b, size_t n,
                               int render, xb_error *err);

@@ -20,6 +20,7 @@ typedef struct series {
     double *x, *y, *y_lo, *y_hi; /* y_lo and y_hi are NULL when absent */
     size_t n;
     size_t slot;                 /* picks the colour and point type */
+    int dashed;                  /* lines and steps drawn dashed */
 } series;
 
 typedef struct vline {
@@ -339,6 +340,12 @@ void xb_figure_same_colour(xb_figure *f)
     f->n_slots--;
 }
 
+void xb_figure_dashed(xb_figure *f)
+{
+    if (f && f->n_series)
+        f->series[f->n_series - 1].dashed = 1;
+}
+
 int xb_figure_vline(xb_figure *f, double x, const char *label)
 {
     if (!f)
@@ -440,7 +447,7 @@ static void put_series_clause(FILE *fp, const xb_figure *f, size_t k)
                         "     '%s.csv' index %zu ",
                     lo_hi, colour, f->name, k);
         }
-        fprintf(fp, "using 1:2 with lines lc %d lw 2", colour);
+        fprintf(fp, "using 1:2 with lines lc %d lw 2%s", colour, s->dashed ? " dashtype 2" : "");
         break;
     case XB_PLOT_POINTS:
         if (bars)
@@ -449,7 +456,7 @@ static void put_series_clause(FILE *fp, const xb_figure *f, size_t k)
             fprintf(fp, "using 1:2 with points lc %d pt %d ps 0.7", colour, pt);
         break;
     case XB_PLOT_STEPS:
-        fprintf(fp, "using 1:2 with steps lc %d lw 1.5", colour);
+        fprintf(fp, "using 1:2 with steps lc %d lw 1.5%s", colour, s->dashed ? " dashtype 2" : "");
         break;
     }
     fputs(" title ", fp);

@@ -52,6 +52,8 @@ int xb_figure_add(xb_figure *f, const char *label, xb_plot_style style, const do
 
 /* Draw the last series added in the colour of the one before it (a fitted curve beside its data). */
 void xb_figure_same_colour(xb_figure *f);
+/* Draw the last series' line dashed (lines and steps): a second method beside the first in its colour. */
+void xb_figure_dashed(xb_figure *f);
 /* A dashed vertical marker at x with a label (may be NULL), e.g. the fitted midpoint noise level. */
 int xb_figure_vline(xb_figure *f, double x, const char *label);
 
