@@ -48,5 +48,42 @@ expect 2 "needs --program igvva" -- "$XB" program --weights "$tmp/w.npz" --datas
     --tile 8x8 --program exact --calib-reads "$reads" -o "$tmp/b4"
 expect 2 "no-such.csv" -- "$XB" program --weights "$tmp/w.npz" --dataset "$tmp/data" --levels device \
     --tile 8x8 --calib-reads "$tmp/no-such.csv" -o "$tmp/b5"
+# --method circuit: --calib-reads fits the compact model's spread (a small grid, 2 cells on 2 levels).
+printf 'level,i_read_A\n0,9.1e-6\n0,9.9e-6\n0,1.05e-5\n7,7.8e-5\n7,8.1e-5\n7,8.3e-5\n' >"$tmp/two.csv"
+expect 0 "programmed [0-9]+ of .*circuit" -- "$XB" program -q --weights "$tmp/w.npz" --dataset "$tmp/data" \
+    --levels device --tile 8x8 --method circuit --calib-reads "$tmp/two.csv" --calib-fit-grid 0,0.04 \
+    --calib-fit-cells 2 -o "$tmp/fit"
+expect 0 '^sigma_ea_eV,sigma_read,level,i_trg_A,n_measured,n_modelled,n_failed,mean_measured_A,sd_measured_A,mean_modelled_A,sd_modelled_A,ks_d,ks_p,mean_ks_d,best$' \
+    -- head -1 "$tmp/fit/calib_spread.csv"
+check "calib_spread.csv: 2 candidates x 2 levels, 3 measured and 2 modelled cells, D and p in [0, 1], one best" -- \
+    awk -F, 'NR > 1 { n++; if (($3 != 0 && $3 != 7) || $5 != 3 || $6 != 2 || $12 < 0 || $12 > 1 || $13 < 0 ||
+                      $13 > 1) bad = 1; if ($15 == 1) { best++; s = $1 } }
+             END { exit !(n == 4 && !bad && best == 2 && (s == 0 || s == 0.04)) }' "$tmp/fit/calib_spread.csv"
+check "the mean D column is the mean of the candidate's two levels" -- awk -F, 'NR > 1 { d[$1] += $12; m[$1] = $14 }
+    END { for (k in d) { e = d[k] / 2 - m[k]; if (e > 1e-12 || e < -1e-12) exit 1 } }' "$tmp/fit/calib_spread.csv"
+for f in calib-spread-plot.csv calib-spread-plot.gp calib_fit.csv calib_cdf.csv calib-plot.csv calib.json circuit.json; do
+    check "spread fit writes $f" -- test -s "$tmp/fit/$f"
+done
+best=$(awk -F, 'NR > 1 && $15 == 1 { print $1 + 0; exit }' "$tmp/fit/calib_spread.csv")
+# The first "sigma_ea_eV" after KEY in a JSON file, as a number.
+json_ea() { grep -A40 "\"$2\"" "$1" | awk -F': ' '/"sigma_ea_eV"/ { sub(/,$/, "", $2); print $2 + 0; exit }'; }
+check "calib.json and circuit.json record the fitted sigma_ea_eV ($best)" -- test -n "$best" -a \
+    "$(json_ea "$tmp/fit/calib.json" spread_fit)" = "$best" -a "$(json_ea "$tmp/fit/circuit.json" spread_fit)" = "$best"
+check "the chip was programmed with it (circuit.json's rram group)" -- test "$(json_ea "$tmp/fit/circuit.json" rram)" = "$best"
+check "calib_fit.csv compares the 2 measured levels with the fit's 2 cells each" -- awk -F, 'NR > 1 { n++
+    if ($3 != 3 || $13 != 2) bad = 1 } END { exit !(n == 2 && !bad) }' "$tmp/fit/calib_fit.csv"
+# Bad spread-fit options: exit 2 naming the option and what is allowed.
+for bad in "--calib-fit-grid 0.02,0.01|--calib-fit-grid '0.02,0.01': value 2 \(0.01\) does not exceed the one before" \
+           "--calib-fit-grid 0,0|strictly ascending values, each once" \
+           "--calib-fit-grid -0.01|value 1 \(-0.01\) is out of range; allowed: 0 to 1" \
+           "--calib-fit-grid 0,x|value 2 is not a finite number" \
+           "--calib-fit-read-grid 0,inf|--calib-fit-read-grid '0,inf': value 2 is not a finite number" \
+           "--calib-fit-cells 1|--calib-fit-cells '1': expected a whole number from 2 to 4096"; do
+    expect 2 "${bad#*|}" -- "$XB" program --weights "$tmp/w.npz" --dataset "$tmp/data" --levels device --tile 8x8 \
+        --method circuit --calib-reads "$tmp/two.csv" ${bad%%|*} -o "$tmp/bf"
+done
+expect 2 "set the spread fit of --method circuit --calib-reads FILE" -- "$XB" program --weights "$tmp/w.npz" \
+    --dataset "$tmp/data" --calib-reads "$reads" --calib-fit-grid 0,0.01 -o "$tmp/bf"
+check "no results folder after a refused option" -- test ! -e "$tmp/bf"
 echo "calib_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -9,6 +9,7 @@
 
 #include "chipopts.h"
 #include "calib.h"
+#include "circuit_fit.h"
 #include "cli.h"
 #include "fileio.h"
 #include "igvva_plot.h"
@@ -64,9 +65,22 @@ static const char usage_calib[] =
     "      --calib-reads FILE    measured read currents per level (CSV level,i_read_A: docs/device-layer.md)\n"
     "                            replace the IGVVA reads' spread of the levels they cover; writes\n"
     "                            calib_fit.csv, calib_cdf.csv, calib-plot and calib.json (KS D and p per level)\n"
-    "      --calib-model M       empirical (resample the measurements, default), normal or lognormal (fitted)\n";
+    "      --calib-model M       empirical (resample the measurements, default), normal or lognormal (fitted)\n"
+    "  with --method circuit, --calib-reads instead fits the compact model's spread (docs/device-circuit.md):\n"
+    "  per candidate, N cells of every measured level are programmed by circuit (the same seeds for all) and\n"
+    "  read once more; the candidate with the smallest mean KS D against the measurements programs the chip.\n"
+    "  Writes calib_spread.csv, calib-spread-plot, and calib_fit.csv, calib_cdf.csv, calib-plot, calib.json\n"
+    "  against the fit's cells at the fitted values; circuit.json records the fit too.\n"
+    "      --calib-fit-grid LIST sigma_ea_eV candidates, ascending, 0 to 1 eV (default 0,0.005,0.01,0.02,0.04)\n"
+    "      --calib-fit-read-grid LIST\n"
+    "                            sigma_read candidates, ascending, 0 to 10 (default: the device's value, not\n"
+    "                            fitted); with both grids every pair is a candidate\n"
+    "      --calib-fit-cells N   cells per measured level and candidate, 2 to 4096 (default 8)\n";
 
-enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS, O_METHOD, O_CALIB_READS, O_CALIB_MODEL };
+enum { O_PROGRAM = 1000, O_D2D, O_STUCK_LRS, O_STUCK_HRS, O_METHOD, O_CALIB_READS, O_CALIB_MODEL, O_FIT_GRID,
+       O_FIT_READ_GRID, O_FIT_CELLS };
+
+#define FIT_DEFAULT_GRID "0,0.005,0.01,0.02,0.04"
 
 /* Per level, the two methods side by side: compare.csv. */
 static int write_compare_csv(const char *path, const xb_igvva_stats *a, const xb_igvva_stats *b, xb_error *err)
@@ -91,7 +105,8 @@ static int write_compare_csv(const char *path, const xb_igvva_stats *a, const xb
 /* After a circuit programming: the same cells programmed statistically with the same seed (what
  * `--method statistical` draws for them), compare.csv, the figure of both CDFs and circuit.json. */
 static int write_circuit_extras(const char *out, unsigned long seed, const xb_device *dev, const xb_program_result *pr,
-                                xb_circuit_prog *cp, const xb_provenance *prov, xb_error *err)
+                                xb_circuit_prog *cp, const xb_circuit_fit_result *fit, const xb_provenance *prov,
+                                xb_error *err)
 {
     size_t n = pr->n_programmed;
     xb_igvva_result *stat = calloc(n ? n : 1, sizeof *stat);
@@ -162,6 +177,9 @@ static int write_circuit_extras(const char *out, unsigned long seed, const xb_de
     xb_json_number(&j, "v_reset_V", m->v_reset_V);
     xb_json_number(&j, "t_rise_s", m->t_rise_s);
     xb_json_object_end(&j);
+    xb_json_number(&j, "sigma_read", dev->sigma_read);
+    if (fit)
+        xb_program_json_spread_fit(&j, fit);
     xb_json_object_end(&j);
     rc = xb_atomic_commit(&f, err);
 done:
@@ -178,6 +196,9 @@ static int run(int argc, char **argv)
     unsigned long seed = 1;
     int quiet = 0;
     const char *calib_reads = NULL, *calib_model = NULL; /* measured read currents (calib.h) */
+    const char *fit_grid = NULL, *fit_read_grid = NULL;   /* the spread fit (circuit_fit.h) */
+    size_t fit_cells = 8;
+    int fit_cells_set = 0;
     xb_cli_chip copt;
     xb_cli_chip_defaults(&copt);
     struct option opts[32] = {
@@ -187,8 +208,11 @@ static int run(int argc, char **argv)
         {"stuck-hrs", required_argument, 0, O_STUCK_HRS}, {"seed", required_argument, 0, 's'},
         {"out", required_argument, 0, 'o'}, {"quiet", no_argument, 0, 'q'},
         {"method", required_argument, 0, O_METHOD},
-        {"calib-reads", required_argument, 0, O_CALIB_READS}, {"calib-model", required_argument, 0, O_CALIB_MODEL}};
-    int n_opts = 13;
+        {"calib-reads", required_argument, 0, O_CALIB_READS}, {"calib-model", required_argument, 0, O_CALIB_MODEL},
+        {"calib-fit-grid", required_argument, 0, O_FIT_GRID},
+        {"calib-fit-read-grid", required_argument, 0, O_FIT_READ_GRID},
+        {"calib-fit-cells", required_argument, 0, O_FIT_CELLS}};
+    int n_opts = 16;
     for (int i = 0; i < XB_CLI_CHIP_N_OPTIONS; i++)
         opts[n_opts++] = xb_cli_chip_options[i];
     memset(&opts[n_opts], 0, sizeof opts[0]);
@@ -225,6 +249,12 @@ static int run(int argc, char **argv)
                 bad = xb_cli_usage_error("program", "--calib-model '%s': expected empirical, normal or lognormal", optarg);
             calib_model = optarg;
             break;
+        case O_FIT_GRID: fit_grid = optarg; break;
+        case O_FIT_READ_GRID: fit_read_grid = optarg; break;
+        case O_FIT_CELLS:
+            bad = xb_cli_size("program", "--calib-fit-cells", optarg, 2, XB_CIRCUIT_FIT_MAX_CELLS, &fit_cells);
+            fit_cells_set = 1;
+            break;
         case ':': return xb_cli_usage_error("program", "option %s needs a value", opt);
         default: return xb_cli_usage_error("program", "unknown option '%s'", opt);
         }
@@ -238,6 +268,20 @@ static int run(int argc, char **argv)
     if (circuit && strcmp(method, "igvva"))
         return xb_cli_usage_error("program", "--method circuit runs the IGVVA write-verify; it cannot go with "
                                   "--program %s", method);
+    if ((fit_grid || fit_read_grid || fit_cells_set) && !(circuit && calib_reads))
+        return xb_cli_usage_error("program", "--calib-fit-grid, --calib-fit-read-grid and --calib-fit-cells set the "
+                                  "spread fit of --method circuit --calib-reads FILE; give both");
+    double grid_ea[XB_CIRCUIT_FIT_MAX_GRID], grid_read[XB_CIRCUIT_FIT_MAX_GRID];
+    int n_ea = 0, n_read = 0;
+    if (circuit && calib_reads) {
+        xb_error gerr = {0};
+        if (xb_circuit_fit_parse_grid("--calib-fit-grid", fit_grid ? fit_grid : FIT_DEFAULT_GRID, 0,
+                                      XB_CIRCUIT_FIT_MAX_SIGMA_EA, grid_ea, XB_CIRCUIT_FIT_MAX_GRID, &n_ea, &gerr) ||
+            (fit_read_grid && xb_circuit_fit_parse_grid("--calib-fit-read-grid", fit_read_grid, 0,
+                                                        XB_CIRCUIT_FIT_MAX_SIGMA_READ, grid_read,
+                                                        XB_CIRCUIT_FIT_MAX_GRID, &n_read, &gerr)))
+            return xb_cli_usage_error("program", "%s", gerr.msg);
+    }
     int hidden = -1;
     if (act_s && (hidden = xb_activation_parse(act_s)) < 0)
         return xb_cli_usage_error("program", "--activation '%s': expected sigmoid, relu or identity", act_s);
@@ -261,6 +305,9 @@ static int run(int argc, char **argv)
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     xb_program_result *pr = NULL;
     xb_circuit_prog *cp = NULL;
+    xb_calib *cal = NULL;
+    xb_circuit_fit_result fit = {0};
+    int fitted = 0;
     char levels[512];
     if (!rng)
         return xb_cli_fail("program", xb_fail(&err, XB_ENOMEM, "out of memory"), &err);
@@ -296,7 +343,37 @@ static int run(int argc, char **argv)
             po.p_stuck_hrs = p_hrs;
         if ((rc = xb_provenance_add_weights(&prov, weights, &err)) ||
             (rc = xb_provenance_add_input(&prov, "device", copt.device, NULL, &err)) ||
-            (rc = xb_mkdir_p(out, &err)) || (rc = xb_circuit_prog_new(&dev, log_path, &cp, &err)))
+            (rc = xb_mkdir_p(out, &err)))
+            goto done;
+        if (calib_reads) {
+            /* The spread fit first: it opens libngspice for each candidate, and the chip is programmed with
+             * the fitted sigmas (dev is this command's copy of the device). */
+            int model = xb_calib_model_parse(calib_model ? calib_model : "empirical");
+            xb_circuit_fit_options fo = {.grid_ea = grid_ea, .n_ea = n_ea, .grid_read = grid_read, .n_read = n_read,
+                                         .cells_per_level = (int)fit_cells, .seed = seed, .log_path = log_path,
+                                         .progress = !quiet};
+            if ((rc = xb_calib_load(calib_reads, dev.n_levels, (xb_calib_model)model, &cal, &err)) ||
+                (rc = xb_provenance_add_input(&prov, "calibration", calib_reads, NULL, &err)) ||
+                (rc = xb_circuit_fit_check(&dev, cal, &fo, "--calib-fit-grid", "--calib-fit-read-grid",
+                                           "--calib-fit-cells", &err)))
+                goto done;
+            if (!quiet)
+                fprintf(stderr, "spread fit to %s: %d x %d candidates, %zu cells per measured level, seed %lu\n",
+                        calib_reads, n_ea, n_read ? n_read : 1, fit_cells, seed);
+            fitted = 1;
+            if ((rc = xb_circuit_fit_spread(&dev, cal, &fo, &fit, &err)))
+                goto done;
+            dev.rram.sigma_ea_eV = fit.sigma_ea_eV;
+            dev.sigma_read = fit.sigma_read;
+            if (!quiet) {
+                fprintf(stderr, "spread fit: sigma_ea_eV %g, sigma_read %g (mean KS D %.4f) in %.1f s", fit.sigma_ea_eV,
+                        fit.sigma_read, fit.cand[fit.best].mean_ks_d, fit.seconds);
+                if (fit.refined_param && isfinite(fit.refined))
+                    fprintf(stderr, "; parabola vertex %s %g (reported, not used)", fit.refined_param, fit.refined);
+                fprintf(stderr, "\n");
+            }
+        }
+        if ((rc = xb_circuit_prog_new(&dev, log_path, &cp, &err)))
             goto done;
         xb_circuit_programmer_bind(cp, !quiet, &prog);
         xb_provenance_set_spice(&prov, xb_spice_version(xb_circuit_prog_spice(cp)),
@@ -306,7 +383,8 @@ static int run(int argc, char **argv)
                     weights, xb_spice_version(xb_circuit_prog_spice(cp)), levels, seed);
         if ((rc = xb_chip_program(chip, &dev, &po, rng, &pr, &err)) ||
             (rc = xb_program_write_results(out, &ps, chip, &dev, &po, pr, &prov, &err)) ||
-            (rc = write_circuit_extras(out, seed, &dev, pr, cp, &prov, &err)))
+            (rc = write_circuit_extras(out, seed, &dev, pr, cp, fitted ? &fit : NULL, &prov, &err)) ||
+            (fitted && (rc = xb_program_write_spread_fit(out, cal, &dev, &fit, &err))))
             goto done;
     }
     printf("programmed %zu of %zu cells (%s, %s levels) in %.2f s: %zu pulses, %zu failed, "
@@ -315,6 +393,8 @@ static int run(int argc, char **argv)
            pr->n_stuck_hrs, out);
 done:
     xb_circuit_prog_free(&cp);
+    xb_circuit_fit_result_free(&fit);
+    xb_calib_free(&cal);
     xb_program_result_free(&pr);
     gsl_rng_free(rng);
     xb_chip_free(&chip);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "calib.h"
+#include "circuit_fit.h"
 #include "fileio.h"
 #include "igvva.h"
 #include "igvva_plot.h"
@@ -92,7 +93,34 @@ static double *level_reads(const xb_device *dev, const xb_program_result *pr, in
 /* calib_fit.csv (per level: the fits, KS of measured against each fit and against the programmed
  * cells), calib_cdf.csv (measured and programmed ECDFs, the fitted model's CDF at the measured points),
  * the figure calib-plot and calib.json. */
-static int write_calibration(const char *out, const xb_calib *cal, const xb_device *dev, const xb_program_result *pr,
+/* The compared cells of each device level: the programmed chip's reads (statistical method), or the
+ * spread fit's modelled reads at the fitted sigmas (circuit method, fit not NULL). */
+typedef struct calib_cells {
+    const xb_program_result *pr;        /* the chip's cells, or NULL */
+    const xb_circuit_fit_result *fit;   /* the fit's cells at its best candidate, or NULL */
+} calib_cells;
+
+static double *compared_reads(const xb_device *dev, const calib_cells *cc, int l, size_t *n)
+{
+    if (cc->pr)
+        return level_reads(dev, cc->pr, l, n);
+    *n = 0;
+    for (int j = 0; j < cc->fit->n_levels; j++)
+        if (cc->fit->cand[cc->fit->best].level[j].level == l) {
+            size_t m = (size_t)cc->fit->cells_per_level;
+            double *x = malloc(m * sizeof *x);
+            if (x) {
+                memcpy(x, xb_circuit_fit_reads(cc->fit, cc->fit->best, j), m * sizeof *x);
+                *n = m;
+            }
+            return x;
+        }
+    return calloc(1, sizeof(double));
+}
+
+static void json_spread_fit(xb_json *j, const xb_circuit_fit_result *fit);
+
+static int write_calibration(const char *out, const xb_calib *cal, const xb_device *dev, const calib_cells *cc,
                              size_t n_cal, xb_error *err)
 {
     char path[4200];
@@ -109,7 +137,10 @@ static int write_calibration(const char *out, const xb_calib *cal, const xb_devi
     fprintf(fit.fp, "level,i_trg_A,n_measured,mean_A,sd_A,mu_ln,sigma_ln,ks_d_normal,ks_p_normal,ks_d_lognormal,"
                     "ks_p_lognormal,model,n_programmed,ks_d_programmed,ks_p_programmed\n");
     fprintf(cdf.fp, "level,source,i_read_A,cdf\n");
-    xb_figure *f = xb_figure_new("calib-plot", "read currents per level: measured (steps) against programmed",
+    xb_figure *f = xb_figure_new("calib-plot",
+                                 cc->fit ? "read currents per level: measured (steps) against the circuit model at "
+                                           "the fitted spread"
+                                         : "read currents per level: measured (steps) against programmed",
                                  "read current (A)", "CDF");
     if (!f)
         rc = xb_fail(err, XB_ENOMEM, "out of memory for the calibration figure");
@@ -118,7 +149,7 @@ static int write_calibration(const char *out, const xb_calib *cal, const xb_devi
         if (!ft)
             continue;
         size_t np = 0, nm = cal->n[l];
-        double *xp = level_reads(dev, pr, l, &np);
+        double *xp = compared_reads(dev, cc, l, &np);
         double *ym = malloc(nm * sizeof *ym), *yp = malloc((np + 1) * sizeof *yp);
         if (!xp || !ym || !yp) {
             free(xp), free(ym), free(yp);
@@ -180,6 +211,8 @@ static int write_calibration(const char *out, const xb_calib *cal, const xb_devi
     xb_json_string(&j, "measurements", cal->path);
     xb_json_string(&j, "model", xb_calib_model_name(cal->model));
     xb_json_int(&j, "cells_calibrated", (long long)n_cal);
+    if (cc->fit)
+        json_spread_fit(&j, cc->fit);
     xb_json_string(&j, "ks_p_value", "asymptotic (Stephens); one-sample p-values against fitted parameters are "
                                      "optimistic (Lilliefors)");
     xb_json_array_begin(&j, "levels");
@@ -204,6 +237,124 @@ static int write_calibration(const char *out, const xb_calib *cal, const xb_devi
     xb_json_array_end(&j);
     xb_json_object_end(&j);
     return xb_atomic_commit(&jf, err);
+}
+
+/* The spread fit in calib.json and circuit.json: its settings, the fitted sigmas and each candidate's
+ * mean KS D. */
+static void json_spread_fit(xb_json *j, const xb_circuit_fit_result *fit)
+{
+    const xb_circuit_fit_candidate *b = &fit->cand[fit->best];
+    xb_json_object_begin(j, "spread_fit");
+    xb_json_string(j, "score", "mean over calibrated levels of the two-sample KS D, measured against "
+                               "g_S v_read (1 + sigma_read z) of cells programmed by circuit IGVVA");
+    xb_json_int(j, "cells_per_level", fit->cells_per_level);
+    xb_json_int(j, "levels", fit->n_levels);
+    xb_json_int(j, "seed", (long long)fit->seed);
+    xb_json_string(j, "rng", "mt19937, common random numbers per cell");
+    xb_json_number(j, "sigma_ea_eV", fit->sigma_ea_eV);
+    xb_json_number(j, "sigma_read", fit->sigma_read);
+    xb_json_number(j, "mean_ks_d", b->mean_ks_d);
+    if (fit->refined_param) {
+        xb_json_string(j, "refined_param", fit->refined_param);
+        xb_json_number(j, "refined", fit->refined);
+    }
+    xb_json_number(j, "seconds", fit->seconds);
+    xb_json_array_begin(j, "candidates");
+    for (int k = 0; k < fit->n_candidates; k++) {
+        const xb_circuit_fit_candidate *c = &fit->cand[k];
+        xb_json_object_begin(j, NULL);
+        xb_json_number(j, "sigma_ea_eV", c->sigma_ea_eV);
+        xb_json_number(j, "sigma_read", c->sigma_read);
+        xb_json_number(j, "mean_ks_d", c->mean_ks_d);
+        xb_json_int(j, "pulses", c->pulses);
+        xb_json_number(j, "seconds", c->seconds);
+        xb_json_object_end(j);
+    }
+    xb_json_array_end(j);
+    xb_json_object_end(j);
+}
+
+void xb_program_json_spread_fit(xb_json *j, const xb_circuit_fit_result *fit)
+{
+    json_spread_fit(j, fit);
+}
+
+/* calib_spread.csv: one row per candidate and calibrated level. */
+static int write_spread_csv(const char *out, const xb_circuit_fit_result *fit, xb_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/calib_spread.csv", out);
+    xb_atomic_file f;
+    int rc = xb_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    fprintf(f.fp, "sigma_ea_eV,sigma_read,level,i_trg_A,n_measured,n_modelled,n_failed,mean_measured_A,sd_measured_A,"
+                  "mean_modelled_A,sd_modelled_A,ks_d,ks_p,mean_ks_d,best\n");
+    for (int k = 0; k < fit->n_candidates; k++) {
+        const xb_circuit_fit_candidate *c = &fit->cand[k];
+        for (int j = 0; j < fit->n_levels; j++) {
+            const xb_circuit_fit_level *l = &c->level[j];
+            fprintf(f.fp, "%.17g,%.17g,%d,%.17g,%zu,%zu,%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d\n",
+                    c->sigma_ea_eV, c->sigma_read, l->level, l->i_trg_A, l->n_measured, l->n_modelled, l->n_failed,
+                    l->mean_measured_A, l->sd_measured_A, l->mean_modelled_A, l->sd_modelled_A, l->ks_d, l->ks_p,
+                    c->mean_ks_d, k == fit->best);
+        }
+    }
+    return xb_atomic_commit(&f, err);
+}
+
+/* calib-spread-plot: the mean KS D against the candidate, one series per value of the other sigma. */
+static int write_spread_plot(const char *out, const xb_circuit_fit_result *fit, xb_error *err)
+{
+    int nk = fit->n_candidates, nr = 1;
+    while (nr < nk && fit->cand[nr].sigma_ea_eV == fit->cand[0].sigma_ea_eV)
+        nr++;
+    int ne = nk / nr, by_ea = ne >= 2;
+    xb_figure *f = xb_figure_new("calib-spread-plot", "spread fit: measured against circuit-modelled reads",
+                                 by_ea ? "sigma_ea_eV (eV)" : "sigma_read", "mean KS D over levels");
+    double *x = malloc((size_t)nk * sizeof *x), *y = malloc((size_t)nk * sizeof *y);
+    int rc = XB_OK;
+    if (!f || !x || !y)
+        rc = xb_fail(err, XB_ENOMEM, "out of memory for the spread-fit figure");
+    for (int s = 0; !rc && s < (by_ea ? nr : 1); s++) {
+        int n = 0;
+        for (int k = 0; k < nk; k++)
+            if (!by_ea || k % nr == s) {
+                x[n] = by_ea ? fit->cand[k].sigma_ea_eV : fit->cand[k].sigma_read;
+                y[n++] = fit->cand[k].mean_ks_d;
+            }
+        char label[96];
+        if (by_ea)
+            snprintf(label, sizeof label, "sigma_read %g", fit->cand[s].sigma_read);
+        else
+            snprintf(label, sizeof label, "sigma_ea_eV %g", fit->cand[0].sigma_ea_eV);
+        xb_figure_add(f, label, XB_PLOT_ERRORLINES, x, y, NULL, NULL, (size_t)n);
+    }
+    if (!rc) {
+        char label[96];
+        snprintf(label, sizeof label, "fitted: %g", by_ea ? fit->sigma_ea_eV : fit->sigma_read);
+        xb_figure_vline(f, by_ea ? fit->sigma_ea_eV : fit->sigma_read, label);
+        int render = xb_plot_can_render();
+        xb_error perr = {0};
+        rc = xb_figure_write(f, out, render, &perr);
+        rc = xb_plot_tolerate(rc, render, &perr, "xbarsim program", "calib-spread-plot", out, err);
+    }
+    xb_figure_free(&f);
+    free(x);
+    free(y);
+    return rc;
+}
+
+int xb_program_write_spread_fit(const char *out, const xb_calib *cal, const xb_device *dev,
+                                const xb_circuit_fit_result *fit, xb_error *err)
+{
+    int rc = write_spread_csv(out, fit, err);
+    if (!rc)
+        rc = write_spread_plot(out, fit, err);
+    calib_cells cc = {.pr = NULL, .fit = fit};
+    if (!rc)
+        rc = write_calibration(out, cal, dev, &cc, 0, err);
+    return rc;
 }
 
 int xb_program_run_spec(const xb_program_spec *s, xb_chip *chip, const xb_device *dev, gsl_rng *rng,
@@ -246,7 +397,8 @@ int xb_program_run_spec(const xb_program_spec *s, xb_chip *chip, const xb_device
     if (!rc)
         rc = xb_program_write_results(out, s, chip, dev, po, *pr, prov, err);
     if (!rc && cal) {
-        rc = write_calibration(out, cal, dev, *pr, n_cal, err);
+        calib_cells cc = {.pr = *pr, .fit = NULL};
+        rc = write_calibration(out, cal, dev, &cc, n_cal, err);
         if (!s->quiet && !rc)
             fprintf(stderr, "calibration %s (%s): %zu cells' reads drawn from the measurements; calib_fit.csv, "
                     "calib_cdf.csv, calib-plot in %s/\n", s->calib, xb_calib_model_name(cal->model), n_cal, out);

@@ -4,9 +4,12 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "calib.h"
 #include "chip.h"
+#include "circuit_fit.h"
 #include "device.h"
 #include "error.h"
+#include "json.h"
 #include "program.h"
 #include "provenance.h"
 
@@ -41,5 +44,18 @@ int xb_program_run_spec(const xb_program_spec *s, xb_chip *chip, const xb_device
 int xb_program_write_results(const char *out, const xb_program_spec *s, const xb_chip *chip, const xb_device *dev,
                              const xb_program_options *po, const xb_program_result *pr, const xb_provenance *prov,
                              xb_error *err);
+
+/* After `program --method circuit --calib-reads`: the spread fit's report under out. calib_spread.csv (one
+ * row per candidate and calibrated level: the sigmas, the level, its target, cells measured, modelled and
+ * failed, mean and sd of both, KS D and p, the candidate's mean D, 1 on the chosen candidate's rows), the
+ * figure calib-spread-plot (mean KS D against the candidate; pictures only with gnuplot, a failure said on
+ * stderr as the other figures), and calib_fit.csv, calib_cdf.csv, calib-plot and calib.json as with the
+ * statistical method, with the fit's modelled cells at the fitted sigmas in place of the programmed ones
+ * and the fit in calib.json's "spread_fit". */
+int xb_program_write_spread_fit(const char *out, const xb_calib *cal, const xb_device *dev,
+                                const xb_circuit_fit_result *fit, xb_error *err);
+
+/* The "spread_fit" object (the same as calib.json's) into an open JSON object, for circuit.json. */
+void xb_program_json_spread_fit(xb_json *j, const xb_circuit_fit_result *fit);
 
 #endif
