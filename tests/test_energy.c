@@ -13,27 +13,9 @@
 #include "energy.h"
 #include "netlist.h"
 #include "ngspice.h"
+#include "tile_fixture.h"
 
 static char dir[] = "/tmp/xb_test_energy_XXXXXX";
-
-/* A chip of one R x C tile (digital bias, differential columns) with the given conductances. */
-static xb_chip *make_tile(size_t R, size_t C, const double *g)
-{
-    size_t sizes[2] = {R, C / 2};
-    xb_mlp *m = xb_mlp_new(1, sizes, XB_ACT_IDENTITY);
-    for (size_t i = 0; i < R * C / 2; i++)
-        m->W[0][i] = 0.1;
-    xb_map_options o;
-    xb_map_defaults(&o);
-    o.bias = XB_BIAS_DIGITAL;
-    o.tile_rows = R;
-    o.tile_cols = C;
-    xb_chip *c = NULL;
-    xb_chip_map(m, &o, NULL, 0, &c, NULL);
-    xb_mlp_free(&m);
-    memcpy(c->layers[0].g_S, g, R * C * sizeof *g);
-    return c;
-}
 
 /* Linear cells, ideal wires: the sources' energy is sum(V_i^2 G_ij) t_read, to round-off; the cells take
  * all of it and the wires none. */

@@ -15,25 +15,15 @@
 #include "netlist.h"
 #include "ngspice.h"
 #include "pool.h"
+#include "tile_fixture.h"
 #include "worker.h"
 
 static char dir[] = "/tmp/xb_test_newton_XXXXXX";
 
 /* A chip of one R x C tile (digital bias, differential columns) at the device's levels, drawn by rng. */
-static xb_chip *make_tile(size_t R, size_t C, const xb_device *dev, gsl_rng *rng)
+static xb_chip *make_level_tile(size_t R, size_t C, const xb_device *dev, gsl_rng *rng)
 {
-    size_t sizes[2] = {R, C / 2};
-    xb_mlp *m = xb_mlp_new(1, sizes, XB_ACT_IDENTITY);
-    for (size_t i = 0; i < R * C / 2; i++)
-        m->W[0][i] = 0.1;
-    xb_map_options o;
-    xb_map_defaults(&o);
-    o.bias = XB_BIAS_DIGITAL;
-    o.tile_rows = R;
-    o.tile_cols = C;
-    xb_chip *c = NULL;
-    xb_chip_map(m, &o, NULL, 0, &c, NULL);
-    xb_mlp_free(&m);
+    xb_chip *c = make_tile(R, C, NULL);
     for (size_t i = 0; i < R * C; i++)
         c->layers[0].g_S[i] = xb_device_level_G(dev, (int)gsl_rng_uniform_int(rng, (unsigned long)dev->n_levels));
     return c;
@@ -45,7 +35,7 @@ static xb_chip *make_tile(size_t R, size_t C, const xb_device *dev, gsl_rng *rng
 static void test_count(xb_spice *s, const xb_device *dev, gsl_rng *rng)
 {
     const size_t R = 8, C = 8, n = 30;
-    xb_chip *c = make_tile(R, C, dev, rng);
+    xb_chip *c = make_level_tile(R, C, dev, rng);
     double v[30 * 8], cur[30 * 8];
     for (size_t i = 0; i < n * R; i++)
         v[i] = dev->v_read_V * gsl_rng_uniform(rng);
@@ -116,7 +106,7 @@ static void test_order(gsl_rng *rng)
 static void test_solve_chunk(xb_spice *s, const xb_device *dev, gsl_rng *rng)
 {
     const size_t R = 16, C = 16, n = 40;
-    xb_chip *c = make_tile(R, C, dev, rng);
+    xb_chip *c = make_level_tile(R, C, dev, rng);
     /* A family of inputs that varies smoothly with one parameter, given in random order, as MNIST images
      * of one kind would come, plus a little independent noise. */
     double *v = malloc(n * R * sizeof *v), *base = malloc(R * sizeof *base);

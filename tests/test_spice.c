@@ -14,6 +14,7 @@
 #include "device.h"
 #include "netlist.h"
 #include "ngspice.h"
+#include "tile_fixture.h"
 
 #ifdef __SANITIZE_ADDRESS__
 /* AddressSanitizer keeps freed blocks resident in its quarantine (256 MB by default), which test_memory_flat
@@ -28,25 +29,6 @@ static char log_path[600];
 
 /* The two ways the driver feeds row voltages; every solve test runs both. */
 static const int paths[2] = {XB_ROWS_EXTERNAL, XB_ROWS_PWL};
-
-/* A chip of one R x C tile (digital bias, differential columns) with the given conductances. */
-static xb_chip *make_tile(size_t R, size_t C, const double *g)
-{
-    size_t sizes[2] = {R, C / 2};
-    xb_mlp *m = xb_mlp_new(1, sizes, XB_ACT_IDENTITY);
-    for (size_t i = 0; i < R * C / 2; i++)
-        m->W[0][i] = 0.1;
-    xb_map_options o;
-    xb_map_defaults(&o);
-    o.bias = XB_BIAS_DIGITAL;
-    o.tile_rows = R;
-    o.tile_cols = C;
-    xb_chip *c = NULL;
-    xb_chip_map(m, &o, NULL, 0, &c, NULL);
-    xb_mlp_free(&m);
-    memcpy(c->layers[0].g_S, g, R * C * sizeof *g);
-    return c;
-}
 
 /* A node of the hand-solved circuit: an unknown (idx >= 0) or a known voltage. */
 typedef struct nref {
