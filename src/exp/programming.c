@@ -69,57 +69,51 @@ static void write_row(FILE *fp, const prog_row *w)
     fputc('\n', fp);
 }
 
-/* The rows of level l (cells i with i mod n_levels == l) of one method's results. */
-static void level_row(const xb_device *d, const xb_igvva_result *res, size_t n, int l, prog_row *w)
+/* The row of level l (cells i with i mod n_levels == l): the level's statistics g (xb_igvva_summarize's
+ * group l: the targets ascend) and what they leave out, the pulses' spread and the reads' range. */
+static void level_row(const xb_device *d, const xb_igvva_result *res, size_t n, int l, const xb_igvva_group_stats *g,
+                      prog_row *w)
 {
-    size_t L = (size_t)d->n_levels, cells = 0, st[XB_IGVVA_N_STATUS] = {0}, ok = 0;
-    double sp = 0, sp2 = 0, si = 0, si2 = 0, att = 0, mae = 0, mini = INFINITY, maxi = -INFINITY;
-    int maxp = 0;
-    double trg = d->i_trg_A[l];
+    size_t L = (size_t)d->n_levels;
+    double q = 0, mini = INFINITY, maxi = -INFINITY;
     for (size_t i = (size_t)l; i < n; i += L) {
-        const xb_igvva_result *c = &res[i];
-        cells++;
-        st[c->status < XB_IGVVA_N_STATUS ? c->status : XB_IGVVA_BAD_ARGS]++;
-        sp += c->pulses;
-        sp2 += (double)c->pulses * c->pulses;
-        maxp = c->pulses > maxp ? c->pulses : maxp;
-        att += c->attempts;
-        si += c->i_read_A;
-        mini = c->i_read_A < mini ? c->i_read_A : mini;
-        maxi = c->i_read_A > maxi ? c->i_read_A : maxi;
-        if (c->status == XB_IGVVA_OK) {
-            ok++;
-            mae += fabs(c->i_read_A - trg);
-        }
+        double dp = res[i].pulses - g->mean_pulses;
+        q += dp * dp;
+        mini = res[i].i_read_A < mini ? res[i].i_read_A : mini;
+        maxi = res[i].i_read_A > maxi ? res[i].i_read_A : maxi;
     }
-    double nc = (double)cells, mi = si / nc, mp = sp / nc;
-    for (size_t i = (size_t)l; i < n; i += L)
-        si2 += (res[i].i_read_A - mi) * (res[i].i_read_A - mi);
+    double nc = (double)g->n_cells;
     w->level = l;
-    w->v[COL_TRG] = trg;
+    w->v[COL_TRG] = g->i_trg_A;
     w->v[COL_CELLS] = nc;
-    w->v[COL_OK] = (double)st[XB_IGVVA_OK];
-    w->v[COL_UNDER] = (double)st[XB_IGVVA_UNDERSHOOT];
-    w->v[COL_OVER] = (double)st[XB_IGVVA_OVERSHOOT];
-    w->v[COL_MAXP] = (double)st[XB_IGVVA_MAX_PULSES];
-    w->v[COL_MEANP] = mp;
-    w->v[COL_STDP] = cells > 1 ? sqrt(fmax(0, (sp2 - nc * mp * mp) / (nc - 1))) : NAN;
-    w->v[COL_MAXPULSES] = maxp;
-    w->v[COL_ATT] = att / nc;
-    w->v[COL_MEANI] = mi;
-    w->v[COL_STDI] = cells > 1 ? sqrt(si2 / (nc - 1)) : NAN;
+    w->v[COL_OK] = (double)g->n_status[XB_IGVVA_OK];
+    w->v[COL_UNDER] = (double)g->n_status[XB_IGVVA_UNDERSHOOT];
+    w->v[COL_OVER] = (double)g->n_status[XB_IGVVA_OVERSHOOT];
+    w->v[COL_MAXP] = (double)g->n_status[XB_IGVVA_MAX_PULSES];
+    w->v[COL_MEANP] = g->mean_pulses;
+    w->v[COL_STDP] = g->n_cells > 1 ? sqrt(q / (nc - 1)) : NAN;
+    w->v[COL_MAXPULSES] = g->max_pulses;
+    w->v[COL_ATT] = g->mean_attempts;
+    w->v[COL_MEANI] = g->mean_i_read_A;
+    w->v[COL_STDI] = g->n_cells > 1 ? g->std_i_read_A : NAN;
     w->v[COL_MINI] = mini;
     w->v[COL_MAXI] = maxi;
-    w->v[COL_MAE] = ok ? mae / (double)ok : NAN;
+    w->v[COL_MAE] = g->mean_abs_err_ok_A;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
 /* A finished point's state file: the config text, the header, the rows (read back checked) */
 
+/* The methods of an XB_PROG_* set. */
+static int n_methods(unsigned methods)
+{
+    return (int)((methods & 1u) + ((methods >> 1) & 1u));
+}
+
 /* Rows come trial by trial, each method's levels in order: row i's trial, method and level. */
 static void expected_key(size_t i, int n_levels, unsigned methods, size_t *trial, int *method, int *level)
 {
-    int nm = (int)((methods & 1u) + ((methods >> 1) & 1u)), per_trial = nm * n_levels;
+    int nm = n_methods(methods), per_trial = nm * n_levels;
     int m = (int)(i % (size_t)per_trial) / n_levels;
     *trial = i / (size_t)per_trial;
     *method = nm == 2 ? m : (methods & 1u) ? 0 : 1;
@@ -470,12 +464,15 @@ static int program_point(run_ctx *r, size_t k, const xb_tb_config *c, prog_row *
                 rc = program_circuit(r, &d, trg, n, seed, jobs, res[m]);
             }
             double secs = xb_now() - t0;
+            xb_igvva_stats st;
+            if (!rc)
+                rc = xb_igvva_summarize(trg, res[m], n, &st, r->err);
             for (size_t l = 0; l < L && !rc; l++) {
                 prog_row *w = &rows[at++];
                 w->trial = t;
                 w->seed = seed;
                 w->method = m;
-                level_row(&d, res[m], n, (int)l, w);
+                level_row(&d, res[m], n, (int)l, &st.group[l], w);
                 w->v[COL_SECONDS] = secs;
             }
         }
@@ -494,8 +491,7 @@ static int program_point(run_ctx *r, size_t k, const xb_tb_config *c, prog_row *
 /* Rows of point c: trials x methods x levels. */
 static size_t n_rows_of(const xb_tb_config *c, int n_levels)
 {
-    size_t methods = (size_t)((c->prog_methods & 1u) + ((c->prog_methods >> 1) & 1u));
-    return c->trials * methods * (size_t)n_levels;
+    return c->trials * (size_t)n_methods(c->prog_methods) * (size_t)n_levels;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
