@@ -184,12 +184,7 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
                 trials_total += pr[k].trials;
         if (!rc && n_computed < n_points)
             xb_run_say(o, "%zu of %zu points reused from %s/points", n_points - n_computed, n_points, r.state);
-        if (!rc)
-            rc = xb_run_write_run_json(&r, pr, n_computed, xb_now() - t_start, err);
-        if (!rc)
-            printf("%s: %zu points (%zu computed, %zu trials) in %.1f s -> %s/\n", xb_tb_name(tb), n_points,
-                   n_computed, trials_total, xb_now() - t_start, r.out);
-        n_points = 0; /* the inference loop and files below do not apply */
+        goto provenance; /* the inference points and their files do not apply */
     }
     for (size_t k = 0; k < n_points && !rc; k++) {
         xb_tb_config c;
@@ -245,8 +240,6 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
                 pr[k].trials == 1 ? "" : "s", xb_now() - t0);
         }
     }
-    if (programming)
-        goto done;
     if (!rc && n_computed < n_points)
         xb_run_say(o, "%zu of %zu points reused from %s/points", n_points - n_computed, n_points, r.state);
     if (!rc && r.units_loaded)
@@ -280,12 +273,12 @@ int xb_run_testbench(const xb_tb *tb, const xb_run_options *o, xb_error *err)
         xb_analysis_ctx ac = {tb, r.out, rows, n_rows, r.render, o->quiet};
         rc = xb_analysis_run_all(&ac, err);
     }
+provenance:
     if (!rc)
         rc = xb_run_write_run_json(&r, pr, n_computed, xb_now() - t_start, err);
     if (!rc)
         printf("%s: %zu points (%zu computed, %zu trials) in %.1f s -> %s/\n", xb_tb_name(tb), n_points, n_computed,
                trials_total, xb_now() - t_start, r.out);
-done:
     for (size_t k = 0; pr && k < n_points; k++)
         free(pr[k].t);
     free(pr);
